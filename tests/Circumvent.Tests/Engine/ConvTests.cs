@@ -49,6 +49,22 @@ public class ConvTests
     }
 
     [Fact]
+    public void Conv2dGradientsAreDeterministicAcrossRuns()
+    {
+        // N = 8 splits the batch across threads; the per-thread dW partials are reduced in a fixed order.
+        var x = TestData.Randn(1, 8, 3, 10, 10);
+        var weight = TestData.Randn(2, 6, 3, 3, 3);
+        var gy = TestData.Randn(3, 8, 6, 10, 10);
+        float[] WeightGrad()
+        {
+            var w = weight.Clone(requiresGrad: true);
+            Op.Conv2d(x, w, null, 1, 1).Backward(gy);
+            return w.Grad!.ToArray();
+        }
+        Assert.Equal(WeightGrad(), WeightGrad());
+    }
+
+    [Fact]
     public void Conv2dRejectsChannelMismatchWithClearMessage()
     {
         var ex = Assert.Throws<ArgumentException>(() =>
