@@ -53,6 +53,9 @@ public sealed class SafetensorsFixture
         return new SafetensorsFixture(path);
     }
 
+    /// <summary>Reads any safetensors file by full path (e.g. one our writer produced).</summary>
+    public static SafetensorsFixture LoadPath(string path) => new(path);
+
     public bool Contains(string name) => _entries.ContainsKey(name);
 
     public int[] ShapeOf(string name) => Get(name).Shape.ToArray();
