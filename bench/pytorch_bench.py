@@ -1,0 +1,157 @@
+"""PyTorch side of Circumvent's benchmarks (CPU, float32).
+
+    python3 bench/pytorch_bench.py --arch cnn-small|preact-resnet18 [--width 1.0] --batch-size 128 \
+        --infer-batch-size 256 --threads 2 --steps N [--warmup 2] --json
+    python3 bench/pytorch_bench.py --gemm --threads 2 --json
+
+Training: SGD (lr 0.01, momentum 0.9) steps on a fixed random batch of 3x32x32 images, mean CE
+loss, train mode; images/sec = batch·steps / wall time of the timed steps (after --warmup steps).
+Inference: eval mode under torch.no_grad(), same timing rule.
+
+Peak RSS of training: each measurement runs in a fresh child process. After the model, optimizer
+and batch exist, the child reads its current RSS (VmRSS from /proc/self/status) as the baseline;
+after the timed steps it reads getrusage(RUSAGE_SELF).ru_maxrss (the process high-water mark).
+peak_rss_delta_mb = maxrss − baseline: the extra memory a training step needs (activations,
+gradients, momentum buffers, allocator caches). peak_rss_mb is the absolute high-water mark.
+
+GEMM: SGEMM GFLOP/s = 2n³ / time of torch.mm on n×n float32 matrices, best of several repeats.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "fixtures"))
+from nets import CnnSmall, PreActResNet18  # noqa: E402
+
+
+def build(arch, width):
+    if arch == "cnn-small":
+        return CnnSmall(num_classes=10)
+    if arch == "preact-resnet18":
+        return PreActResNet18(num_classes=10, width=width)
+    raise SystemExit(f"unknown --arch {arch!r}; expected cnn-small or preact-resnet18")
+
+
+def current_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError("VmRSS not found in /proc/self/status")
+
+
+def max_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def child_train(a):
+    torch.manual_seed(0)
+    model = build(a.arch, a.width)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(a.batch_size, 3, 32, 32)
+    y = torch.randint(0, 10, (a.batch_size,))
+    baseline = current_rss_mb()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(a.warmup):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        loss = step()
+    elapsed = time.perf_counter() - t0
+    peak = max_rss_mb()
+    return {"train_images_per_sec": a.batch_size * a.steps / elapsed, "train_step_ms": 1000 * elapsed / a.steps,
+            "final_loss": float(loss), "baseline_rss_mb": baseline, "peak_rss_mb": peak,
+            "peak_rss_delta_mb": peak - baseline}
+
+
+def child_infer(a):
+    torch.manual_seed(0)
+    model = build(a.arch, a.width)
+    model.eval()
+    x = torch.randn(a.infer_batch_size, 3, 32, 32)
+    with torch.no_grad():
+        for _ in range(a.warmup):
+            model(x)
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            model(x)
+        elapsed = time.perf_counter() - t0
+    return {"infer_images_per_sec": a.infer_batch_size * a.steps / elapsed}
+
+
+def gemm(a):
+    results = {}
+    for n in [256, 512, 1024, 2048]:
+        torch.manual_seed(n)
+        A, B = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(A, B)  # warm-up
+        reps = max(1, int(2e9 / (2 * n ** 3)))  # ~2 GFLOP per timing
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                torch.mm(A, B)
+            best = min(best, (time.perf_counter() - t0) / reps)
+        results[str(n)] = 2 * n ** 3 / best / 1e9
+    return {"sgemm_gflops": results}
+
+
+def run_child(mode, argv):
+    """Runs one measurement in a fresh interpreter so its RSS high-water mark is its own."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", mode] + argv,
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", default="cnn-small")
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier for preact-resnet18")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--infer-batch-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--gemm", action="store_true", help="SGEMM GFLOP/s instead of the network benchmark")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--child", choices=["train", "infer"], help=argparse.SUPPRESS)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+
+    if a.child:
+        print(json.dumps(child_train(a) if a.child == "train" else child_infer(a)))
+        return
+
+    info = {"framework": "pytorch", "torch": torch.__version__, "threads": a.threads}
+    if a.gemm:
+        result = dict(info, **gemm(a))
+    else:
+        argv = [arg for arg in sys.argv[1:] if arg != "--json"]
+        result = dict(info, arch=a.arch, width=a.width if a.arch == "preact-resnet18" else 1.0, batch_size=a.batch_size,
+                      infer_batch_size=a.infer_batch_size, steps=a.steps, warmup=a.warmup)
+        result.update(run_child("train", argv))
+        result.update(run_child("infer", argv))
+    if a.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for k, v in result.items():
+            print(f"{k:>24}: {v}")
+
+
+if __name__ == "__main__":
+    main()
