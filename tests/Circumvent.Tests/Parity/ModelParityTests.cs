@@ -5,7 +5,7 @@ using Circumvent.Tests.Support;
 namespace Circumvent.Tests.Parity;
 
 /// <summary>
-/// Whole networks against PyTorch (Fixtures/preact_resnet18_w025, vgg11_bn_w025): state_dict
+/// Whole networks against PyTorch (Fixtures/preact_resnet18_w0125, vgg11_bn_w0125): state_dict
 /// layout, eval and train logits, CE loss, the gradient of every parameter, and the running
 /// statistics after one momentum-0.1 train-mode forward.
 /// </summary>
@@ -13,8 +13,8 @@ public class ModelParityTests
 {
     public static TheoryData<string, string, double> Networks => new()
     {
-        { "preact_resnet18_w025.safetensors", "preact-resnet18", 0.25 },
-        { "vgg11_bn_w025.safetensors", "vgg11", 0.25 },
+        { "preact_resnet18_w0125.safetensors", "preact-resnet18", 0.125 },
+        { "vgg11_bn_w0125.safetensors", "vgg11", 0.125 },
     };
 
     [Theory]
