@@ -18,6 +18,27 @@ public class LossTests
     }
 
     [Fact]
+    public void SoftmaxOverAStridedAxisMatchesLaneByLaneOnALargeTensor()
+    {
+        // (4, 16, 32, 32) over the channel axis: 65536 elements, parallel path, stride 1024.
+        var x = TestData.Randn(2, 4, 16, 32, 32);
+        var y = Op.Softmax(x, 1).ToArray();
+        var ly = Op.LogSoftmax(x, 1).ToArray();
+        for (int lane = 0; lane < 4 * 1024; lane += 37)
+        {
+            int n = lane / 1024, p = lane % 1024;
+            var values = Enumerable.Range(0, 16).Select(c => (double)x.Data[(n * 16 + c) * 1024 + p]).ToArray();
+            double max = values.Max(), sum = values.Sum(v => Math.Exp(v - max));
+            for (int c = 0; c < 16; c++)
+            {
+                int j = (n * 16 + c) * 1024 + p;
+                Assert.Equal(Math.Exp(values[c] - max) / sum, y[j], 6);
+                Assert.Equal(values[c] - max - Math.Log(sum), ly[j], 5);
+            }
+        }
+    }
+
+    [Fact]
     public void SoftmaxIsStableForHugeLogits()
     {
         var y = Op.Softmax(Tensor.FromArray([1000f, 1001f, -1000f], 1, 3)).ToArray();
