@@ -59,6 +59,47 @@ public class ShapeTests
         GradCheck.Check(t => Op.Permute(t[0], 3, 1, 0, 2), [TestData.Randn(2, 2, 3, 4, 5)]);
     }
 
+    // Output element at multi-index i comes from the input at index j with j[perm[k]] = i[k].
+    private static float[] NaivePermute(Tensor x, int[] perm)
+    {
+        var outShape = perm.Select(d => x.Shape[d]).ToArray();
+        var inStrides = Shape.Strides(x.Shape);
+        var result = new float[x.Length];
+        var index = new int[perm.Length];
+        for (int flat = 0; flat < x.Length; flat++)
+        {
+            int rem = flat, src = 0;
+            for (int k = perm.Length - 1; k >= 0; k--) { index[k] = rem % outShape[k]; rem /= outShape[k]; }
+            for (int k = 0; k < perm.Length; k++) src += index[k] * inStrides[perm[k]];
+            result[flat] = x.Data[src];
+        }
+        return result;
+    }
+
+    [Theory]
+    [InlineData(new[] { 2, 3, 4, 5 }, new[] { 0, 2, 3, 1 })]
+    [InlineData(new[] { 2, 3, 4, 5 }, new[] { 3, 2, 1, 0 })]
+    [InlineData(new[] { 2, 1, 4, 1, 3 }, new[] { 4, 1, 0, 3, 2 })]
+    [InlineData(new[] { 3, 1, 5 }, new[] { 2, 1, 0 })]
+    [InlineData(new[] { 1, 1, 6 }, new[] { 2, 0, 1 })]
+    [InlineData(new[] { 37, 70 }, new[] { 1, 0 })]
+    [InlineData(new[] { 8, 64, 16, 16 }, new[] { 0, 2, 3, 1 })] // 131072 elements: tiled and parallel
+    [InlineData(new[] { 8, 64, 16, 16 }, new[] { 1, 0, 3, 2 })]
+    public void PermuteMatchesNaiveIndexingForManyLayouts(int[] shape, int[] perm)
+    {
+        var x = TestData.Randn(7, shape);
+        var y = Op.Permute(x, perm);
+        Assert.Equal(perm.Select(d => shape[d]).ToArray(), y.Shape);
+        Assert.Equal(NaivePermute(x, perm), y.ToArray());
+    }
+
+    [Fact]
+    public void PermuteGradientIsTheInversePermutationOnTiledLayouts()
+    {
+        GradCheck.Check(t => Op.Permute(t[0], 0, 2, 1), [TestData.Randn(1, 2, 33, 35)]);
+        GradCheck.Check(t => Op.Permute(t[0], 2, 0, 1, 3), [TestData.Randn(2, 2, 1, 3, 4)]);
+    }
+
     [Fact]
     public void PermuteRejectsRepeatedDims() =>
         Assert.Throws<ArgumentException>(() => Op.Permute(TestData.Randn(1, 2, 3), 0, 0));
