@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Circumvent.Engine.Kernels;
 
@@ -88,19 +89,55 @@ internal static unsafe class ManagedGemmPacking
             }
             else
             {
-                // Stored (n × k): each column j of op(B) is a contiguous row of B; scatter it with stride NR.
+                // Stored (n × k): column j of op(B) is a contiguous row of B. Full panels move
+                // 8 × 8 blocks through an AVX transpose; the rest is scattered with stride NR.
+                int p0 = 0;
+                if (nr == NR && Avx.IsSupported)
+                    for (; p0 + 8 <= kc; p0 += 8)
+                    {
+                        float* src = b + (long)col0 * ldb + pc + p0;
+                        Transpose8x8(src, ldb, dst + p0 * NR);
+                        Transpose8x8(src + 8L * ldb, ldb, dst + p0 * NR + 8);
+                    }
                 for (int j = 0; j < NR; j++)
                 {
                     float* d = dst + j;
                     if (j < nr)
                     {
                         float* src = b + (long)(col0 + j) * ldb + pc;
-                        for (int p = 0; p < kc; p++) d[p * NR] = src[p];
+                        for (int p = p0; p < kc; p++) d[p * NR] = src[p];
                     }
                     else
-                        for (int p = 0; p < kc; p++) d[p * NR] = 0f;
+                        for (int p = p0; p < kc; p++) d[p * NR] = 0f;
                 }
             }
         }
+    }
+
+    // dst[q·NR + i] = src[i·ld + q] for i, q in 0..8: eight rows of B become eight packed columns.
+    private static void Transpose8x8(float* src, int ld, float* dst)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ld);
+        var r2 = Avx.LoadVector256(src + 2L * ld); var r3 = Avx.LoadVector256(src + 3L * ld);
+        var r4 = Avx.LoadVector256(src + 4L * ld); var r5 = Avx.LoadVector256(src + 5L * ld);
+        var r6 = Avx.LoadVector256(src + 6L * ld); var r7 = Avx.LoadVector256(src + 7L * ld);
+        // Interleave pairs of rows, then pairs of pairs; each 128-bit lane now holds 4 rows of one column.
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        // Join low lanes (columns 0..3) and high lanes (columns 4..7) of rows 0..3 and 4..7.
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + NR, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * NR, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * NR, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * NR, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * NR, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * NR, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * NR, Avx.Permute2x128(u3, u7, 0x31));
     }
 }
