@@ -84,4 +84,26 @@ public class GemmProviderTests
         var error = Assert.Throws<ArgumentException>(() => gemm.Sgemm(false, false, 4, 3, 5, 1f, a, 5, b, 3, 0f, c, 3));
         Assert.Contains("A", error.Message);
     }
+
+    [Theory]
+    [MemberData(nameof(ProviderNamesData))]
+    public void ZeroAlphaAndBetaClearsNaNWithoutTouchingPadding(string provider)
+    {
+        var problem = new GemmTestMatrices(11, true, false, 9, 20, 7, padding: 4, nanC: true);
+        var actual = problem.Run(Create(provider), 0f, 0f);
+        problem.AssertMatches(new float[actual.Length], actual, $"{provider} alpha=0 beta=0");
+    }
+
+    [Fact]
+    public void ManagedWorkspaceSurvivesGrowingAndShrinkingShapesOnOneThread()
+    {
+        var gemm = new ManagedGemm();
+        var reference = new ReferenceGemm();
+        // Small, then wider than NC with a k past KC (buffers grow), then small again (buffers reused).
+        foreach (var (m, n, k) in new[] { (5, 5, 5), (8, 4100, 260), (13, 17, 3) })
+        {
+            var problem = new GemmTestMatrices(m * 7 + k, false, true, m, n, k, padding: 1, nanC: true);
+            problem.AssertMatches(problem.Run(reference, 1.5f, 0f), problem.Run(gemm, 1.5f, 0f), $"managed ({m},{n},{k})");
+        }
+    }
 }
