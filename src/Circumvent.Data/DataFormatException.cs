@@ -1,0 +1,17 @@
+namespace Circumvent.Data;
+
+/// <summary>
+/// A data file is missing, truncated or not in the expected format. The message starts with the
+/// file name and says what was expected and what was found, so the CLI can print it as is.
+/// </summary>
+public sealed class DataFormatException : Exception
+{
+    public DataFormatException(string path, string problem, Exception? inner = null)
+        : base($"{Path.GetFileName(path)}: {problem}", inner)
+    {
+        FilePath = path;
+    }
+
+    /// <summary>The full path of the offending file (or folder).</summary>
+    public string FilePath { get; }
+}

@@ -1,0 +1,102 @@
+namespace Circumvent.Data.Formats;
+
+/// <summary>
+/// The CIFAR-10 binary batches: records of 1 label byte followed by 3072 pixel bytes
+/// (the 32×32 red plane, then green, then blue — already CHW). The official training set is
+/// data_batch_1..5.bin (10000 records each), the test set test_batch.bin, and
+/// batches.meta.txt lists the class names one per line.
+/// </summary>
+public static class Cifar10Binary
+{
+    public const int Channels = 3, Height = 32, Width = 32;
+    public const int ImageBytes = Channels * Height * Width;
+    public const int RecordBytes = 1 + ImageBytes;
+    public const int NumClasses = 10;
+
+    public static readonly string[] TrainFiles = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+    public const string TestFile = "test_batch.bin";
+    public const string MetaFile = "batches.meta.txt";
+
+    public static readonly string[] DefaultClassNames =
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+
+    /// <summary>Reads one batch file: CHW pixels (records·3072 bytes) and labels.</summary>
+    public static (byte[] Pixels, int[] Labels) ReadBatch(string path)
+    {
+        using var file = FileBytes.OpenRead(path);
+        long length = file.Length;
+        if (length == 0 || length % RecordBytes != 0)
+            throw new DataFormatException(path, $"size {length} is not a positive multiple of the {RecordBytes}-byte CIFAR-10 record.");
+        FileBytes.CheckPayloadSize(length, path, "CIFAR-10 records");
+
+        int records = (int)(length / RecordBytes);
+        var raw = GC.AllocateUninitializedArray<byte>((int)length);
+        FileBytes.ReadExactly(file, raw, path, "CIFAR-10 records");
+
+        var pixels = GC.AllocateUninitializedArray<byte>(records * ImageBytes);
+        var labels = new int[records];
+        for (int i = 0; i < records; i++)
+        {
+            int label = raw[i * RecordBytes];
+            if (label >= NumClasses)
+                throw new DataFormatException(path, $"record {i} has label {label}; CIFAR-10 labels are 0–{NumClasses - 1} (is this CIFAR-100 or another file?).");
+            labels[i] = label;
+            raw.AsSpan(i * RecordBytes + 1, ImageBytes).CopyTo(pixels.AsSpan(i * ImageBytes));
+        }
+        return (pixels, labels);
+    }
+
+    /// <summary>Reads several batch files into one dataset.</summary>
+    public static ImageDataset ReadBatches(IReadOnlyList<string> paths, string[] classNames)
+    {
+        var parts = paths.Select(ReadBatch).ToList();
+        var pixels = new byte[parts.Sum(p => (long)p.Pixels.Length)];
+        var labels = new int[parts.Sum(p => p.Labels.Length)];
+        int pixelOffset = 0, labelOffset = 0;
+        foreach (var (p, l) in parts)
+        {
+            p.CopyTo(pixels, pixelOffset);
+            l.CopyTo(labels, labelOffset);
+            pixelOffset += p.Length;
+            labelOffset += l.Length;
+        }
+        return new ImageDataset(pixels, labels, Channels, Height, Width, classNames);
+    }
+
+    /// <summary>Class names from batches.meta.txt (non-empty lines); exactly 10 are expected.</summary>
+    public static string[] ReadClassNames(string path)
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DataFormatException(path, $"cannot be read ({e.Message}).", e);
+        }
+        var names = lines.Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        if (names.Length != NumClasses)
+            throw new DataFormatException(path, $"expected {NumClasses} class names (one per line), found {names.Length}.");
+        return names;
+    }
+
+    /// <summary>
+    /// Loads the official folder layout. The class names come from batches.meta.txt when present,
+    /// otherwise the standard CIFAR-10 names are used.
+    /// </summary>
+    public static (ImageDataset Train, ImageDataset Test) LoadFolder(string folder)
+    {
+        if (!Directory.Exists(folder))
+            throw new DataFormatException(folder, $"CIFAR-10 folder not found (expected {string.Join(", ", TrainFiles)}, {TestFile} in '{folder}').");
+        var missing = TrainFiles.Append(TestFile).Where(f => !File.Exists(Path.Combine(folder, f))).ToList();
+        if (missing.Count > 0)
+            throw new DataFormatException(folder, $"CIFAR-10 folder '{folder}' lacks {string.Join(", ", missing)}.");
+
+        string metaPath = Path.Combine(folder, MetaFile);
+        var classNames = File.Exists(metaPath) ? ReadClassNames(metaPath) : DefaultClassNames.ToArray();
+        var train = ReadBatches(TrainFiles.Select(f => Path.Combine(folder, f)).ToList(), classNames);
+        var test = ReadBatches([Path.Combine(folder, TestFile)], classNames);
+        return (train, test);
+    }
+}
