@@ -1,0 +1,41 @@
+using Circumvent.Engine;
+
+namespace Circumvent.Models;
+
+/// <summary>
+/// PyTorch modules as functions of a <see cref="ParameterSet"/> and a key prefix, so forwards read
+/// like the module definitions they mirror.
+/// </summary>
+public static class Layers
+{
+    /// <summary>PyTorch's BatchNorm2d default eps.</summary>
+    public const float BatchNormEps = 1e-5f;
+
+    /// <summary>nn.Conv2d with weight `prefix.weight` and, when <paramref name="bias"/>, `prefix.bias`.</summary>
+    public static Tensor Conv(ParameterSet p, string prefix, Tensor x, int stride = 1, int padding = 0, bool bias = false) =>
+        Op.Conv2d(x, p[prefix + ".weight"], bias ? p[prefix + ".bias"] : null, stride, padding);
+
+    /// <summary>
+    /// nn.BatchNorm2d / 1d. Training: batch statistics, reported to the context's observer under
+    /// <paramref name="prefix"/> (the buffers themselves are never written here). Eval: running buffers.
+    /// </summary>
+    public static Tensor BatchNorm(ParameterSet p, string prefix, Tensor x, ForwardContext ctx)
+    {
+        var y = Op.BatchNorm(x, p[prefix + ".weight"], p[prefix + ".bias"], p[prefix + ".running_mean"], p[prefix + ".running_var"],
+            ctx.Training, BatchNormEps, out var stats);
+        if (ctx.Training && stats is not null) ctx.BatchNormObserver?.Observe(prefix, stats);
+        return y;
+    }
+
+    /// <summary>relu(bn(conv(x))); the convolution is bias-free unless <paramref name="convBias"/>.</summary>
+    public static Tensor ConvBnRelu(ParameterSet p, string convPrefix, string bnPrefix, Tensor x, ForwardContext ctx,
+        int stride = 1, int padding = 1, bool convBias = false) =>
+        Op.Relu(BatchNorm(p, bnPrefix, Conv(p, convPrefix, x, stride, padding, convBias), ctx));
+
+    /// <summary>nn.Linear with `prefix.weight` (out, in) and `prefix.bias` (out).</summary>
+    public static Tensor Linear(ParameterSet p, string prefix, Tensor x) =>
+        Op.Linear(x, p[prefix + ".weight"], p[prefix + ".bias"]);
+
+    /// <summary>Channel count scaled by a width multiplier: round half to even (as Python's round), at least 1.</summary>
+    public static int Scale(int channels, double multiplier) => Math.Max(1, (int)Math.Round(channels * multiplier));
+}

@@ -1,0 +1,52 @@
+using Circumvent.Engine;
+
+namespace Circumvent.Models;
+
+/// <summary>
+/// PreActResNet18 exactly as BackdoorBench defines it: conv1 (3×3, no bias), layer1..layer4 of two
+/// PreActBlocks (64, 128, 256, 512 planes × width; strides 1, 2, 2, 2), no final BN/ReLU, adaptive
+/// average pool to 1×1, flatten, `linear`. 11,171,146 trainable parameters at width 1, 10 classes.
+/// </summary>
+public sealed class PreActResNet18 : ArchitectureBase
+{
+    private readonly ResNetLayout _layout;
+
+    public PreActResNet18(ArchitectureConfig config) : base(config, Build(config, out var layout)) => _layout = layout;
+
+    protected override bool FixedInputSize => false;
+
+    private static SpecBuilder Build(ArchitectureConfig c, out ResNetLayout layout)
+    {
+        layout = ResNetLayout.ResNet18(c.InChannels, c.WidthMultiplier);
+        var b = new SpecBuilder();
+        b.Conv("conv1", c.InChannels, layout.StemChannels, 3, bias: false);
+        foreach (var block in layout.Blocks)
+        {
+            // PreActBlock registration order: bn1, conv1, bn2, conv2, shortcut.
+            b.BatchNorm($"{block.Prefix}.bn1", block.InPlanes);
+            b.Conv($"{block.Prefix}.conv1", block.InPlanes, block.Planes, 3, bias: false);
+            b.BatchNorm($"{block.Prefix}.bn2", block.Planes);
+            b.Conv($"{block.Prefix}.conv2", block.Planes, block.Planes, 3, bias: false);
+            if (block.HasShortcut) b.Conv($"{block.Prefix}.shortcut.0", block.InPlanes, block.Planes, 1, bias: false);
+        }
+        b.Linear("linear", layout.OutChannels, c.Classes);
+        return b;
+    }
+
+    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx)
+    {
+        var h = Layers.Conv(p, "conv1", x, stride: 1, padding: 1);
+        foreach (var block in _layout.Blocks)
+        {
+            string k = block.Prefix;
+            var pre = Op.Relu(Layers.BatchNorm(p, $"{k}.bn1", h, ctx));
+            // The projection shortcut sees the pre-activated input; the identity shortcut the raw one.
+            var shortcut = block.HasShortcut ? Layers.Conv(p, $"{k}.shortcut.0", pre, block.Stride, 0) : h;
+            var o = Layers.Conv(p, $"{k}.conv1", pre, block.Stride, 1);
+            o = Layers.Conv(p, $"{k}.conv2", Op.Relu(Layers.BatchNorm(p, $"{k}.bn2", o, ctx)), 1, 1);
+            h = Op.Add(o, shortcut);
+        }
+        // (N, 512·w, h, w) → (N, 512·w)
+        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)));
+    }
+}

@@ -1,0 +1,57 @@
+using Circumvent.Engine;
+
+namespace Circumvent.Models;
+
+/// <summary>
+/// Collects an architecture's state_dict entries in PyTorch registration order together with the
+/// rule PyTorch's default initialisation applies to each.
+/// </summary>
+internal sealed class SpecBuilder
+{
+    private readonly List<TensorSpec> _specs = new();
+    private readonly List<InitRule> _rules = new();
+
+    public IReadOnlyList<TensorSpec> Specs => _specs;
+    public IReadOnlyList<InitRule> Rules => _rules;
+
+    /// <summary>nn.Conv2d: weight (out, in, k, k), optional bias (out); both U(±1/√(in·k·k)).</summary>
+    public void Conv(string prefix, int inChannels, int outChannels, int kernel, bool bias)
+    {
+        float bound = 1f / MathF.Sqrt(inChannels * kernel * kernel);
+        Add($"{prefix}.weight", [outChannels, inChannels, kernel, kernel], TensorRole.Parameter, InitRule.Uniform(bound));
+        if (bias) Add($"{prefix}.bias", [outChannels], TensorRole.Parameter, InitRule.Uniform(bound));
+    }
+
+    /// <summary>nn.BatchNorm2d: γ = 1, β = 0, running mean 0, running var 1 (num_batches_tracked lives in checkpoints only).</summary>
+    public void BatchNorm(string prefix, int channels)
+    {
+        Add($"{prefix}.weight", [channels], TensorRole.Parameter, InitRule.Constant(1f));
+        Add($"{prefix}.bias", [channels], TensorRole.Parameter, InitRule.Constant(0f));
+        Add($"{prefix}.running_mean", [channels], TensorRole.Buffer, InitRule.Constant(0f));
+        Add($"{prefix}.running_var", [channels], TensorRole.Buffer, InitRule.Constant(1f));
+    }
+
+    /// <summary>nn.Linear: weight (out, in), bias (out); both U(±1/√in).</summary>
+    public void Linear(string prefix, int inFeatures, int outFeatures)
+    {
+        float bound = 1f / MathF.Sqrt(inFeatures);
+        Add($"{prefix}.weight", [outFeatures, inFeatures], TensorRole.Parameter, InitRule.Uniform(bound));
+        Add($"{prefix}.bias", [outFeatures], TensorRole.Parameter, InitRule.Uniform(bound));
+    }
+
+    private void Add(string name, int[] shape, TensorRole role, InitRule rule)
+    {
+        _specs.Add(new TensorSpec(name, shape, role));
+        _rules.Add(rule);
+    }
+}
+
+/// <summary>
+/// How one tensor starts: uniform in ±Bound (kaiming_uniform with a = √5 reduces to bound 1/√fan_in,
+/// the same bound PyTorch uses for biases) or a constant.
+/// </summary>
+internal readonly record struct InitRule(bool IsUniform, float Value)
+{
+    public static InitRule Uniform(float bound) => new(true, bound);
+    public static InitRule Constant(float value) => new(false, value);
+}
