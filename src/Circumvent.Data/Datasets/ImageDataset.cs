@@ -30,4 +30,29 @@ public sealed class ImageDataset
     public int ImageSize => Channels * Height * Width;
 
     public Span<byte> Image(int index) => Pixels.AsSpan(index * ImageSize, ImageSize);
+
+    /// <summary>A new dataset holding copies of the images at <paramref name="indices"/>, in that order, in one contiguous buffer.</summary>
+    public ImageDataset Subset(int[] indices)
+    {
+        int size = ImageSize;
+        var pixels = GC.AllocateUninitializedArray<byte>(checked(indices.Length * size));
+        var labels = new int[indices.Length];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            int source = indices[i];
+            if ((uint)source >= (uint)Count)
+                throw new ArgumentOutOfRangeException(nameof(indices), $"Subset index {source} at position {i} is outside the dataset's {Count} images.");
+            Pixels.AsSpan(source * size, size).CopyTo(pixels.AsSpan(i * size));
+            labels[i] = Labels[source];
+        }
+        return new ImageDataset(pixels, labels, Channels, Height, Width, ClassNames);
+    }
+
+    /// <summary>How many images each class has (length <see cref="NumClasses"/>).</summary>
+    public int[] CountPerClass()
+    {
+        var counts = new int[NumClasses];
+        foreach (var label in Labels) counts[label]++;
+        return counts;
+    }
 }

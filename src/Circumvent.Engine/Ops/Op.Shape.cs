@@ -1,15 +1,200 @@
+using System.Numerics.Tensors;
+using Circumvent.Engine.Kernels;
+
 namespace Circumvent.Engine;
 
-// STUB: signatures fixed for the other layers; implementation owned by the elementwise work.
+/// <summary>
+/// Shape ops. Tensors are always contiguous and own their buffer, so every op here copies into a
+/// new pooled tensor (a reshape is one memcpy; permutes gather with strides).
+/// </summary>
 public static partial class Op
 {
     /// <summary>Same data, new shape; one dimension may be -1.</summary>
-    public static Tensor Reshape(Tensor a, params int[] shape) => throw new NotImplementedException();
+    public static Tensor Reshape(Tensor a, params int[] shape)
+    {
+        var resolved = ResolveShape(a, shape);
+        var y = Tensor.Empty(resolved);
+        a.Span.CopyTo(y.Span);
+        return y.WithBackward("reshape", [a], gy =>
+        {
+            var gx = a.GradSpan();
+            TensorPrimitives.Add(gx, gy.Span, gx);
+        });
+    }
+
     /// <summary>Flattens dimensions startDim.. into one (PyTorch torch.flatten(x, 1) by default).</summary>
-    public static Tensor Flatten(Tensor a, int startDim = 1) => throw new NotImplementedException();
-    public static Tensor Transpose(Tensor a, int dim0, int dim1) => throw new NotImplementedException();
-    public static Tensor Permute(Tensor a, params int[] dims) => throw new NotImplementedException();
-    public static Tensor Concat(Tensor[] parts, int axis) => throw new NotImplementedException();
+    public static Tensor Flatten(Tensor a, int startDim = 1)
+    {
+        if (a.Rank == 0) return Reshape(a, 1);
+        int start = Shape.Axis(startDim, a.Rank);
+        var shape = new int[start + 1];
+        for (int i = 0; i < start; i++) shape[i] = a.Shape[i];
+        shape[start] = Shape.Size(a.Shape.AsSpan(start));
+        return Reshape(a, shape);
+    }
+
+    public static Tensor Transpose(Tensor a, int dim0, int dim1)
+    {
+        int d0 = Shape.Axis(dim0, a.Rank), d1 = Shape.Axis(dim1, a.Rank);
+        var perm = new int[a.Rank];
+        for (int i = 0; i < perm.Length; i++) perm[i] = i;
+        (perm[d0], perm[d1]) = (perm[d1], perm[d0]);
+        return Permute(a, perm);
+    }
+
+    /// <summary>Output dimension k is input dimension dims[k] (torch.permute).</summary>
+    public static Tensor Permute(Tensor a, params int[] dims)
+    {
+        if (dims.Length != a.Rank)
+            throw new ArgumentException($"permute: {dims.Length} dims given for a tensor of shape {Shape.Format(a.Shape)}.");
+        var perm = new int[dims.Length];
+        var seen = new bool[dims.Length];
+        for (int k = 0; k < dims.Length; k++)
+        {
+            int d = Shape.Axis(dims[k], a.Rank);
+            if (seen[d]) throw new ArgumentException($"permute: dims ({string.Join(", ", dims)}) repeat dimension {d}.");
+            seen[d] = true;
+            perm[k] = d;
+        }
+        var outShape = new int[perm.Length];
+        for (int k = 0; k < perm.Length; k++) outShape[k] = a.Shape[perm[k]];
+
+        var y = Tensor.Empty(outShape);
+        PermuteInto(a.Data, a.Shape, perm, y.Data, accumulate: false);
+        return y.WithBackward("permute", [a], gy =>
+        {
+            // dX = permute(dY, perm⁻¹)
+            var inverse = new int[perm.Length];
+            for (int k = 0; k < perm.Length; k++) inverse[perm[k]] = k;
+            a.GradSpan();
+            PermuteInto(gy.Data, outShape, inverse, a.Grad!.Data, accumulate: true);
+        });
+    }
+
+    public static Tensor Concat(Tensor[] parts, int axis)
+    {
+        if (parts.Length == 0) throw new ArgumentException("concat: no tensors given.");
+        var first = parts[0];
+        int ax = Shape.Axis(axis, first.Rank);
+        int total = 0;
+        foreach (var p in parts)
+        {
+            bool ok = p.Rank == first.Rank;
+            for (int i = 0; ok && i < p.Rank; i++) ok = i == ax || p.Shape[i] == first.Shape[i];
+            if (!ok)
+                throw new ArgumentException($"concat along axis {ax}: shape {Shape.Format(p.Shape)} does not match {Shape.Format(first.Shape)} outside that axis.");
+            total += p.Shape[ax];
+        }
+        var outShape = first.Shape.ToArray();
+        outShape[ax] = total;
+        int outer = Shape.Size(first.Shape.AsSpan(0, ax)), inner = Shape.Size(first.Shape.AsSpan(ax + 1));
+
+        var y = Tensor.Empty(outShape);
+        int rowLength = total * inner, offset = 0;
+        var offsets = new int[parts.Length];
+        for (int p = 0; p < parts.Length; p++)
+        {
+            offsets[p] = offset;
+            int block = parts[p].Shape[ax] * inner;
+            var src = parts[p].Data;
+            for (int o = 0; o < outer; o++) Array.Copy(src, o * block, y.Data, o * rowLength + offset, block);
+            offset += block;
+        }
+        return y.WithBackward("concat", parts, gy =>
+        {
+            for (int p = 0; p < parts.Length; p++)
+            {
+                if (!parts[p].RequiresGrad) continue;
+                int block = parts[p].Shape[ax] * inner;
+                var gx = parts[p].GradSpan();
+                for (int o = 0; o < outer; o++)
+                {
+                    var dst = gx.Slice(o * block, block);
+                    TensorPrimitives.Add(dst, gy.Span.Slice(o * rowLength + offsets[p], block), dst);
+                }
+            }
+        });
+    }
+
     /// <summary>Elements start..start+length along axis (PyTorch narrow).</summary>
-    public static Tensor Slice(Tensor a, int axis, int start, int length) => throw new NotImplementedException();
+    public static Tensor Slice(Tensor a, int axis, int start, int length)
+    {
+        int ax = Shape.Axis(axis, a.Rank), dim = a.Shape[ax];
+        if (start < 0 || length < 0 || start + length > dim)
+            throw new ArgumentException($"slice: range [{start}, {start + length}) is outside axis {ax} of size {dim} (shape {Shape.Format(a.Shape)}).");
+        var outShape = a.Shape.ToArray();
+        outShape[ax] = length;
+        int outer = Shape.Size(a.Shape.AsSpan(0, ax)), inner = Shape.Size(a.Shape.AsSpan(ax + 1));
+        int srcRow = dim * inner, block = length * inner, skip = start * inner;
+
+        var y = Tensor.Empty(outShape);
+        for (int o = 0; o < outer; o++) Array.Copy(a.Data, o * srcRow + skip, y.Data, o * block, block);
+        return y.WithBackward("slice", [a], gy =>
+        {
+            var gx = a.GradSpan();
+            for (int o = 0; o < outer; o++)
+            {
+                var dst = gx.Slice(o * srcRow + skip, block);
+                TensorPrimitives.Add(dst, gy.Span.Slice(o * block, block), dst);
+            }
+        });
+    }
+
+    private static int[] ResolveShape(Tensor a, int[] shape)
+    {
+        var resolved = shape.ToArray();
+        int inferred = -1;
+        long known = 1;
+        for (int i = 0; i < resolved.Length; i++)
+        {
+            if (resolved[i] == -1)
+            {
+                if (inferred >= 0) throw new ArgumentException($"reshape {Shape.Format(a.Shape)} → {Shape.Format(shape)}: only one dimension may be -1.");
+                inferred = i;
+            }
+            else if (resolved[i] < 0) throw new ArgumentException($"reshape {Shape.Format(a.Shape)} → {Shape.Format(shape)}: negative dimension.");
+            else known *= resolved[i];
+        }
+        if (inferred >= 0)
+        {
+            if (known == 0 || a.Length % known != 0)
+                throw new ArgumentException($"reshape: cannot infer -1 in {Shape.Format(shape)} for {a.Length} elements (shape {Shape.Format(a.Shape)}).");
+            resolved[inferred] = (int)(a.Length / known);
+        }
+        else if (known != a.Length)
+            throw new ArgumentException($"reshape: shape {Shape.Format(shape)} holds {known} elements, tensor {Shape.Format(a.Shape)} has {a.Length}.");
+        return resolved;
+    }
+
+    /// <summary>
+    /// dst (shape srcShape permuted by perm) gets src gathered with strides; dst index k walks
+    /// source dimension perm[k]. With <paramref name="accumulate"/> it adds instead of writing.
+    /// </summary>
+    private static void PermuteInto(float[] src, int[] srcShape, int[] perm, float[] dst, bool accumulate)
+    {
+        int rank = perm.Length;
+        if (rank == 0) { dst[0] = accumulate ? dst[0] + src[0] : src[0]; return; }
+        var srcStrides = Shape.Strides(srcShape);
+        var dims = new int[rank];
+        var strides = new int[rank];
+        for (int k = 0; k < rank; k++) { dims[k] = srcShape[perm[k]]; strides[k] = srcStrides[perm[k]]; }
+        int inner = dims[^1], innerStride = strides[^1];
+        int rows = Shape.Size(dims.AsSpan(0, rank - 1));
+
+        Parallelism.ForRanges(rows, inner, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                int off = 0, rem = r;
+                for (int k = rank - 2; k >= 0; k--) { off += (rem % dims[k]) * strides[k]; rem /= dims[k]; }
+                int d = r * inner;
+                if (accumulate)
+                    for (int i = 0; i < inner; i++) dst[d + i] += src[off + i * innerStride];
+                else if (innerStride == 1)
+                    Array.Copy(src, off, dst, d, inner);
+                else
+                    for (int i = 0; i < inner; i++) dst[d + i] = src[off + i * innerStride];
+            }
+        });
+    }
 }

@@ -1,0 +1,51 @@
+namespace Circumvent.Data;
+
+/// <summary>
+/// A dataset named on the command line as KIND[:PATH], e.g. "cifar10:/data/cifar10" or
+/// "fashion-mnist". When PATH is omitted the kind's default folder is used:
+/// $CIRCUMVENT_DATA_DIR/KIND when that variable is set and the folder exists, otherwise
+/// /usr/share/datasets/fashion-mnist (the Debian package) for fashion-mnist.
+/// </summary>
+public sealed record DatasetSpec(string Kind, string Path)
+{
+    public const string DataDirVariable = "CIRCUMVENT_DATA_DIR";
+    public const string FashionMnistSystemPath = "/usr/share/datasets/fashion-mnist";
+    public static IReadOnlyList<string> KnownKinds { get; } = ["cifar10", "fashion-mnist", "mnist"];
+
+    public static DatasetSpec Parse(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+            throw new ArgumentException($"Empty dataset; expected KIND[:PATH] with KIND one of {string.Join(", ", KnownKinds)}.");
+        int colon = text.IndexOf(':');
+        string kind = (colon < 0 ? text : text[..colon]).Trim().ToLowerInvariant();
+        string? path = colon < 0 ? null : text[(colon + 1)..].Trim();
+        if (!KnownKinds.Contains(kind))
+            throw new ArgumentException($"Unknown dataset kind '{kind}' in '{text}'; known kinds: {string.Join(", ", KnownKinds)}.");
+        if (string.IsNullOrEmpty(path))
+            path = DefaultPath(kind) ?? throw new ArgumentException(
+                $"Dataset '{kind}' has no default location; give one as {kind}:PATH or set {DataDirVariable} (then {kind} is read from $" + DataDirVariable + $"/{kind}).");
+        return new DatasetSpec(kind, path);
+    }
+
+    /// <summary>The default folder for <paramref name="kind"/>, or null when there is none.</summary>
+    public static string? DefaultPath(string kind)
+    {
+        string? dataDir = Environment.GetEnvironmentVariable(DataDirVariable);
+        string? fromVariable = string.IsNullOrEmpty(dataDir) ? null : System.IO.Path.Combine(dataDir, kind);
+        if (fromVariable is not null && Directory.Exists(fromVariable)) return fromVariable;
+        return kind == "fashion-mnist" ? FashionMnistSystemPath : fromVariable;
+    }
+
+    /// <summary>Reads both splits; throws <see cref="DataFormatException"/> for missing or malformed files.</summary>
+    public DatasetPair Load() => Kind switch
+    {
+        "cifar10" => KnownDatasets.LoadCifar10(Path),
+        "fashion-mnist" => KnownDatasets.LoadFashionMnist(Path),
+        "mnist" => KnownDatasets.LoadMnist(Path),
+        _ => throw new InvalidOperationException($"Unknown dataset kind '{Kind}'."),
+    };
+
+    public static DatasetPair Load(string text) => Parse(text).Load();
+
+    public override string ToString() => $"{Kind}:{Path}";
+}

@@ -1,0 +1,61 @@
+using Circumvent.Data.Formats;
+
+namespace Circumvent.Data;
+
+/// <summary>Loaders for the standard folder layouts of the datasets <see cref="DatasetSpec"/> knows.</summary>
+public static class KnownDatasets
+{
+    public static readonly string[] FashionMnistClassNames =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    public static readonly string[] MnistClassNames = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+    public static DatasetPair LoadCifar10(string folder)
+    {
+        var (train, test) = Cifar10Binary.LoadFolder(folder);
+        return new DatasetPair("cifar10", train, test, Normalization.Cifar10);
+    }
+
+    public static DatasetPair LoadFashionMnist(string folder) =>
+        LoadMnistLayout("fashion-mnist", folder, FashionMnistClassNames, Normalization.FashionMnist);
+
+    public static DatasetPair LoadMnist(string folder) =>
+        LoadMnistLayout("mnist", folder, MnistClassNames, Normalization.Mnist);
+
+    /// <summary>
+    /// The MNIST file names (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…), each
+    /// either plain or with a .gz suffix.
+    /// </summary>
+    public static DatasetPair LoadMnistLayout(string name, string folder, string[] classNames, Normalization normalization)
+    {
+        if (!Directory.Exists(folder))
+            throw new DataFormatException(folder, $"{name} folder not found (expected train-images-idx3-ubyte[.gz] and friends in '{folder}').");
+        var train = ReadIdxPair(folder, "train", classNames);
+        var test = ReadIdxPair(folder, "t10k", classNames);
+        return new DatasetPair(name, train, test, normalization);
+    }
+
+    private static ImageDataset ReadIdxPair(string folder, string split, string[] classNames)
+    {
+        string imagesPath = FindIdx(folder, $"{split}-images-idx3-ubyte");
+        string labelsPath = FindIdx(folder, $"{split}-labels-idx1-ubyte");
+        var images = Idx.ReadImages(imagesPath);
+        var labels = Idx.ReadLabels(labelsPath);
+        if (labels.Length != images.Count)
+            throw new DataFormatException(labelsPath, $"holds {labels.Length} labels but {Path.GetFileName(imagesPath)} holds {images.Count} images.");
+        int bad = Array.FindIndex(labels, l => l >= classNames.Length);
+        if (bad >= 0)
+            throw new DataFormatException(labelsPath, $"label {labels[bad]} at index {bad} is outside 0–{classNames.Length - 1}.");
+        return new ImageDataset(images.Pixels, labels, 1, images.Height, images.Width, classNames);
+    }
+
+    private static string FindIdx(string folder, string baseName)
+    {
+        foreach (var candidate in new[] { baseName, baseName + ".gz" })
+        {
+            string path = Path.Combine(folder, candidate);
+            if (File.Exists(path)) return path;
+        }
+        throw new DataFormatException(Path.Combine(folder, baseName), $"not found (looked for {baseName} and {baseName}.gz in '{folder}').");
+    }
+}

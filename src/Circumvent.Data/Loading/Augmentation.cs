@@ -1,0 +1,32 @@
+namespace Circumvent.Data.Loading;
+
+/// <summary>
+/// Per-sample training augmentation, applied in torchvision's order: RandomCrop(H×W, padding = CropPadding)
+/// — pad every side with CropPadding zero pixels, then cut H×W back out at a uniformly random offset —
+/// followed by RandomHorizontalFlip(p = 0.5) when <see cref="HorizontalFlip"/> is set.
+/// </summary>
+public sealed record Augmentation(int CropPadding = 0, bool HorizontalFlip = false)
+{
+    public static Augmentation None { get; } = new();
+
+    /// <summary>The usual CIFAR-10 recipe: RandomCrop(32, padding=4) + RandomHorizontalFlip.</summary>
+    public static Augmentation CropAndFlip(int padding = 4) => new(padding, true);
+
+    public bool IsNone => CropPadding == 0 && !HorizontalFlip;
+}
+
+/// <summary>Where one output image is read from: source pixel (y + OffsetY, x' + OffsetX) with x' = W−1−x when flipped.</summary>
+public readonly record struct SampleTransform(int OffsetY, int OffsetX, bool Flip)
+{
+    public static SampleTransform Identity => default;
+
+    /// <summary>Draws a crop offset in [−p, p]² and a fair coin for the flip, always consuming the same random numbers.</summary>
+    public static SampleTransform Draw(Augmentation augmentation, Random rng)
+    {
+        int p = augmentation.CropPadding;
+        int oy = rng.Next(2 * p + 1) - p;
+        int ox = rng.Next(2 * p + 1) - p;
+        bool flip = rng.Next(2) == 1 && augmentation.HorizontalFlip;
+        return new SampleTransform(oy, ox, flip);
+    }
+}

@@ -1,0 +1,107 @@
+namespace Circumvent.Data.Loading;
+
+/// <summary>
+/// Cuts an <see cref="ImageDataset"/> into normalised, optionally augmented batches. Everything
+/// random (order, crops, flips) derives from (Seed, epoch, batch number), so a run reproduces
+/// exactly whatever the thread timing.
+/// With <see cref="BatchLoaderOptions.Prefetch"/> the next batch is built on a thread-pool thread
+/// while the caller trains on the current one. Ownership: each yielded <see cref="Batch"/> belongs
+/// to the caller (dispose it after the step); a batch prepared but never yielded — because the
+/// caller left the loop early — is disposed by the enumerator. Exceptions thrown while building a
+/// batch (including by the transform hook) surface in the caller's MoveNext.
+/// </summary>
+public sealed class BatchLoader
+{
+    public BatchLoader(ImageDataset dataset, Normalization normalization, BatchLoaderOptions? options = null)
+    {
+        Options = options ?? new BatchLoaderOptions();
+        if (Options.BatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), $"Batch size must be positive, got {Options.BatchSize}.");
+        if (Options.Augmentation.CropPadding < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), $"Crop padding must be ≥ 0, got {Options.Augmentation.CropPadding}.");
+        if (normalization.Channels != dataset.Channels)
+            throw new ArgumentException($"Normalization has {normalization.Channels} channels, the dataset's images have {dataset.Channels}.");
+        Dataset = dataset;
+        Normalization = normalization;
+    }
+
+    public ImageDataset Dataset { get; }
+    public Normalization Normalization { get; }
+    public BatchLoaderOptions Options { get; }
+
+    public int BatchesPerEpoch => Options.DropLast
+        ? Dataset.Count / Options.BatchSize
+        : (Dataset.Count + Options.BatchSize - 1) / Options.BatchSize;
+
+    /// <summary>The order in which epoch <paramref name="epoch"/> visits the dataset (identity without shuffling).</summary>
+    public int[] EpochOrder(int epoch) => Options.Shuffle
+        ? Subsets.Permutation(Dataset.Count, new Random(MixSeed(Options.Seed, epoch, -1)))
+        : Enumerable.Range(0, Dataset.Count).ToArray();
+
+    /// <summary>The batches of one epoch; enumerate once per epoch (use foreach so early exit cleans up).</summary>
+    public IEnumerable<Batch> Epoch(int epoch)
+    {
+        var order = EpochOrder(epoch);
+        int batches = BatchesPerEpoch;
+        if (!Options.Prefetch)
+        {
+            for (int b = 0; b < batches; b++) yield return BuildBatch(order, epoch, b);
+            yield break;
+        }
+
+        Task<Batch>? pending = batches > 0 ? Task.Run(() => BuildBatch(order, epoch, 0)) : null;
+        try
+        {
+            for (int b = 0; b < batches; b++)
+            {
+                var task = pending!;
+                pending = null;
+                var current = task.GetAwaiter().GetResult();
+                if (b + 1 < batches)
+                {
+                    int next = b + 1;
+                    pending = Task.Run(() => BuildBatch(order, epoch, next));
+                }
+                yield return current;
+            }
+        }
+        finally
+        {
+            // The caller stopped early (or failed): wait for the batch in flight so no worker keeps
+            // running after the loop, and recycle it. Its own failure no longer matters to anyone.
+            if (pending is not null)
+            {
+                try { pending.GetAwaiter().GetResult().Dispose(); }
+                catch (Exception) { }
+            }
+        }
+    }
+
+    /// <summary>Builds batch <paramref name="batchIndex"/> of an epoch whose visiting order is <paramref name="order"/>.</summary>
+    public Batch BuildBatch(int[] order, int epoch, int batchIndex)
+    {
+        int start = batchIndex * Options.BatchSize;
+        int count = Math.Min(Options.BatchSize, order.Length - start);
+        var raw = RawBatch.Gather(Dataset, order.AsSpan(start, count));
+        Options.Transform?.Invoke(raw);
+
+        var transforms = new SampleTransform[count];
+        if (!Options.Augmentation.IsNone)
+        {
+            var rng = new Random(MixSeed(Options.Seed, epoch, batchIndex));
+            for (int i = 0; i < count; i++) transforms[i] = SampleTransform.Draw(Options.Augmentation, rng);
+        }
+        var images = ImageTensors.ToTensor(raw, Normalization, transforms);
+        return new Batch(images, raw.Labels, raw.Indices);
+    }
+
+    /// <summary>SplitMix64-style mix of (seed, epoch, stream) into a 31-bit seed.</summary>
+    public static int MixSeed(int seed, int epoch, int stream)
+    {
+        ulong z = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)epoch * 0xC2B2AE3D27D4EB4FUL ^ (ulong)(uint)stream * 0x165667B19E3779F9UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (int)(z & 0x7FFFFFFF);
+    }
+}

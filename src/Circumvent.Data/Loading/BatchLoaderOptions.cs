@@ -1,0 +1,33 @@
+namespace Circumvent.Data.Loading;
+
+/// <summary>How a <see cref="BatchLoader"/> cuts, orders and augments an epoch.</summary>
+public sealed record BatchLoaderOptions
+{
+    public int BatchSize { get; init; } = 128;
+
+    /// <summary>Reshuffle every epoch with a seed mixed from <see cref="Seed"/> and the epoch number.</summary>
+    public bool Shuffle { get; init; }
+
+    /// <summary>Skip the final batch when it would be smaller than <see cref="BatchSize"/>.</summary>
+    public bool DropLast { get; init; }
+
+    public int Seed { get; init; }
+
+    public Augmentation Augmentation { get; init; } = Augmentation.None;
+
+    /// <summary>
+    /// Optional hook on each raw batch before augmentation and normalisation (e.g. apply a trigger).
+    /// It runs on the loader's producer thread, one batch at a time, in batch order.
+    /// </summary>
+    public Action<RawBatch>? Transform { get; init; }
+
+    /// <summary>Prepare the next batch on a worker thread while the current one is consumed.</summary>
+    public bool Prefetch { get; init; } = true;
+
+    /// <summary>Evaluation defaults: dataset order, every image, no augmentation.</summary>
+    public static BatchLoaderOptions Evaluation(int batchSize = 256) => new() { BatchSize = batchSize };
+
+    /// <summary>Training defaults: shuffled, last partial batch dropped.</summary>
+    public static BatchLoaderOptions Training(int batchSize, int seed, Augmentation? augmentation = null) =>
+        new() { BatchSize = batchSize, Shuffle = true, DropLast = true, Seed = seed, Augmentation = augmentation ?? Augmentation.None };
+}

@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Text.Json;
+using Circumvent.Engine;
+
+namespace Circumvent.Models.Checkpoints;
+
+/// <summary>
+/// A trained model on disk as one safetensors file: the state_dict (plus `num_batches_tracked` for every
+/// BN so PyTorch's load_state_dict(strict=True) accepts it) and, in __metadata__, everything needed to
+/// rebuild and use it: architecture, class names, input shape, normalisation, training config.
+/// </summary>
+public sealed class ModelCheckpoint
+{
+    public const string ArchitectureKey = "circumvent.architecture";
+    public const string ClassesKey = "circumvent.classes";
+    public const string ClassNamesKey = "circumvent.class_names";
+    public const string InputShapeKey = "circumvent.input_shape";
+    public const string NormalizationKey = "circumvent.normalization";
+    public const string TrainingKey = "circumvent.training";
+    private const string FormatKey = "format";
+
+    private static readonly HashSet<string> ReservedKeys =
+        [ArchitectureKey, ClassesKey, ClassNamesKey, InputShapeKey, NormalizationKey, TrainingKey, FormatKey];
+
+    public required ArchitectureConfig Architecture { get; init; }
+    public required ParameterSet Parameters { get; init; }
+    /// <summary>One name per class, or null when only the count (Architecture.Classes) is known.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+    /// <summary>Per-channel mean/std the inputs are normalised with before the network, or null for none.</summary>
+    public float[]? NormalizationMean { get; init; }
+    public float[]? NormalizationStd { get; init; }
+    /// <summary>Free-form JSON of the training configuration.</summary>
+    public string? TrainingJson { get; init; }
+    /// <summary>Further metadata (e.g. attack definitions), stored under these keys as given.</summary>
+    public Dictionary<string, string> Extra { get; init; } = new(StringComparer.Ordinal);
+    /// <summary>num_batches_tracked per BN prefix; absent prefixes are saved as 0.</summary>
+    public Dictionary<string, long> BatchesTracked { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>(C, H, W) the architecture was built for.</summary>
+    public int[] InputShape => [Architecture.InChannels, Architecture.Height, Architecture.Width];
+
+    /// <summary>Writes the checkpoint atomically (temp file + rename); validates names and shapes first.</summary>
+    public void Save(string path)
+    {
+        var arch = CreateArchitecture(path, Architecture);
+        var tensors = new List<SafeTensor>();
+        var byName = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
+        foreach (var entry in Parameters)
+        {
+            var t = SafeTensor.FromFloats(entry.Name, entry.Tensor.Shape.ToArray(), entry.Tensor.ToArray());
+            byName[entry.Name] = t;
+        }
+        var problems = StateDictValidator.Problems(arch.Tensors, byName);
+        if (problems.Count > 0)
+            throw new CheckpointException(path, $"parameters do not match {Architecture.Name}: {string.Join("; ", problems)}.");
+
+        // state_dict order: each BN's num_batches_tracked follows its running_var, as in PyTorch.
+        foreach (var spec in arch.Tensors)
+        {
+            tensors.Add(byName[spec.Name]);
+            if (spec.Name.EndsWith(".running_var", StringComparison.Ordinal))
+            {
+                var prefix = spec.Name[..^".running_var".Length];
+                tensors.Add(SafeTensor.FromInt64s(prefix + StateDictValidator.BatchesTrackedSuffix, [], [BatchesTracked.GetValueOrDefault(prefix)]));
+            }
+        }
+        SafeTensorsWriter.Write(path, tensors, BuildMetadata(path));
+    }
+
+    /// <summary>
+    /// Reads and validates a checkpoint. <paramref name="architecture"/> overrides (or supplies, for a
+    /// plain PyTorch export without Circumvent metadata) the stored architecture.
+    /// Parameters of the result require gradients; buffers do not.
+    /// </summary>
+    public static ModelCheckpoint Load(string path, ArchitectureConfig? architecture = null)
+    {
+        var content = SafeTensorsReader.Read(path);
+        var meta = content.Metadata;
+        var config = architecture ?? ParseArchitecture(path, meta);
+        var arch = CreateArchitecture(path, config);
+
+        var found = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
+        foreach (var t in content.Tensors) found[t.Name] = t;
+        var problems = StateDictValidator.Problems(arch.Tensors, found);
+        if (problems.Count > 0)
+            throw new CheckpointException(path, $"does not match {config.Name}: {string.Join("; ", problems)}.");
+
+        var parameters = new ParameterSet();
+        foreach (var spec in arch.Tensors)
+            parameters.Add(spec.Name, new Tensor(spec.Shape.ToArray(), found[spec.Name].Floats!, spec.Role == TensorRole.Parameter), spec.Role);
+        var tracked = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var prefix in StateDictValidator.BatchNormPrefixes(arch.Tensors))
+            tracked[prefix] = found.TryGetValue(prefix + StateDictValidator.BatchesTrackedSuffix, out var counter) ? counter.Int64s![0] : 0;
+
+        var (mean, std) = ParseNormalization(path, meta);
+        return new ModelCheckpoint
+        {
+            Architecture = config,
+            Parameters = parameters,
+            ClassNames = meta.TryGetValue(ClassNamesKey, out var names) ? ParseJson<string[]>(path, ClassNamesKey, names) : null,
+            NormalizationMean = mean,
+            NormalizationStd = std,
+            TrainingJson = meta.GetValueOrDefault(TrainingKey),
+            Extra = meta.Where(kv => !ReservedKeys.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+            BatchesTracked = tracked,
+        };
+    }
+
+    private Dictionary<string, string> BuildMetadata(string path)
+    {
+        if (ClassNames is not null && ClassNames.Count != Architecture.Classes)
+            throw new CheckpointException(path, $"{ClassNames.Count} class names given for a {Architecture.Classes}-class model.");
+        if ((NormalizationMean is null) != (NormalizationStd is null))
+            throw new CheckpointException(path, "normalisation needs both mean and std (or neither).");
+        if (NormalizationMean is not null && (NormalizationMean.Length != Architecture.InChannels || NormalizationStd!.Length != Architecture.InChannels))
+            throw new CheckpointException(path,
+                $"normalisation mean/std have {NormalizationMean.Length}/{NormalizationStd!.Length} values for {Architecture.InChannels} input channels.");
+
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [FormatKey] = "pt",
+            [ArchitectureKey] = ArchitectureConfigJson.Serialize(Architecture),
+            [ClassesKey] = Architecture.Classes.ToString(CultureInfo.InvariantCulture),
+            [InputShapeKey] = JsonSerializer.Serialize(InputShape),
+        };
+        if (ClassNames is not null) meta[ClassNamesKey] = JsonSerializer.Serialize(ClassNames);
+        if (NormalizationMean is not null)
+            meta[NormalizationKey] = JsonSerializer.Serialize(new Dictionary<string, float[]> { ["mean"] = NormalizationMean, ["std"] = NormalizationStd! });
+        if (TrainingJson is not null) meta[TrainingKey] = TrainingJson;
+        foreach (var (key, value) in Extra)
+        {
+            if (ReservedKeys.Contains(key))
+                throw new CheckpointException(path, $"extra metadata key '{key}' is reserved for Circumvent's own fields.");
+            meta[key] = value;
+        }
+        return meta;
+    }
+
+    private static IArchitecture CreateArchitecture(string path, ArchitectureConfig config)
+    {
+        try
+        {
+            return Architectures.Create(config);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException(path, e.Message, inner: e);
+        }
+    }
+
+    private static ArchitectureConfig ParseArchitecture(string path, IReadOnlyDictionary<string, string> meta)
+    {
+        if (!meta.TryGetValue(ArchitectureKey, out var text))
+            throw new CheckpointException(path, $"no '{ArchitectureKey}' metadata; pass the architecture explicitly to load a plain state_dict.");
+        try
+        {
+            return ArchitectureConfigJson.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            throw new CheckpointException(path, $"metadata '{ArchitectureKey}' is not a valid architecture: {e.Message}", inner: e);
+        }
+    }
+
+    private static (float[]? Mean, float[]? Std) ParseNormalization(string path, IReadOnlyDictionary<string, string> meta)
+    {
+        if (!meta.TryGetValue(NormalizationKey, out var text)) return (null, null);
+        var parsed = ParseJson<Dictionary<string, float[]>>(path, NormalizationKey, text);
+        if (!parsed.TryGetValue("mean", out var mean) || !parsed.TryGetValue("std", out var std))
+            throw new CheckpointException(path, $"metadata '{NormalizationKey}' needs 'mean' and 'std' arrays, found {text}.");
+        return (mean, std);
+    }
+
+    private static T ParseJson<T>(string path, string key, string text)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(text) ?? throw new JsonException("null value");
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException(path, $"metadata '{key}' is not valid: {e.Message}", inner: e);
+        }
+    }
+}
