@@ -1,13 +1,7 @@
+using Circumvent.Data.Loading;
 using Circumvent.Engine;
 
 namespace Circumvent.Training;
-
-/// <summary>One mini-batch: images (N, C, H, W) already normalised, and their class indices.</summary>
-public sealed record Batch(Tensor Images, int[] Labels) : IDisposable
-{
-    public int Size => Labels.Length;
-    public void Dispose() => Images.Dispose();
-}
 
 /// <summary>
 /// Where the trainer and evaluator get mini-batches. A training source shuffles (and augments)
@@ -61,7 +55,16 @@ public sealed class TensorBatchSource : IBatchSource
                 _features.AsSpan(k * _exampleSize, _exampleSize).CopyTo(images.Span.Slice(i * _exampleSize));
                 labels[i] = _labels[k];
             }
-            yield return new Batch(images, labels);
+            yield return new Batch(images, labels, order[start..(start + n)]);
         }
     }
+}
+
+/// <summary>The data layer's <see cref="BatchLoader"/> (normalise, shuffle, augment, prefetch) as a batch source.</summary>
+public sealed class BatchLoaderSource(BatchLoader loader) : IBatchSource
+{
+    public BatchLoader Loader { get; } = loader;
+    public int Count => Loader.Dataset.Count;
+    public int BatchesPerEpoch => Loader.BatchesPerEpoch;
+    public IEnumerable<Batch> Batches(int epoch) => Loader.Epoch(epoch);
 }

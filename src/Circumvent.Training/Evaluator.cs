@@ -1,3 +1,4 @@
+using Circumvent.Data.Loading;
 using Circumvent.Engine.Autograd;
 using Circumvent.Engine.Memory;
 using Circumvent.Models;
@@ -21,7 +22,7 @@ public static class Evaluator
             {
                 var logits = architecture.Forward(parameters, batch.Images, context);
                 correct += Trainer.CountCorrect(logits, batch.Labels);
-                seen += batch.Size;
+                seen += batch.Count;
             }
         }
         return (double)correct / seen;

@@ -1,3 +1,4 @@
+using Circumvent.Data.Loading;
 using System.Diagnostics;
 using Circumvent.Engine;
 using Circumvent.Engine.Memory;
@@ -64,8 +65,8 @@ public sealed class Trainer
                     var (loss, hits) = Step(batch, optimizer, context);
                     if (!double.IsFinite(loss))
                         throw new TrainingDivergedException($"Training diverged: loss is {loss} at epoch {epoch + 1}, batch {batchIndex + 1} (learning rate {optimizer.LearningRate:g4}); try a smaller --lr.");
-                    lossSum += loss * batch.Size;
-                    seen += batch.Size;
+                    lossSum += loss * batch.Count;
+                    seen += batch.Count;
                     correct += hits;
                 }
                 step++;
