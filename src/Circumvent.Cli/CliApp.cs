@@ -29,7 +29,10 @@ internal sealed class CliApp
         var parse = _root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            _stderr.WriteLine($"circumvent: {parse.Errors[0].Message} (see 'circumvent --help').");
+            // An unknown token explains more than the "required command missing" that it also causes.
+            var error = parse.Errors.FirstOrDefault(e => parse.UnmatchedTokens.Any(t => e.Message.Contains(t, StringComparison.Ordinal)))
+                        ?? parse.Errors[0];
+            _stderr.WriteLine($"circumvent: {error.Message} (see 'circumvent --help').");
             return Program.BadInput;
         }
         return parse.Invoke(new InvocationConfiguration

@@ -21,10 +21,11 @@ internal static class BenchCommand
         var steps = Options.Make("--steps", "Timed steps (after 2 warm-up steps).", 10);
         var input = Options.Make("--input", "Input shape CxHxW of the random images.", "3x32x32");
         var classes = Options.Make("--classes", "Number of output classes.", 10);
+        var width = Options.Make("--width", "Channel-width multiplier.", 1.0);
         var json = Options.Json();
         var command = new Command("bench", "Measure training and inference images/second on random data.")
         {
-            arch, batchSize, steps, input, classes, json, CreateGemm(console),
+            arch, batchSize, steps, input, classes, width, json, CreateGemm(console),
         };
         command.SetAction(parse =>
         {
@@ -33,7 +34,7 @@ internal static class BenchCommand
             if (batch <= 0) throw new UsageException($"--batch-size must be at least 1, got {batch}.");
             if (count <= 0) throw new UsageException($"--steps must be at least 1, got {count}.");
             var (c, h, w) = ParseShape(parse.GetValue(input) ?? "");
-            var architecture = Architectures.Create(new ArchitectureConfig(name, c, h, w, parse.GetValue(classes)));
+            var architecture = Architectures.Create(new ArchitectureConfig(name, c, h, w, parse.GetValue(classes), parse.GetValue(width)));
             double train = TrainThroughput(architecture, batch, count);
             double infer = InferenceThroughput(architecture, batch, count);
             if (parse.GetValue(json))
