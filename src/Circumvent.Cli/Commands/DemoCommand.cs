@@ -34,13 +34,17 @@ internal static class DemoCommand
     {
         var output = Options.Make("--out", "Where to save the trained model.", Path.Combine(Path.GetTempPath(), "circumvent-demo.safetensors"));
         var epochs = Options.Make("--epochs", "Training epochs.", Recipe.Epochs);
-        var command = new Command("demo", "Train cnn-small on Fashion-MNIST and report its test accuracy.") { output, epochs };
+        var data = Options.Make("--data", "Fashion-MNIST location as fashion-mnist[:PATH].", Recipe.Data);
+        var command = new Command("demo", "Train cnn-small on Fashion-MNIST and report its test accuracy.") { output, epochs, data };
         command.SetAction(parse =>
         {
-            string? folder = DatasetSpec.DefaultPath("fashion-mnist");
-            if (folder is null || !Directory.Exists(folder))
+            var spec = DatasetSpec.Parse(parse.GetValue(data) ?? Recipe.Data);
+            if (spec.Kind != "fashion-mnist")
+                throw new UsageException($"demo --data must be fashion-mnist[:PATH], got '{spec.Kind}'.");
+            string folder = spec.Path;
+            if (!Directory.Exists(folder) || !Directory.EnumerateFiles(folder, "train-images-idx3-ubyte*").Any())
             {
-                console.Error.WriteLine($"circumvent: Fashion-MNIST not found at '{folder}'; install it with `apt-get install dataset-fashion-mnist` (or set {DatasetSpec.DataDirVariable}).");
+                console.Error.WriteLine($"circumvent: Fashion-MNIST not found in '{folder}'; install it with `apt-get install dataset-fashion-mnist` (or pass --data fashion-mnist:PATH).");
                 return Program.BadInput;
             }
             var config = Recipe with { Data = $"fashion-mnist:{folder}", Epochs = parse.GetValue(epochs) };

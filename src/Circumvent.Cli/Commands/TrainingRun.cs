@@ -34,7 +34,7 @@ internal static class TrainingRun
 
         var statsUpdater = new RunningStatsUpdater(parameters);
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = console.Cancellation };
-        var header = $"training {config.Architecture} on {dataset.Name} ({train.Count} images, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
+        var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
         var result = ProgressView.Run(console, header, trainer, () => trainer.Train(trainSource));
         double accuracy = Evaluator.Accuracy(architecture, parameters, testSource);
 

@@ -138,5 +138,9 @@ public class CliBadInputTests
     }
 
     [Fact]
+    public void DemoWithoutFashionMnistSaysHowToInstallIt() =>
+        AssertBadInput(CliHarness.Run("demo", "--data", "fashion-mnist:/no/fashion/here"), "apt-get install dataset-fashion-mnist", "/no/fashion/here");
+
+    [Fact]
     public void UnknownCommandIsRejected() => AssertBadInput(CliHarness.Run("fly"), "fly");
 }

@@ -61,4 +61,20 @@ public class CliHappyPathTests
         Assert.Equal(0, eval.ExitCode);
         Assert.Matches(@"^test accuracy \d+(\.\d+)?%\s*$", eval.Stdout);
     }
+
+    [Fact]
+    public void LimitTrainSmallerThanOneBatchStillTrains()
+    {
+        var dir = CliHarness.TempFolder();
+        var data = "mnist:" + CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "data"), trainCount: 100, testCount: 20);
+        var model = Path.Combine(dir, "m.safetensors");
+        var run = CliHarness.Run("train", "--arch", "cnn-small", "--width", "0.125", "--data", data, "--epochs", "1",
+            "--batch-size", "64", "--limit-train", "30", "--out", model);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("30 images, 1 batches/epoch", run.Stdout);
+        Assert.Equal(30, Circumvent.Training.TrainingConfig.FromJson(ModelCheckpoint.Load(model).TrainingJson!).LimitTrain);
+        // cnn-small has batch norm: the running statistics must have moved away from their (0, 1) start.
+        var runningMean = ModelCheckpoint.Load(model).Parameters["bn1.running_mean"].ToArray();
+        Assert.Contains(runningMean, v => v != 0f);
+    }
 }
