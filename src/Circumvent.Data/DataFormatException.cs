@@ -7,9 +7,15 @@ namespace Circumvent.Data;
 public sealed class DataFormatException : Exception
 {
     public DataFormatException(string path, string problem, Exception? inner = null)
-        : base($"{Path.GetFileName(path)}: {problem}", inner)
+        : base($"{DisplayName(path)}: {problem}", inner)
     {
         FilePath = path;
+    }
+
+    private static string DisplayName(string path)
+    {
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
+        return name.Length > 0 ? name : path;
     }
 
     /// <summary>The full path of the offending file (or folder).</summary>

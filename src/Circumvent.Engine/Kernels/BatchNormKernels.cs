@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Circumvent.Engine.Kernels;
 
 /// <summary>
@@ -37,9 +39,10 @@ public static class BatchNormKernels
         for (int n = 0; n < batch; n++)
         {
             int offset = (n * channels + c) * spatial;
-            var xs = x.Slice(offset, spatial);
             var ys = y.Slice(offset, spatial);
-            for (int i = 0; i < xs.Length; i++) ys[i] = (xs[i] - mean) * scale + bias;
+            TensorPrimitives.Subtract(x.Slice(offset, spatial), mean, ys);
+            TensorPrimitives.Multiply(ys, scale, ys);
+            TensorPrimitives.Add(ys, bias, ys);
         }
     }
 

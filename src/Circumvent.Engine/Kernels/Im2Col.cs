@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Circumvent.Engine.Kernels;
 
 /// <summary>
@@ -78,8 +80,7 @@ public static class Im2Col
                         if (s == 1)
                         {
                             var d = dst.Slice(iw, owEnd - owStart);
-                            var sr = srcRow[owStart..owEnd];
-                            for (int k = 0; k < d.Length; k++) d[k] += sr[k];
+                            TensorPrimitives.Add(d, srcRow[owStart..owEnd], d);
                         }
                         else
                             for (int ow = owStart; ow < owEnd; ow++, iw += s) dst[iw] += srcRow[ow];

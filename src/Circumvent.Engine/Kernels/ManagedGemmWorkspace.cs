@@ -32,7 +32,8 @@ internal sealed unsafe class ManagedGemmWorkspace
         if (kc <= _kcCapacity && nc <= _ncCapacity) return;
         _kcCapacity = Math.Max(kc, _kcCapacity);
         _ncCapacity = Math.Max(nc, _ncCapacity);
-        A = Allocate(ManagedGemm.MC * _kcCapacity, out _aStore);
+        // +8: the vectorised A packing writes up to 2 floats past the last panel.
+        A = Allocate(ManagedGemm.MC * _kcCapacity + 8, out _aStore);
         B = Allocate(_kcCapacity * _ncCapacity, out _bStore);
     }
 

@@ -10,6 +10,7 @@ public sealed class ReferenceGemm : IGemm
         ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
     {
+        GemmArguments.Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
             {

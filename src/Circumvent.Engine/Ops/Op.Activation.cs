@@ -61,14 +61,20 @@ public static partial class Op
             throw new ArgumentException($"dropout: probability must be in [0, 1), got {p}.");
         if (!training || p == 0f) return AddScalar(a, 0f); // a fresh tensor with an identity gradient
 
+        float keepScale = 1f / (1f - p);
+        var y = Tensor.Empty(a.Shape.ToArray());
+        float[] x = a.Data, yd = y.Data;
+        if (!Tensor.NeedsGraph(a))
+        {
+            for (int i = 0; i < yd.Length; i++) yd[i] = rng.NextDouble() < p ? 0f : x[i] * keepScale;
+            return y;
+        }
+
         // The mask holds 0 or 1/(1−p) so that forward and backward are one multiply each.
         var mask = Tensor.Empty(a.Shape.ToArray());
         var m = mask.Data;
-        float keepScale = 1f / (1f - p);
         for (int i = 0; i < m.Length; i++) m[i] = rng.NextDouble() < p ? 0f : keepScale;
-
-        var y = Tensor.Empty(a.Shape.ToArray());
-        TensorPrimitives.Multiply(a.Data, m, y.Data);
+        TensorPrimitives.Multiply(x, m, yd);
         return y.WithBackward("dropout", [a], gy =>
         {
             var gx = a.GradSpan();

@@ -33,7 +33,8 @@ public static partial class Op
                 unbiased[c] = (float)(squares / (count - 1));
                 BatchNormKernels.Normalize(xd, yd, batch, channels, spatial, c, mean[c], invStd[c], w[c], b[c]);
             });
-            batchStats = new BatchStatistics(mean, unbiased, count);
+            // A copy: observers may keep or edit the statistics, the backward still needs the mean.
+            batchStats = new BatchStatistics((float[])mean.Clone(), unbiased, count);
         }
         else
         {

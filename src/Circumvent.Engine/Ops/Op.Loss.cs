@@ -3,14 +3,11 @@ using Circumvent.Engine.Kernels;
 namespace Circumvent.Engine;
 
 /// <summary>
-/// Softmax family, cross-entropy and L2 normalisation. Axis ops work on "lanes": the n values
+/// Cross-entropy and L2 normalisation (softmax lives in Op.Softmax.cs). Axis ops work on "lanes": the n values
 /// x[o, ·, i] of the (outer, n, inner) view, at stride inner.
 /// </summary>
 public static partial class Op
 {
-    public static Tensor Softmax(Tensor a, int axis = -1) => SoftmaxCore(a, axis, log: false);
-    public static Tensor LogSoftmax(Tensor a, int axis = -1) => SoftmaxCore(a, axis, log: true);
-
     /// <summary>Mean cross-entropy of logits (N × C) against class indices, PyTorch semantics incl. label smoothing.</summary>
     public static Tensor CrossEntropy(Tensor logits, int[] targets, float labelSmoothing = 0f)
     {
@@ -80,67 +77,23 @@ public static partial class Op
         {
             // Where ‖x‖ > eps: dX = (dY − y·⟨dY, y⟩) / ‖x‖. Where clamped, the denominator is the
             // constant eps and dX = dY / eps.
-            var gx = a.GradSpan();
-            var g = gy.Data;
-            for (int l = 0; l < lanes; l++)
+            a.GradSpan();
+            float[] g = gy.Data, gx = a.Grad!.Data;
+            Parallelism.ForRanges(lanes, 4L * n, (l0, l1) =>
             {
-                int b = LaneStart(l, n, inner);
-                float d = denominators[l];
-                double dot = 0;
-                if (d > eps) for (int k = 0; k < n; k++) dot += (double)g[b + k * inner] * yd[b + k * inner];
-                for (int k = 0; k < n; k++)
+                for (int l = l0; l < l1; l++)
                 {
-                    int j = b + k * inner;
-                    gx[j] += (float)((g[j] - yd[j] * dot) / d);
+                    int b = LaneStart(l, n, inner);
+                    float d = denominators[l];
+                    double dot = 0;
+                    if (d > eps) for (int k = 0; k < n; k++) dot += (double)g[b + k * inner] * yd[b + k * inner];
+                    for (int k = 0; k < n; k++)
+                    {
+                        int j = b + k * inner;
+                        gx[j] += (float)((g[j] - yd[j] * dot) / d);
+                    }
                 }
-            }
-        });
-    }
-
-    private static Tensor SoftmaxCore(Tensor a, int axis, bool log)
-    {
-        var (outer, n, inner, _) = AxisLayout(a, axis, keepDim: true);
-        int lanes = outer * inner;
-        var y = Tensor.Empty(a.Shape.ToArray());
-        float[] x = a.Data, yd = y.Data;
-        Parallelism.ForRanges(lanes, 4L * n, (l0, l1) =>
-        {
-            for (int l = l0; l < l1; l++)
-            {
-                int b = LaneStart(l, n, inner);
-                // NOTE: subtracting the lane maximum keeps exp() from overflowing.
-                float max = float.NegativeInfinity;
-                for (int k = 0; k < n; k++) max = Math.Max(max, x[b + k * inner]);
-                double sum = 0;
-                for (int k = 0; k < n; k++) sum += Math.Exp(x[b + k * inner] - max);
-                if (log)
-                {
-                    double shift = max + Math.Log(sum);
-                    for (int k = 0; k < n; k++) yd[b + k * inner] = (float)(x[b + k * inner] - shift);
-                }
-                else
-                {
-                    for (int k = 0; k < n; k++) yd[b + k * inner] = (float)(Math.Exp(x[b + k * inner] - max) / sum);
-                }
-            }
-        });
-        return y.WithBackward(log ? "log_softmax" : "softmax", [a], gy =>
-        {
-            // softmax:     dX = y · (dY − ⟨dY, y⟩)
-            // log_softmax: dX = dY − exp(y) · Σ dY
-            var gx = a.GradSpan();
-            var g = gy.Data;
-            for (int l = 0; l < lanes; l++)
-            {
-                int b = LaneStart(l, n, inner);
-                double s = 0;
-                for (int k = 0; k < n; k++) { int j = b + k * inner; s += log ? g[j] : (double)g[j] * yd[j]; }
-                for (int k = 0; k < n; k++)
-                {
-                    int j = b + k * inner;
-                    gx[j] += log ? (float)(g[j] - Math.Exp(yd[j]) * s) : (float)(yd[j] * (g[j] - s));
-                }
-            }
+            });
         });
     }
 

@@ -169,19 +169,35 @@ public static partial class Op
     /// <summary>
     /// dst (shape srcShape permuted by perm) gets src gathered with strides; dst index k walks
     /// source dimension perm[k]. With <paramref name="accumulate"/> it adds instead of writing.
+    /// Source dimensions that stay adjacent are merged first, so NCHW → NHWC becomes a batch of
+    /// (C, H·W) → (H·W, C) matrix transposes, which run in cache-sized tiles.
     /// </summary>
     private static void PermuteInto(float[] src, int[] srcShape, int[] perm, float[] dst, bool accumulate)
     {
-        int rank = perm.Length;
-        if (rank == 0) { dst[0] = accumulate ? dst[0] + src[0] : src[0]; return; }
-        var srcStrides = Shape.Strides(srcShape);
+        if (src.Length == 0) return;
+        var (shape, order) = CollapsePermutation(srcShape, perm);
+        int rank = order.Length;
+        if (rank == 1)
+        {
+            if (accumulate) TensorPrimitives.Add(dst, src, dst);
+            else Array.Copy(src, dst, src.Length);
+            return;
+        }
+        if (order[^1] == rank - 2 && order[^2] == rank - 1 && IsIdentityPrefix(order, rank - 2))
+        {
+            int rows = shape[^2], cols = shape[^1];
+            TransposeBatch(src, dst, src.Length / (rows * cols), rows, cols, accumulate);
+            return;
+        }
+
+        var srcStrides = Shape.Strides(shape);
         var dims = new int[rank];
         var strides = new int[rank];
-        for (int k = 0; k < rank; k++) { dims[k] = srcShape[perm[k]]; strides[k] = srcStrides[perm[k]]; }
+        for (int k = 0; k < rank; k++) { dims[k] = shape[order[k]]; strides[k] = srcStrides[order[k]]; }
         int inner = dims[^1], innerStride = strides[^1];
-        int rows = Shape.Size(dims.AsSpan(0, rank - 1));
+        int outerRows = Shape.Size(dims.AsSpan(0, rank - 1));
 
-        Parallelism.ForRanges(rows, inner, (r0, r1) =>
+        Parallelism.ForRanges(outerRows, inner, (r0, r1) =>
         {
             for (int r = r0; r < r1; r++)
             {
@@ -194,6 +210,62 @@ public static partial class Op
                     Array.Copy(src, off, dst, d, inner);
                 else
                     for (int i = 0; i < inner; i++) dst[d + i] = src[off + i * innerStride];
+            }
+        });
+    }
+
+    /// <summary>
+    /// Merges runs of source dimensions that the permutation keeps adjacent and in order, and
+    /// drops size-1 dimensions. Returns the collapsed source shape and the collapsed permutation.
+    /// </summary>
+    private static (int[] shape, int[] order) CollapsePermutation(int[] srcShape, int[] perm)
+    {
+        // nextNonUnit[d]: the first source dim after d with size > 1; size-1 dims do not break a run.
+        var nextNonUnit = new int[srcShape.Length];
+        for (int d = srcShape.Length - 1, next = -1; d >= 0; d--) { nextNonUnit[d] = next; if (srcShape[d] != 1) next = d; }
+
+        var runs = new List<(int firstDim, int size)>();
+        int previous = -1;
+        foreach (var d in perm)
+        {
+            if (srcShape[d] == 1) continue;
+            if (previous >= 0 && d == nextNonUnit[previous])
+                runs[^1] = (runs[^1].firstDim, runs[^1].size * srcShape[d]);
+            else runs.Add((d, srcShape[d]));
+            previous = d;
+        }
+        if (runs.Count == 0) return ([1], [0]);
+        var bySource = runs.Select((run, outIndex) => (run, outIndex)).OrderBy(r => r.run.firstDim).ToArray();
+        var shape = bySource.Select(r => r.run.size).ToArray();
+        var order = new int[runs.Count];
+        for (int srcIndex = 0; srcIndex < bySource.Length; srcIndex++) order[bySource[srcIndex].outIndex] = srcIndex;
+        return (shape, order);
+    }
+
+    private static bool IsIdentityPrefix(int[] order, int length)
+    {
+        for (int k = 0; k < length; k++) if (order[k] != k) return false;
+        return true;
+    }
+
+    // dst[b] (cols × rows) = src[b] (rows × cols)ᵀ, in 32 × 32 tiles so both sides stay in cache.
+    private static void TransposeBatch(float[] src, float[] dst, int batch, int rows, int cols, bool accumulate)
+    {
+        const int Tile = 32;
+        int rowTiles = (rows + Tile - 1) / Tile, matrix = rows * cols;
+        Parallelism.For(batch * rowTiles, (long)Tile * cols, item =>
+        {
+            int b = item / rowTiles, r0 = item % rowTiles * Tile, r1 = Math.Min(rows, r0 + Tile);
+            int bo = b * matrix;
+            for (int c0 = 0; c0 < cols; c0 += Tile)
+            {
+                int c1 = Math.Min(cols, c0 + Tile);
+                for (int r = r0; r < r1; r++)
+                {
+                    int s = bo + r * cols;
+                    if (accumulate) for (int c = c0; c < c1; c++) dst[bo + c * rows + r] += src[s + c];
+                    else for (int c = c0; c < c1; c++) dst[bo + c * rows + r] = src[s + c];
+                }
             }
         });
     }
