@@ -73,8 +73,9 @@ public sealed record TrainingConfig
         JsonSerializer.Deserialize<TrainingConfig>(json, JsonOptions)
         ?? throw new ArgumentException("Training config JSON is empty.");
 
-    /// <summary>An independent, reproducible seed per random stream (init, shuffle, augment, dropout).</summary>
+    /// <summary>An independent, reproducible seed per random stream (init, shuffle+augment, dropout).</summary>
     public int SeedFor(RandomStream stream) => unchecked(Seed * 1_000_003 + (int)stream * 7919 + 17);
 }
 
-public enum RandomStream { Initialization, Shuffle, Augmentation, Dropout }
+/// <summary>The independent random streams of a run; the data loader derives crop/flip draws from the Shuffle seed.</summary>
+public enum RandomStream { Initialization, Shuffle, Dropout }
