@@ -1,0 +1,48 @@
+using System.CommandLine;
+using Circumvent.Cli.Commands;
+
+namespace Circumvent.Cli;
+
+/// <summary>The command tree. Parse errors become one line on stderr and exit code 2.</summary>
+internal sealed class CliApp
+{
+    private readonly RootCommand _root;
+    private readonly TextWriter _stderr;
+    private readonly TextWriter _stdout;
+
+    public CliApp(TextWriter stdout, TextWriter stderr, bool interactive, CancellationToken cancellation)
+    {
+        _stdout = stdout;
+        _stderr = stderr;
+        var console = new CliConsole(stdout, stderr, interactive, cancellation);
+        _root = new RootCommand("circumvent: train, evaluate and repair image classifiers (TSC backdoor removal).")
+        {
+            TrainCommand.Create(console),
+            EvalCommand.Create(console),
+            BenchCommand.Create(console),
+            DemoCommand.Create(console),
+        };
+    }
+
+    public int Invoke(string[] args)
+    {
+        var parse = _root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // An unknown token explains more than the "required command missing" that it also causes.
+            var error = parse.Errors.FirstOrDefault(e => parse.UnmatchedTokens.Any(t => e.Message.Contains(t, StringComparison.Ordinal)))
+                        ?? parse.Errors[0];
+            _stderr.WriteLine($"circumvent: {error.Message} (see 'circumvent --help').");
+            return Program.BadInput;
+        }
+        return parse.Invoke(new InvocationConfiguration
+        {
+            Output = _stdout,
+            Error = _stderr,
+            EnableDefaultExceptionHandler = false,
+        });
+    }
+}
+
+/// <summary>Where commands write: stdout for results, stderr for problems, and whether a live display is allowed.</summary>
+internal sealed record CliConsole(TextWriter Out, TextWriter Error, bool Interactive, CancellationToken Cancellation);

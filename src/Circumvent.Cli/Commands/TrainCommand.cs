@@ -1,0 +1,67 @@
+using System.CommandLine;
+using Circumvent.Training;
+
+namespace Circumvent.Cli.Commands;
+
+/// <summary>`circumvent train`: trains a network on a dataset and writes a checkpoint that records its config.</summary>
+internal static class TrainCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var defaults = new TrainingConfig();
+        var arch = Options.Required("--arch", "Architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18.");
+        var data = Options.Required("--data", "Dataset as KIND[:PATH], e.g. cifar10:/data/cifar10 or fashion-mnist.");
+        var output = Options.Required("--out", "Checkpoint to write (.safetensors); written only when training succeeds.");
+        var epochs = Options.Make("--epochs", "Training epochs.", defaults.Epochs);
+        var lr = Options.Make("--lr", "Peak learning rate.", defaults.LearningRate);
+        var batchSize = Options.Make("--batch-size", "Mini-batch size.", defaults.BatchSize);
+        var momentum = Options.Make("--momentum", "SGD momentum (Nesterov when > 0).", defaults.Momentum);
+        var weightDecay = Options.Make("--weight-decay", "Weight decay (L2 for sgd/adam, decoupled for adamw).", defaults.WeightDecay);
+        var optimizer = Options.Make("--optimizer", "sgd, adam or adamw.", defaults.Optimizer);
+        var schedule = Options.Make("--schedule", "Learning-rate schedule: cosine, step or none.", defaults.Schedule);
+        var warmup = Options.Make("--warmup-epochs", "Linear warm-up length in epochs (may be fractional).", defaults.WarmupEpochs);
+        var stepEpochs = Options.Make("--lr-step-epochs", "Step schedule: decay every this many epochs.", defaults.StepEpochs);
+        var gamma = Options.Make("--lr-gamma", "Step schedule: decay factor.", defaults.StepGamma);
+        var smoothing = Options.Make("--label-smoothing", "Cross-entropy label smoothing in [0, 1).", defaults.LabelSmoothing);
+        var width = Options.Make("--width", "Channel-width multiplier (1 = the published network).", defaults.WidthMultiplier);
+        var seed = Options.Make("--seed", "Seed for initialisation, shuffling, augmentation and dropout.", defaults.Seed);
+        var augment = new Option<bool>("--augment") { Description = "Random crop + horizontal flip (default)." };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are." };
+        var limit = Options.Make("--limit-train", "Train on a seeded random subset of N images (0 = all).", defaults.LimitTrain);
+
+        var command = new Command("train", "Train a classifier and save it as a safetensors checkpoint.")
+        {
+            arch, data, output, epochs, lr, batchSize, momentum, weightDecay, optimizer, schedule, warmup,
+            stepEpochs, gamma, smoothing, width, seed, augment, noAugment, limit,
+        };
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(augment) && parse.GetValue(noAugment))
+                throw new UsageException("--augment and --no-augment contradict each other; give one.");
+            var config = new TrainingConfig
+            {
+                Architecture = parse.Value(arch),
+                Data = parse.Value(data),
+                Epochs = parse.GetValue(epochs),
+                LearningRate = parse.GetValue(lr),
+                BatchSize = parse.GetValue(batchSize),
+                Momentum = parse.GetValue(momentum),
+                WeightDecay = parse.GetValue(weightDecay),
+                Optimizer = (parse.GetValue(optimizer) ?? "").ToLowerInvariant(),
+                Schedule = (parse.GetValue(schedule) ?? "").ToLowerInvariant(),
+                WarmupEpochs = parse.GetValue(warmup),
+                StepEpochs = parse.GetValue(stepEpochs),
+                StepGamma = parse.GetValue(gamma),
+                LabelSmoothing = parse.GetValue(smoothing),
+                WidthMultiplier = parse.GetValue(width),
+                Seed = parse.GetValue(seed),
+                Augment = !parse.GetValue(noAugment),
+                LimitTrain = parse.GetValue(limit),
+            };
+            var run = TrainingRun.Execute(config, parse.Value(output), console);
+            console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.Training.Elapsed.TotalSeconds:F0} s); saved {run.OutputPath}");
+            return 0;
+        });
+        return command;
+    }
+}

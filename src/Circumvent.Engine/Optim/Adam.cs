@@ -1,0 +1,79 @@
+namespace Circumvent.Engine.Optim;
+
+/// <summary>
+/// torch.optim.Adam (amsgrad off) and, with <c>decoupled: true</c>, torch.optim.AdamW.
+/// Adam adds wd·p to the gradient (L2); AdamW first shrinks p ← p·(1 − lr·wd).
+/// m = β1·m + (1−β1)·g, v = β2·v + (1−β2)·g², p -= lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε).
+/// </summary>
+public class Adam : OptimizerBase
+{
+    private readonly float[]?[] _firstMoments;
+    private readonly float[]?[] _secondMoments;
+    private readonly bool _decoupled;
+    private int _step;
+
+    public Adam(IReadOnlyList<Tensor> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double eps = 1e-8, double weightDecay = 0)
+        : this(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupled: false) { }
+
+    protected Adam(IReadOnlyList<Tensor> parameters, double learningRate, double beta1, double beta2,
+        double eps, double weightDecay, bool decoupled)
+        : base(parameters, learningRate)
+    {
+        if (beta1 < 0 || beta1 >= 1) throw new ArgumentException($"Adam β1 must be in [0, 1), got {beta1}.");
+        if (beta2 < 0 || beta2 >= 1) throw new ArgumentException($"Adam β2 must be in [0, 1), got {beta2}.");
+        CheckNonNegative(eps, "Adam eps");
+        CheckNonNegative(weightDecay, "Adam weight decay");
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Eps = eps;
+        WeightDecay = weightDecay;
+        _decoupled = decoupled;
+        _firstMoments = new float[]?[Parameters.Length];
+        _secondMoments = new float[]?[Parameters.Length];
+    }
+
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Eps { get; }
+    public double WeightDecay { get; }
+
+    public override void Step()
+    {
+        // NOTE: PyTorch keeps a step count per parameter; all parameters here step together, except
+        // ones whose grad is null, which PyTorch also skips without advancing their count. We keep a
+        // per-optimiser count, which matches as long as a parameter never misses a step after its first.
+        _step++;
+        double bc1 = 1 - Math.Pow(Beta1, _step), bc2 = 1 - Math.Pow(Beta2, _step);
+        float stepSize = (float)(LearningRate / bc1);
+        float invSqrtBc2 = (float)(1 / Math.Sqrt(bc2));
+        float b1 = (float)Beta1, b2 = (float)Beta2, eps = (float)Eps, wd = (float)WeightDecay;
+        float shrink = (float)(1 - LearningRate * WeightDecay);
+        for (int i = 0; i < Parameters.Length; i++)
+        {
+            var p = Parameters[i];
+            if (p.Grad is null) continue;
+            var w = p.Span;
+            var g = p.Grad.Span;
+            var m = StateFor(_firstMoments, i, w.Length);
+            var v = StateFor(_secondMoments, i, w.Length);
+            for (int j = 0; j < w.Length; j++)
+            {
+                float gj = g[j];
+                if (_decoupled) w[j] *= shrink;
+                else gj += wd * w[j];
+                m[j] = b1 * m[j] + (1 - b1) * gj;
+                v[j] = b2 * v[j] + (1 - b2) * gj * gj;
+                w[j] -= stepSize * m[j] / (MathF.Sqrt(v[j]) * invSqrtBc2 + eps);
+            }
+        }
+    }
+}
+
+/// <summary>torch.optim.AdamW: Adam with decoupled weight decay p ← p·(1 − lr·wd) (PyTorch default wd 0.01).</summary>
+public sealed class AdamW : Adam
+{
+    public AdamW(IReadOnlyList<Tensor> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double eps = 1e-8, double weightDecay = 0.01)
+        : base(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupled: true) { }
+}

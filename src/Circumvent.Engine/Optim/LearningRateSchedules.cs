@@ -1,0 +1,81 @@
+namespace Circumvent.Engine.Optim;
+
+/// <summary>
+/// A learning rate as a pure function of the optimiser step t = 0, 1, … (the step about to run).
+/// Epoch-based schedules are expressed in steps by the caller (epoch e starts at step e·stepsPerEpoch).
+/// </summary>
+public interface ILearningRateSchedule
+{
+    double At(int step);
+}
+
+/// <summary>The base rate at every step.</summary>
+public sealed record ConstantSchedule(double BaseLearningRate) : ILearningRateSchedule
+{
+    public double At(int step) => BaseLearningRate;
+}
+
+/// <summary>
+/// Cosine annealing over <see cref="TotalSteps"/>: lr_t = min + (base − min)(1 + cos(π·t/T))/2,
+/// clamped to min past T. T must be the number of steps actually run, or the rate never reaches min.
+/// </summary>
+public sealed record CosineSchedule : ILearningRateSchedule
+{
+    public CosineSchedule(double baseLearningRate, int totalSteps, double minLearningRate = 0)
+    {
+        if (totalSteps <= 0) throw new ArgumentException($"Cosine schedule needs total steps > 0, got {totalSteps}.");
+        BaseLearningRate = baseLearningRate;
+        TotalSteps = totalSteps;
+        MinLearningRate = minLearningRate;
+    }
+
+    public double BaseLearningRate { get; }
+    public int TotalSteps { get; }
+    public double MinLearningRate { get; }
+
+    public double At(int step)
+    {
+        double t = Math.Clamp(step, 0, TotalSteps);
+        return MinLearningRate + (BaseLearningRate - MinLearningRate) * (1 + Math.Cos(Math.PI * t / TotalSteps)) / 2;
+    }
+}
+
+/// <summary>Step decay: base·γ^⌊t / StepSize⌋ (PyTorch StepLR; StepSize = k epochs · steps per epoch).</summary>
+public sealed record StepDecaySchedule : ILearningRateSchedule
+{
+    public StepDecaySchedule(double baseLearningRate, int stepSize, double gamma)
+    {
+        if (stepSize <= 0) throw new ArgumentException($"Step decay needs a step size > 0, got {stepSize}.");
+        if (gamma <= 0) throw new ArgumentException($"Step decay needs γ > 0, got {gamma}.");
+        BaseLearningRate = baseLearningRate;
+        StepSize = stepSize;
+        Gamma = gamma;
+    }
+
+    public double BaseLearningRate { get; }
+    public int StepSize { get; }
+    public double Gamma { get; }
+
+    public double At(int step) => BaseLearningRate * Math.Pow(Gamma, Math.Max(step, 0) / StepSize);
+}
+
+/// <summary>
+/// Linear warm-up in front of another schedule: steps 0..W−1 rise as inner(0)·(t+1)/W, then step t
+/// runs inner(t − W). Build the inner schedule over the steps left after warm-up.
+/// </summary>
+public sealed record WarmupSchedule : ILearningRateSchedule
+{
+    public WarmupSchedule(ILearningRateSchedule inner, int warmupSteps)
+    {
+        if (warmupSteps < 0) throw new ArgumentException($"Warm-up steps must be ≥ 0, got {warmupSteps}.");
+        Inner = inner;
+        WarmupSteps = warmupSteps;
+    }
+
+    public ILearningRateSchedule Inner { get; }
+    public int WarmupSteps { get; }
+
+    public double At(int step) => step < WarmupSteps
+        ? Inner.At(0) * (step + 1) / WarmupSteps
+        : Inner.At(step - WarmupSteps);
+}

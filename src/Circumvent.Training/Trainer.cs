@@ -1,0 +1,108 @@
+using Circumvent.Data.Loading;
+using System.Diagnostics;
+using Circumvent.Engine;
+using Circumvent.Engine.Memory;
+using Circumvent.Engine.Optim;
+using Circumvent.Models;
+
+namespace Circumvent.Training;
+
+/// <summary>
+/// Mini-batch training of an <see cref="IArchitecture"/> on a <see cref="ParameterSet"/> in place:
+/// forward in training mode, cross-entropy (optionally label-smoothed), backward, one optimiser
+/// step whose learning rate the schedule sets per step. Each step runs inside a
+/// <see cref="TensorScope"/> so activations and their gradients go back to the pool.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly IArchitecture _architecture;
+    private readonly ParameterSet _parameters;
+    private readonly TrainingConfig _config;
+
+    /// <param name="batchNormObserver">Receives BN batch statistics (e.g. a running-stats updater); null for BN-free models.</param>
+    public Trainer(IArchitecture architecture, ParameterSet parameters, TrainingConfig config, IBatchNormObserver? batchNormObserver = null)
+    {
+        config.Validate();
+        _architecture = architecture;
+        _parameters = parameters;
+        _config = config;
+        BatchNormObserver = batchNormObserver;
+    }
+
+    public IBatchNormObserver? BatchNormObserver { get; }
+
+    /// <summary>Called after every step (on the training thread).</summary>
+    public event Action<TrainingProgress>? Progress;
+
+    /// <summary>Lets a caller stop between steps (e.g. Ctrl+C); the run then throws OperationCanceledException.</summary>
+    public CancellationToken Cancellation { get; init; }
+
+    public TrainingResult Train(IBatchSource data)
+    {
+        if (data.Count == 0) throw new ArgumentException("The training set is empty.");
+        var trainable = _parameters.Parameters.Select(p => p.Tensor).ToList();
+        foreach (var p in trainable) p.RequiresGrad = true;
+        var optimizer = Factories.CreateOptimizer(_config, trainable);
+        int stepsPerEpoch = data.BatchesPerEpoch;
+        var schedule = Factories.CreateSchedule(_config, stepsPerEpoch);
+        var context = ForwardContext.Train(BatchNormObserver, new Random(_config.SeedFor(RandomStream.Dropout)));
+
+        var total = Stopwatch.StartNew();
+        int step = 0, totalSteps = _config.Epochs * stepsPerEpoch;
+        double lossSum = 0, lastLoss = double.NaN, lastAccuracy = 0;
+        for (int epoch = 0; epoch < _config.Epochs; epoch++)
+        {
+            var epochClock = Stopwatch.StartNew();
+            long seen = 0, correct = 0;
+            lossSum = 0;
+            int batchIndex = 0;
+            foreach (var batch in data.Batches(epoch))
+            {
+                Cancellation.ThrowIfCancellationRequested();
+                using (batch)
+                {
+                    optimizer.LearningRate = schedule.At(step);
+                    var (loss, hits) = Step(batch, optimizer, context);
+                    if (!double.IsFinite(loss))
+                        throw new TrainingDivergedException($"Training diverged: loss is {loss} at epoch {epoch + 1}, batch {batchIndex + 1} (learning rate {optimizer.LearningRate:g4}); try a smaller --lr.");
+                    lossSum += loss * batch.Count;
+                    seen += batch.Count;
+                    correct += hits;
+                }
+                step++;
+                batchIndex++;
+                lastLoss = lossSum / seen;
+                lastAccuracy = (double)correct / seen;
+                double ips = seen / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
+                var perStep = total.Elapsed / step;
+                Progress?.Invoke(new TrainingProgress(epoch + 1, _config.Epochs, batchIndex, stepsPerEpoch,
+                    lastLoss, lastAccuracy, optimizer.LearningRate, ips, total.Elapsed, perStep * (totalSteps - step)));
+            }
+        }
+        return new TrainingResult(lastLoss, lastAccuracy, step, total.Elapsed);
+    }
+
+    private (double Loss, int Correct) Step(Batch batch, IOptimizer optimizer, ForwardContext context)
+    {
+        using var scope = TensorScope.Open();
+        optimizer.ZeroGrad();
+        var logits = _architecture.Forward(_parameters, batch.Images, context);
+        var loss = Op.CrossEntropy(logits, batch.Labels, (float)_config.LabelSmoothing);
+        float lossValue = loss.Item();
+        int correct = CountCorrect(logits, batch.Labels);
+        loss.Backward();
+        optimizer.Step();
+        return (lossValue, correct);
+    }
+
+    internal static int CountCorrect(Tensor logits, int[] labels)
+    {
+        var predicted = Op.ArgMax(logits);
+        int correct = 0;
+        for (int i = 0; i < labels.Length; i++) if (predicted[i] == labels[i]) correct++;
+        return correct;
+    }
+}
+
+/// <summary>The loss became NaN or infinite; the run cannot continue.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
