@@ -22,31 +22,66 @@ internal static class BenchCommand
         var input = Options.Make("--input", "Input shape CxHxW of the random images.", "3x32x32");
         var classes = Options.Make("--classes", "Number of output classes.", 10);
         var width = Options.Make("--width", "Channel-width multiplier.", 1.0);
+        var inferBatchSize = Options.Make("--infer-batch-size", "Images per inference step (eval mode).", 256);
         var json = Options.Json();
+        var compare = new Option<bool>("--compare-pytorch") { Description = "Also run bench/pytorch_bench.py (python3-torch) with the same settings and print ratios." };
+        var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
         var command = new Command("bench", "Measure training and inference images/second on random data.")
         {
-            arch, batchSize, steps, input, classes, width, json, CreateGemm(console),
+            arch, batchSize, inferBatchSize, steps, input, classes, width, json, compare, script, CreateGemm(console),
         };
         command.SetAction(parse =>
         {
             var name = parse.GetValue(arch) ?? throw new UsageException("bench needs --arch NAME (or the subcommand `bench gemm`).");
-            int batch = parse.GetValue(batchSize), count = parse.GetValue(steps);
+            int batch = parse.GetValue(batchSize), count = parse.GetValue(steps), inferBatch = parse.GetValue(inferBatchSize);
             if (batch <= 0) throw new UsageException($"--batch-size must be at least 1, got {batch}.");
+            if (inferBatch <= 0) throw new UsageException($"--infer-batch-size must be at least 1, got {inferBatch}.");
             if (count <= 0) throw new UsageException($"--steps must be at least 1, got {count}.");
             var (c, h, w) = ParseShape(parse.GetValue(input) ?? "");
             var architecture = Architectures.Create(new ArchitectureConfig(name, c, h, w, parse.GetValue(classes), parse.GetValue(width)));
-            double train = TrainThroughput(architecture, batch, count);
-            double infer = InferenceThroughput(architecture, batch, count);
-            if (parse.GetValue(json))
-                console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            var ours = Measure(architecture, batch, inferBatch, count);
+            var result = new Dictionary<string, object>
+            {
+                ["arch"] = name, ["width"] = parse.GetValue(width), ["batch_size"] = batch, ["infer_batch_size"] = inferBatch,
+                ["input"] = $"{c}x{h}x{w}", ["train_images_per_second"] = Math.Round(ours.Train, 1),
+                ["infer_images_per_second"] = Math.Round(ours.Infer, 1), ["train_peak_rss_delta_mb"] = Math.Round(ours.PeakDeltaMb, 1),
+                ["gemm"] = Gemm.Current.Name, ["threads"] = Parallelism.Threads,
+            };
+            if (parse.GetValue(compare))
+            {
+                if (c != 3 || h != 32 || w != 32 || parse.GetValue(classes) != 10)
+                    throw new UsageException("--compare-pytorch measures the script's networks on 3x32x32 inputs with 10 classes; drop --input/--classes.");
+                var torch = PyTorchComparison.Run(parse.GetValue(script),
+                    ["--arch", name, "--width", parse.GetValue(width).ToString(CultureInfo.InvariantCulture),
+                     "--batch-size", $"{batch}", "--infer-batch-size", $"{inferBatch}", "--steps", $"{count}",
+                     "--threads", $"{Parallelism.Threads}"], console.Cancellation);
+                double tTrain = torch.GetProperty("train_images_per_sec").GetDouble();
+                double tInfer = torch.GetProperty("infer_images_per_sec").GetDouble();
+                double tMem = torch.GetProperty("peak_rss_delta_mb").GetDouble();
+                result["pytorch"] = new Dictionary<string, object>
                 {
-                    ["arch"] = name, ["batch_size"] = batch, ["input"] = $"{c}x{h}x{w}",
-                    ["train_images_per_second"] = Math.Round(train, 1), ["infer_images_per_second"] = Math.Round(infer, 1),
-                    ["gemm"] = Gemm.Current.Name, ["threads"] = Parallelism.Threads,
-                }));
+                    ["torch"] = torch.GetProperty("torch").GetString() ?? "", ["train_images_per_second"] = Math.Round(tTrain, 1),
+                    ["infer_images_per_second"] = Math.Round(tInfer, 1), ["train_peak_rss_delta_mb"] = Math.Round(tMem, 1),
+                };
+                result["speedup_train"] = PyTorchComparison.Ratio(ours.Train, tTrain);
+                result["speedup_infer"] = PyTorchComparison.Ratio(ours.Infer, tInfer);
+                result["memory_ratio"] = PyTorchComparison.Ratio(ours.PeakDeltaMb, tMem, higherIsBetter: false);
+                if (!parse.GetValue(json))
+                {
+                    console.Out.WriteLine($"{name} {c}x{h}x{w}, train batch {batch}, inference batch {inferBatch}, {Parallelism.Threads} threads, gemm {Gemm.Current.Name}");
+                    console.Out.WriteLine($"{"",-26}{"circumvent",12}{"pytorch",12}{"ratio",10}");
+                    console.Out.WriteLine($"{"train images/s",-26}{ours.Train,12:F1}{tTrain,12:F1}{result["speedup_train"],10}");
+                    console.Out.WriteLine($"{"inference images/s",-26}{ours.Infer,12:F1}{tInfer,12:F1}{result["speedup_infer"],10}");
+                    console.Out.WriteLine($"{"train peak RSS delta MB",-26}{ours.PeakDeltaMb,12:F0}{tMem,12:F0}{result["memory_ratio"],10}");
+                    console.Out.WriteLine("(ratio > 1: circumvent is faster / uses less memory)");
+                    return 0;
+                }
+            }
+            if (parse.GetValue(json))
+                console.Out.WriteLine(JsonSerializer.Serialize(result));
             else
-                console.Out.WriteLine($"{name} {c}x{h}x{w} batch {batch}: train {train:F0} img/s, inference {infer:F0} img/s " +
-                                      $"(gemm {Gemm.Current.Name}, {Parallelism.Threads} threads)");
+                console.Out.WriteLine($"{name} {c}x{h}x{w} batch {batch}: train {ours.Train:F0} img/s, inference (batch {inferBatch}) {ours.Infer:F0} img/s, " +
+                                      $"train peak RSS +{ours.PeakDeltaMb:F0} MB (gemm {Gemm.Current.Name}, {Parallelism.Threads} threads)");
             return 0;
         });
         return command;
@@ -56,7 +91,9 @@ internal static class BenchCommand
     {
         var sizes = Options.Make("--sizes", "Comma-separated square sizes.", string.Join(",", GemmBenchmark.DefaultSizes));
         var json = Options.Json();
-        var command = new Command("gemm", "Measure SGEMM GFLOP/s of the current provider on 1 and all threads.") { sizes, json };
+        var compare = new Option<bool>("--compare-pytorch") { Description = "Also measure torch.mm (python3-torch) at n = 256..2048 and print ratios." };
+        var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
+        var command = new Command("gemm", "Measure SGEMM GFLOP/s of the current provider on 1 and all threads.") { sizes, json, compare, script };
         command.SetAction(parse =>
         {
             var list = (parse.GetValue(sizes) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -64,6 +101,29 @@ internal static class BenchCommand
                     : throw new UsageException($"--sizes: '{s}' is not a positive integer.")).ToArray();
             if (list.Length == 0) throw new UsageException("--sizes needs at least one size.");
             var results = GemmBenchmark.Run(Gemm.Current, list);
+            if (parse.GetValue(compare))
+            {
+                var torch = PyTorchComparison.Run(parse.GetValue(script), ["--gemm", "--threads", $"{Parallelism.Threads}"], console.Cancellation)
+                    .GetProperty("sgemm_gflops");
+                var rows = results.Where(r => r.Threads == Parallelism.Threads)
+                    .Select(r => (r.Size, Ours: r.BestGflops,
+                        Torch: torch.TryGetProperty($"{r.Size}", out var v) ? v.GetDouble() : double.NaN)).ToList();
+                if (parse.GetValue(json))
+                    console.Out.WriteLine(JsonSerializer.Serialize(rows.Select(r => new Dictionary<string, object>
+                    {
+                        ["size"] = r.Size, ["threads"] = Parallelism.Threads, ["provider"] = Gemm.Current.Name,
+                        ["gflops"] = Math.Round(r.Ours, 1), ["pytorch_gflops"] = Math.Round(r.Torch, 1),
+                        ["ratio"] = PyTorchComparison.Ratio(r.Ours, r.Torch),
+                    })));
+                else
+                {
+                    console.Out.WriteLine($"SGEMM GFLOP/s, {Parallelism.Threads} threads, {Gemm.Current.Name} vs torch.mm");
+                    console.Out.WriteLine($"{"n",6}{"circumvent",12}{"pytorch",12}{"ratio",10}");
+                    foreach (var r in rows)
+                        console.Out.WriteLine($"{r.Size,6}{r.Ours,12:F1}{r.Torch,12:F1}{PyTorchComparison.Ratio(r.Ours, r.Torch),10}");
+                }
+                return 0;
+            }
             if (parse.GetValue(json))
                 console.Out.WriteLine(JsonSerializer.Serialize(results.Select(r => new Dictionary<string, object>
                 {
@@ -95,13 +155,34 @@ internal static class BenchCommand
         return new TensorBatchSource(x, labels, [c.InChannels, c.Height, c.Width], batch, shuffleSeed: null);
     }
 
-    private static double TrainThroughput(IArchitecture arch, int batch, int steps)
+    private sealed record Throughput(double Train, double Infer, double PeakDeltaMb);
+
+    /// <summary>
+    /// Training first, in a fresh state: the memory figure is the resident-set high-water mark during
+    /// training (warm-up included) minus the resident size once the model and data exist, the same
+    /// definition bench/pytorch_bench.py uses for PyTorch.
+    /// </summary>
+    private static Throughput Measure(IArchitecture arch, int batch, int inferBatch, int steps)
     {
         var parameters = arch.Initialize(new Random(0));
+        var warmup = RandomData(arch, batch, 2);
+        var timed = RandomData(arch, batch, steps);
+        GC.Collect();
+        double baseline = ProcessMemory.ResidentMegabytes() ?? 0;
+        ProcessMemory.ResetPeak();
+        double train = TrainThroughput(arch, parameters, batch, steps, warmup, timed);
+        double peakDelta = (ProcessMemory.PeakMegabytes() ?? 0) - baseline;
+        BufferPool.Trim();
+        double infer = InferenceThroughput(arch, inferBatch, steps);
+        return new Throughput(train, infer, peakDelta);
+    }
+
+    private static double TrainThroughput(IArchitecture arch, ParameterSet parameters, int batch, int steps, TensorBatchSource warmup, TensorBatchSource timed)
+    {
         var config = new TrainingConfig { Architecture = arch.Config.Name, Epochs = 1, BatchSize = batch, Schedule = "none" };
-        new Trainer(arch, parameters, config, new RunningStatsUpdater(parameters)).Train(RandomData(arch, batch, 2)); // warm-up: JIT, pools
+        new Trainer(arch, parameters, config, new RunningStatsUpdater(parameters)).Train(warmup); // warm-up: JIT, pools
         var trainer = new Trainer(arch, parameters, config, new RunningStatsUpdater(parameters));
-        var result = trainer.Train(RandomData(arch, batch, steps));
+        var result = trainer.Train(timed);
         return batch * steps / result.Elapsed.TotalSeconds;
     }
 

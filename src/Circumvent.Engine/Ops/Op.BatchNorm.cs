@@ -11,7 +11,20 @@ public static partial class Op
     /// with runningMean / runningVar.
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
-        bool training, float eps, out BatchStatistics? batchStats)
+        bool training, float eps, out BatchStatistics? batchStats) =>
+        BatchNormCore(x, weight, bias, runningMean, runningVar, training, eps, relu: false, out batchStats);
+
+    /// <summary>
+    /// relu(BatchNorm(...)) as one op. Same result as the two ops, but the normalised values before
+    /// the ReLU are never kept: the backward rebuilds the ReLU mask from the output (y &gt; 0 ⇔ the
+    /// pre-activation &gt; 0), so a training step holds one activation tensor here instead of two.
+    /// </summary>
+    public static Tensor BatchNormRelu(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
+        bool training, float eps, out BatchStatistics? batchStats) =>
+        BatchNormCore(x, weight, bias, runningMean, runningVar, training, eps, relu: true, out batchStats);
+
+    private static Tensor BatchNormCore(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
+        bool training, float eps, bool relu, out BatchStatistics? batchStats)
     {
         CheckBatchNorm(x, weight, bias, runningMean, runningVar, training);
         int batch = x.Shape[0], channels = x.Shape[1], spatial = x.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1;
@@ -48,12 +61,27 @@ public static partial class Op
             batchStats = null;
         }
 
-        return y.WithBackward(training ? "batch_norm_train" : "batch_norm_eval", [x, weight, bias], gy =>
+        if (relu) ElementwiseKernels.Map(yd, yd, (src, dst) => System.Numerics.Tensors.TensorPrimitives.Max(src, 0f, dst));
+
+        string name = (relu ? "batch_norm_relu" : "batch_norm") + (training ? "_train" : "_eval");
+        return y.WithBackward(name, [x, weight, bias], gy =>
         {
             float[]? dx = x.RequiresGrad ? GradArray(x) : null;
             float[]? dw = weight.RequiresGrad ? GradArray(weight) : null;
             float[]? db = bias.RequiresGrad ? GradArray(bias) : null;
             float[] g = gy.Data;
+            float[]? masked = null;
+            if (relu)
+            {
+                // d/d(pre-activation) = gy where the output is positive, else 0.
+                masked = Memory.BufferPool.Rent(g.Length);
+                var mask = masked;
+                Parallelism.ForRanges(g.Length, 2, (s, e) =>
+                {
+                    for (int i = s; i < e; i++) mask[i] = yd[i] > 0f ? g[i] : 0f;
+                });
+                g = masked;
+            }
             Parallelism.For(channels, 6L * count, c =>
             {
                 var (sumGrad, sumGradXhat) = BatchNormKernels.GradSums(xd, g, batch, channels, spatial, c, mean[c], invStd[c]);
@@ -65,6 +93,7 @@ public static partial class Op
                 float meanGradXhat = training ? (float)(sumGradXhat / count) : 0f;
                 BatchNormKernels.InputGrad(xd, g, dx, batch, channels, spatial, c, mean[c], invStd[c], w[c], meanGrad, meanGradXhat);
             });
+            if (masked is not null) Memory.BufferPool.Return(masked);
         });
     }
 

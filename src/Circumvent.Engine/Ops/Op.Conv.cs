@@ -7,17 +7,31 @@ public static partial class Op
     /// <summary>
     /// PyTorch's conv2d with zero padding: x (N, C, H, W), weight (O, C, kH, kW) OIHW, optional
     /// bias (O) → (N, O, Ho, Wo) with Ho = floor((H + 2·padding − kH) / stride) + 1.
+    /// With <paramref name="residual"/> (same shape as the output) the result is conv2d(x) + residual,
+    /// fused so that a residual block does not keep the convolution's output alive only to add it.
     /// </summary>
-    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int stride = 1, int padding = 0)
+    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int stride = 1, int padding = 0, Tensor? residual = null)
     {
         var g = CheckConv2d(x, weight, bias, stride, padding);
         int n = x.Shape[0], o = weight.Shape[0];
         var y = Tensor.Empty(n, o, g.OutHeight, g.OutWidth);
         ConvKernels.Forward(g, n, o, x.Data, weight.Data, bias?.Data, y.Data);
-
-        Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
-        return y.WithBackward("conv2d", inputs, gy =>
+        if (residual is not null)
         {
+            if (!Shape.Equal(residual.Shape, y.Shape))
+                throw new ArgumentException($"conv2d: residual {Shape.Format(residual.Shape)} must match the output {Shape.Format(y.Shape)}.");
+            float[] r = residual.Data, yd = y.Data;
+            Parallelism.ForRanges(yd.Length, 1, (s, e) =>
+                System.Numerics.Tensors.TensorPrimitives.Add(yd.AsSpan(s, e - s), r.AsSpan(s, e - s), yd.AsSpan(s, e - s)));
+        }
+
+        var inputs = new List<Tensor> { x, weight };
+        if (bias is not null) inputs.Add(bias);
+        if (residual is not null) inputs.Add(residual);
+        return y.WithBackward(residual is null ? "conv2d" : "conv2d_add", [.. inputs], gy =>
+        {
+            if (residual is not null && residual.RequiresGrad)
+                System.Numerics.Tensors.TensorPrimitives.Add(residual.GradSpan(), gy.Span, residual.GradSpan());
             // GradSpan allocates on first use; do it here, outside the parallel loops.
             float[]? dx = x.RequiresGrad ? GradArray(x) : null;
             float[]? dw = weight.RequiresGrad ? GradArray(weight) : null;

@@ -12,8 +12,9 @@ public static class Layers
     public const float BatchNormEps = 1e-5f;
 
     /// <summary>nn.Conv2d with weight `prefix.weight` and, when <paramref name="bias"/>, `prefix.bias`.</summary>
-    public static Tensor Conv(ParameterSet p, string prefix, Tensor x, int stride = 1, int padding = 0, bool bias = false) =>
-        Op.Conv2d(x, p[prefix + ".weight"], bias ? p[prefix + ".bias"] : null, stride, padding);
+    /// <param name="residual">Added to the output inside the op (a residual connection), see <see cref="Op.Conv2d"/>.</param>
+    public static Tensor Conv(ParameterSet p, string prefix, Tensor x, int stride = 1, int padding = 0, bool bias = false, Tensor? residual = null) =>
+        Op.Conv2d(x, p[prefix + ".weight"], bias ? p[prefix + ".bias"] : null, stride, padding, residual);
 
     /// <summary>
     /// nn.BatchNorm2d / 1d. Training: batch statistics, reported to the context's observer under
@@ -27,10 +28,19 @@ public static class Layers
         return y;
     }
 
+    /// <summary>relu(bn(x)) through the fused op (one kept activation instead of two); BN statistics as in <see cref="BatchNorm"/>.</summary>
+    public static Tensor BatchNormRelu(ParameterSet p, string prefix, Tensor x, ForwardContext ctx)
+    {
+        var y = Op.BatchNormRelu(x, p[prefix + ".weight"], p[prefix + ".bias"], p[prefix + ".running_mean"], p[prefix + ".running_var"],
+            ctx.Training, BatchNormEps, out var stats);
+        if (ctx.Training && stats is not null) ctx.BatchNormObserver?.Observe(prefix, stats);
+        return y;
+    }
+
     /// <summary>relu(bn(conv(x))); the convolution is bias-free unless <paramref name="convBias"/>.</summary>
     public static Tensor ConvBnRelu(ParameterSet p, string convPrefix, string bnPrefix, Tensor x, ForwardContext ctx,
         int stride = 1, int padding = 1, bool convBias = false) =>
-        Op.Relu(BatchNorm(p, bnPrefix, Conv(p, convPrefix, x, stride, padding, convBias), ctx));
+        BatchNormRelu(p, bnPrefix, Conv(p, convPrefix, x, stride, padding, convBias), ctx);
 
     /// <summary>nn.Linear with `prefix.weight` (out, in) and `prefix.bias` (out).</summary>
     public static Tensor Linear(ParameterSet p, string prefix, Tensor x) =>
