@@ -31,7 +31,7 @@ public static class BatchNormKernels
 
     /// <summary>y = (x − mean)·(weight·invStd) + bias over channel c.</summary>
     public static void Normalize(ReadOnlySpan<float> x, Span<float> y, int batch, int channels, int spatial, int c,
-        float mean, float invStd, float weight, float bias)
+        float mean, float invStd, float weight, float bias, bool relu = false)
     {
         // NOTE: subtract the mean before scaling; folding it into one shift (x·scale + shift)
         // loses precision when |mean| ≫ std.
@@ -43,6 +43,27 @@ public static class BatchNormKernels
             TensorPrimitives.Subtract(x.Slice(offset, spatial), mean, ys);
             TensorPrimitives.Multiply(ys, scale, ys);
             TensorPrimitives.Add(ys, bias, ys);
+            if (relu) TensorPrimitives.Max(ys, 0f, ys);
+        }
+    }
+
+    /// <summary>dst = gy where y &gt; 0, else 0, over channel c: the ReLU backward of a fused BN+ReLU.</summary>
+    public static void MaskByPositive(ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> dst,
+        int batch, int channels, int spatial, int c)
+    {
+        int width = System.Numerics.Vector<float>.Count;
+        for (int n = 0; n < batch; n++)
+        {
+            int offset = (n * channels + c) * spatial, i = 0;
+            var ys = y.Slice(offset, spatial);
+            var gs = gy.Slice(offset, spatial);
+            var ds = dst.Slice(offset, spatial);
+            for (; i <= spatial - width; i += width)
+            {
+                var keep = System.Numerics.Vector.GreaterThan(new System.Numerics.Vector<float>(ys.Slice(i)), System.Numerics.Vector<float>.Zero);
+                System.Numerics.Vector.ConditionalSelect(keep, new System.Numerics.Vector<float>(gs.Slice(i)), System.Numerics.Vector<float>.Zero).CopyTo(ds.Slice(i));
+            }
+            for (; i < spatial; i++) ds[i] = ys[i] > 0f ? gs[i] : 0f;
         }
     }
 

@@ -44,7 +44,7 @@ public static partial class Op
                 mean[c] = (float)m;
                 invStd[c] = (float)(1.0 / Math.Sqrt(squares / count + eps));
                 unbiased[c] = (float)(squares / (count - 1));
-                BatchNormKernels.Normalize(xd, yd, batch, channels, spatial, c, mean[c], invStd[c], w[c], b[c]);
+                BatchNormKernels.Normalize(xd, yd, batch, channels, spatial, c, mean[c], invStd[c], w[c], b[c], relu);
             });
             // A copy: observers may keep or edit the statistics, the backward still needs the mean.
             batchStats = new BatchStatistics((float[])mean.Clone(), unbiased, count);
@@ -56,12 +56,10 @@ public static partial class Op
             {
                 mean[c] = rm[c];
                 invStd[c] = (float)(1.0 / Math.Sqrt(rv[c] + (double)eps));
-                BatchNormKernels.Normalize(xd, yd, batch, channels, spatial, c, mean[c], invStd[c], w[c], b[c]);
+                BatchNormKernels.Normalize(xd, yd, batch, channels, spatial, c, mean[c], invStd[c], w[c], b[c], relu);
             });
             batchStats = null;
         }
-
-        if (relu) ElementwiseKernels.Map(yd, yd, (src, dst) => System.Numerics.Tensors.TensorPrimitives.Max(src, 0f, dst));
 
         string name = (relu ? "batch_norm_relu" : "batch_norm") + (training ? "_train" : "_eval");
         return y.WithBackward(name, [x, weight, bias], gy =>
@@ -70,28 +68,24 @@ public static partial class Op
             float[]? dw = weight.RequiresGrad ? GradArray(weight) : null;
             float[]? db = bias.RequiresGrad ? GradArray(bias) : null;
             float[] g = gy.Data;
-            float[]? masked = null;
-            if (relu)
-            {
-                // d/d(pre-activation) = gy where the output is positive, else 0.
-                masked = Memory.BufferPool.Rent(g.Length);
-                var mask = masked;
-                Parallelism.ForRanges(g.Length, 2, (s, e) =>
-                {
-                    for (int i = s; i < e; i++) mask[i] = yd[i] > 0f ? g[i] : 0f;
-                });
-                g = masked;
-            }
+            // Fused ReLU: d/d(pre-activation) = gy where the output is positive, else 0 (per channel, in cache).
+            float[]? masked = relu ? Memory.BufferPool.Rent(g.Length) : null;
             Parallelism.For(channels, 6L * count, c =>
             {
-                var (sumGrad, sumGradXhat) = BatchNormKernels.GradSums(xd, g, batch, channels, spatial, c, mean[c], invStd[c]);
+                var gc = g;
+                if (masked is not null)
+                {
+                    BatchNormKernels.MaskByPositive(yd, g, masked, batch, channels, spatial, c);
+                    gc = masked;
+                }
+                var (sumGrad, sumGradXhat) = BatchNormKernels.GradSums(xd, gc, batch, channels, spatial, c, mean[c], invStd[c]);
                 if (dw is not null) dw[c] += (float)sumGradXhat;
                 if (db is not null) db[c] += (float)sumGrad;
                 if (dx is null) return;
                 // Training: mean and variance are functions of x, which adds the two mean terms.
                 float meanGrad = training ? (float)(sumGrad / count) : 0f;
                 float meanGradXhat = training ? (float)(sumGradXhat / count) : 0f;
-                BatchNormKernels.InputGrad(xd, g, dx, batch, channels, spatial, c, mean[c], invStd[c], w[c], meanGrad, meanGradXhat);
+                BatchNormKernels.InputGrad(xd, gc, dx, batch, channels, spatial, c, mean[c], invStd[c], w[c], meanGrad, meanGradXhat);
             });
             if (masked is not null) Memory.BufferPool.Return(masked);
         });
