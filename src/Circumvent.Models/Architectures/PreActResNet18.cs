@@ -35,18 +35,18 @@ public sealed class PreActResNet18 : ArchitectureBase
 
     protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx)
     {
-        var h = Layers.Conv(p, "conv1", x, stride: 1, padding: 1);
+        var h = Layers.Conv(p, "conv1", x, ctx, stride: 1, padding: 1);
         foreach (var block in _layout.Blocks)
         {
             string k = block.Prefix;
             var pre = Op.Relu(Layers.BatchNorm(p, $"{k}.bn1", h, ctx));
             // The projection shortcut sees the pre-activated input; the identity shortcut the raw one.
-            var shortcut = block.HasShortcut ? Layers.Conv(p, $"{k}.shortcut.0", pre, block.Stride, 0) : h;
-            var o = Layers.Conv(p, $"{k}.conv1", pre, block.Stride, 1);
-            o = Layers.Conv(p, $"{k}.conv2", Op.Relu(Layers.BatchNorm(p, $"{k}.bn2", o, ctx)), 1, 1);
+            var shortcut = block.HasShortcut ? Layers.Conv(p, $"{k}.shortcut.0", pre, ctx, block.Stride, 0) : h;
+            var o = Layers.Conv(p, $"{k}.conv1", pre, ctx, block.Stride, 1);
+            o = Layers.Conv(p, $"{k}.conv2", Op.Relu(Layers.BatchNorm(p, $"{k}.bn2", o, ctx)), ctx, 1, 1);
             h = Op.Add(o, shortcut);
         }
         // (N, 512·w, h, w) → (N, 512·w)
-        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)));
+        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);
     }
 }
