@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Circumvent.Data;
+using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
@@ -78,7 +79,7 @@ internal static class CurveCommand
     private static string Num(double? v) => v is double x ? x.ToString("0.####", CultureInfo.InvariantCulture) : "";
 
     /// <summary>The clean subset, test set, normalisation and attack a run was made with, rebuilt from its config.</summary>
-    private sealed record RunSetup(ImageDataset Clean, ImageDataset Test, Normalization Normalization, Method.Attacks.IAttack? Attack)
+    private sealed record RunSetup(ImageDataset Clean, ImageDataset Test, Normalization Normalization, IAttack? Attack)
     {
         public static RunSetup From(string folder, JsonObject config)
         {
@@ -94,7 +95,7 @@ internal static class CurveCommand
                 var norm = Field(input, "normalization");
                 float[] Floats(string key) => [.. Field(norm, key).AsArray().Select(v => (float)(v ?? throw new FormatException("null value")).GetValue<double>())];
                 var normalization = new Normalization(Floats("mean"), Floats("std"));
-                var attack = input["attack"] is JsonNode a ? AttackSelection.FromJson(a.ToJsonString()) : null;
+                var attack = input["attack"] is JsonNode a ? AttackFactory.FromJson(a.ToJsonString()) : null;
                 return new RunSetup(Subsets.PerClass(dataset.Train, fraction, seed), dataset.Test, normalization, attack);
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException)

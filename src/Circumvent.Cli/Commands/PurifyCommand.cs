@@ -22,15 +22,15 @@ internal static class PurifyCommand
         var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
         var fraction = Options.Make("--clean-fraction", "Share of every class of the training set the defender holds (seeded by --seed).", 0.05);
         var seed = Options.Make("--seed", "Seed for the clean subset, permutations, curve t draws and shuffling.", 0);
-        var rounds = Nullable<int>("--rounds", "TSC rounds E (default 3).");
-        var t = Nullable<double>("--t", "Curve point taken (default 0.4).");
-        var curveEpochs = Nullable<int>("--curve-epochs", "Epochs per curve (default 200).");
-        var curveLr = Nullable<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02).");
-        var batchSize = Nullable<int>("--batch-size", "Batch size for curves and fine-tuning (default 256).");
-        var fineTuneEpochs = Nullable<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100).");
-        var fineTuneLr = Nullable<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
+        var rounds = Unset<int>("--rounds", "TSC rounds E (default 3).");
+        var t = Unset<double>("--t", "Curve point taken (default 0.4).");
+        var curveEpochs = Unset<int>("--curve-epochs", "Epochs per curve (default 200).");
+        var curveLr = Unset<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02).");
+        var batchSize = Unset<int>("--batch-size", "Batch size for curves and fine-tuning (default 256).");
+        var fineTuneEpochs = Unset<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100).");
+        var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
         var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
-        var attack = new AttackSelection();
+        var attack = AttackOptions.ForEvaluation();
 
         var command = new Command("purify", "Remove a backdoor from a model (TSC, MCR, fine-tuning) and report ACC/ASR/RA.")
         {
@@ -52,7 +52,7 @@ internal static class PurifyCommand
                 Defense: CreateDefense((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
-                Attack: attack.Read(parse));
+                ResolveAttack: stored => attack.Parse(parse, stored));
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;
@@ -60,7 +60,7 @@ internal static class PurifyCommand
         return command;
     }
 
-    private static Option<T?> Nullable<T>(string name, string description) where T : struct => new(name) { Description = description };
+    private static Option<T?> Unset<T>(string name, string description) where T : struct => new(name) { Description = description };
 
     /// <summary>The tunable settings as given on the command line (null = the chosen defence's default).</summary>
     public sealed record DefenseKnobs(int? Rounds, double? T, int? CurveEpochs, double? CurveLr, int? BatchSize,

@@ -14,7 +14,7 @@ namespace Circumvent.Cli.Commands;
 /// <summary>What `purify` (and `demo`) ask for.</summary>
 internal sealed record PurifyRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
-    IDefense Defense, double CleanFraction, int Seed, IAttack? Attack);
+    IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack);
 
 /// <summary>Load → check → defend (resumably) → save model and report → print the table. Shared by `purify` and `demo`.</summary>
 internal static class PurifyRun
@@ -41,7 +41,7 @@ internal static class PurifyRun
         var dataset = spec.Load();
         CheckCompatible(request.ModelPath, checkpoint.Architecture, spec, dataset);
         var normalization = checkpoint.NormalizationMean is { } mean ? new Normalization(mean, checkpoint.NormalizationStd!) : dataset.Normalization;
-        var attack = request.Attack ?? AttackSelection.FromMetadata(request.ModelPath, checkpoint);
+        var attack = ResolveAttack(request, checkpoint, dataset);
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);
         if (clean.Count == 0)
             throw new UsageException($"--clean-fraction {request.CleanFraction} selects no images of {spec.Kind}'s {dataset.Train.Count} training images.");
@@ -53,7 +53,7 @@ internal static class PurifyRun
             ["data"] = spec.ToString(),
             ["clean_fraction"] = request.CleanFraction,
             ["normalization"] = new JsonObject { ["mean"] = ToArray(normalization.Mean), ["std"] = ToArray(normalization.Std) },
-            ["attack"] = attack is null ? null : JsonNode.Parse(AttackSelection.ToJson(attack)),
+            ["attack"] = attack is null ? null : JsonNode.Parse(attack.Definition.ToJson()),
         };
         var input = new DefenseInput
         {
@@ -97,6 +97,25 @@ internal static class PurifyRun
         ScoresTable.Print(console, $"{request.Defense.Name}: {Path.GetFileName(request.ModelPath)} → {Path.GetFileName(output)}", ScoresTable.Rows(result),
             $"{result.Elapsed.TotalSeconds:F0} s this run, {result.ComputeSeconds:F0} s in all units; {result.UnitsRun} units run, {result.UnitsResumed} resumed");
         return new Outcome(result, output, reportPath, report);
+    }
+
+    /// <summary>
+    /// The attack ASR is measured with: the one stored in the model's metadata, overridden or replaced
+    /// by --attack options; null when neither exists (then only ACC is reported).
+    /// </summary>
+    private static IAttack? ResolveAttack(PurifyRequest request, ModelCheckpoint checkpoint, DatasetPair dataset)
+    {
+        AttackDefinition? stored = null;
+        if (checkpoint.Extra.TryGetValue(TrainingRun.AttackKey, out var json))
+        {
+            try { stored = AttackDefinition.FromJson(json); }
+            catch (ArgumentException e) { throw new UsageException($"--model '{request.ModelPath}': its attack metadata is invalid ({e.Message}); pass --attack options instead."); }
+        }
+        var definition = request.ResolveAttack(stored);
+        if (definition is null) return null;
+        if (definition.Target >= dataset.NumClasses)
+            throw new UsageException($"--target {definition.Target} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
+        return AttackFactory.Create(definition);
     }
 
     /// <summary>Full path of an output file after checking its folder exists and it is not a folder.</summary>

@@ -38,10 +38,11 @@ internal sealed class PurificationSteps : IDisposable
             Momentum = settings.Momentum,
             WeightDecay = settings.WeightDecay,
             L2 = settings.L2,
-            Augment = settings.Augment,
+            Augmentation = settings.Augment ? null : Augmentation.None,
             Seed = seed,
         };
-        return CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, options, _input.Objective, Progress(unit, observer));
+        return CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, options, _input.Objective,
+            Progress(unit, observer), _input.Cancellation);
     }
 
     /// <summary>The curve's weights at t with BN statistics re-estimated on D.</summary>
@@ -57,18 +58,21 @@ internal sealed class PurificationSteps : IDisposable
             BatchSize = settings.BatchSize,
             Momentum = settings.Momentum,
             WeightDecay = settings.WeightDecay,
-            Augment = settings.Augment,
+            Augmentation = settings.Augment ? null : Augmentation.None,
             Seed = seed,
         };
-        return FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, options, _input.Objective, Progress(unit, observer));
+        return FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, options, _input.Objective,
+            Progress(unit, observer), _input.Cancellation);
     }
 
-    /// <summary>Progress reports forwarded to the observer; also where Ctrl-C interrupts a long unit.</summary>
-    private IProgress<string> Progress(DefenseUnit unit, IDefenseObserver? observer) => new ProgressRelay(detail =>
-    {
-        _input.Cancellation.ThrowIfCancellationRequested();
-        observer?.Progress(unit, detail);
-    });
+    /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>
+    private static IProgress<StageProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>
+        observer is null ? null : new ProgressRelay(p => observer.Progress(unit,
+            $"{p.Stage} epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} lr {p.LearningRate:g3} " +
+            $"{p.ImagesPerSecond:F0} img/s, {FormatTime(p.EstimatedRemaining)} left"));
+
+    private static string FormatTime(TimeSpan t) =>
+        t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s";
 
     /// <summary>D in order, normalised, without augmentation: the batches activations are matched on.</summary>
     private List<Tensor> ProbeBatches()
@@ -87,8 +91,8 @@ internal sealed class PurificationSteps : IDisposable
     }
 
     /// <summary>Synchronous IProgress (System.Progress posts to a context; a run must see reports in order, on its thread).</summary>
-    private sealed class ProgressRelay(Action<string> report) : IProgress<string>
+    private sealed class ProgressRelay(Action<StageProgress> report) : IProgress<StageProgress>
     {
-        public void Report(string value) => report(value);
+        public void Report(StageProgress value) => report(value);
     }
 }
