@@ -21,6 +21,8 @@ internal sealed class CliApp
             EvalCommand.Create(console),
             BenchCommand.Create(console),
             DemoCommand.Create(console),
+            PurifyCommand.Create(console),
+            CurveCommand.Create(console),
         };
     }
 

@@ -38,7 +38,7 @@ public sealed class CnnSmall : ArchitectureBase
         h = Block(p, 3, h, ctx);
         h = Op.MaxPool2d(Block(p, 4, h, ctx), 2, 2);
         h = Op.MaxPool2d(Block(p, 5, h, ctx), 2, 2);
-        return Layers.Linear(p, "fc", Op.Flatten(h));
+        return Layers.Linear(p, "fc", Op.Flatten(h), ctx);
     }
 
     private static Tensor Block(ParameterSet p, int i, Tensor x, ForwardContext ctx) =>

@@ -11,10 +11,19 @@ public static class Layers
     /// <summary>PyTorch's BatchNorm2d default eps.</summary>
     public const float BatchNormEps = 1e-5f;
 
-    /// <summary>nn.Conv2d with weight `prefix.weight` and, when <paramref name="bias"/>, `prefix.bias`.</summary>
-    /// <param name="residual">Added to the output inside the op (a residual connection), see <see cref="Op.Conv2d"/>.</param>
-    public static Tensor Conv(ParameterSet p, string prefix, Tensor x, int stride = 1, int padding = 0, bool bias = false, Tensor? residual = null) =>
-        Op.Conv2d(x, p[prefix + ".weight"], bias ? p[prefix + ".bias"] : null, stride, padding, residual);
+    /// <summary>
+    /// nn.Conv2d with weight `prefix.weight` and, when <paramref name="bias"/>, `prefix.bias`. The output is
+    /// shown to the context's activation observer under <paramref name="prefix"/>.
+    /// </summary>
+    /// <param name="residual">Added to the output inside the op (a residual connection, see <see cref="Op.Conv2d"/>);
+    /// the observer then sees the sum.</param>
+    public static Tensor Conv(ParameterSet p, string prefix, Tensor x, ForwardContext ctx, int stride = 1, int padding = 0,
+        bool bias = false, Tensor? residual = null)
+    {
+        var y = Op.Conv2d(x, p[prefix + ".weight"], bias ? p[prefix + ".bias"] : null, stride, padding, residual);
+        ctx.ActivationObserver?.Observe(prefix, y);
+        return y;
+    }
 
     /// <summary>
     /// nn.BatchNorm2d / 1d. Training: batch statistics, reported to the context's observer under
@@ -40,11 +49,18 @@ public static class Layers
     /// <summary>relu(bn(conv(x))); the convolution is bias-free unless <paramref name="convBias"/>.</summary>
     public static Tensor ConvBnRelu(ParameterSet p, string convPrefix, string bnPrefix, Tensor x, ForwardContext ctx,
         int stride = 1, int padding = 1, bool convBias = false) =>
-        BatchNormRelu(p, bnPrefix, Conv(p, convPrefix, x, stride, padding, convBias), ctx);
+        BatchNormRelu(p, bnPrefix, Conv(p, convPrefix, x, ctx, stride, padding, convBias), ctx);
 
-    /// <summary>nn.Linear with `prefix.weight` (out, in) and `prefix.bias` (out).</summary>
-    public static Tensor Linear(ParameterSet p, string prefix, Tensor x) =>
-        Op.Linear(x, p[prefix + ".weight"], p[prefix + ".bias"]);
+    /// <summary>
+    /// nn.Linear with `prefix.weight` (out, in) and `prefix.bias` (out); the output (N, out) is shown to the
+    /// context's activation observer under <paramref name="prefix"/>.
+    /// </summary>
+    public static Tensor Linear(ParameterSet p, string prefix, Tensor x, ForwardContext ctx)
+    {
+        var y = Op.Linear(x, p[prefix + ".weight"], p[prefix + ".bias"]);
+        ctx.ActivationObserver?.Observe(prefix, y);
+        return y;
+    }
 
     /// <summary>Channel count scaled by a width multiplier: round half to even (as Python's round), at least 1.</summary>
     public static int Scale(int channels, double multiplier) => Math.Max(1, (int)Math.Round(channels * multiplier));

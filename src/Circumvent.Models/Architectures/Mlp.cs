@@ -23,8 +23,8 @@ public sealed class Mlp : ArchitectureBase
 
     protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext context)
     {
-        var h = Op.Relu(Layers.Linear(p, "fc1", Op.Flatten(x)));
-        h = Op.Relu(Layers.Linear(p, "fc2", h));
-        return Layers.Linear(p, "fc3", h);
+        var h = Op.Relu(Layers.Linear(p, "fc1", Op.Flatten(x), context));
+        h = Op.Relu(Layers.Linear(p, "fc2", h, context));
+        return Layers.Linear(p, "fc3", h, context);
     }
 }

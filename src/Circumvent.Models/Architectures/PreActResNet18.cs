@@ -35,17 +35,17 @@ public sealed class PreActResNet18 : ArchitectureBase
 
     protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx)
     {
-        var h = Layers.Conv(p, "conv1", x, stride: 1, padding: 1);
+        var h = Layers.Conv(p, "conv1", x, ctx, stride: 1, padding: 1);
         foreach (var block in _layout.Blocks)
         {
             string k = block.Prefix;
             var pre = Layers.BatchNormRelu(p, $"{k}.bn1", h, ctx);
             // The projection shortcut sees the pre-activated input; the identity shortcut the raw one.
-            var shortcut = block.HasShortcut ? Layers.Conv(p, $"{k}.shortcut.0", pre, block.Stride, 0) : h;
-            var o = Layers.Conv(p, $"{k}.conv1", pre, block.Stride, 1);
-            h = Layers.Conv(p, $"{k}.conv2", Layers.BatchNormRelu(p, $"{k}.bn2", o, ctx), 1, 1, residual: shortcut);
+            var shortcut = block.HasShortcut ? Layers.Conv(p, $"{k}.shortcut.0", pre, ctx, block.Stride, 0) : h;
+            var o = Layers.Conv(p, $"{k}.conv1", pre, ctx, block.Stride, 1);
+            h = Layers.Conv(p, $"{k}.conv2", Layers.BatchNormRelu(p, $"{k}.bn2", o, ctx), ctx, 1, 1, residual: shortcut);
         }
         // (N, 512·w, h, w) → (N, 512·w)
-        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)));
+        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);
     }
 }

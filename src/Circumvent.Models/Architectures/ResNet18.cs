@@ -45,13 +45,13 @@ public sealed class ResNet18 : ArchitectureBase
         {
             string k = block.Prefix;
             var o = Layers.ConvBnRelu(p, $"{k}.conv1", $"{k}.bn1", h, ctx, block.Stride, 1);
-            o = Layers.BatchNorm(p, $"{k}.bn2", Layers.Conv(p, $"{k}.conv2", o, 1, 1), ctx);
+            o = Layers.BatchNorm(p, $"{k}.bn2", Layers.Conv(p, $"{k}.conv2", o, ctx, 1, 1), ctx);
             var shortcut = block.HasShortcut
-                ? Layers.BatchNorm(p, $"{k}.shortcut.1", Layers.Conv(p, $"{k}.shortcut.0", h, block.Stride, 0), ctx)
+                ? Layers.BatchNorm(p, $"{k}.shortcut.1", Layers.Conv(p, $"{k}.shortcut.0", h, ctx, block.Stride, 0), ctx)
                 : h;
             h = Op.Relu(Op.Add(o, shortcut));
         }
         // (N, 512·w, h, w) → (N, 512·w)
-        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)));
+        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);
     }
 }

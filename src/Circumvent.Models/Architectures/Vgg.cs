@@ -60,6 +60,6 @@ public sealed class Vgg : ArchitectureBase
             index += 3;
         }
         // (N, 512·w, h, w) → (N, 512·w, 1, 1) → (N, 512·w)
-        return Layers.Linear(p, "classifier", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)));
+        return Layers.Linear(p, "classifier", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);
     }
 }

@@ -10,6 +10,21 @@ public interface IBatchNormObserver
 }
 
 /// <summary>
+/// Sees the output of every convolution and linear layer a forward runs (any mode), e.g. to match
+/// hidden units between two networks by their activations.
+/// </summary>
+public interface IActivationObserver
+{
+    /// <param name="prefix">The layer's state_dict prefix, e.g. "layer1.0.conv2" or "fc1".</param>
+    /// <param name="output">
+    /// The layer's output before any norm or activation: (N, C, H, W) for a convolution (bias included),
+    /// (N, features) for a linear layer. Read-only and valid only during the call (its buffer may be
+    /// recycled when the caller's TensorScope ends): copy what you keep.
+    /// </param>
+    void Observe(string prefix, Tensor output);
+}
+
+/// <summary>
 /// How a forward pass runs. Training: BN uses batch statistics (reported to <see cref="BatchNormObserver"/>),
 /// dropout is active. Eval: BN uses the running buffers, dropout is the identity.
 /// </summary>
@@ -17,6 +32,9 @@ public sealed class ForwardContext
 {
     public bool Training { get; init; }
     public IBatchNormObserver? BatchNormObserver { get; init; }
+
+    /// <summary>Optional; receives every conv/linear output (see <see cref="IActivationObserver"/>).</summary>
+    public IActivationObserver? ActivationObserver { get; init; }
     public Random Rng { get; init; } = new(0);
 
     public static ForwardContext Eval() => new() { Training = false };

@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace Circumvent.Cli.Commands;
+
+/// <summary>
+/// A small self-contained SVG line chart of ACC (solid) and ASR (dashed) in percent against t ∈ [0, 1],
+/// one colour per curve (the paper's Figure 3).
+/// </summary>
+internal static class CurvePlot
+{
+    public sealed record Series(string Name, IReadOnlyList<(double T, double Acc, double? Asr)> Points);
+
+    private const int Width = 720, Height = 400, Left = 56, Top = 40, PlotWidth = 440, PlotHeight = 300;
+    private static readonly string[] Palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
+
+    public static string Render(string title, IReadOnlyList<Series> series, double? markT)
+    {
+        var svg = new StringBuilder();
+        svg.AppendLine($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{Width}\" height=\"{Height}\" viewBox=\"0 0 {Width} {Height}\" font-family=\"sans-serif\" font-size=\"12\">");
+        svg.AppendLine($"<rect width=\"{Width}\" height=\"{Height}\" fill=\"white\"/>");
+        svg.AppendLine($"<text x=\"{Left}\" y=\"22\" font-size=\"14\">{WebUtility.HtmlEncode(title)}</text>");
+        // Grid and axes: t ticks every 0.2, percent ticks every 20.
+        for (int i = 0; i <= 5; i++)
+        {
+            double x = X(i / 5.0), y = Y(i * 20);
+            svg.AppendLine($"<line x1=\"{F(x)}\" y1=\"{Top}\" x2=\"{F(x)}\" y2=\"{Top + PlotHeight}\" stroke=\"#e5e5e5\"/>");
+            svg.AppendLine($"<line x1=\"{Left}\" y1=\"{F(y)}\" x2=\"{Left + PlotWidth}\" y2=\"{F(y)}\" stroke=\"#e5e5e5\"/>");
+            svg.AppendLine($"<text x=\"{F(x)}\" y=\"{Top + PlotHeight + 16}\" text-anchor=\"middle\">{F(i / 5.0)}</text>");
+            svg.AppendLine($"<text x=\"{Left - 6}\" y=\"{F(y + 4)}\" text-anchor=\"end\">{i * 20}</text>");
+        }
+        svg.AppendLine($"<rect x=\"{Left}\" y=\"{Top}\" width=\"{PlotWidth}\" height=\"{PlotHeight}\" fill=\"none\" stroke=\"black\"/>");
+        svg.AppendLine($"<text x=\"{Left + PlotWidth / 2}\" y=\"{Top + PlotHeight + 34}\" text-anchor=\"middle\">t</text>");
+        svg.AppendLine($"<text x=\"14\" y=\"{Top + PlotHeight / 2}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {Top + PlotHeight / 2})\">%</text>");
+        if (markT is double m)
+            svg.AppendLine($"<line x1=\"{F(X(m))}\" y1=\"{Top}\" x2=\"{F(X(m))}\" y2=\"{Top + PlotHeight}\" stroke=\"#888\" stroke-dasharray=\"2 3\"/>");
+
+        for (int s = 0; s < series.Count; s++)
+        {
+            string colour = Palette[s % Palette.Length];
+            var points = series[s].Points;
+            svg.AppendLine(Polyline(points.Select(p => (p.T, p.Acc)), colour, dashed: false));
+            var asr = points.Where(p => p.Asr is not null).Select(p => (p.T, p.Asr!.Value)).ToList();
+            if (asr.Count > 0) svg.AppendLine(Polyline(asr, colour, dashed: true));
+            double ly = Top + 10 + s * 36;
+            int lx = Left + PlotWidth + 20;
+            svg.AppendLine($"<line x1=\"{lx}\" y1=\"{F(ly)}\" x2=\"{lx + 24}\" y2=\"{F(ly)}\" stroke=\"{colour}\" stroke-width=\"2\"/>");
+            svg.AppendLine($"<text x=\"{lx + 30}\" y=\"{F(ly + 4)}\">{WebUtility.HtmlEncode(series[s].Name)} ACC</text>");
+            svg.AppendLine($"<line x1=\"{lx}\" y1=\"{F(ly + 16)}\" x2=\"{lx + 24}\" y2=\"{F(ly + 16)}\" stroke=\"{colour}\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>");
+            svg.AppendLine($"<text x=\"{lx + 30}\" y=\"{F(ly + 20)}\">{WebUtility.HtmlEncode(series[s].Name)} ASR</text>");
+        }
+        svg.AppendLine("</svg>");
+        return svg.ToString();
+    }
+
+    private static string Polyline(IEnumerable<(double T, double Percent)> points, string colour, bool dashed)
+    {
+        string coordinates = string.Join(" ", points.Select(p => $"{F(X(p.T))},{F(Y(p.Percent))}"));
+        string dash = dashed ? " stroke-dasharray=\"6 4\"" : "";
+        return $"<polyline points=\"{coordinates}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>";
+    }
+
+    private static double X(double t) => Left + Math.Clamp(t, 0, 1) * PlotWidth;
+    private static double Y(double percent) => Top + PlotHeight - Math.Clamp(percent, 0, 100) / 100 * PlotHeight;
+    private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,124 @@
+using System.CommandLine;
+using Circumvent.Method.Defenses;
+
+namespace Circumvent.Cli.Commands;
+
+/// <summary>
+/// `circumvent purify`: removes a backdoor from a checkpoint with TSC (or a baseline) using a small
+/// clean subset of the training set, prints ACC/ASR/RA before, per stage and after, and writes the
+/// purified model plus an optional JSON report. Resumable through a run folder beside --out.
+/// </summary>
+internal static class PurifyCommand
+{
+    public static readonly string[] DefenseNames = ["tsc", "mcr", "ft", "none"];
+
+    public static Command Create(CliConsole console)
+    {
+        var model = Options.Required("--model", "Backdoored checkpoint (.safetensors).");
+        var data = Options.Required("--data", "Dataset as KIND[:PATH]; the clean subset comes from its training split, scores from its test split.");
+        var output = Options.Required("--out", "Purified checkpoint to write (.safetensors); written only when the run completes.");
+        var report = new Option<string?>("--report") { Description = "Also write a JSON report (scores per stage, config, wall time) here." };
+        var runFolder = new Option<string?>("--run-folder") { Description = "Where finished units are kept for resuming (default: OUT.run next to --out)." };
+        var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
+        var fraction = Options.Make("--clean-fraction", "Share of every class of the training set the defender holds (seeded by --seed).", 0.05);
+        var seed = Options.Make("--seed", "Seed for the clean subset, permutations, curve t draws and shuffling.", 0);
+        var rounds = Unset<int>("--rounds", "TSC rounds E (default 3).");
+        var t = Unset<double>("--t", "Curve point taken (default 0.4).");
+        var curveEpochs = Unset<int>("--curve-epochs", "Epochs per curve (default 200).");
+        var curveLr = Unset<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02).");
+        var batchSize = Unset<int>("--batch-size", "Batch size for curves and fine-tuning (default 256).");
+        var fineTuneEpochs = Unset<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100).");
+        var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
+        var attack = AttackOptions.ForEvaluation();
+
+        var command = new Command("purify", "Remove a backdoor from a model (TSC, MCR, fine-tuning) and report ACC/ASR/RA.")
+        {
+            model, data, output, report, runFolder, defense, fraction, seed, rounds, t, curveEpochs, curveLr, batchSize,
+            fineTuneEpochs, fineTuneLr, noAugment,
+        };
+        attack.AddTo(command);
+        command.SetAction(parse =>
+        {
+            var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
+                parse.GetValue(batchSize), parse.GetValue(fineTuneEpochs), parse.GetValue(fineTuneLr), !parse.GetValue(noAugment));
+            string outPath = parse.Value(output);
+            var request = new PurifyRequest(
+                ModelPath: parse.Value(model),
+                Data: parse.Value(data),
+                OutputPath: outPath,
+                ReportPath: parse.GetValue(report),
+                RunFolder: parse.GetValue(runFolder) ?? outPath + ".run",
+                Defense: CreateDefense((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
+                CleanFraction: parse.GetValue(fraction),
+                Seed: parse.GetValue(seed),
+                ResolveAttack: stored => attack.Parse(parse, stored));
+            var outcome = PurifyRun.Execute(request, console);
+            console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Option<T?> Unset<T>(string name, string description) where T : struct => new(name) { Description = description };
+
+    /// <summary>The tunable settings as given on the command line (null = the chosen defence's default).</summary>
+    public sealed record DefenseKnobs(int? Rounds, double? T, int? CurveEpochs, double? CurveLr, int? BatchSize,
+        int? FineTuneEpochs, double? FineTuneLr, bool Augment);
+
+    /// <summary>Builds and validates the defence, so a bad value fails before anything is loaded or written.</summary>
+    public static IDefense CreateDefense(string name, DefenseKnobs k)
+    {
+        CurveSettings Curve(CurveSettings d) => d with
+        {
+            Epochs = k.CurveEpochs ?? d.Epochs,
+            LearningRate = k.CurveLr ?? d.LearningRate,
+            BatchSize = k.BatchSize ?? d.BatchSize,
+            Augment = k.Augment,
+        };
+        FineTuneSettings Tune(FineTuneSettings d) => d with
+        {
+            Epochs = k.FineTuneEpochs ?? d.Epochs,
+            LearningRate = k.FineTuneLr ?? d.LearningRate,
+            BatchSize = k.BatchSize ?? d.BatchSize,
+            Augment = k.Augment,
+        };
+        void Reject(string option, bool given)
+        {
+            if (given) throw new UsageException($"{option} does not apply to --defense {name}.");
+        }
+
+        switch (name)
+        {
+            case "tsc":
+            {
+                var d = new TscOptions();
+                var options = d with { Rounds = k.Rounds ?? d.Rounds, T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
+                options.Validate();
+                return new Tsc(options);
+            }
+            case "mcr":
+            {
+                Reject("--rounds", k.Rounds is not null);
+                var d = new McrOptions();
+                var options = d with { T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
+                options.Validate();
+                return new Mcr(options);
+            }
+            case "ft":
+            {
+                Reject("--rounds", k.Rounds is not null);
+                Reject("--t", k.T is not null);
+                Reject("--curve-epochs", k.CurveEpochs is not null);
+                Reject("--curve-lr", k.CurveLr is not null);
+                var settings = Tune(FineTuneDefense.Defaults);
+                settings.Validate(allowZeroEpochs: false);
+                return new FineTuneDefense(settings);
+            }
+            case "none":
+                return new NoDefense();
+            default:
+                throw new UsageException($"--defense must be one of {string.Join(", ", DefenseNames)}, got '{name}'.");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Text.Json.Nodes;
+using Circumvent.Method.Defenses;
+using Circumvent.Method.Evaluation;
+
+namespace Circumvent.Cli.Commands;
+
+/// <summary>
+/// The JSON report of a purification: acc/asr/ra before and after (percent; null when not measured),
+/// every round's stages, the run config and the time spent.
+/// </summary>
+internal static class PurifyReport
+{
+    public static JsonObject Build(PurifyRequest request, DefenseResult result)
+    {
+        var report = new JsonObject
+        {
+            ["defense"] = request.Defense.Name,
+            ["model"] = Path.GetFullPath(request.ModelPath),
+            ["out"] = Path.GetFullPath(request.OutputPath),
+            ["run_folder"] = Path.GetFullPath(request.RunFolder),
+        };
+        Add(report, "before", result.Before);
+        Add(report, "after", result.After);
+        var rounds = new JsonArray();
+        foreach (var group in result.Stages.GroupBy(s => s.Round))
+        {
+            var stages = new JsonArray();
+            foreach (var stage in group)
+            {
+                var entry = new JsonObject { ["stage"] = stage.Stage };
+                foreach (var (key, value) in ScoresJson.ToNode(stage.Scores)) entry[key] = value?.DeepClone();
+                stages.Add(entry);
+            }
+            var round = new JsonObject { ["round"] = group.Key, ["stages"] = stages };
+            // A round's result is its last stage.
+            foreach (var (key, value) in ScoresJson.ToNode(group.Last().Scores)) round[key] = value?.DeepClone();
+            rounds.Add(round);
+        }
+        report["rounds"] = rounds;
+        report["config"] = result.Config.DeepClone();
+        report["wall_time_seconds"] = Math.Round(result.Elapsed.TotalSeconds, 3);
+        report["compute_seconds"] = Math.Round(result.ComputeSeconds, 3);
+        report["units_run"] = result.UnitsRun;
+        report["units_resumed"] = result.UnitsResumed;
+        return report;
+    }
+
+    private static void Add(JsonObject report, string suffix, BackdoorScores? scores)
+    {
+        report[$"acc_{suffix}"] = scores?.Acc;
+        report[$"asr_{suffix}"] = scores?.Asr;
+        report[$"ra_{suffix}"] = scores?.Ra;
+    }
+}

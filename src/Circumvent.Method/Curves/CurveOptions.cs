@@ -1,0 +1,97 @@
+using Circumvent.Data;
+using Circumvent.Data.Loading;
+
+namespace Circumvent.Method.Curves;
+
+/// <summary>
+/// How a Bézier curve is trained (defaults: the TSC paper's runs). The learning rate follows a
+/// per-step cosine over the actual <see cref="Epochs"/> (the authors' code hard-coded a 100-epoch period).
+/// </summary>
+public sealed record CurveOptions
+{
+    public int Epochs { get; init; } = 200;
+    public int BatchSize { get; init; } = 256;
+    public double LearningRate { get; init; } = 0.02;
+    public double Momentum { get; init; } = 0.9;
+    /// <summary>SGD weight decay on the middle bend.</summary>
+    public double WeightDecay { get; init; } = 5e-4;
+    /// <summary>λ of the loss term 0.5·λ·‖w(t)‖² (1e-4 for TSC; 0 for MCR).</summary>
+    public double L2 { get; init; } = 1e-4;
+    /// <summary>Training augmentation; null = random crop with H/8 zero padding + horizontal flip.</summary>
+    public Augmentation? Augmentation { get; init; }
+    public int Seed { get; init; }
+
+    /// <summary>The augmentation actually used for images of <paramref name="height"/> rows.</summary>
+    public Augmentation AugmentationFor(int height) => Augmentation ?? Augmentation.CropAndFlip(height / 8);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        OptionChecks.Positive(Epochs, "curve epochs");
+        OptionChecks.Positive(BatchSize, "curve batch size");
+        OptionChecks.PositiveRate(LearningRate, "curve learning rate");
+        OptionChecks.Momentum(Momentum, "curve momentum");
+        OptionChecks.NonNegative(WeightDecay, "curve weight decay");
+        OptionChecks.NonNegative(L2, "curve L2 coefficient");
+    }
+}
+
+/// <summary>Short fine-tuning of a model on the clean data (TSC between rounds; FT and MCR baselines).</summary>
+public sealed record FineTuneOptions
+{
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 256;
+    public double LearningRate { get; init; } = 1e-4;
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; } = 5e-4;
+    /// <summary>cosine, step or none (as the trainer's --schedule).</summary>
+    public string Schedule { get; init; } = "cosine";
+    /// <summary>Training augmentation; null = random crop with H/8 zero padding + horizontal flip.</summary>
+    public Augmentation? Augmentation { get; init; }
+    public int Seed { get; init; }
+
+    public Augmentation AugmentationFor(int height) => Augmentation ?? Augmentation.CropAndFlip(height / 8);
+
+    public void Validate()
+    {
+        OptionChecks.Positive(Epochs, "fine-tune epochs");
+        OptionChecks.Positive(BatchSize, "fine-tune batch size");
+        OptionChecks.PositiveRate(LearningRate, "fine-tune learning rate");
+        OptionChecks.Momentum(Momentum, "fine-tune momentum");
+        OptionChecks.NonNegative(WeightDecay, "fine-tune weight decay");
+    }
+}
+
+internal static class OptionChecks
+{
+    public static void Positive(int value, string name)
+    {
+        if (value < 1) throw new ArgumentException($"{name} must be at least 1, got {value}.");
+    }
+
+    public static void PositiveRate(double value, string name)
+    {
+        if (!(value > 0) || double.IsInfinity(value)) throw new ArgumentException($"{name} must be a positive number, got {value}.");
+    }
+
+    public static void Momentum(double value, string name)
+    {
+        if (!(value >= 0 && value < 1)) throw new ArgumentException($"{name} must be in [0, 1), got {value}.");
+    }
+
+    public static void NonNegative(double value, string name)
+    {
+        if (!(value >= 0) || double.IsInfinity(value)) throw new ArgumentException($"{name} must be a finite value ≥ 0, got {value}.");
+    }
+
+    /// <summary>Shuffled, augmented training batches; a trailing batch of one image is dropped (training-mode BN needs two).</summary>
+    public static BatchLoader TrainingLoader(ImageDataset data, Normalization normalization, int batchSize, int seed, Augmentation augmentation) =>
+        new(data, normalization, new BatchLoaderOptions
+        {
+            BatchSize = batchSize,
+            Shuffle = true,
+            DropLast = data.Count % batchSize == 1,
+            Seed = seed,
+            Augmentation = augmentation,
+        });
+}

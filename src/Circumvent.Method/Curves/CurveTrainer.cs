@@ -1,0 +1,48 @@
+using Circumvent.Data;
+using Circumvent.Data.Loading;
+using Circumvent.Engine.Optim;
+using Circumvent.Models;
+
+namespace Circumvent.Method.Curves;
+
+/// <summary>
+/// Trains the middle bend of a quadratic Bézier curve between two fixed models (Garipov et al.):
+/// per mini-batch one t ~ U(0, 1), forward with w(t) in training mode (BN on batch statistics, no
+/// running statistics kept), loss = objective + 0.5·λ·‖w(t)‖², backward into the middle bend only,
+/// SGD with momentum and weight decay on it, cosine learning rate per step over the actual run.
+/// Deterministic for a given <see cref="CurveOptions.Seed"/>.
+/// </summary>
+public static class CurveTrainer
+{
+    public static BezierCurve Fit(IArchitecture arch, ParameterSet start, ParameterSet end, ImageDataset clean,
+        Normalization normalization, CurveOptions options, ITrainingObjective objective,
+        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        options.Validate();
+        if (clean.Count < 2) throw new ArgumentException($"Curve training needs at least 2 clean images, got {clean.Count}.");
+        // Own copies: the caller's models stay untouched whatever happens to the curve.
+        var curve = BezierCurve.Initialize(start.Clone(), end.Clone());
+        var middle = curve.TrainableTensors();
+        var optimizer = new Sgd(middle, options.LearningRate, options.Momentum, options.WeightDecay);
+        var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
+        var schedule = new CosineSchedule(options.LearningRate, options.Epochs * loader.BatchesPerEpoch);
+        // Streams the loader never uses (it mixes epoch ≥ 0), so t and dropout are independent of crops and order.
+        var tDraws = new Random(BatchLoader.MixSeed(options.Seed, -1, -2));
+        var context = ForwardContext.Train(null, new Random(BatchLoader.MixSeed(options.Seed, -1, -3)));
+
+        double Step(Batch batch)
+        {
+            optimizer.ZeroGrad();
+            var weights = curve.WeightsAt(tDraws.NextDouble());
+            var objectiveLoss = objective.Loss(arch, weights, batch, context);
+            var loss = WeightPenalty.AddL2(objectiveLoss, weights.Parameters.Select(e => e.Tensor).ToList(), options.L2);
+            double value = loss.Item();
+            loss.Backward();
+            optimizer.Step();
+            return value;
+        }
+
+        StepLoop.Run("curve", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation);
+        return curve;
+    }
+}

@@ -1,0 +1,28 @@
+using System.Text.Json.Nodes;
+
+namespace Circumvent.Method.Defenses;
+
+/// <summary>The FT baseline: plain SGD fine-tuning of θ on D (default lr 0.01 for 100 epochs, cosine — MCR's endpoint).</summary>
+public sealed class FineTuneDefense(FineTuneSettings settings) : IDefense
+{
+    public static FineTuneSettings Defaults { get; } = new() { Epochs = 100, LearningRate = 0.01 };
+
+    public FineTuneSettings Settings { get; } = settings;
+
+    public string Name => "ft";
+
+    public JsonObject DescribeOptions() => new() { ["fine_tune"] = OptionsJson.ToNode(Settings) };
+
+    public DefenseResult Run(DefenseInput input, IDefenseObserver? observer = null)
+    {
+        Settings.Validate(allowZeroEpochs: false);
+        var run = ResumableRun.Start(this, input, observer);
+        using var steps = new PurificationSteps(input);
+        var before = run.EvaluateBefore(input.Parameters);
+        var unit = new DefenseUnit(1, "finetune", UnitKind.FineTune);
+        var tuned = run.Weights(unit, () =>
+            steps.FineTune(input.Parameters, Settings, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), unit, observer));
+        var after = run.Evaluate(1, "fine-tune", tuned);
+        return run.Finish(tuned, before, after);
+    }
+}

@@ -1,0 +1,38 @@
+using System.Text.Json.Nodes;
+
+namespace Circumvent.Method.Defenses;
+
+/// <summary>
+/// Mode Connectivity Repair (Zhao et al. 2020) as the TSC paper runs it: fine-tune a copy of θ on D,
+/// train one curve θ → copy without the L2 term, return the point at t.
+/// Units: finetune, curve, point (all in "round 1").
+/// </summary>
+public sealed class Mcr(McrOptions options) : IDefense
+{
+    public McrOptions Options { get; } = options;
+
+    public string Name => "mcr";
+
+    public JsonObject DescribeOptions() => OptionsJson.ToNode(Options);
+
+    public DefenseResult Run(DefenseInput input, IDefenseObserver? observer = null)
+    {
+        Options.Validate();
+        var run = ResumableRun.Start(this, input, observer);
+        using var steps = new PurificationSteps(input);
+        var before = run.EvaluateBefore(input.Parameters);
+        var theta = input.Parameters;
+
+        var tuneUnit = new DefenseUnit(1, "finetune", UnitKind.FineTune);
+        var tuned = run.Weights(tuneUnit, () =>
+            steps.FineTune(theta, Options.FineTune, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), tuneUnit, observer));
+        run.Evaluate(1, "fine-tuned endpoint", tuned);
+
+        var curveUnit = new DefenseUnit(1, "curve", UnitKind.Curve);
+        var curve = run.Curve(curveUnit, "curve", () =>
+            steps.FitCurve(theta, tuned, Options.Curve, UnitSeeds.For(input.Seed, 1, UnitSeeds.FirstCurve), curveUnit, observer));
+        var point = run.Weights(new DefenseUnit(1, "point", UnitKind.Point), () => steps.PointAt(curve, Options.T, Options.Curve.BatchSize));
+        var after = run.Evaluate(1, "curve point", point);
+        return run.Finish(point, before, after);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Text.Json.Nodes;
+using Circumvent.Method.Permutations;
+
+namespace Circumvent.Method.Defenses;
+
+/// <summary>
+/// Two-stage Symmetry Connectivity (Peng et al., ICML 2025, Algorithm 1). Per round r = 1..E:
+/// <code>
+/// B  ← PermuteLayers(reference θ, randomly permuted copy of θ, D, UNALIGN)
+/// C1 ← FitCurve(θ, B, D);   θ1 ← PointAt(C1, t)
+/// θ  ← PermuteLayers(reference θ1, θ, D, ALIGN)
+/// C2 ← FitCurve(θ, θ1, D);  θ  ← PointAt(C2, t)
+/// if r &lt; E: fine-tune θ on D
+/// </code>
+/// Resumable units per round: stage1-curve (unalign + fit), stage1-point, stage2-curve (align + fit),
+/// stage2-point, finetune.
+/// </summary>
+public sealed class Tsc(TscOptions options) : IDefense
+{
+    public TscOptions Options { get; } = options;
+
+    public string Name => "tsc";
+
+    public JsonObject DescribeOptions() => OptionsJson.ToNode(Options);
+
+    public DefenseResult Run(DefenseInput input, IDefenseObserver? observer = null)
+    {
+        Options.Validate();
+        var run = ResumableRun.Start(this, input, observer);
+        using var steps = new PurificationSteps(input);
+        var before = run.EvaluateBefore(input.Parameters);
+        var theta = input.Parameters;
+        var after = before;
+        int batch = Options.Curve.BatchSize;
+
+        for (int r = 1; r <= Options.Rounds; r++)
+        {
+            var round = r;
+            var start = theta;
+            var unit1 = new DefenseUnit(round, "stage1-curve", UnitKind.Curve);
+            var curve1 = run.Curve(unit1, "stage 1", () =>
+            {
+                var permuted = steps.RandomlyPermuted(start, UnitSeeds.For(input.Seed, round, UnitSeeds.RandomPermutation));
+                var unaligned = steps.PermuteLayers(start, permuted, MatchMode.Unalign);
+                return steps.FitCurve(start, unaligned, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstCurve), unit1, observer);
+            });
+            var theta1 = run.Weights(new DefenseUnit(round, "stage1-point", UnitKind.Point), () => steps.PointAt(curve1, Options.T, batch));
+            run.Evaluate(round, "stage 1", theta1);
+
+            var unit2 = new DefenseUnit(round, "stage2-curve", UnitKind.Curve);
+            var curve2 = run.Curve(unit2, "stage 2", () =>
+            {
+                // Stage 2 permutes the CURRENT model θ into θ1's basin, then connects the two.
+                var aligned = steps.PermuteLayers(theta1, start, MatchMode.Align);
+                return steps.FitCurve(aligned, theta1, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondCurve), unit2, observer);
+            });
+            theta = run.Weights(new DefenseUnit(round, "stage2-point", UnitKind.Point), () => steps.PointAt(curve2, Options.T, batch));
+            after = run.Evaluate(round, "stage 2", theta);
+
+            if (round < Options.Rounds && Options.FineTune.Epochs > 0)
+            {
+                var tuned = theta;
+                var unit = new DefenseUnit(round, "finetune", UnitKind.FineTune);
+                theta = run.Weights(unit, () =>
+                    steps.FineTune(tuned, Options.FineTune, UnitSeeds.For(input.Seed, round, UnitSeeds.FineTune), unit, observer));
+                after = run.Evaluate(round, "fine-tune", theta);
+            }
+        }
+        return run.Finish(theta, before, after);
+    }
+}

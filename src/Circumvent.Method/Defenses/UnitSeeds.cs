@@ -1,0 +1,27 @@
+namespace Circumvent.Method.Defenses;
+
+/// <summary>
+/// One independent seed per (round, purpose), derived from the run's seed alone, so a unit computes
+/// the same thing whether the run went straight through or was resumed just before it.
+/// </summary>
+internal static class UnitSeeds
+{
+    public const int RandomPermutation = 1;
+    public const int FirstCurve = 2;
+    public const int SecondCurve = 3;
+    public const int FineTune = 4;
+
+    public static int For(int seed, int round, int purpose) =>
+        unchecked((int)(Mix((uint)seed * 0x9E3779B1u ^ (uint)round * 0x85EBCA77u ^ (uint)purpose * 0xC2B2AE3Du) & 0x7FFFFFFF));
+
+    // murmur3 finaliser: nearby inputs give unrelated seeds.
+    private static uint Mix(uint h)
+    {
+        h ^= h >> 16;
+        h *= 0x85EBCA6Bu;
+        h ^= h >> 13;
+        h *= 0xC2B2AE35u;
+        h ^= h >> 16;
+        return h;
+    }
+}

@@ -1,0 +1,70 @@
+using Circumvent.Models;
+
+namespace Circumvent.Method.Permutations;
+
+/// <summary>
+/// The permutation specs of the built-in architectures, derived from their tensor specs (so any width
+/// multiplier or input size works). The output layer's rows and bias are never permuted.
+/// </summary>
+public static class PermutationSpecs
+{
+    /// <summary>
+    /// The spec of <paramref name="arch"/>. With <paramref name="keepLastStreamUnpermuted"/> the group that
+    /// feeds the output layer (the last residual stream, or the last hidden layer) is left out, so the
+    /// feature order stays valid for a head or probe trained on it (self-supervised encoders).
+    /// </summary>
+    public static PermutationSpec For(IArchitecture arch, bool keepLastStreamUnpermuted = false)
+    {
+        var b = new PermutationSpecBuilder(arch);
+        var last = arch.Config.Name switch
+        {
+            "mlp" => Mlp(b),
+            "cnn-small" => PlainConvStack(b, Enumerable.Range(1, 5).Select(i => ($"conv{i}", $"bn{i}")), "fc"),
+            "vgg11" or "vgg16" or "vgg19" => PlainConvStack(b, VggLayers(arch), "classifier"),
+            "preact-resnet18" => ResidualSpecs.PreActResNet(b, arch),
+            "resnet18" => ResidualSpecs.ResNet(b, arch),
+            _ => throw new ArgumentException(
+                $"No permutation spec for architecture '{arch.Config.Name}'. Known: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18."),
+        };
+        var spec = b.Build();
+        return keepLastStreamUnpermuted ? spec.Without(last.Name) : spec;
+    }
+
+    /// <summary>A copy of <paramref name="parameters"/> with every group of the architecture's spec randomly permuted.</summary>
+    public static ParameterSet ApplyRandom(IArchitecture arch, ParameterSet parameters, Random rng)
+    {
+        var spec = For(arch);
+        return Permutation.Apply(parameters, spec, Permutation.Random(spec, rng));
+    }
+
+    /// <summary>fc1 → fc2 → fc3: both hidden layers are groups; returns the one feeding the output.</summary>
+    private static PermutationSpecBuilder.GroupBuilder Mlp(PermutationSpecBuilder b)
+    {
+        b.Group("fc1", "fc1").Writes("fc1").ReadBy("fc2");
+        return b.Group("fc2", "fc2").Writes("fc2").ReadBy("fc3");
+    }
+
+    /// <summary>
+    /// conv → BN → ReLU (→ pool) chains: each conv's output is one group (conv weight and bias, its BN),
+    /// read by the next conv or, for the last, by the output layer.
+    /// </summary>
+    private static PermutationSpecBuilder.GroupBuilder PlainConvStack(PermutationSpecBuilder b,
+        IEnumerable<(string Conv, string Bn)> layers, string head)
+    {
+        var list = layers.ToList();
+        PermutationSpecBuilder.GroupBuilder? group = null;
+        for (int i = 0; i < list.Count; i++)
+        {
+            var (conv, bn) = list[i];
+            group = b.Group(conv, conv).Writes(conv).Norm(bn).ReadBy(i + 1 < list.Count ? list[i + 1].Conv : head);
+        }
+        return group ?? throw new InvalidOperationException("Permutation spec: the network has no convolutions.");
+    }
+
+    /// <summary>VGG's `features.{i}` convs (rank-4 weights) in order; each BN sits at index i + 1.</summary>
+    private static IEnumerable<(string Conv, string Bn)> VggLayers(IArchitecture arch) =>
+        arch.Tensors
+            .Where(t => t.Name.StartsWith("features.", StringComparison.Ordinal) && t.Name.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Length == 4)
+            .Select(t => t.Name[..^".weight".Length])
+            .Select(conv => (conv, $"features.{int.Parse(conv["features.".Length..]) + 1}"));
+}

@@ -1,0 +1,116 @@
+using Circumvent.Data.Loading;
+using Circumvent.Method.Curves;
+using Circumvent.Models;
+
+namespace Circumvent.Tests.Method;
+
+public class CurveTrainerTests
+{
+    private static readonly SupervisedObjective CrossEntropy = new();
+
+    /// <summary>Options for a tiny, fast fit: small batches, no augmentation unless asked.</summary>
+    private static CurveOptions Tiny(int epochs, int seed = 1) => new()
+    {
+        Epochs = epochs, BatchSize = 16, LearningRate = 0.05, Seed = seed, Augmentation = Augmentation.None,
+    };
+
+    /// <summary>Two independently trained endpoints on the blocks problem (BN stats re-estimated).</summary>
+    private static (ParameterSet Start, ParameterSet End) TrainedEndpoints(IArchitecture arch, Circumvent.Data.ImageDataset data)
+    {
+        var options = new FineTuneOptions { Epochs = 8, BatchSize = 16, LearningRate = 0.05, Augmentation = Augmentation.None };
+        ParameterSet Train(int seed)
+        {
+            var trained = FineTuner.Run(arch, arch.Initialize(new Random(seed)), data, CurveProblems.Norm, options with { Seed = seed }, CrossEntropy);
+            BatchNormReestimation.Recompute(arch, trained, data, CurveProblems.Norm, 32);
+            return trained;
+        }
+        return (Train(10), Train(20));
+    }
+
+    [Fact]
+    public void ShortFitLowersTheMidpointLossAndLeavesTheEndpointsUntouched()
+    {
+        var arch = CurveProblems.SmallCnn();
+        var data = CurveProblems.Blocks(96, 1);
+        var (start, end) = TrainedEndpoints(arch, data);
+        var startCopy = start.Clone();
+        var endCopy = end.Clone();
+
+        var linear = BezierCurve.Initialize(start, end);
+        double before = CurveProblems.EvalLoss(arch, CurvePoint.At(arch, linear, 0.5, data, CurveProblems.Norm, 32), data);
+        var curve = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, Tiny(epochs: 3), CrossEntropy);
+        double after = CurveProblems.EvalLoss(arch, CurvePoint.At(arch, curve, 0.5, data, CurveProblems.Norm, 32), data);
+
+        Assert.True(after < before, $"loss at t=0.5: {before:F4} before the fit, {after:F4} after");
+        CurveProblems.AssertSetsBitIdentical(startCopy, start);
+        CurveProblems.AssertSetsBitIdentical(endCopy, end);
+        CurveProblems.AssertSetsBitIdentical(startCopy, curve.Start);
+        CurveProblems.AssertSetsBitIdentical(endCopy, curve.End);
+        Assert.NotEqual(linear.Middle["conv3.weight"].ToArray(), curve.Middle["conv3.weight"].ToArray());
+    }
+
+    [Fact]
+    public void SameSeedGivesTheSameCurveAndAnotherSeedDoesNot()
+    {
+        var arch = CurveProblems.SmallCnn();
+        var data = CurveProblems.Blocks(40, 2);
+        var start = arch.Initialize(new Random(1));
+        var end = arch.Initialize(new Random(2));
+        // Default augmentation (crop with H/8 padding + flip) is part of what must reproduce.
+        var options = Tiny(epochs: 2, seed: 5) with { Augmentation = null };
+
+        var a = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, CrossEntropy);
+        var b = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, CrossEntropy);
+        var c = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options with { Seed = 6 }, CrossEntropy);
+
+        CurveProblems.AssertSetsBitIdentical(a.Middle, b.Middle);
+        Assert.NotEqual(a.Middle["fc.weight"].ToArray(), c.Middle["fc.weight"].ToArray());
+    }
+
+    [Fact]
+    public void CosineRateAnnealsOverTheActualRunToNearZero()
+    {
+        var arch = CurveProblems.SmallMlp();
+        var data = CurveProblems.Blocks(40, 3); // 3 batches of 16, 16, 8
+        var progress = new CollectProgress<StageProgress>();
+        var options = Tiny(epochs: 4);
+        CurveTrainer.Fit(arch, arch.Initialize(new Random(1)), arch.Initialize(new Random(2)), data, CurveProblems.Norm,
+            options, CrossEntropy, progress);
+
+        var events = progress.Items;
+        Assert.Equal(4 * 3, events.Count);
+        Assert.All(events, e => Assert.Equal("curve", e.Stage));
+        Assert.Equal(options.LearningRate, events[0].LearningRate, 12);
+        for (int i = 1; i < events.Count; i++)
+            Assert.True(events[i].LearningRate < events[i - 1].LearningRate, $"rate rose or stalled at step {i}");
+        Assert.True(events[^1].LearningRate < 0.02 * options.LearningRate, $"last rate {events[^1].LearningRate}");
+        Assert.Equal(new[] { 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4 }, events.Select(e => e.Epoch));
+        Assert.True(events[^1].IsEpochEnd);
+        Assert.All(events, e => Assert.True(double.IsFinite(e.Loss) && e.Loss > 0 && e.ImagesPerSecond > 0));
+    }
+
+    [Fact]
+    public void L2TermChangesTheTrainedMiddle()
+    {
+        var arch = CurveProblems.SmallMlp();
+        var data = CurveProblems.Blocks(32, 4);
+        var start = arch.Initialize(new Random(3));
+        var end = arch.Initialize(new Random(4));
+        var withL2 = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, Tiny(2) with { L2 = 0.5 }, CrossEntropy);
+        var without = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, Tiny(2) with { L2 = 0 }, CrossEntropy);
+        // λ·w(t) pulls the middle towards zero on top of the optimiser's own decay.
+        double Norm(BezierCurve c) => WeightPenalty.HalfSquaredNorm(c.TrainableTensors());
+        Assert.True(Norm(withL2) < Norm(without), $"‖w1‖² with L2 {Norm(withL2):F4} vs without {Norm(without):F4}");
+    }
+
+    [Fact]
+    public void BadOptionsAreRejected()
+    {
+        var arch = CurveProblems.SmallMlp();
+        var p = arch.Initialize(new Random(1));
+        var data = CurveProblems.Blocks(8, 1);
+        Assert.Throws<ArgumentException>(() => CurveTrainer.Fit(arch, p, p, data, CurveProblems.Norm, Tiny(0), CrossEntropy));
+        Assert.Throws<ArgumentException>(() => CurveTrainer.Fit(arch, p, p, data, CurveProblems.Norm, Tiny(1) with { L2 = -1 }, CrossEntropy));
+        Assert.Throws<ArgumentException>(() => CurveTrainer.Fit(arch, p, p, data, CurveProblems.Norm, Tiny(1) with { Momentum = 1 }, CrossEntropy));
+    }
+}
