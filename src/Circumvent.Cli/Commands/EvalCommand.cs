@@ -1,14 +1,18 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
 using Circumvent.Data;
-using Circumvent.Data.Loading;
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Evaluation;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
-using Circumvent.Training;
 
 namespace Circumvent.Cli.Commands;
 
-/// <summary>`circumvent eval`: top-1 test accuracy of a checkpoint on a dataset.</summary>
+/// <summary>
+/// `circumvent eval`: top-1 test accuracy of a checkpoint on a dataset and, when an attack is known
+/// (from the checkpoint's metadata or the attack options, which override it), ASR and RA.
+/// </summary>
 internal static class EvalCommand
 {
     public static Command Create(CliConsole console)
@@ -17,38 +21,80 @@ internal static class EvalCommand
         var data = Options.Required("--data", "Dataset as KIND[:PATH]; its test split is evaluated.");
         var batchSize = Options.Make("--batch-size", "Evaluation batch size.", 256);
         var json = Options.Json();
-        var command = new Command("eval", "Evaluate a checkpoint's test accuracy.") { model, data, batchSize, json };
+        var attackOptions = AttackOptions.ForEvaluation();
+        var command = new Command("eval", "Evaluate a checkpoint's test accuracy (and attack success rate / robust accuracy).") { model, data, batchSize, json };
+        attackOptions.AddTo(command);
         command.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch <= 0) throw new UsageException($"--batch-size must be at least 1, got {batch}.");
-            double accuracy = Evaluate(parse.Value(model), parse.Value(data), batch);
-            string percent = (accuracy * 100).ToString("0.##", CultureInfo.InvariantCulture);
-            console.Out.WriteLine(parse.GetValue(json) ? $"{{\"acc\": {percent}}}" : $"test accuracy {percent}%");
+            var loaded = LoadModel(parse.Value(model));
+            var attack = attackOptions.Parse(parse, StoredAttack(loaded.Path, loaded.Checkpoint));
+            var scores = Evaluate(loaded, parse.Value(data), attack, batch);
+            console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores) : ToText(scores, attack));
             return 0;
         });
         return command;
     }
 
-    public static double Evaluate(string modelPath, string dataText, int batchSize)
+    private sealed record LoadedModel(string Path, ModelCheckpoint Checkpoint);
+
+    private static LoadedModel LoadModel(string modelPath)
     {
         if (!File.Exists(modelPath))
             throw new UsageException($"--model '{modelPath}': file not found.");
+        return new LoadedModel(modelPath, ModelCheckpoint.Load(modelPath));
+    }
+
+    /// <summary>The attack definition saved by `train --attack`, or null.</summary>
+    public static AttackDefinition? StoredAttack(string modelPath, ModelCheckpoint checkpoint)
+    {
+        if (!checkpoint.Extra.TryGetValue(TrainingRun.AttackKey, out var text)) return null;
+        try
+        {
+            return AttackDefinition.FromJson(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--model '{modelPath}': metadata '{TrainingRun.AttackKey}' is not a valid attack: {e.Message}");
+        }
+    }
+
+    private static BackdoorScores Evaluate(LoadedModel model, string dataText, AttackDefinition? attack, int batchSize)
+    {
         var spec = DatasetSpec.Parse(dataText);
-        var checkpoint = ModelCheckpoint.Load(modelPath);
+        var trigger = attack is null ? null : AttackFactory.Create(attack);
         var dataset = spec.Load();
         var test = dataset.Test;
-        var arch = checkpoint.Architecture;
+        var arch = model.Checkpoint.Architecture;
         if (test.Channels != arch.InChannels || test.Height != arch.Height || test.Width != arch.Width)
             throw new UsageException(
-                $"--model '{modelPath}' expects {arch.InChannels}×{arch.Height}×{arch.Width} images but {spec.Kind} has {test.Channels}×{test.Height}×{test.Width}.");
+                $"--model '{model.Path}' expects {arch.InChannels}×{arch.Height}×{arch.Width} images but {spec.Kind} has {test.Channels}×{test.Height}×{test.Width}.");
         if (dataset.NumClasses != arch.Classes)
-            throw new UsageException($"--model '{modelPath}' has {arch.Classes} classes but {spec.Kind} has {dataset.NumClasses}.");
+            throw new UsageException($"--model '{model.Path}' has {arch.Classes} classes but {spec.Kind} has {dataset.NumClasses}.");
+        if (trigger is not null && trigger.TargetClass >= dataset.NumClasses)
+            throw new UsageException($"--target {trigger.TargetClass} is outside {spec.Kind}'s classes 0..{dataset.NumClasses - 1}.");
         // The checkpoint's own normalisation wins: it is what the network was trained with.
-        var normalization = checkpoint.NormalizationMean is { } mean
-            ? new Normalization(mean, checkpoint.NormalizationStd!)
+        var normalization = model.Checkpoint.NormalizationMean is { } mean
+            ? new Normalization(mean, model.Checkpoint.NormalizationStd!)
             : dataset.Normalization;
-        var source = new BatchLoaderSource(new BatchLoader(test, normalization, BatchLoaderOptions.Evaluation(batchSize)));
-        return Evaluator.Accuracy(Architectures.Create(arch), checkpoint.Parameters, source);
+        return BackdoorMetrics.Evaluate(Architectures.Create(arch), model.Checkpoint.Parameters, test, normalization, trigger, batchSize);
+    }
+
+    private static string ToJson(BackdoorScores scores)
+    {
+        var values = new Dictionary<string, double> { ["acc"] = Math.Round(scores.Acc, 2) };
+        if (scores.Asr is { } asr) values["asr"] = Math.Round(asr, 2);
+        if (scores.Ra is { } ra) values["ra"] = Math.Round(ra, 2);
+        return JsonSerializer.Serialize(values);
+    }
+
+    private static string ToText(BackdoorScores scores, AttackDefinition? attack)
+    {
+        static string Percent(double value) => value.ToString("0.##", CultureInfo.InvariantCulture) + "%";
+        string text = $"test accuracy {Percent(scores.Acc)}";
+        if (scores.Asr is { } asr && scores.Ra is { } ra)
+            text += $"\n{attack!.Kind} attack (target {attack.Target}): attack success rate {Percent(asr)}, robust accuracy {Percent(ra)}";
+        return text;
     }
 }

@@ -28,16 +28,19 @@ internal static class TrainCommand
         var augment = new Option<bool>("--augment") { Description = "Random crop + horizontal flip (default)." };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are." };
         var limit = Options.Make("--limit-train", "Train on a seeded random subset of N images (0 = all).", defaults.LimitTrain);
+        var attackOptions = AttackOptions.ForTraining();
 
         var command = new Command("train", "Train a classifier and save it as a safetensors checkpoint.")
         {
             arch, data, output, epochs, lr, batchSize, momentum, weightDecay, optimizer, schedule, warmup,
             stepEpochs, gamma, smoothing, width, seed, augment, noAugment, limit,
         };
+        attackOptions.AddTo(command);
         command.SetAction(parse =>
         {
             if (parse.GetValue(augment) && parse.GetValue(noAugment))
                 throw new UsageException("--augment and --no-augment contradict each other; give one.");
+            var attack = attackOptions.Parse(parse);
             var config = new TrainingConfig
             {
                 Architecture = parse.Value(arch),
@@ -58,8 +61,10 @@ internal static class TrainCommand
                 Augment = !parse.GetValue(noAugment),
                 LimitTrain = parse.GetValue(limit),
             };
-            var run = TrainingRun.Execute(config, parse.Value(output), console);
+            var run = TrainingRun.Execute(config, parse.Value(output), console, attack);
             console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.Training.Elapsed.TotalSeconds:F0} s); saved {run.OutputPath}");
+            if (run.Backdoor is { Asr: { } asr, Ra: { } ra })
+                console.Out.WriteLine($"{attack!.Kind} backdoor ({run.PoisonedCount} poisoned samples, target {attack.Target}): attack success rate {asr:F2}%, robust accuracy {ra:F2}%");
             return 0;
         });
         return command;

@@ -1,5 +1,7 @@
 using Circumvent.Data;
 using Circumvent.Data.Loading;
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Evaluation;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Training;
@@ -9,18 +11,35 @@ namespace Circumvent.Cli.Commands;
 /// <summary>Train → evaluate → save, shared by `train` and `demo`.</summary>
 internal static class TrainingRun
 {
-    public sealed record Outcome(TrainingResult Training, double TestAccuracy, string OutputPath);
+    /// <param name="Backdoor">ACC/ASR/RA on the test set when an attack was used, else null.</param>
+    /// <param name="PoisonedCount">How many training samples were poisoned (0 without an attack).</param>
+    public sealed record Outcome(TrainingResult Training, double TestAccuracy, string OutputPath, BackdoorScores? Backdoor = null, int PoisonedCount = 0);
 
-    public static Outcome Execute(TrainingConfig config, string outputPath, CliConsole console)
+    public const string AttackKey = "circumvent.attack";
+
+    /// <param name="attack">
+    /// Optional backdoor attack: round(rate·N) non-target training samples get the trigger and the
+    /// target label; the definition is saved under <see cref="AttackKey"/> and the poisoned count in
+    /// the training metadata.
+    /// </param>
+    public static Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null)
     {
         // Everything that can be checked cheaply is checked before the (long) training starts,
         // so a typo never costs a run and never touches --out.
         config.Validate();
         string output = CheckOutputPath(outputPath);
+        var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
         var dataset = DatasetSpec.Parse(config.Data).Load();
         var train = config.LimitTrain > 0 && config.LimitTrain < dataset.Train.Count
             ? Subsets.Random(dataset.Train, config.LimitTrain, config.SeedFor(RandomStream.Shuffle))
             : dataset.Train;
+        int[] poisonedIndices = [];
+        if (trigger is not null)
+        {
+            if (trigger.TargetClass >= dataset.NumClasses)
+                throw new UsageException($"--target {trigger.TargetClass} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
+            (train, poisonedIndices) = Poisoning.PoisonTrainingSet(train, trigger, attack!.PoisonRate, PoisonSeed(config));
+        }
         var archConfig = new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier);
         var architecture = Architectures.Create(archConfig);
         var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
@@ -34,9 +53,19 @@ internal static class TrainingRun
 
         var statsUpdater = new RunningStatsUpdater(parameters);
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = console.Cancellation };
-        var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
+        string poisoning = trigger is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned → class {trigger.TargetClass}";
+        var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images{poisoning}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
         var result = ProgressView.Run(console, header, trainer, () => trainer.Train(trainSource));
-        double accuracy = Evaluator.Accuracy(architecture, parameters, testSource);
+        BackdoorScores? scores = trigger is null
+            ? null
+            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, dataset.Normalization, trigger);
+        double accuracy = scores is null ? Evaluator.Accuracy(architecture, parameters, testSource) : scores.Acc / 100;
+
+        var extra = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["circumvent.test_accuracy"] = accuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        };
+        if (attack is not null) extra[AttackKey] = attack.ToJson();
 
         new ModelCheckpoint
         {
@@ -45,11 +74,22 @@ internal static class TrainingRun
             ClassNames = dataset.ClassNames,
             NormalizationMean = dataset.Normalization.Mean,
             NormalizationStd = dataset.Normalization.Std,
-            TrainingJson = config.ToJson(),
-            Extra = { ["circumvent.test_accuracy"] = accuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture) },
+            TrainingJson = attack is null ? config.ToJson() : WithPoisonedCount(config.ToJson(), poisonedIndices.Length),
+            Extra = extra,
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
-        return new Outcome(result, accuracy, output);
+        return new Outcome(result, accuracy, output, scores, poisonedIndices.Length);
+    }
+
+    /// <summary>The poisoning draw's own seed, independent of the init/shuffle/dropout streams.</summary>
+    public static int PoisonSeed(TrainingConfig config) => unchecked(config.Seed * 1_000_003 + 104_729);
+
+    /// <summary>The training config JSON plus "poisoned_count" (TrainingConfig.FromJson ignores the extra field).</summary>
+    private static string WithPoisonedCount(string configJson, int count)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(configJson)!.AsObject();
+        node["poisoned_count"] = count;
+        return node.ToJsonString();
     }
 
     /// <summary>The full output path, after checking its folder exists and it is not a folder itself.</summary>

@@ -1,0 +1,83 @@
+using Circumvent.Data;
+using Circumvent.Data.Loading;
+using Circumvent.Engine;
+using Circumvent.Engine.Autograd;
+using Circumvent.Engine.Memory;
+using Circumvent.Method.Attacks;
+using Circumvent.Models;
+
+namespace Circumvent.Method.Evaluation;
+
+/// <summary>ACC / ASR / RA of a model, in eval mode (running BN statistics) without recording a graph.</summary>
+public static class BackdoorMetrics
+{
+    /// <summary>
+    /// ACC over the whole clean <paramref name="test"/> set; with an <paramref name="attack"/>, ASR and
+    /// RA over its non-target images with the trigger applied (built once per call).
+    /// </summary>
+    public static BackdoorScores Evaluate(IArchitecture architecture, ParameterSet parameters, ImageDataset test,
+        Normalization normalization, IAttack? attack, int batchSize = 256) =>
+        Evaluate(architecture, parameters, BackdoorTestSet.Create(test, normalization, attack), batchSize);
+
+    /// <summary>The same on a prepared <see cref="BackdoorTestSet"/> (reuse it when evaluating many models).</summary>
+    public static BackdoorScores Evaluate(IArchitecture architecture, ParameterSet parameters, BackdoorTestSet testSet, int batchSize = 256)
+    {
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"Batch size must be at least 1, got {batchSize}.");
+        if (testSet.Clean.Count == 0) throw new ArgumentException("The clean test set is empty.");
+        var cleanPredictions = Predict(architecture, parameters, testSet.Clean, testSet.Normalization, batchSize);
+        double acc = Percent(CountEqual(cleanPredictions, testSet.Clean.Labels), testSet.Clean.Count);
+        if (testSet.Triggered is not { } triggered) return new BackdoorScores(acc, null, null);
+        if (triggered.Count == 0)
+            throw new ArgumentException($"The test set has no images outside target class {testSet.TargetClass}; ASR is undefined.");
+
+        var predictions = Predict(architecture, parameters, triggered, testSet.Normalization, batchSize);
+        int hitTarget = 0;
+        foreach (int p in predictions) if (p == testSet.TargetClass) hitTarget++;
+        double asr = Percent(hitTarget, triggered.Count);
+        double ra = Percent(CountEqual(predictions, triggered.Labels), triggered.Count);
+        return new BackdoorScores(acc, asr, ra);
+    }
+
+    /// <summary>Top-1 class of every image, in dataset order.</summary>
+    public static int[] Predict(IArchitecture architecture, ParameterSet parameters, ImageDataset images, Normalization normalization, int batchSize = 256)
+    {
+        if (normalization.Channels != images.Channels)
+            throw new ArgumentException($"Normalization has {normalization.Channels} channels, the images have {images.Channels}.");
+        var predictions = new int[images.Count];
+        var order = new int[images.Count];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        using var noGrad = GradMode.Disable();
+        var context = ForwardContext.Eval();
+        for (int start = 0; start < images.Count; start += batchSize)
+        {
+            int count = Math.Min(batchSize, images.Count - start);
+            using var scope = TensorScope.Open();
+            // (B, C, H, W) normalised -> logits (B, classes) -> argmax per row.
+            var x = ImageTensors.ToTensor(images, order.AsSpan(start, count), normalization);
+            var logits = architecture.Forward(parameters, x, context);
+            Op.ArgMax(logits).CopyTo(predictions.AsSpan(start, count));
+        }
+        return predictions;
+    }
+
+    private static int CountEqual(int[] predictions, int[] labels)
+    {
+        int equal = 0;
+        for (int i = 0; i < predictions.Length; i++) if (predictions[i] == labels[i]) equal++;
+        return equal;
+    }
+
+    private static double Percent(int part, int whole) => 100.0 * part / whole;
+}
+
+/// <summary>
+/// The images <see cref="BackdoorMetrics"/> evaluates: the clean test set and, with an attack, its
+/// triggered non-target images (true labels kept).
+/// </summary>
+public sealed record BackdoorTestSet(ImageDataset Clean, ImageDataset? Triggered, int TargetClass, Normalization Normalization)
+{
+    public static BackdoorTestSet Create(ImageDataset test, Normalization normalization, IAttack? attack) =>
+        attack is null
+            ? new BackdoorTestSet(test, null, -1, normalization)
+            : new BackdoorTestSet(test, Poisoning.TriggeredNonTarget(test, attack), attack.TargetClass, normalization);
+}

@@ -1,0 +1,12 @@
+namespace Circumvent.Method.Evaluation;
+
+/// <summary>
+/// Percentages (0–100). Acc: clean test top-1. Asr: share of triggered non-target test images
+/// classified as the target. Ra: share of those classified as their true label. Asr/Ra are null
+/// when no attack is known.
+/// </summary>
+public sealed record BackdoorScores(double Acc, double? Asr, double? Ra)
+{
+    public override string ToString() =>
+        Asr is null ? $"ACC {Acc:F2}%" : $"ACC {Acc:F2}%, ASR {Asr:F2}%, RA {Ra:F2}%";
+}

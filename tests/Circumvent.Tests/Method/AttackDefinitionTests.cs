@@ -1,0 +1,61 @@
+using System.Text.Json;
+using Circumvent.Method.Attacks;
+
+namespace Circumvent.Tests.Method;
+
+public class AttackDefinitionTests
+{
+    [Fact]
+    public void JsonRoundTripKeepsEveryField()
+    {
+        var definition = new AttackDefinition
+        {
+            Kind = "badnet", Target = 7, PoisonRate = 0.1, PatchSize = 4, PatchRow = 2, PatchColumn = 5,
+            PatchColour = 128, TriggerImage = "/tmp/patch.ppm", Alpha = 0.3,
+        };
+        var json = definition.ToJson();
+        Assert.Equal(definition, AttackDefinition.FromJson(json));
+        using var doc = JsonDocument.Parse(json);
+        Assert.Equal("badnet", doc.RootElement.GetProperty("kind").GetString());
+        Assert.Equal(0.1, doc.RootElement.GetProperty("poison_rate").GetDouble());
+        Assert.Equal(7, doc.RootElement.GetProperty("target").GetInt32());
+    }
+
+    [Fact]
+    public void DefaultsAreTheBottomRightWhiteSquareAndAlphaPointTwo()
+    {
+        var parsed = AttackDefinition.FromJson("""{"kind": "badnet", "target": 2}""");
+        Assert.Equal(new AttackDefinition { Kind = "badnet", Target = 2 }, parsed);
+        Assert.Equal(3, parsed.PatchSize);
+        Assert.Null(parsed.PatchRow);
+        Assert.Equal(255, parsed.PatchColour);
+        Assert.Equal(0.05, parsed.PoisonRate);
+        Assert.Equal(0.2, parsed.Alpha);
+        // Unset optional fields are omitted rather than written as null.
+        Assert.DoesNotContain("trigger_image", parsed.ToJson());
+    }
+
+    [Theory]
+    [InlineData("""{"kind": "trojan"}""", "trojan")]
+    [InlineData("""{"kind": "badnet", "poison_rate": 0}""", "--poison-rate")]
+    [InlineData("""{"kind": "badnet", "target": -1}""", "--target")]
+    [InlineData("""{"kind": "badnet", "patch_size": 0}""", "--patch-size")]
+    [InlineData("""{"kind": "blended"}""", "--trigger-image")]
+    [InlineData("""{"kind": "blended", "trigger_image": "k.ppm", "alpha": 1.5}""", "--alpha")]
+    [InlineData("""not json""", "JSON")]
+    public void InvalidDefinitionsAreRejected(string json, string expectedWord)
+    {
+        var error = Assert.Throws<ArgumentException>(() => AttackDefinition.FromJson(json));
+        Assert.Contains(expectedWord, error.Message);
+    }
+
+    [Fact]
+    public void FactoryBuildsTheNamedAttack()
+    {
+        var attack = AttackFactory.FromJson("""{"kind": "badnet", "target": 5}""");
+        Assert.IsType<BadNetAttack>(attack);
+        Assert.Equal("badnet", attack.Name);
+        Assert.Equal(5, attack.TargetClass);
+        Assert.Equal(attack.Definition, AttackDefinition.FromJson(attack.ToJson()));
+    }
+}
