@@ -81,14 +81,15 @@ public class BackdoorMetricsTests
     [Fact]
     public void AnotherTargetChangesAsrButNotAcc()
     {
-        // Target 1: the stub answers 0 for triggered classes 2–4 → no hits; RA counts nothing either.
+        // Target 1: the stub answers 0 for triggered classes 0, 2–4 → no hits on class 1; RA counts the
+        // 4 class-0 images (answered 0, their true label) of the 16 non-target ones.
         var attack = AttackFactory.Create(new AttackDefinition { Kind = "badnet", Target = 1, PatchSize = 1 });
         var set = BackdoorTestSet.Create(TestSet(), Normalization.Identity(1), attack);
         Assert.Equal(16, set.Triggered!.Count);
         var scores = BackdoorMetrics.Evaluate(new StubNetwork(), new ParameterSet(), set);
         Assert.Equal(80, scores.Acc, 9);
         Assert.Equal(0, scores.Asr!.Value, 9);
-        Assert.Equal(0, scores.Ra!.Value, 9);
+        Assert.Equal(25, scores.Ra!.Value, 9);
     }
 
     [Fact]

@@ -82,7 +82,8 @@ internal static class CurveProblems
     public static void AssertBitIdentical(Tensor expected, Tensor actual, string name)
     {
         Assert.Equal(expected.Shape, actual.Shape);
-        var (e, a) = (expected.Span, actual.Span);
+        var e = expected.Span;
+        var a = actual.Span;
         for (int i = 0; i < e.Length; i++)
             Assert.True(BitConverter.SingleToInt32Bits(e[i]) == BitConverter.SingleToInt32Bits(a[i]),
                 $"{name}[{i}]: expected {e[i]:R}, got {a[i]:R}");

@@ -19,12 +19,18 @@ public class MatchingTests
         var spec = PermutationSpecs.For(arch);
         var hidden = Permutation.Random(spec, new Random(22));
         var shuffled = Permutation.Apply(reference, spec, hidden);
-        var batches = ProbeBatches(23, 3, 8, size);
+        var batches = ProbeBatches(23, 6, 16, size);
 
         var match = ActivationMatcher.Match(arch, spec, reference, shuffled, batches, MatchMode.Align);
         // shuffled unit i is reference unit hidden[i], so reference unit i sits at hidden⁻¹[i].
         for (int g = 0; g < spec.Groups.Count; g++)
-            Assert.Equal(Permutation.Invert(hidden[g]), match.Permutations[g]);
+        {
+            var inv = Permutation.Invert(hidden[g]); var got = match.Permutations[g]; int n = spec.Groups[g].Size;
+            var c = match.Correlations[g];
+            var msg = string.Join("; ", Enumerable.Range(0, n).Where(i => inv[i] != got[i]).Select(i => $"row {i}: true {inv[i]} c={c[i*n+inv[i]]:F4} got {got[i]} c={c[i*n+got[i]]:F4}"));
+            Assert.True(inv.SequenceEqual(got),
+                $"{name}: group '{spec.Groups[g].Name}' ({spec.Groups[g].Size} units) not recovered: {msg}");
+        }
 
         var aligned = ActivationMatcher.PermuteLayers(arch, reference, shuffled, batches, MatchMode.Align);
         foreach (var e in reference) Assert.Equal(e.Tensor.ToArray(), aligned[e.Name].ToArray());
