@@ -1,10 +1,11 @@
+using Circumvent.Data;
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Curves;
+using Circumvent.Method.Defenses;
+using Circumvent.Training;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Circumvent.Data;
-using Circumvent.Method.Attacks;
-using Circumvent.Method.Defenses;
-using Circumvent.Training;
 
 namespace Circumvent.Cli.Commands;
 
@@ -43,8 +44,8 @@ internal static class DemoCommand
     {
         Rounds = 2,
         T = 0.4,
-        Curve = new CurveSettings { Epochs = 20, BatchSize = 128, LearningRate = 0.02 },
-        FineTune = new FineTuneSettings { Epochs = 2, BatchSize = 128, LearningRate = 1e-4 },
+        Curve = new CurveOptions { Epochs = 20, BatchSize = 128, LearningRate = 0.02 },
+        FineTune = new FineTuneOptions { Epochs = 2, BatchSize = 128, LearningRate = 1e-4 },
     };
 
     public const double CleanFraction = 0.05;

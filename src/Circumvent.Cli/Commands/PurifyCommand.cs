@@ -1,5 +1,6 @@
-using System.CommandLine;
+using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
+using System.CommandLine;
 
 namespace Circumvent.Cli.Commands;
 
@@ -69,14 +70,14 @@ internal static class PurifyCommand
     /// <summary>Builds and validates the defence, so a bad value fails before anything is loaded or written.</summary>
     public static IDefense CreateDefense(string name, DefenseKnobs k)
     {
-        CurveSettings Curve(CurveSettings d) => d with
+        CurveOptions Curve(CurveOptions d) => d with
         {
             Epochs = k.CurveEpochs ?? d.Epochs,
             LearningRate = k.CurveLr ?? d.LearningRate,
             BatchSize = k.BatchSize ?? d.BatchSize,
             Augment = k.Augment,
         };
-        FineTuneSettings Tune(FineTuneSettings d) => d with
+        FineTuneOptions Tune(FineTuneOptions d) => d with
         {
             Epochs = k.FineTuneEpochs ?? d.Epochs,
             LearningRate = k.FineTuneLr ?? d.LearningRate,

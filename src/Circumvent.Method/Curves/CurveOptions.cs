@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
 
@@ -17,19 +18,24 @@ public sealed record CurveOptions
     public double WeightDecay { get; init; } = 5e-4;
     /// <summary>λ of the loss term 0.5·λ·‖w(t)‖² (1e-4 for TSC; 0 for MCR).</summary>
     public double L2 { get; init; } = 1e-4;
-    /// <summary>Training augmentation; null = random crop with H/8 zero padding + horizontal flip.</summary>
-    public Augmentation? Augmentation { get; init; }
+    /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training, as the authors train.</summary>
+    public bool Augment { get; init; } = true;
+    /// <summary>
+    /// Seeds shuffling, augmentation and the t draws. Not part of the recorded settings: a defence
+    /// derives one per curve from the run's seed.
+    /// </summary>
+    [JsonIgnore]
     public int Seed { get; init; }
 
     /// <summary>The augmentation actually used for images of <paramref name="height"/> rows.</summary>
-    public Augmentation AugmentationFor(int height) => Augmentation ?? Augmentation.CropAndFlip(height / 8);
+    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, height);
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting as its command-line option.</summary>
     public void Validate()
     {
-        OptionChecks.Positive(Epochs, "curve epochs");
-        OptionChecks.Positive(BatchSize, "curve batch size");
-        OptionChecks.PositiveRate(LearningRate, "curve learning rate");
+        OptionChecks.Positive(Epochs, "--curve-epochs");
+        OptionChecks.Positive(BatchSize, "--batch-size");
+        OptionChecks.PositiveRate(LearningRate, "--curve-lr");
         OptionChecks.Momentum(Momentum, "curve momentum");
         OptionChecks.NonNegative(WeightDecay, "curve weight decay");
         OptionChecks.NonNegative(L2, "curve L2 coefficient");
@@ -46,17 +52,20 @@ public sealed record FineTuneOptions
     public double WeightDecay { get; init; } = 5e-4;
     /// <summary>cosine, step or none (as the trainer's --schedule).</summary>
     public string Schedule { get; init; } = "cosine";
-    /// <summary>Training augmentation; null = random crop with H/8 zero padding + horizontal flip.</summary>
-    public Augmentation? Augmentation { get; init; }
+    /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training.</summary>
+    public bool Augment { get; init; } = true;
+    /// <summary>Seeds shuffling and augmentation; derived per unit by a defence, so not recorded.</summary>
+    [JsonIgnore]
     public int Seed { get; init; }
 
-    public Augmentation AugmentationFor(int height) => Augmentation ?? Augmentation.CropAndFlip(height / 8);
+    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, height);
 
-    public void Validate()
+    /// <param name="allowZeroEpochs">TSC accepts 0 (no fine-tuning between rounds); the FT and MCR baselines do not.</param>
+    public void Validate(bool allowZeroEpochs = false)
     {
-        OptionChecks.Positive(Epochs, "fine-tune epochs");
-        OptionChecks.Positive(BatchSize, "fine-tune batch size");
-        OptionChecks.PositiveRate(LearningRate, "fine-tune learning rate");
+        if (!allowZeroEpochs || Epochs != 0) OptionChecks.Positive(Epochs, "--finetune-epochs");
+        OptionChecks.Positive(BatchSize, "--batch-size");
+        OptionChecks.PositiveRate(LearningRate, "--finetune-lr");
         OptionChecks.Momentum(Momentum, "fine-tune momentum");
         OptionChecks.NonNegative(WeightDecay, "fine-tune weight decay");
     }
@@ -83,6 +92,9 @@ internal static class OptionChecks
     {
         if (!(value >= 0) || double.IsInfinity(value)) throw new ArgumentException($"{name} must be a finite value ≥ 0, got {value}.");
     }
+
+    public static Augmentation AugmentationFor(bool augment, int height) =>
+        augment ? Augmentation.CropAndFlip(height / 8) : Augmentation.None;
 
     /// <summary>Shuffled, augmented training batches; a trailing batch of one image is dropped (training-mode BN needs two).</summary>
     public static BatchLoader TrainingLoader(ImageDataset data, Normalization normalization, int batchSize, int seed, Augmentation augmentation) =>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Circumvent.Method.Curves;
 
 namespace Circumvent.Method.Defenses;
 
@@ -14,9 +15,9 @@ public sealed record TscOptions
     public int Rounds { get; init; } = 3;
     /// <summary>The curve point taken in both stages.</summary>
     public double T { get; init; } = 0.4;
-    public CurveSettings Curve { get; init; } = new();
+    public CurveOptions Curve { get; init; } = new();
     /// <summary>Fine-tuning between rounds (not after the last).</summary>
-    public FineTuneSettings FineTune { get; init; } = new() { Epochs = 10, LearningRate = 1e-4 };
+    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 10, LearningRate = 1e-4 };
 
     public void Validate()
     {
@@ -31,62 +32,14 @@ public sealed record TscOptions
 public sealed record McrOptions
 {
     public double T { get; init; } = 0.4;
-    public CurveSettings Curve { get; init; } = new() { L2 = 0 };
-    public FineTuneSettings FineTune { get; init; } = new() { Epochs = 100, LearningRate = 0.01 };
+    public CurveOptions Curve { get; init; } = new() { L2 = 0 };
+    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 100, LearningRate = 0.01 };
 
     public void Validate()
     {
         Check.That(T > 0 && T < 1, $"--t must be strictly between 0 and 1, got {T}.");
         Curve.Validate();
-        FineTune.Validate(allowZeroEpochs: false);
-    }
-}
-
-/// <summary>
-/// How a Bézier curve is trained: SGD on the middle bend, one t ~ U(0,1) per batch,
-/// loss = objective + 0.5·L2·‖w(t)‖².
-/// </summary>
-public sealed record CurveSettings
-{
-    public int Epochs { get; init; } = 200;
-    public double LearningRate { get; init; } = 0.02;
-    public int BatchSize { get; init; } = 256;
-    public double Momentum { get; init; } = 0.9;
-    /// <summary>SGD weight decay on the middle bend.</summary>
-    public double WeightDecay { get; init; } = 5e-4;
-    /// <summary>Coefficient of the 0.5·L2·‖w(t)‖² term (1e-4 for TSC, 0 for MCR).</summary>
-    public double L2 { get; init; } = 1e-4;
-    /// <summary>Random crop + flip on D while training (the authors train with augmentation).</summary>
-    public bool Augment { get; init; } = true;
-
-    public void Validate()
-    {
-        Check.That(Epochs >= 1, $"--curve-epochs must be at least 1, got {Epochs}.");
-        Check.That(double.IsFinite(LearningRate) && LearningRate > 0, $"--curve-lr must be a positive number, got {LearningRate}.");
-        Check.That(BatchSize >= 1, $"--batch-size must be at least 1, got {BatchSize}.");
-        Check.That(Momentum >= 0 && Momentum < 1, $"curve momentum must be in [0, 1), got {Momentum}.");
-        Check.That(WeightDecay >= 0 && double.IsFinite(WeightDecay), $"curve weight decay must be ≥ 0, got {WeightDecay}.");
-        Check.That(L2 >= 0 && double.IsFinite(L2), $"curve L2 coefficient must be ≥ 0, got {L2}.");
-    }
-}
-
-/// <summary>Plain SGD fine-tuning on D with a cosine schedule.</summary>
-public sealed record FineTuneSettings
-{
-    public int Epochs { get; init; } = 10;
-    public double LearningRate { get; init; } = 0.01;
-    public int BatchSize { get; init; } = 256;
-    public double Momentum { get; init; } = 0.9;
-    public double WeightDecay { get; init; } = 5e-4;
-    public bool Augment { get; init; } = true;
-
-    public void Validate(bool allowZeroEpochs)
-    {
-        Check.That(Epochs >= (allowZeroEpochs ? 0 : 1), $"--finetune-epochs must be at least {(allowZeroEpochs ? 0 : 1)}, got {Epochs}.");
-        Check.That(double.IsFinite(LearningRate) && LearningRate > 0, $"--finetune-lr must be a positive number, got {LearningRate}.");
-        Check.That(BatchSize >= 1, $"--batch-size must be at least 1, got {BatchSize}.");
-        Check.That(Momentum >= 0 && Momentum < 1, $"fine-tune momentum must be in [0, 1), got {Momentum}.");
-        Check.That(WeightDecay >= 0 && double.IsFinite(WeightDecay), $"fine-tune weight decay must be ≥ 0, got {WeightDecay}.");
+        FineTune.Validate();
     }
 }
 

@@ -1,13 +1,14 @@
 using System.Text.Json.Nodes;
+using Circumvent.Method.Curves;
 
 namespace Circumvent.Method.Defenses;
 
 /// <summary>The FT baseline: plain SGD fine-tuning of θ on D (default lr 0.01 for 100 epochs, cosine — MCR's endpoint).</summary>
-public sealed class FineTuneDefense(FineTuneSettings settings) : IDefense
+public sealed class FineTuneDefense(FineTuneOptions settings) : IDefense
 {
-    public static FineTuneSettings Defaults { get; } = new() { Epochs = 100, LearningRate = 0.01 };
+    public static FineTuneOptions Defaults { get; } = new() { Epochs = 100, LearningRate = 0.01 };
 
-    public FineTuneSettings Settings { get; } = settings;
+    public FineTuneOptions Settings { get; } = settings;
 
     public string Name => "ft";
 
@@ -15,7 +16,7 @@ public sealed class FineTuneDefense(FineTuneSettings settings) : IDefense
 
     public DefenseResult Run(DefenseInput input, IDefenseObserver? observer = null)
     {
-        Settings.Validate(allowZeroEpochs: false);
+        Settings.Validate();
         var run = ResumableRun.Start(this, input, observer);
         using var steps = new PurificationSteps(input);
         var before = run.EvaluateBefore(input.Parameters);

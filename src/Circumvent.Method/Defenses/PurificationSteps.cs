@@ -28,42 +28,17 @@ internal sealed class PurificationSteps : IDisposable
     public ParameterSet PermuteLayers(ParameterSet reference, ParameterSet toPermute, MatchMode mode) =>
         ActivationMatcher.PermuteLayers(Arch, reference, toPermute, ProbeBatches(), mode);
 
-    public BezierCurve FitCurve(ParameterSet start, ParameterSet end, CurveSettings settings, int seed, DefenseUnit unit, IDefenseObserver? observer)
-    {
-        var options = new CurveOptions
-        {
-            Epochs = settings.Epochs,
-            LearningRate = settings.LearningRate,
-            BatchSize = settings.BatchSize,
-            Momentum = settings.Momentum,
-            WeightDecay = settings.WeightDecay,
-            L2 = settings.L2,
-            Augmentation = settings.Augment ? null : Augmentation.None,
-            Seed = seed,
-        };
-        return CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, options, _input.Objective,
+    public BezierCurve FitCurve(ParameterSet start, ParameterSet end, CurveOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer) =>
+        CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,
             Progress(unit, observer), _input.Cancellation);
-    }
 
     /// <summary>The curve's weights at t with BN statistics re-estimated on D.</summary>
     public ParameterSet PointAt(BezierCurve curve, double t, int batchSize) =>
         CurvePoint.At(Arch, curve, t, _input.Clean, _input.Normalization, batchSize);
 
-    public ParameterSet FineTune(ParameterSet parameters, FineTuneSettings settings, int seed, DefenseUnit unit, IDefenseObserver? observer)
-    {
-        var options = new FineTuneOptions
-        {
-            Epochs = settings.Epochs,
-            LearningRate = settings.LearningRate,
-            BatchSize = settings.BatchSize,
-            Momentum = settings.Momentum,
-            WeightDecay = settings.WeightDecay,
-            Augmentation = settings.Augment ? null : Augmentation.None,
-            Seed = seed,
-        };
-        return FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, options, _input.Objective,
+    public ParameterSet FineTune(ParameterSet parameters, FineTuneOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer) =>
+        FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,
             Progress(unit, observer), _input.Cancellation);
-    }
 
     /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>
     private static IProgress<StageProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>

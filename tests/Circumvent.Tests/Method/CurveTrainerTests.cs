@@ -11,13 +11,13 @@ public class CurveTrainerTests
     /// <summary>Options for a tiny, fast fit: small batches, no augmentation unless asked.</summary>
     private static CurveOptions Tiny(int epochs, int seed = 1) => new()
     {
-        Epochs = epochs, BatchSize = 16, LearningRate = 0.05, Seed = seed, Augmentation = Augmentation.None,
+        Epochs = epochs, BatchSize = 16, LearningRate = 0.05, Seed = seed, Augment = false,
     };
 
     /// <summary>Two independently trained endpoints on the blocks problem (BN stats re-estimated).</summary>
     private static (ParameterSet Start, ParameterSet End) TrainedEndpoints(IArchitecture arch, Circumvent.Data.ImageDataset data)
     {
-        var options = new FineTuneOptions { Epochs = 8, BatchSize = 16, LearningRate = 0.05, Augmentation = Augmentation.None };
+        var options = new FineTuneOptions { Epochs = 8, BatchSize = 16, LearningRate = 0.05, Augment = false };
         ParameterSet Train(int seed)
         {
             var trained = FineTuner.Run(arch, arch.Initialize(new Random(seed)), data, CurveProblems.Norm, options with { Seed = seed }, CrossEntropy);
@@ -57,7 +57,7 @@ public class CurveTrainerTests
         var start = arch.Initialize(new Random(1));
         var end = arch.Initialize(new Random(2));
         // Default augmentation (crop with H/8 padding + flip) is part of what must reproduce.
-        var options = Tiny(epochs: 2, seed: 5) with { Augmentation = null };
+        var options = Tiny(epochs: 2, seed: 5) with { Augment = true };
 
         var a = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, CrossEntropy);
         var b = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, CrossEntropy);

@@ -1,5 +1,6 @@
-using System.Text.Json.Nodes;
+using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
+using System.Text.Json.Nodes;
 
 namespace Circumvent.Tests.Method;
 
@@ -26,7 +27,7 @@ public class DefenseTests
         var options = new McrOptions
         {
             Curve = new McrOptions().Curve with { Epochs = 2, BatchSize = 16 },
-            FineTune = new FineTuneSettings { Epochs = 2, BatchSize = 16, LearningRate = 0.01 },
+            FineTune = new FineTuneOptions { Epochs = 2, BatchSize = 16, LearningRate = 0.01 },
         };
         Assert.Equal(0, options.Curve.L2);
         var observer = new RecordingObserver();
@@ -47,7 +48,7 @@ public class DefenseTests
     public void FineTuneDefenseRunsOneResumableUnit()
     {
         var problem = TinyDefenseProblem.Create();
-        var settings = new FineTuneSettings { Epochs = 2, BatchSize = 16, LearningRate = 0.01 };
+        var settings = new FineTuneOptions { Epochs = 2, BatchSize = 16, LearningRate = 0.01 };
         using var folder = new Circumvent.Tests.Data.TempFolder();
         var input = problem.Input() with { RunFolder = Path.Combine(folder.Path, "run") };
         var first = new FineTuneDefense(settings).Run(input);
@@ -71,7 +72,7 @@ public class DefenseTests
         new NoDefense().Run(input);
         var config = RunFolder.ReadConfig(input.RunFolder!);
         Assert.Equal("none", config["defense"]!.GetValue<string>());
-        var error = Assert.Throws<ArgumentException>(() => new FineTuneDefense(new FineTuneSettings { Epochs = 1 }).Run(input));
+        var error = Assert.Throws<ArgumentException>(() => new FineTuneDefense(new FineTuneOptions { Epochs = 1 }).Run(input));
         Assert.Contains("defense", error.Message);
     }
 

@@ -8,7 +8,7 @@ public class FineTunerTests
 {
     private static readonly FineTuneOptions Quick = new()
     {
-        Epochs = 5, BatchSize = 16, LearningRate = 0.05, Augmentation = Augmentation.None, Seed = 2,
+        Epochs = 5, BatchSize = 16, LearningRate = 0.05, Augment = false, Seed = 2,
     };
 
     [Fact]
@@ -40,7 +40,7 @@ public class FineTunerTests
         var arch = CurveProblems.SmallMlp();
         var data = CurveProblems.Blocks(30, 6);
         var initial = arch.Initialize(new Random(3));
-        var options = Quick with { Epochs = 2, Augmentation = null };
+        var options = Quick with { Epochs = 2, Augment = true };
         var a = FineTuner.Run(arch, initial, data, CurveProblems.Norm, options, new SupervisedObjective());
         var b = FineTuner.Run(arch, initial, data, CurveProblems.Norm, options, new SupervisedObjective());
         CurveProblems.AssertSetsBitIdentical(a, b);

@@ -14,8 +14,8 @@ public class TscTests
     {
         Rounds = 2,
         T = 0.4,
-        Curve = new CurveSettings { Epochs = 2, BatchSize = 16, LearningRate = 0.02 },
-        FineTune = new FineTuneSettings { Epochs = 1, BatchSize = 16, LearningRate = 1e-3 },
+        Curve = new CurveOptions { Epochs = 2, BatchSize = 16, LearningRate = 0.02 },
+        FineTune = new FineTuneOptions { Epochs = 1, BatchSize = 16, LearningRate = 1e-3 },
     };
 
     [Fact]
