@@ -5,47 +5,77 @@ using Circumvent.Method.Attacks;
 namespace Circumvent.Cli.Commands;
 
 /// <summary>
-/// The backdoor-attack options shared by `train` (which poisons its training set) and `eval` / later
-/// commands (which measure ASR and RA). Defaults: --poison-rate 0.05, --target 0, --patch-size 3,
-/// --alpha 0.2 — the TSC paper's BadNet/Blended settings.
+/// The backdoor-attack options shared by `train` (which poisons its training set) and `eval` /
+/// `purify` (which measure ASR and RA). Defaults are the TSC paper's (BackdoorBench) settings:
+/// --poison-rate 0.05, --target 0, BadNet --patch-size 3, Blended --alpha 0.2, SIG Δ = 40 and f = 6,
+/// WaNet k = 4, s = 0.5, grid rescale 1, noise ratio 2; LC PGD ε = 8, step 2, 10 steps (0–255 scale).
+/// An option that belongs to another attack than --attack is rejected.
 /// </summary>
 internal sealed class AttackOptions
 {
-    private readonly bool _withPoisonRate;
+    private readonly bool _forTraining;
+    private readonly List<Field> _fields = [];
 
-    private AttackOptions(bool withPoisonRate)
+    /// <summary>One typed option, the attack kinds it applies to (null = all) and how it sets the definition.</summary>
+    private sealed record Field(Option Option, string[]? Kinds, Func<AttackDefinition, ParseResult, AttackDefinition> Apply);
+
+    private AttackOptions(bool forTraining)
     {
-        _withPoisonRate = withPoisonRate;
-        var defaults = new AttackDefinition();
-        Attack = new Option<string>("--attack") { Description = $"Backdoor attack: {string.Join(" or ", AttackDefinition.Kinds)}." };
-        PoisonRate = Options.Make("--poison-rate", "Share of the training set poisoned (non-target samples get the trigger and the target label), in (0, 1).", defaults.PoisonRate);
-        Target = Options.Make("--target", "Target class of the all-to-one attack.", defaults.Target);
-        TriggerImage = new Option<string>("--trigger-image") { Description = "Trigger image (PPM/PGM or .npy): required for blended; for badnet it replaces the white square." };
-        PatchSize = Options.Make("--patch-size", "BadNet: side of the square patch in the bottom-right corner.", defaults.PatchSize);
-        Alpha = Options.Make("--alpha", "Blended: trigger weight α in x' = (1−α)x + αk.", defaults.Alpha);
+        _forTraining = forTraining;
+        var d = new AttackDefinition();
+        Attack = new Option<string>("--attack") { Description = $"Backdoor attack: {string.Join(", ", AttackDefinition.Kinds)}." };
+        if (forTraining)
+            PoisonRate = Add("--poison-rate", "Share of the training set poisoned (non-target samples get the trigger and the target label; clean-label sig/lc: target-class samples, labels kept), in (0, 1).",
+                d.PoisonRate, null, (a, v) => a with { PoisonRate = v });
+        Target = Add("--target", "Target class of the all-to-one attack.", d.Target, null, (a, v) => a with { Target = v });
+        PatchSize = Add("--patch-size", "BadNet: side of the square patch in the bottom-right corner.", d.PatchSize, [AttackDefinition.BadNetKind], (a, v) => a with { PatchSize = v });
+        Alpha = Add("--alpha", "Blended: trigger weight α in x' = (1−α)x + αk.", d.Alpha, [AttackDefinition.BlendedKind], (a, v) => a with { Alpha = v });
+        Add("--sig-delta", "SIG: amplitude Δ (0–255 scale) of x' = x + Δ·sin(2π·f·j/W).", d.SigDelta, [AttackDefinition.SigKind], (a, v) => a with { SigDelta = v });
+        Add("--sig-frequency", "SIG: frequency f of the sinusoid (periods across the width).", d.SigFrequency, [AttackDefinition.SigKind], (a, v) => a with { SigFrequency = v });
+        Add("--warp-grid", "WaNet: side k of the random control grid.", d.WarpGrid, [AttackDefinition.WaNetKind], (a, v) => a with { WarpGrid = v });
+        Add("--warp-strength", "WaNet: warping strength s.", d.WarpStrength, [AttackDefinition.WaNetKind], (a, v) => a with { WarpStrength = v });
+        Add("--grid-rescale", "WaNet: grid rescale factor.", d.GridRescale, [AttackDefinition.WaNetKind], (a, v) => a with { GridRescale = v });
+        Add("--attack-seed", "WaNet: seed of the random flow field (the trigger itself).", d.Seed, [AttackDefinition.WaNetKind], (a, v) => a with { Seed = v });
+        if (forTraining)
+        {
+            Add("--noise-ratio", "WaNet noise mode: jittered-trigger samples (true labels) per poisoned sample; 0 = off.", d.NoiseRatio, [AttackDefinition.WaNetKind], (a, v) => a with { NoiseRatio = v });
+            Add("--pgd-eps", "LC: L∞ radius of the PGD perturbation, 0–255 scale (8 = 8/255).", d.PgdEpsilon, [AttackDefinition.LcKind], (a, v) => a with { PgdEpsilon = v });
+            Add("--pgd-step", "LC: PGD step size, 0–255 scale.", d.PgdStepSize, [AttackDefinition.LcKind], (a, v) => a with { PgdStepSize = v });
+            Add("--pgd-steps", "LC: number of PGD steps.", d.PgdSteps, [AttackDefinition.LcKind], (a, v) => a with { PgdSteps = v });
+            var cleanModel = new Option<string>("--clean-model") { Description = "LC: clean checkpoint (.safetensors) the PGD perturbation is computed against." };
+            _fields.Add(new Field(cleanModel, [AttackDefinition.LcKind], (a, p) => a with { CleanModel = CheckFile("--clean-model", p.GetValue(cleanModel)) }));
+        }
+        TriggerImage = new Option<string>("--trigger-image") { Description = "Trigger image: blended (PPM/PGM or .npy, required), badnet (replaces the white square), lf (the additive .npy pattern (H, W, C), required)." };
+        _fields.Add(new Field(TriggerImage, [AttackDefinition.BadNetKind, AttackDefinition.BlendedKind, AttackDefinition.LfKind],
+            (a, p) => a with { TriggerImage = CheckFile("--trigger-image", p.GetValue(TriggerImage)) }));
     }
 
     public Option<string> Attack { get; }
-    public Option<double> PoisonRate { get; }
+    /// <summary>Only on `train` (null elsewhere: nothing is poisoned there).</summary>
+    public Option<double>? PoisonRate { get; }
     public Option<int> Target { get; }
     public Option<string> TriggerImage { get; }
     public Option<int> PatchSize { get; }
     public Option<double> Alpha { get; }
 
-    /// <summary>The options of `train`, --poison-rate included.</summary>
-    public static AttackOptions ForTraining() => new(withPoisonRate: true);
+    /// <summary>The options of `train`, --poison-rate and the training-only knobs included.</summary>
+    public static AttackOptions ForTraining() => new(forTraining: true);
 
-    /// <summary>The options of evaluation commands (no --poison-rate: nothing is poisoned there).</summary>
-    public static AttackOptions ForEvaluation() => new(withPoisonRate: false);
+    /// <summary>The options of evaluation commands (no --poison-rate, noise or PGD settings: nothing is poisoned there).</summary>
+    public static AttackOptions ForEvaluation() => new(forTraining: false);
 
-    public IEnumerable<Option> All =>
-        _withPoisonRate
-            ? new Option[] { Attack, PoisonRate, Target, TriggerImage, PatchSize, Alpha }
-            : new Option[] { Attack, Target, TriggerImage, PatchSize, Alpha };
+    public IEnumerable<Option> All => [Attack, .. _fields.Select(f => f.Option)];
 
     public void AddTo(Command command)
     {
         foreach (var option in All) command.Options.Add(option);
+    }
+
+    private Option<T> Add<T>(string name, string description, T defaultValue, string[]? kinds, Func<AttackDefinition, T, AttackDefinition> set)
+    {
+        var option = Options.Make(name, description, defaultValue);
+        _fields.Add(new Field(option, kinds, (a, p) => set(a, p.GetValue(option)!)));
+        return option;
     }
 
     /// <summary>
@@ -63,19 +93,21 @@ internal sealed class AttackOptions
         AttackDefinition? definition = kind is not null ? new AttackDefinition { Kind = kind } : stored;
         if (definition is null)
         {
-            var given = All.Skip(1).FirstOrDefault(o => IsGiven(parse, o));
+            var given = _fields.FirstOrDefault(f => IsGiven(parse, f.Option));
             if (given is not null)
-                throw new UsageException($"{given.Name} needs --attack {string.Join("|", AttackDefinition.Kinds)}.");
+                throw new UsageException($"{given.Option.Name} needs --attack {string.Join("|", given.Kinds ?? AttackDefinition.Kinds)}.");
             return null;
         }
 
-        // Fresh definitions take every option's value (defaults included); stored ones only what was typed.
+        foreach (var field in _fields.Where(f => IsGiven(parse, f.Option)))
+            if (field.Kinds is not null && !field.Kinds.Contains(definition.Kind))
+                throw new UsageException($"{field.Option.Name} does not apply to the {definition.Kind} attack (it is for {string.Join(", ", field.Kinds)}).");
+
+        // Fresh definitions take every value option's value (defaults included); stored ones only what was typed.
         bool fresh = kind is not null;
-        if (_withPoisonRate && (fresh || IsGiven(parse, PoisonRate))) definition = definition with { PoisonRate = parse.GetValue(PoisonRate) };
-        if (fresh || IsGiven(parse, Target)) definition = definition with { Target = parse.GetValue(Target) };
-        if (fresh || IsGiven(parse, PatchSize)) definition = definition with { PatchSize = parse.GetValue(PatchSize) };
-        if (fresh || IsGiven(parse, Alpha)) definition = definition with { Alpha = parse.GetValue(Alpha) };
-        if (IsGiven(parse, TriggerImage)) definition = definition with { TriggerImage = CheckTriggerImage(parse.GetValue(TriggerImage)) };
+        foreach (var field in _fields)
+            if (IsGiven(parse, field.Option) || (fresh && field.Option is not Option<string>))
+                definition = field.Apply(definition, parse);
 
         if (!(definition.PoisonRate > 0 && definition.PoisonRate < 1))
             throw new UsageException($"--poison-rate must be in (0, 1), got {definition.PoisonRate.ToString(CultureInfo.InvariantCulture)}.");
@@ -83,6 +115,8 @@ internal sealed class AttackOptions
             throw new UsageException($"--target must be a class index ≥ 0, got {definition.Target}.");
         if (definition.TriggerImage is { } path && !File.Exists(path))
             throw new UsageException($"trigger image '{path}' (recorded in the model's attack) not found; pass --trigger-image PATH.");
+        if (_forTraining && definition.Kind == AttackDefinition.LcKind && definition.CleanModel is null)
+            throw new UsageException("--attack lc needs --clean-model PATH: the clean checkpoint the PGD perturbation is computed against.");
         try
         {
             definition.Validate();
@@ -94,10 +128,10 @@ internal sealed class AttackOptions
         return definition;
     }
 
-    private static string CheckTriggerImage(string? path)
+    private static string CheckFile(string option, string? path)
     {
-        if (string.IsNullOrWhiteSpace(path)) throw new UsageException("--trigger-image needs a file path.");
-        if (!File.Exists(path)) throw new UsageException($"--trigger-image '{path}': file not found.");
+        if (string.IsNullOrWhiteSpace(path)) throw new UsageException($"{option} needs a file path.");
+        if (!File.Exists(path)) throw new UsageException($"{option} '{path}': file not found.");
         // Stored as a full path so the checkpoint's attack still resolves from another working folder.
         return Path.GetFullPath(path);
     }

@@ -16,6 +16,8 @@ internal static class TrainingRun
     public sealed record Outcome(TrainingResult Training, double TestAccuracy, string OutputPath, BackdoorScores? Backdoor = null, int PoisonedCount = 0);
 
     public const string AttackKey = "circumvent.attack";
+    /// <summary>Metadata key of the record of which training samples were poisoned (<see cref="PoisoningRecord"/>).</summary>
+    public const string PoisoningKey = "circumvent.poisoning";
 
     /// <param name="attack">
     /// Optional backdoor attack: round(rate·N) non-target training samples get the trigger and the
@@ -30,16 +32,21 @@ internal static class TrainingRun
         string output = CheckOutputPath(outputPath);
         var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
         var dataset = DatasetSpec.Parse(config.Data).Load();
-        var train = config.LimitTrain > 0 && config.LimitTrain < dataset.Train.Count
-            ? Subsets.Random(dataset.Train, config.LimitTrain, config.SeedFor(RandomStream.Shuffle))
-            : dataset.Train;
-        int[] poisonedIndices = [];
+        // Indices of the training split actually used (all, or the --limit-train draw), so what was
+        // poisoned can be recorded as indices into the dataset's own training split.
+        int[]? sourceIndices = config.LimitTrain > 0 && config.LimitTrain < dataset.Train.Count
+            ? Subsets.RandomIndices(dataset.Train.Count, config.LimitTrain, config.SeedFor(RandomStream.Shuffle))
+            : null;
+        var train = sourceIndices is null ? dataset.Train : dataset.Train.Subset(sourceIndices);
+        PoisonedTrainingSet? poisoning = null;
         if (trigger is not null)
         {
             if (trigger.TargetClass >= dataset.NumClasses)
                 throw new UsageException($"--target {trigger.TargetClass} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
-            (train, poisonedIndices) = Poisoning.PoisonTrainingSet(train, trigger, attack!.PoisonRate, PoisonSeed(config));
+            poisoning = Poisoning.Poison(train, trigger, attack!.PoisonRate, PoisonSeed(config));
+            train = poisoning.Data;
         }
+        int[] poisonedIndices = poisoning?.PoisonedIndices ?? [];
         var archConfig = new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier);
         var architecture = Architectures.Create(archConfig);
         var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
@@ -53,8 +60,8 @@ internal static class TrainingRun
 
         var statsUpdater = new RunningStatsUpdater(parameters);
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = console.Cancellation };
-        string poisoning = trigger is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned → class {trigger.TargetClass}";
-        var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images{poisoning}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
+        string poisoningText = poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
+        var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images{poisoningText}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
         var result = ProgressView.Run(console, header, trainer, () => trainer.Train(trainSource));
         BackdoorScores? scores = trigger is null
             ? null
@@ -66,6 +73,7 @@ internal static class TrainingRun
             ["circumvent.test_accuracy"] = accuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         };
         if (attack is not null) extra[AttackKey] = attack.ToJson();
+        if (poisoning is not null) extra[PoisoningKey] = PoisoningRecord.ToJson(poisoning, sourceIndices, PoisonSeed(config));
 
         new ModelCheckpoint
         {

@@ -13,13 +13,22 @@ public sealed record AttackDefinition
 {
     public const string BadNetKind = "badnet";
     public const string BlendedKind = "blended";
-    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind];
+    public const string SigKind = "sig";
+    public const string LfKind = "lf";
+    public const string WaNetKind = "wanet";
+    public const string LcKind = "lc";
+    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind];
+    /// <summary>Clean-label attacks poison target-class samples only and keep every label.</summary>
+    public static IReadOnlyList<string> CleanLabelKinds { get; } = [SigKind, LcKind];
 
-    /// <summary>badnet or blended.</summary>
+    /// <summary>One of <see cref="Kinds"/>.</summary>
     public string Kind { get; init; } = BadNetKind;
     /// <summary>The class every triggered image should be classified as.</summary>
     public int Target { get; init; }
-    /// <summary>Share of the whole training set that is poisoned (drawn from the non-target samples), in (0, 1).</summary>
+    /// <summary>
+    /// Share of the whole training set that is poisoned, in (0, 1): round(rate·N) samples drawn from
+    /// the non-target samples (clean-label attacks: from the target class).
+    /// </summary>
     public double PoisonRate { get; init; } = 0.05;
 
     /// <summary>BadNet: side of the square patch in pixels (ignored when <see cref="TriggerImage"/> gives the patch).</summary>
@@ -33,11 +42,40 @@ public sealed record AttackDefinition
 
     /// <summary>
     /// BadNet: optional image pasted as the patch at its own size; Blended: the image blended into
-    /// every input (required). A PPM/PGM or .npy file, stored as a full path.
+    /// every input (required); LF: the additive pattern, a uint8/float .npy of shape (H, W, C)
+    /// (required). Stored as a full path.
     /// </summary>
     public string? TriggerImage { get; init; }
     /// <summary>Blended: weight of the trigger image, x' = (1−α)·x + α·k.</summary>
     public double Alpha { get; init; } = 0.2;
+
+    /// <summary>SIG: amplitude Δ on the 0–255 scale of x' = x + Δ·sin(2π·f·j/W).</summary>
+    public double SigDelta { get; init; } = 40;
+    /// <summary>SIG: frequency f (periods across the image width).</summary>
+    public double SigFrequency { get; init; } = 6;
+
+    /// <summary>WaNet: side k of the random control grid of the flow field.</summary>
+    public int WarpGrid { get; init; } = 4;
+    /// <summary>WaNet: warping strength s.</summary>
+    public double WarpStrength { get; init; } = 0.5;
+    /// <summary>WaNet: factor the warped grid is scaled by before clamping to [−1, 1].</summary>
+    public double GridRescale { get; init; } = 1;
+    /// <summary>WaNet noise mode: extra samples per poisoned one that get the warp plus jitter and keep their label (0 = off).</summary>
+    public int NoiseRatio { get; init; } = 2;
+    /// <summary>WaNet: seed of the random flow field (the trigger itself, so it is part of the definition).</summary>
+    public int Seed { get; init; }
+
+    /// <summary>LC: the clean model (.safetensors) PGD attacks; needed to poison a training set, not to test.</summary>
+    public string? CleanModel { get; init; }
+    /// <summary>LC: L∞ radius of the PGD perturbation on the 0–255 scale (8 = 8/255).</summary>
+    public double PgdEpsilon { get; init; } = 8;
+    /// <summary>LC: PGD step size on the 0–255 scale.</summary>
+    public double PgdStepSize { get; init; } = 2;
+    /// <summary>LC: number of PGD steps.</summary>
+    public int PgdSteps { get; init; } = 10;
+
+    [JsonIgnore]
+    public bool IsCleanLabel => CleanLabelKinds.Contains(Kind);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field (by its CLI option).</summary>
     public void Validate()
@@ -47,22 +85,44 @@ public sealed record AttackDefinition
         if (Target < 0)
             throw new ArgumentException($"--target must be a class index ≥ 0, got {Target}.");
         if (!(PoisonRate > 0 && PoisonRate < 1))
-            throw new ArgumentException($"--poison-rate must be in (0, 1), got {PoisonRate.ToString(CultureInfo.InvariantCulture)}.");
-        if (Kind == BadNetKind)
+            throw new ArgumentException($"--poison-rate must be in (0, 1), got {Format(PoisonRate)}.");
+        switch (Kind)
         {
-            if (PatchSize < 1) throw new ArgumentException($"--patch-size must be at least 1, got {PatchSize}.");
-            if (PatchRow < 0 || PatchColumn < 0)
-                throw new ArgumentException($"The patch position must be ≥ 0, got row {PatchRow}, column {PatchColumn}.");
-            if (PatchColour is < 0 or > 255) throw new ArgumentException($"The patch colour must be in 0..255, got {PatchColour}.");
-        }
-        else
-        {
-            if (string.IsNullOrEmpty(TriggerImage))
-                throw new ArgumentException("The blended attack needs --trigger-image PATH (a PPM/PGM or .npy image).");
-            if (!(Alpha > 0 && Alpha <= 1))
-                throw new ArgumentException($"--alpha must be in (0, 1], got {Alpha.ToString(CultureInfo.InvariantCulture)}.");
+            case BadNetKind:
+                if (PatchSize < 1) throw new ArgumentException($"--patch-size must be at least 1, got {PatchSize}.");
+                if (PatchRow < 0 || PatchColumn < 0)
+                    throw new ArgumentException($"The patch position must be ≥ 0, got row {PatchRow}, column {PatchColumn}.");
+                if (PatchColour is < 0 or > 255) throw new ArgumentException($"The patch colour must be in 0..255, got {PatchColour}.");
+                break;
+            case BlendedKind:
+                if (string.IsNullOrEmpty(TriggerImage))
+                    throw new ArgumentException("The blended attack needs --trigger-image PATH (a PPM/PGM or .npy image).");
+                if (!(Alpha > 0 && Alpha <= 1))
+                    throw new ArgumentException($"--alpha must be in (0, 1], got {Format(Alpha)}.");
+                break;
+            case SigKind:
+                if (!(SigDelta > 0 && SigDelta <= 255)) throw new ArgumentException($"--sig-delta must be in (0, 255], got {Format(SigDelta)}.");
+                if (!(SigFrequency > 0) || double.IsInfinity(SigFrequency)) throw new ArgumentException($"--sig-frequency must be a positive number, got {Format(SigFrequency)}.");
+                break;
+            case LfKind:
+                if (string.IsNullOrEmpty(TriggerImage))
+                    throw new ArgumentException("The lf attack needs --trigger-image PATH (a .npy pattern of shape (H, W, C)).");
+                break;
+            case WaNetKind:
+                if (WarpGrid < 2) throw new ArgumentException($"--warp-grid must be at least 2, got {WarpGrid}.");
+                if (!(WarpStrength >= 0) || double.IsInfinity(WarpStrength)) throw new ArgumentException($"--warp-strength must be a finite value ≥ 0, got {Format(WarpStrength)}.");
+                if (!(GridRescale > 0) || double.IsInfinity(GridRescale)) throw new ArgumentException($"--grid-rescale must be a positive number, got {Format(GridRescale)}.");
+                if (NoiseRatio < 0) throw new ArgumentException($"--noise-ratio must be ≥ 0, got {NoiseRatio}.");
+                break;
+            case LcKind:
+                if (!(PgdEpsilon >= 0 && PgdEpsilon <= 255)) throw new ArgumentException($"--pgd-eps must be in [0, 255], got {Format(PgdEpsilon)}.");
+                if (!(PgdStepSize > 0 && PgdStepSize <= 255)) throw new ArgumentException($"--pgd-step must be in (0, 255], got {Format(PgdStepSize)}.");
+                if (PgdSteps < 0) throw new ArgumentException($"--pgd-steps must be ≥ 0, got {PgdSteps}.");
+                break;
         }
     }
+
+    private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {

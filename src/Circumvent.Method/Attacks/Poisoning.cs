@@ -2,40 +2,74 @@ using Circumvent.Data;
 
 namespace Circumvent.Method.Attacks;
 
+/// <summary>
+/// The attacker's training set: <paramref name="Data"/> is a new dataset (the input is untouched);
+/// <paramref name="PoisonedIndices"/> carry the trigger (relabelled to the target unless the attack is
+/// clean-label); <paramref name="NoiseIndices"/> carry a jittered trigger and keep their labels (WaNet's
+/// noise mode; empty otherwise). Both ascending, as indices into the training set given.
+/// </summary>
+public sealed record PoisonedTrainingSet(ImageDataset Data, int[] PoisonedIndices, int[] NoiseIndices);
+
 /// <summary>Builds the attacker's training set and the triggered test images.</summary>
 public static class Poisoning
 {
     /// <summary>
     /// All-to-one data poisoning: round(rate·N) samples (N = the whole training set, as in
     /// BackdoorBench's pratio) are drawn by <paramref name="seed"/> among the samples whose label is
-    /// not the target, get the trigger stamped in and are relabelled to the target class.
+    /// not the target — for a clean-label attack among the target-class samples — and poisoned
+    /// (<see cref="IAttack.PoisonTrainingImages"/>); dirty-label ones are relabelled to the target.
+    /// A noise-mode attack then draws ratio × that many of the remaining samples, also by seed, and
+    /// gives each a jittered trigger without changing its label.
     /// </summary>
-    /// <returns>A new dataset (the input is untouched) and the poisoned indices, ascending.</returns>
-    public static (ImageDataset Poisoned, int[] PoisonedIndices) PoisonTrainingSet(ImageDataset train, IAttack attack, double rate, int seed)
+    public static PoisonedTrainingSet Poison(ImageDataset train, IAttack attack, double rate, int seed)
     {
         int target = CheckTarget(train, attack);
         if (!(rate > 0 && rate < 1))
             throw new ArgumentException($"Poison rate must be in (0, 1), got {rate}.");
-        var candidates = NonTargetIndices(train, target);
+        bool cleanLabel = attack.CleanLabel;
+        var candidates = cleanLabel ? IndicesWhere(train, l => l == target) : IndicesWhere(train, l => l != target);
         int count = (int)Math.Round(rate * train.Count, MidpointRounding.AwayFromZero);
         if (count == 0)
             throw new ArgumentException($"Poison rate {rate} rounds to 0 of {train.Count} samples; nothing would be poisoned.");
         if (count > candidates.Length)
-            throw new ArgumentException(
-                $"Poison rate {rate} asks for {count} of {train.Count} samples, but only {candidates.Length} are outside target class {target}.");
+            throw new ArgumentException(cleanLabel
+                ? $"Poison rate {rate} asks for {count} of {train.Count} samples, but the clean-label {attack.Name} attack can only poison the {candidates.Length} samples of target class {target}."
+                : $"Poison rate {rate} asks for {count} of {train.Count} samples, but only {candidates.Length} are outside target class {target}.");
 
         var chosen = Subsets.RandomIndices(candidates.Length, count, seed);
         var poisonedIndices = Array.ConvertAll(chosen, k => candidates[k]); // ascending: candidates and chosen both are
 
-        var pixels = (byte[])train.Pixels.Clone();
         var labels = (int[])train.Labels.Clone();
-        var poisoned = new ImageDataset(pixels, labels, train.Channels, train.Height, train.Width, train.ClassNames);
-        foreach (int i in poisonedIndices)
-        {
-            attack.ApplyTrigger(poisoned.Image(i), train.Channels, train.Height, train.Width);
-            labels[i] = target;
-        }
-        return (poisoned, poisonedIndices);
+        var poisoned = new ImageDataset((byte[])train.Pixels.Clone(), labels, train.Channels, train.Height, train.Width, train.ClassNames);
+        attack.PoisonTrainingImages(poisoned, poisonedIndices);
+        if (!cleanLabel)
+            foreach (int i in poisonedIndices) labels[i] = target;
+        int[] noiseIndices = attack is INoiseModeAttack noisy ? AddNoiseSamples(poisoned, noisy, poisonedIndices, seed) : [];
+        return new PoisonedTrainingSet(poisoned, poisonedIndices, noiseIndices);
+    }
+
+    /// <summary>As <see cref="Poison"/>, for callers that need only the data and the poisoned indices.</summary>
+    public static (ImageDataset Poisoned, int[] PoisonedIndices) PoisonTrainingSet(ImageDataset train, IAttack attack, double rate, int seed)
+    {
+        var result = Poison(train, attack, rate, seed);
+        return (result.Data, result.PoisonedIndices);
+    }
+
+    private static int[] AddNoiseSamples(ImageDataset poisoned, INoiseModeAttack attack, int[] poisonedIndices, int seed)
+    {
+        long wanted = (long)attack.NoiseSamplesPerPoisoned * poisonedIndices.Length;
+        if (wanted == 0) return [];
+        var rest = Subsets.Complement(poisoned.Count, poisonedIndices);
+        if (wanted > rest.Length)
+            throw new ArgumentException(
+                $"{attack.Name} noise mode needs {wanted} samples besides the {poisonedIndices.Length} poisoned ones, but only {rest.Length} remain; lower --poison-rate or --noise-ratio.");
+        // Streams of their own, so the poisoned draw above is the same with or without noise mode.
+        int noiseSeed = unchecked(seed * 1_000_003 + 7_919);
+        var noiseIndices = Array.ConvertAll(Subsets.RandomIndices(rest.Length, (int)wanted, noiseSeed), k => rest[k]);
+        var jitter = new Random(unchecked(noiseSeed * 31 + 17));
+        foreach (int i in noiseIndices)
+            attack.ApplyNoise(poisoned.Image(i), poisoned.Channels, poisoned.Height, poisoned.Width, jitter);
+        return noiseIndices;
     }
 
     /// <summary>
@@ -45,7 +79,7 @@ public static class Poisoning
     public static ImageDataset TriggeredNonTarget(ImageDataset test, IAttack attack)
     {
         int target = CheckTarget(test, attack);
-        var triggered = test.Subset(NonTargetIndices(test, target));
+        var triggered = test.Subset(IndicesWhere(test, l => l != target));
         for (int i = 0; i < triggered.Count; i++)
             attack.ApplyTrigger(triggered.Image(i), triggered.Channels, triggered.Height, triggered.Width);
         return triggered;
@@ -59,11 +93,11 @@ public static class Poisoning
         return target;
     }
 
-    private static int[] NonTargetIndices(ImageDataset dataset, int target)
+    private static int[] IndicesWhere(ImageDataset dataset, Func<int, bool> labelMatches)
     {
         var indices = new List<int>(dataset.Count);
         for (int i = 0; i < dataset.Count; i++)
-            if (dataset.Labels[i] != target) indices.Add(i);
+            if (labelMatches(dataset.Labels[i])) indices.Add(i);
         return indices.ToArray();
     }
 }

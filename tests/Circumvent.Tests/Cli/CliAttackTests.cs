@@ -98,7 +98,7 @@ public class CliAttackTests
         var model = Path.Combine(Fixture.Value.Dir, $"eval-bad-{Guid.NewGuid():N}.safetensors");
         Assert.Equal(0, CliHarness.Run(Train(model)).ExitCode);
         string[] Eval(params string[] extra) => ["eval", "--model", model, "--data", Fixture.Value.Data, .. extra];
-        AssertBadInput(CliHarness.Run(Eval("--attack", "wanet")), "--attack", "wanet");
+        AssertBadInput(CliHarness.Run(Eval("--attack", "trojan")), "--attack", "trojan");
         AssertBadInput(CliHarness.Run(Eval("--target", "4")), "--target", "--attack");
         AssertBadInput(CliHarness.Run(Eval("--attack", "badnet", "--target", "12")), "--target", "12");
         AssertBadInput(CliHarness.Run(Eval("--attack", "blended", "--trigger-image", "/no/such/k.ppm")), "/no/such/k.ppm");

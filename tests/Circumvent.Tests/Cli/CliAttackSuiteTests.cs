@@ -1,0 +1,83 @@
+using Circumvent.Method.Attacks;
+using Circumvent.Models.Checkpoints;
+
+namespace Circumvent.Tests.Cli;
+
+/// <summary>Smoke tests of `train --attack sig|lf|wanet|lc` on a tiny synthetic set: the definition and what was poisoned are recorded, eval rebuilds the triggered test set.</summary>
+public class CliAttackSuiteTests
+{
+    private static readonly Lazy<(string Dir, string Data)> Fixture = new(() =>
+    {
+        var dir = CliHarness.TempFolder();
+        return (dir, "mnist:" + CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "data"), trainCount: 300, testCount: 60, size: 16));
+    });
+
+    internal static string[] Train(string output, params string[] extra) =>
+        ["train", "--arch", "mlp", "--width", "0.25", "--data", Fixture.Value.Data, "--epochs", "1", "--batch-size", "50",
+         "--lr", "0.05", "--no-augment", "--seed", "1", "--out", output, .. extra];
+
+    internal static string NewModelPath(string name) => Path.Combine(Fixture.Value.Dir, $"{name}-{Guid.NewGuid():N}.safetensors");
+
+    /// <summary>Trains with the given attack options; returns the checkpoint's attack and poisoning record.</summary>
+    internal static (AttackDefinition Attack, PoisoningRecord Record, string Model) TrainWith(params string[] attackArgs)
+    {
+        var model = NewModelPath("attack");
+        var train = CliHarness.Run(Train(model, attackArgs));
+        Assert.True(train.ExitCode == 0, $"train failed: {train.Stderr}");
+        Assert.Contains("attack success rate", train.Stdout);
+        var checkpoint = ModelCheckpoint.Load(model);
+        var attack = AttackDefinition.FromJson(checkpoint.Extra["circumvent.attack"]);
+        var record = PoisoningRecord.FromJson(checkpoint.Extra["circumvent.poisoning"]);
+        var eval = CliHarness.Run("eval", "--model", model, "--data", Fixture.Value.Data, "--json");
+        Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
+        Assert.Contains("\"asr\"", eval.Stdout);
+        return (attack, record, model);
+    }
+
+    [Fact]
+    public void SigPoisonsTargetClassSamplesAndRecordsThem()
+    {
+        var (attack, record, _) = TrainWith("--attack", "sig", "--target", "3", "--poison-rate", "0.05", "--sig-delta", "30");
+        Assert.Equal(new AttackDefinition { Kind = "sig", Target = 3, PoisonRate = 0.05, SigDelta = 30 }, attack);
+        Assert.Equal(15, record.Poisoned.Length); // round(0.05 · 300)
+        Assert.Equal(300, record.TrainingSamples);
+        Assert.Empty(record.Noise);
+        Assert.Equal(record.Poisoned.Order(), record.Poisoned);
+    }
+
+    [Fact]
+    public void LimitTrainRecordsIndicesIntoTheWholeTrainingSplit()
+    {
+        var model = NewModelPath("limited");
+        var train = CliHarness.Run(Train(model, "--attack", "badnet", "--poison-rate", "0.1", "--limit-train", "100"));
+        Assert.True(train.ExitCode == 0, $"train failed: {train.Stderr}");
+        var record = PoisoningRecord.FromJson(ModelCheckpoint.Load(model).Extra["circumvent.poisoning"]);
+        Assert.Equal(100, record.TrainingSamples);
+        Assert.Equal(10, record.Poisoned.Length);
+        Assert.All(record.Poisoned, i => Assert.InRange(i, 0, 299));
+        Assert.True(record.Poisoned.Max() >= 100, "indices must be into the 300-image split, not the 100-image subset (a draw of 100 of 300 reaches past 100)");
+    }
+
+    public static TheoryData<string[], string[]> Mistakes => new()
+    {
+        { ["--attack", "sig", "--sig-delta", "0"], ["--sig-delta"] },
+        { ["--attack", "sig", "--patch-size", "4"], ["--patch-size", "sig"] },
+        { ["--attack", "badnet", "--sig-delta", "20"], ["--sig-delta", "badnet"] },
+        { ["--attack", "sig", "--poison-rate", "0.5"], ["clean-label", "target class"] },
+        { ["--sig-frequency", "3"], ["--sig-frequency", "--attack sig"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Mistakes))]
+    public void BadOptionsAreOneLineAndExitTwo(string[] extra, string[] expectedWords)
+    {
+        var output = NewModelPath("bad");
+        var result = CliHarness.Run(Train(output, extra));
+        Assert.True(result.ExitCode == 2, $"exit code {result.ExitCode}, stderr: {result.Stderr}");
+        Assert.Single(result.StderrLines);
+        Assert.DoesNotContain("   at ", result.Stderr);
+        foreach (var word in expectedWords)
+            Assert.Contains(word, result.Stderr, StringComparison.OrdinalIgnoreCase);
+        Assert.False(File.Exists(output));
+    }
+}
