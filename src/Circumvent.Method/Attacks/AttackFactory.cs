@@ -15,6 +15,7 @@ public static class AttackFactory
             AttackDefinition.BadNetKind => new BadNetAttack(definition),
             AttackDefinition.BlendedKind => new BlendedAttack(definition),
             AttackDefinition.SigKind => new SigAttack(definition),
+            AttackDefinition.LfKind => new LfAttack(definition),
             _ => throw new ArgumentException($"Unknown attack kind '{definition.Kind}'."),
         };
     }

@@ -58,6 +58,26 @@ public class CliAttackSuiteTests
         Assert.True(record.Poisoned.Max() >= 100, "indices must be into the 300-image split, not the 100-image subset (a draw of 100 of 300 reaches past 100)");
     }
 
+    [Fact]
+    public void LfTrainsWithAUserPatternAndRejectsAWrongShape()
+    {
+        var pattern = Path.Combine(Fixture.Value.Dir, "lf.npy");
+        Circumvent.Data.Formats.Npy.Write(pattern, [8, 8, 3], Enumerable.Range(0, 192).Select(i => (byte)(i % 52)).ToArray());
+        var (attack, record, _) = TrainWith("--attack", "lf", "--trigger-image", pattern, "--poison-rate", "0.1");
+        Assert.Equal(Path.GetFullPath(pattern), attack.TriggerImage);
+        Assert.Equal(30, record.Poisoned.Length);
+
+        var chw = Path.Combine(Fixture.Value.Dir, "lf-chw.npy");
+        Circumvent.Data.Formats.Npy.Write(chw, [3, 8, 8], new byte[192]);
+        var output = NewModelPath("lf-bad");
+        var result = CliHarness.Run(Train(output, "--attack", "lf", "--trigger-image", chw));
+        Assert.True(result.ExitCode == 2, $"exit code {result.ExitCode}, stderr: {result.Stderr}");
+        Assert.Single(result.StderrLines);
+        Assert.Contains("lf-chw.npy", result.Stderr);
+        Assert.Contains("(H, W, C)", result.Stderr);
+        Assert.False(File.Exists(output));
+    }
+
     public static TheoryData<string[], string[]> Mistakes => new()
     {
         { ["--attack", "sig", "--sig-delta", "0"], ["--sig-delta"] },
@@ -65,6 +85,8 @@ public class CliAttackSuiteTests
         { ["--attack", "badnet", "--sig-delta", "20"], ["--sig-delta", "badnet"] },
         { ["--attack", "sig", "--poison-rate", "0.5"], ["clean-label", "target class"] },
         { ["--sig-frequency", "3"], ["--sig-frequency", "--attack sig"] },
+        { ["--attack", "lf"], ["--trigger-image", "lf"] },
+        { ["--attack", "lf", "--trigger-image", "/no/such/lf.npy"], ["/no/such/lf.npy"] },
     };
 
     [Theory]
