@@ -16,6 +16,7 @@ public static class AttackFactory
             AttackDefinition.BlendedKind => new BlendedAttack(definition),
             AttackDefinition.SigKind => new SigAttack(definition),
             AttackDefinition.LfKind => new LfAttack(definition),
+            AttackDefinition.WaNetKind => new WaNetAttack(definition),
             _ => throw new ArgumentException($"Unknown attack kind '{definition.Kind}'."),
         };
     }

@@ -78,6 +78,16 @@ public class CliAttackSuiteTests
         Assert.False(File.Exists(output));
     }
 
+    [Fact]
+    public void WaNetRecordsItsSeedAndNoiseSamples()
+    {
+        var (attack, record, _) = TrainWith("--attack", "wanet", "--poison-rate", "0.1", "--attack-seed", "7", "--warp-strength", "1");
+        Assert.Equal(new AttackDefinition { Kind = "wanet", PoisonRate = 0.1, Seed = 7, WarpStrength = 1 }, attack);
+        Assert.Equal(30, record.Poisoned.Length);
+        Assert.Equal(60, record.Noise.Length);
+        Assert.Empty(record.Noise.Intersect(record.Poisoned));
+    }
+
     public static TheoryData<string[], string[]> Mistakes => new()
     {
         { ["--attack", "sig", "--sig-delta", "0"], ["--sig-delta"] },
@@ -86,6 +96,9 @@ public class CliAttackSuiteTests
         { ["--attack", "sig", "--poison-rate", "0.5"], ["clean-label", "target class"] },
         { ["--sig-frequency", "3"], ["--sig-frequency", "--attack sig"] },
         { ["--attack", "lf"], ["--trigger-image", "lf"] },
+        { ["--attack", "wanet", "--warp-grid", "1"], ["--warp-grid"] },
+        { ["--attack", "wanet", "--poison-rate", "0.2", "--noise-ratio", "9"], ["noise", "--noise-ratio"] },
+        { ["--attack", "blended", "--attack-seed", "3"], ["--attack-seed", "blended"] },
         { ["--attack", "lf", "--trigger-image", "/no/such/lf.npy"], ["/no/such/lf.npy"] },
     };
 
