@@ -17,6 +17,7 @@ public static class AttackFactory
             AttackDefinition.SigKind => new SigAttack(definition),
             AttackDefinition.LfKind => new LfAttack(definition),
             AttackDefinition.WaNetKind => new WaNetAttack(definition),
+            AttackDefinition.LcKind => new LcAttack(definition),
             _ => throw new ArgumentException($"Unknown attack kind '{definition.Kind}'."),
         };
     }

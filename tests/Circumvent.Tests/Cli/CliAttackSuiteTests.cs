@@ -88,6 +88,29 @@ public class CliAttackSuiteTests
         Assert.Empty(record.Noise.Intersect(record.Poisoned));
     }
 
+    [Fact]
+    public void LcPerturbsAgainstAUserCleanModelAndEvalNeedsNoneOfIt()
+    {
+        var clean = NewModelPath("clean");
+        Assert.Equal(0, CliHarness.Run(Train(clean)).ExitCode);
+        var (attack, record, model) = TrainWith("--attack", "lc", "--clean-model", clean, "--target", "1", "--poison-rate", "0.05", "--pgd-steps", "3");
+        Assert.Equal(Path.GetFullPath(clean), attack.CleanModel);
+        Assert.Equal(3, attack.PgdSteps);
+        Assert.Equal(15, record.Poisoned.Length);
+
+        // The test-time trigger needs no clean model: eval still works once it is gone.
+        File.Delete(clean);
+        var eval = CliHarness.Run("eval", "--model", model, "--data", Fixture.Value.Data, "--json");
+        Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
+    }
+
+    private static string JunkCheckpoint()
+    {
+        var path = Path.Combine(Fixture.Value.Dir, "junk.safetensors");
+        File.WriteAllText(path, "not a checkpoint");
+        return path;
+    }
+
     public static TheoryData<string[], string[]> Mistakes => new()
     {
         { ["--attack", "sig", "--sig-delta", "0"], ["--sig-delta"] },
@@ -96,6 +119,10 @@ public class CliAttackSuiteTests
         { ["--attack", "sig", "--poison-rate", "0.5"], ["clean-label", "target class"] },
         { ["--sig-frequency", "3"], ["--sig-frequency", "--attack sig"] },
         { ["--attack", "lf"], ["--trigger-image", "lf"] },
+        { ["--attack", "lc"], ["--clean-model"] },
+        { ["--attack", "lc", "--clean-model", "/no/such/clean.safetensors"], ["--clean-model", "/no/such/clean.safetensors"] },
+        { ["--attack", "lc", "--clean-model", JunkCheckpoint()], ["junk.safetensors"] },
+        { ["--attack", "sig", "--pgd-eps", "4"], ["--pgd-eps", "sig"] },
         { ["--attack", "wanet", "--warp-grid", "1"], ["--warp-grid"] },
         { ["--attack", "wanet", "--poison-rate", "0.2", "--noise-ratio", "9"], ["noise", "--noise-ratio"] },
         { ["--attack", "blended", "--attack-seed", "3"], ["--attack-seed", "blended"] },
