@@ -29,11 +29,15 @@ internal static class TrainCommand
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are." };
         var limit = Options.Make("--limit-train", "Train on a seeded random subset of N images (0 = all).", defaults.LimitTrain);
         var attackOptions = AttackOptions.ForTraining();
+        var adaptiveDefaults = new Circumvent.Method.Attacks.AdaptiveTscOptions();
+        var adaptive = new Option<bool>("--adaptive-tsc") { Description = "After training, run the adaptive attack against TSC (paper Algorithm 4) and save its result; needs --attack." };
+        var adaptiveEpochs = Options.Make("--adaptive-epochs", "Adaptive attack: epochs of whole-curve training.", adaptiveDefaults.Epochs);
+        var adaptiveLr = Options.Make("--adaptive-lr", "Adaptive attack: peak learning rate (cosine) of whole-curve training.", adaptiveDefaults.LearningRate);
 
         var command = new Command("train", "Train a classifier and save it as a safetensors checkpoint.")
         {
             arch, data, output, epochs, lr, batchSize, momentum, weightDecay, optimizer, schedule, warmup,
-            stepEpochs, gamma, smoothing, width, seed, augment, noAugment, limit,
+            stepEpochs, gamma, smoothing, width, seed, augment, noAugment, limit, adaptive, adaptiveEpochs, adaptiveLr,
         };
         attackOptions.AddTo(command);
         command.SetAction(parse =>
@@ -61,12 +65,43 @@ internal static class TrainCommand
                 Augment = !parse.GetValue(noAugment),
                 LimitTrain = parse.GetValue(limit),
             };
-            var run = TrainingRun.Execute(config, parse.Value(output), console, attack);
+            var adaptiveOptions = AdaptiveOptions(parse, attack, adaptive, adaptiveEpochs, adaptiveLr, config);
+            var run = TrainingRun.Execute(config, parse.Value(output), console, attack, adaptiveOptions);
             console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.Training.Elapsed.TotalSeconds:F0} s); saved {run.OutputPath}");
             if (run.Backdoor is { Asr: { } asr, Ra: { } ra })
                 console.Out.WriteLine($"{attack!.Kind} backdoor ({run.PoisonedCount} poisoned samples, target {attack.Target}): attack success rate {asr:F2}%, robust accuracy {ra:F2}%");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The adaptive attack's settings when --adaptive-tsc is given (null otherwise); its knobs alone are an error.</summary>
+    private static Circumvent.Method.Attacks.AdaptiveTscOptions? AdaptiveOptions(ParseResult parse, Circumvent.Method.Attacks.AttackDefinition? attack,
+        Option<bool> adaptive, Option<int> epochs, Option<double> lr, TrainingConfig config)
+    {
+        if (!parse.GetValue(adaptive))
+        {
+            foreach (Option knob in new Option[] { epochs, lr })
+                if (parse.GetResult(knob) is { Implicit: false }) throw new UsageException($"{knob.Name} needs --adaptive-tsc.");
+            return null;
+        }
+        if (attack is null) throw new UsageException("--adaptive-tsc needs --attack: it trains the curve on the poisoned training set.");
+        var options = new Circumvent.Method.Attacks.AdaptiveTscOptions
+        {
+            Epochs = parse.GetValue(epochs),
+            LearningRate = parse.GetValue(lr),
+            BatchSize = Math.Max(2, config.BatchSize),
+            Augment = config.Augment,
+            Seed = config.Seed,
+        };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+        return options;
     }
 }

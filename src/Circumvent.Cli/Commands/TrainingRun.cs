@@ -18,13 +18,20 @@ internal static class TrainingRun
     public const string AttackKey = "circumvent.attack";
     /// <summary>Metadata key of the record of which training samples were poisoned (<see cref="PoisoningRecord"/>).</summary>
     public const string PoisoningKey = "circumvent.poisoning";
+    /// <summary>Metadata key of the adaptive attack's settings, present when the model is its result.</summary>
+    public const string AdaptiveTscKey = "circumvent.adaptive_tsc";
 
     /// <param name="attack">
     /// Optional backdoor attack: round(rate·N) non-target training samples get the trigger and the
     /// target label; the definition is saved under <see cref="AttackKey"/> and the poisoned count in
     /// the training metadata.
     /// </param>
-    public static Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null)
+    /// <param name="adaptive">
+    /// Optional adaptive attack against TSC, run on the poisoned training set after training; the saved
+    /// model is then its result and its settings are saved under <see cref="AdaptiveTscKey"/>.
+    /// </param>
+    public static Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null,
+        AdaptiveTscOptions? adaptive = null)
     {
         // Everything that can be checked cheaply is checked before the (long) training starts,
         // so a typo never costs a run and never touches --out.
@@ -63,6 +70,11 @@ internal static class TrainingRun
         string poisoningText = poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
         var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images{poisoningText}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
         var result = ProgressView.Run(console, header, trainer, () => trainer.Train(trainSource));
+        if (adaptive is not null)
+        {
+            console.Out.WriteLine($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set");
+            parameters = AdaptiveTscAttack.Run(architecture, parameters, train, dataset.Normalization, adaptive, cancellation: console.Cancellation);
+        }
         BackdoorScores? scores = trigger is null
             ? null
             : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, dataset.Normalization, trigger);
@@ -73,6 +85,7 @@ internal static class TrainingRun
             ["circumvent.test_accuracy"] = accuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         };
         if (attack is not null) extra[AttackKey] = attack.ToJson();
+        if (adaptive is not null) extra[AdaptiveTscKey] = System.Text.Json.JsonSerializer.Serialize(adaptive);
         if (poisoning is not null) extra[PoisoningKey] = PoisoningRecord.ToJson(poisoning, sourceIndices, PoisonSeed(config));
 
         new ModelCheckpoint

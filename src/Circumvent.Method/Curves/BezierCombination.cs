@@ -3,13 +3,15 @@ using Circumvent.Engine;
 namespace Circumvent.Method.Curves;
 
 /// <summary>
-/// The fused curve node y = a·w0 + b·w1 + c·w2 for one tensor. Only w1 (the middle bend) is
-/// differentiated: backward adds b·gy into its gradient. One pass forward and one backward instead
-/// of the five generic ops (three scalings, two additions) and their temporaries.
+/// The fused curve node y = a·w0 + b·w1 + c·w2 for one tensor. The middle bend is differentiated;
+/// the endpoints only when <c>differentiateEndpoints</c> is set (the adaptive attack against TSC trains
+/// the whole curve) and they require gradients: backward adds coefficient·gy into each one's gradient. One pass forward and one backward instead of the
+/// five generic ops (three scalings, two additions) and their temporaries.
 /// </summary>
 public static class BezierCombination
 {
-    public static Tensor Combine(Tensor start, Tensor middle, Tensor end, float a, float b, float c, string name = "tensor")
+    public static Tensor Combine(Tensor start, Tensor middle, Tensor end, float a, float b, float c, string name = "tensor",
+        bool differentiateEndpoints = false)
     {
         Shape.CheckSame(start.Shape, middle.Shape, $"curve middle bend of '{name}'");
         Shape.CheckSame(start.Shape, end.Shape, $"curve end bend of '{name}'");
@@ -23,13 +25,20 @@ public static class BezierCombination
         if (b != 0f) for (int i = 0; i < output.Length; i++) output[i] += b * w1[i];
         if (c != 0f) for (int i = 0; i < output.Length; i++) output[i] += c * w2[i];
 
-        // The endpoints are fixed: only the middle bend is an input of the recorded node.
-        return y.WithBackward("bezier_combination", [middle], gy =>
+        // Fixed endpoints are not inputs of the recorded node.
+        Tensor[] bends = [start, middle, end];
+        float[] coefficients = [a, b, c];
+        int[] trained = differentiateEndpoints ? [.. Enumerable.Range(0, 3).Where(k => k == 1 || bends[k].RequiresGrad)] : [1];
+        return y.WithBackward("bezier_combination", [.. trained.Select(k => bends[k])], gy =>
         {
-            if (b == 0f) return;
-            var g = middle.GradSpan();
             ReadOnlySpan<float> dy = gy.Span;
-            for (int i = 0; i < g.Length; i++) g[i] += b * dy[i];
+            foreach (int k in trained)
+            {
+                float coefficient = coefficients[k];
+                if (coefficient == 0f) continue;
+                var g = bends[k].GradSpan();
+                for (int i = 0; i < g.Length; i++) g[i] += coefficient * dy[i];
+            }
         });
     }
 }

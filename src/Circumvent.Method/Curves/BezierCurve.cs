@@ -29,6 +29,12 @@ public sealed class BezierCurve
     public ParameterSet End { get; }
 
     /// <summary>
+    /// Whether <see cref="WeightsAt"/> also sends gradients into the endpoints (those requiring them):
+    /// the adaptive attack trains the whole curve; every defence keeps the endpoints fixed.
+    /// </summary>
+    public bool TrainsEndpoints { get; init; }
+
+    /// <summary>
     /// A curve between <paramref name="start"/> and <paramref name="end"/> (kept by reference) whose
     /// middle bend is a new set: parameters (w0 + w2)/2, requiring gradients; buffers copied from start.
     /// </summary>
@@ -63,7 +69,8 @@ public sealed class BezierCurve
 
     /// <summary>
     /// The weights at <paramref name="t"/>: every parameter is one fused node (see
-    /// <see cref="BezierCombination"/>) whose gradient reaches only the middle bend, scaled by 2t(1−t).
+    /// <see cref="BezierCombination"/>) whose gradient reaches the bends that require gradients — the
+    /// middle one only, scaled by 2t(1−t), unless <see cref="TrainsEndpoints"/>.
     /// Parameter tensors are pooled (owned by the current <see cref="Engine.Memory.TensorScope"/>, if any);
     /// buffers are Start's own tensors, shared and only meaningful as placeholders (training mode reads none).
     /// At t = 0 and t = 1 the parameters equal Start / End bit for bit.
@@ -75,7 +82,7 @@ public sealed class BezierCurve
         foreach (var (name, w0, role) in Start)
         {
             var tensor = role == TensorRole.Parameter
-                ? BezierCombination.Combine(w0, Middle[name], End[name], (float)a, (float)b, (float)c, name)
+                ? BezierCombination.Combine(w0, Middle[name], End[name], (float)a, (float)b, (float)c, name, TrainsEndpoints)
                 : w0;
             weights.Add(name, tensor, role);
         }
@@ -84,6 +91,10 @@ public sealed class BezierCurve
 
     /// <summary>The middle bend's trainable tensors, in state_dict order.</summary>
     public IReadOnlyList<Tensor> TrainableTensors() => Middle.Parameters.Select(e => e.Tensor).ToList();
+
+    /// <summary>Every bend's parameter tensors (start, middle, end), for training the whole curve.</summary>
+    public IReadOnlyList<Tensor> AllBendTensors() =>
+        [.. Start.Parameters.Select(e => e.Tensor), .. Middle.Parameters.Select(e => e.Tensor), .. End.Parameters.Select(e => e.Tensor)];
 
     private static void CheckCompatible(ParameterSet reference, ParameterSet other, string what)
     {

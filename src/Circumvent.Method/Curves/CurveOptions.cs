@@ -21,6 +21,12 @@ public sealed record CurveOptions
     /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training, as the authors train.</summary>
     public bool Augment { get; init; } = true;
     /// <summary>
+    /// Train the endpoints as well as the middle bend (the adaptive attack against TSC). Off for every
+    /// defence, and then left out of the recorded settings so existing run folders still match.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool TrainEndpoints { get; init; }
+    /// <summary>
     /// Seeds shuffling, augmentation and the t draws. Not part of the recorded settings: a defence
     /// derives one per curve from the run's seed.
     /// </summary>

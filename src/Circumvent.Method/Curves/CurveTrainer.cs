@@ -6,10 +6,11 @@ using Circumvent.Models;
 namespace Circumvent.Method.Curves;
 
 /// <summary>
-/// Trains the middle bend of a quadratic Bézier curve between two fixed models (Garipov et al.):
+/// Trains the middle bend of a quadratic Bézier curve between two fixed models (Garipov et al.) —
+/// or, with <see cref="CurveOptions.TrainEndpoints"/>, all three bends (the adaptive attack):
 /// per mini-batch one t ~ U(0, 1), forward with w(t) in training mode (BN on batch statistics, no
-/// running statistics kept), loss = objective + 0.5·λ·‖w(t)‖², backward into the middle bend only,
-/// SGD with momentum and weight decay on it, cosine learning rate per step over the actual run.
+/// running statistics kept), loss = objective + 0.5·λ·‖w(t)‖², backward into the trained bends,
+/// SGD with momentum and weight decay on them, cosine learning rate per step over the actual run.
 /// Deterministic for a given <see cref="CurveOptions.Seed"/>.
 /// </summary>
 public static class CurveTrainer
@@ -21,9 +22,11 @@ public static class CurveTrainer
         options.Validate();
         if (clean.Count < 2) throw new ArgumentException($"Curve training needs at least 2 clean images, got {clean.Count}.");
         // Own copies: the caller's models stay untouched whatever happens to the curve.
-        var curve = BezierCurve.Initialize(start.Clone(), end.Clone());
-        var middle = curve.TrainableTensors();
-        var optimizer = new Sgd(middle, options.LearningRate, options.Momentum, options.WeightDecay);
+        bool all = options.TrainEndpoints;
+        var line = BezierCurve.Initialize(start.Clone(requiresGrad: all), end.Clone(requiresGrad: all));
+        var curve = all ? new BezierCurve(line.Start, line.Middle, line.End) { TrainsEndpoints = true } : line;
+        var trained = all ? curve.AllBendTensors() : curve.TrainableTensors();
+        var optimizer = new Sgd(trained, options.LearningRate, options.Momentum, options.WeightDecay);
         var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
         var schedule = new CosineSchedule(options.LearningRate, options.Epochs * loader.BatchesPerEpoch);
         // Streams the loader never uses (it mixes epoch ≥ 0), so t and dropout are independent of crops and order.

@@ -104,6 +104,16 @@ public class CliAttackSuiteTests
         Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
     }
 
+    [Fact]
+    public void AdaptiveTscSavesTheAttacksResultAndRecordsIt()
+    {
+        var (_, record, model) = TrainWith("--attack", "badnet", "--poison-rate", "0.1", "--adaptive-tsc", "--adaptive-epochs", "1");
+        Assert.Equal(30, record.Poisoned.Length);
+        var checkpoint = ModelCheckpoint.Load(model);
+        using var settings = System.Text.Json.JsonDocument.Parse(checkpoint.Extra["circumvent.adaptive_tsc"]);
+        Assert.Equal(1, settings.RootElement.GetProperty("Epochs").GetInt32());
+    }
+
     private static string JunkCheckpoint()
     {
         var path = Path.Combine(Fixture.Value.Dir, "junk.safetensors");
@@ -119,6 +129,9 @@ public class CliAttackSuiteTests
         { ["--attack", "sig", "--poison-rate", "0.5"], ["clean-label", "target class"] },
         { ["--sig-frequency", "3"], ["--sig-frequency", "--attack sig"] },
         { ["--attack", "lf"], ["--trigger-image", "lf"] },
+        { ["--adaptive-tsc"], ["--adaptive-tsc", "--attack"] },
+        { ["--attack", "badnet", "--adaptive-epochs", "3"], ["--adaptive-epochs", "--adaptive-tsc"] },
+        { ["--attack", "badnet", "--adaptive-tsc", "--adaptive-lr", "0"], ["--adaptive-lr"] },
         { ["--attack", "lc"], ["--clean-model"] },
         { ["--attack", "lc", "--clean-model", "/no/such/clean.safetensors"], ["--clean-model", "/no/such/clean.safetensors"] },
         { ["--attack", "lc", "--clean-model", JunkCheckpoint()], ["junk.safetensors"] },

@@ -1,0 +1,73 @@
+using Circumvent.Data;
+using Circumvent.Data.Loading;
+using Circumvent.Engine;
+using Circumvent.Method.Curves;
+using Circumvent.Method.Permutations;
+using Circumvent.Models;
+
+namespace Circumvent.Method.Attacks;
+
+/// <summary>How the adaptive attack trains its curve (our defaults; the paper gives no numbers for them).</summary>
+public sealed record AdaptiveTscOptions
+{
+    public int Epochs { get; init; } = 20;
+    public double LearningRate { get; init; } = 0.01;
+    public int BatchSize { get; init; } = 128;
+    /// <summary>Random crop + horizontal flip while training the curve, as the poisoned model was trained.</summary>
+    public bool Augment { get; init; } = true;
+    /// <summary>Seeds the random permutation, the probe images, shuffling and the t draws.</summary>
+    public int Seed { get; init; }
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException($"--adaptive-epochs must be at least 1, got {Epochs}.");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException($"--adaptive-lr must be a positive number, got {LearningRate}.");
+        if (BatchSize < 2) throw new ArgumentException($"The adaptive attack's batch size must be at least 2, got {BatchSize}.");
+    }
+}
+
+/// <summary>
+/// The adaptive attack against TSC (Peng et al. 2025, Algorithm 4): the attacker anticipates TSC by
+/// making the backdoor survive along a curve to an un-aligned copy. Un-align a randomly permuted
+/// copy of the backdoored model θ (activation matching, <see cref="MatchMode.Unalign"/>, on a probe
+/// subset of the attacker's data), train the whole quadratic Bézier curve — both endpoints and the
+/// middle bend — on the poisoned training set (clean + poisoned samples), and return the curve's
+/// start point with its BN statistics re-estimated on that set.
+/// </summary>
+public static class AdaptiveTscAttack
+{
+    /// <summary>Images used to match activations: 5% of the set (at least 256, at most all).</summary>
+    public static int ProbeCount(int datasetCount) => Math.Min(datasetCount, Math.Max(256, datasetCount / 20));
+
+    public static ParameterSet Run(IArchitecture arch, ParameterSet backdoored, ImageDataset poisonedTrain, Normalization normalization,
+        AdaptiveTscOptions options, IProgress<StageProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        options.Validate();
+        var probeSet = Subsets.Random(poisonedTrain, ProbeCount(poisonedTrain.Count), options.Seed);
+        var probeLoader = new BatchLoader(probeSet, normalization, BatchLoaderOptions.Evaluation(256) with { Prefetch = false });
+        List<Tensor> probes = [.. probeLoader.Epoch(0).Select(b => b.Images)];
+        ParameterSet unaligned;
+        try
+        {
+            var permuted = PermutationSpecs.ApplyRandom(arch, backdoored, new Random(options.Seed));
+            unaligned = ActivationMatcher.PermuteLayers(arch, backdoored, permuted, probes, MatchMode.Unalign);
+        }
+        finally
+        {
+            foreach (var t in probes) t.Dispose();
+        }
+
+        var curveOptions = new CurveOptions
+        {
+            Epochs = options.Epochs,
+            BatchSize = options.BatchSize,
+            LearningRate = options.LearningRate,
+            Augment = options.Augment,
+            TrainEndpoints = true,
+            Seed = options.Seed,
+        };
+        var curve = CurveTrainer.Fit(arch, backdoored, unaligned, poisonedTrain, normalization, curveOptions,
+            new SupervisedObjective(), progress, cancellation);
+        return CurvePoint.At(arch, curve, 0, poisonedTrain, normalization);
+    }
+}
