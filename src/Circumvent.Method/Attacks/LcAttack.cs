@@ -12,39 +12,19 @@ namespace Circumvent.Method.Attacks;
 /// near-checkerboard of ±255 at each corner (added, then clipped, so pixels become 255 or 0), the
 /// right-hand corners mirrored left–right; every channel gets the same value.
 /// </summary>
-public sealed class LcAttack : IAttack
+public sealed class LcAttack(AttackDefinition definition) : AdditiveAttack(definition, AttackDefinition.LcKind)
 {
     /// <summary>The top-left corner's signs, row by row; the right corners use it mirrored, the bottom ones unchanged.</summary>
     private static readonly int[,] LeftCorner = { { 1, -1, -1 }, { -1, 1, -1 }, { 1, -1, 1 } };
 
-    private readonly PatternCache _patterns;
-
-    public LcAttack(AttackDefinition definition)
+    protected override void CheckFits(int height, int width)
     {
-        if (definition.Kind != AttackDefinition.LcKind)
-            throw new ArgumentException($"LcAttack needs a '{AttackDefinition.LcKind}' definition, got '{definition.Kind}'.");
-        definition.Validate();
-        Definition = definition;
-        _patterns = new PatternCache(BuildCorners);
-    }
-
-    public string Name => AttackDefinition.LcKind;
-    public int TargetClass => Definition.Target;
-    public AttackDefinition Definition { get; }
-
-    /// <summary>The additive corner pattern for C×H×W images (±255 at the 36 corner pixels, 0 elsewhere).</summary>
-    public float[] PatternFor(int channels, int height, int width) => _patterns.For(channels, height, width);
-
-    public void ApplyTrigger(Span<byte> chw, int channels, int height, int width)
-    {
-        PixelPatterns.CheckImage("LC", chw, channels, height, width);
         if (height < 3 || width < 3)
             throw new ArgumentException($"LC: the 3×3 corner trigger does not fit a {height}×{width} image.");
-        PixelPatterns.AddClipped(chw, PatternFor(channels, height, width));
     }
 
     /// <summary>PGD against the clean model, then the corner trigger.</summary>
-    public void PoisonTrainingImages(ImageDataset set, IReadOnlyList<int> indices)
+    public override void PoisonTrainingImages(ImageDataset set, IReadOnlyList<int> indices)
     {
         var (arch, parameters, normalization) = LoadCleanModel(set);
         ProjectedGradientDescent.PerturbInPlace(arch, parameters, normalization, set, indices,
@@ -70,7 +50,8 @@ public sealed class LcAttack : IAttack
         return (Architectures.Create(a), checkpoint.Parameters, normalization);
     }
 
-    private static float[] BuildCorners(int channels, int height, int width)
+    /// <summary>±255 at the 36 corner pixels, 0 elsewhere.</summary>
+    protected override float[] BuildPattern(int channels, int height, int width)
     {
         var pattern = new float[channels * height * width];
         for (int dy = 0; dy < 3; dy++)

@@ -10,33 +10,15 @@ namespace Circumvent.Method.Attacks;
 /// when the input size differs and adapted to the input's channel count like any trigger image.
 /// The file is the user's (BackdoorBench publishes one per dataset and model); none is bundled.
 /// </summary>
-public sealed class LfAttack : IAttack
+public sealed class LfAttack : AdditiveAttack
 {
     private readonly TriggerImage _source;
-    private readonly PatternCache _patterns;
 
-    public LfAttack(AttackDefinition definition)
-    {
-        if (definition.Kind != AttackDefinition.LfKind)
-            throw new ArgumentException($"LfAttack needs a '{AttackDefinition.LfKind}' definition, got '{definition.Kind}'.");
-        definition.Validate();
-        Definition = definition;
+    public LfAttack(AttackDefinition definition) : base(definition, AttackDefinition.LfKind) =>
         _source = LoadPattern(definition.TriggerImage!);
-        _patterns = new PatternCache((c, h, w) => _source.WithChannels(c).Resized(h, w).Values);
-    }
 
-    public string Name => AttackDefinition.LfKind;
-    public int TargetClass => Definition.Target;
-    public AttackDefinition Definition { get; }
-
-    /// <summary>The pattern added to C×H×W images (C·H·W floats, CHW, 0–255 scale).</summary>
-    public float[] PatternFor(int channels, int height, int width) => _patterns.For(channels, height, width);
-
-    public void ApplyTrigger(Span<byte> chw, int channels, int height, int width)
-    {
-        PixelPatterns.CheckImage("LF", chw, channels, height, width);
-        PixelPatterns.AddClipped(chw, PatternFor(channels, height, width));
-    }
+    protected override float[] BuildPattern(int channels, int height, int width) =>
+        _source.WithChannels(channels).Resized(height, width).Values;
 
     /// <summary>Reads the pattern, insisting on the (H, W, C) layout BackdoorBench saves it in.</summary>
     /// <exception cref="DataFormatException">Not a .npy file, or not of shape (H, W, 1|3).</exception>
