@@ -15,9 +15,9 @@ internal static class PurifyCommand
 
     public static Command Create(CliConsole console)
     {
-        var model = Options.Required("--model", "Backdoored checkpoint (.safetensors).");
+        var model = Options.Required("--model", "Backdoored checkpoint: .safetensors or a PyTorch .pth/.pt.");
         var data = Options.Required("--data", "Dataset as KIND[:PATH]; the clean subset comes from its training split, scores from its test split.");
-        var output = Options.Required("--out", "Purified checkpoint to write (.safetensors); written only when the run completes.");
+        var output = Options.Required("--out", "Purified checkpoint to write: .safetensors, or .pth/.pt for PyTorch's format; written only when the run completes.");
         var report = new Option<string?>("--report") { Description = "Also write a JSON report (scores per stage, config, wall time) here." };
         var runFolder = new Option<string?>("--run-folder") { Description = "Where finished units are kept for resuming (default: OUT.run next to --out)." };
         var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
@@ -32,15 +32,18 @@ internal static class PurifyCommand
         var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
         var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
         var attack = AttackOptions.ForEvaluation();
+        var modelOptions = new ModelOptions();
 
         var command = new Command("purify", "Remove a backdoor from a model (TSC, MCR, fine-tuning) and report ACC/ASR/RA.")
         {
             model, data, output, report, runFolder, defense, fraction, seed, rounds, t, curveEpochs, curveLr, batchSize,
             fineTuneEpochs, fineTuneLr, noAugment,
         };
+        modelOptions.AddTo(command);
         attack.AddTo(command);
         command.SetAction(parse =>
         {
+            var modelLoad = modelOptions.Parse(parse);
             var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
                 parse.GetValue(batchSize), parse.GetValue(fineTuneEpochs), parse.GetValue(fineTuneLr), !parse.GetValue(noAugment));
             string outPath = parse.Value(output);
@@ -53,7 +56,8 @@ internal static class PurifyCommand
                 Defense: CreateDefense((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
-                ResolveAttack: stored => attack.Parse(parse, stored));
+                ResolveAttack: stored => attack.Parse(parse, stored),
+                ModelLoad: modelLoad);
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;

@@ -14,7 +14,8 @@ namespace Circumvent.Cli.Commands;
 /// <summary>What `purify` (and `demo`) ask for.</summary>
 internal sealed record PurifyRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
-    IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack);
+    IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack,
+    ModelLoadSettings? ModelLoad = null);
 
 /// <summary>Load → check → defend (resumably) → save model and report → print the table. Shared by `purify` and `demo`.</summary>
 internal static class PurifyRun
@@ -33,12 +34,10 @@ internal static class PurifyRun
             throw new UsageException($"run folder '{request.RunFolder}' is a file; expected a folder.");
         if (!(request.CleanFraction > 0 && request.CleanFraction <= 1))
             throw new UsageException($"--clean-fraction must be in (0, 1], got {request.CleanFraction}.");
-        if (!File.Exists(request.ModelPath))
-            throw new UsageException($"--model '{request.ModelPath}': file not found.");
-
-        var checkpoint = ModelCheckpoint.Load(request.ModelPath);
+        var content = ModelOptions.ReadFile(request.ModelPath);
         var spec = DatasetSpec.Parse(request.Data);
         var dataset = spec.Load();
+        var checkpoint = ModelOptions.Build(request.ModelPath, content, request.ModelLoad ?? ModelLoadSettings.Default, dataset.Test.Height, dataset.Test.Width, console);
         CheckCompatible(request.ModelPath, checkpoint.Architecture, spec, dataset);
         var normalization = checkpoint.NormalizationMean is { } mean ? new Normalization(mean, checkpoint.NormalizationStd!) : dataset.Normalization;
         var attack = ResolveAttack(request, checkpoint, dataset);
