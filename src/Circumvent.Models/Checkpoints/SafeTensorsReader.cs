@@ -14,6 +14,8 @@ public static class SafeTensorsReader
     /// <summary>Same cap as the reference implementation: a header above 100 MB is treated as corrupt.</summary>
     private const long MaxHeaderBytes = 100_000_000;
 
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     public static SafeTensorsContent Read(string path)
     {
         byte[] file;
@@ -43,11 +45,13 @@ public static class SafeTensorsReader
         JsonDocument doc;
         try
         {
+            // NOTE: JsonDocument accepts invalid UTF-8 inside strings and only fails when a name is read; check it all first.
+            _ = StrictUtf8.GetCharCount(header);
             doc = JsonDocument.Parse(header.ToArray());
         }
         catch (Exception e) when (e is JsonException or ArgumentException)
         {
-            throw new CheckpointException(path, $"header is not valid JSON: {e.Message}", inner: e);
+            throw new CheckpointException(path, $"header is not valid UTF-8 JSON: {e.Message}", inner: e);
         }
         using (doc)
         {

@@ -45,28 +45,7 @@ public static class PyTorchCheckpointReader
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
             var archive = new ArchiveEntries(path, zip);
-            object? root;
-            try
-            {
-                root = RestrictedUnpickler.Load(archive.ReadPickle());
-            }
-            catch (PickleException e)
-            {
-                throw new CheckpointException(path, $"data.pkl: {e.Message}", inner: e);
-            }
-            List<(string Name, TensorRef Tensor)> entries;
-            try
-            {
-                entries = StateDictLocator.Find(root);
-            }
-            catch (PickleException e)
-            {
-                throw new CheckpointException(path, e.Message, inner: e);
-            }
-            var tensors = new List<SafeTensor>(entries.Count);
-            var storages = new Dictionary<string, (StorageRef Ref, byte[] Bytes)>(StringComparer.Ordinal);
-            foreach (var (name, tensor) in entries)
-                tensors.Add(Materialize(path, name, tensor, StorageBytes(archive, storages, name, tensor.Storage)));
+            var tensors = Decode(path, archive.ReadPickle(), archive.ReadStorage);
             return new SafeTensorsContent(tensors, archive.ReadMetadata());
         }
         catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException or ArgumentException)
@@ -75,18 +54,49 @@ public static class PyTorchCheckpointReader
         }
     }
 
-    private static byte[] StorageBytes(ArchiveEntries archive, Dictionary<string, (StorageRef Ref, byte[] Bytes)> cache, string tensorName, StorageRef storage)
+    /// <summary>Reads storage bytes: (key, tensor name for errors, exact byte count) → bytes.</summary>
+    internal delegate byte[] StorageSource(string key, string tensorName, long expectedBytes);
+
+    /// <summary>The pickle → state_dict tensors, storages fetched from <paramref name="storages"/> (the zip, or a test's dictionary).</summary>
+    internal static List<SafeTensor> Decode(string path, byte[] pickle, StorageSource storages)
+    {
+        object? root;
+        try
+        {
+            root = RestrictedUnpickler.Load(pickle);
+        }
+        catch (PickleException e)
+        {
+            throw new CheckpointException(path, $"data.pkl: {e.Message}", inner: e);
+        }
+        List<(string Name, TensorRef Tensor)> entries;
+        try
+        {
+            entries = StateDictLocator.Find(root);
+        }
+        catch (PickleException e)
+        {
+            throw new CheckpointException(path, e.Message, inner: e);
+        }
+        var tensors = new List<SafeTensor>(entries.Count);
+        var cache = new Dictionary<string, (StorageRef Ref, byte[] Bytes)>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in entries)
+            tensors.Add(Materialize(path, name, tensor, StorageBytes(path, storages, cache, name, tensor.Storage)));
+        return tensors;
+    }
+
+    private static byte[] StorageBytes(string path, StorageSource storages, Dictionary<string, (StorageRef Ref, byte[] Bytes)> cache, string tensorName, StorageRef storage)
     {
         if (cache.TryGetValue(storage.Key, out var known))
         {
             if (known.Ref.DType != storage.DType || known.Ref.ElementCount != storage.ElementCount)
-                throw new CheckpointException(archive.Path, $"storage '{storage.Key}' is referenced as {known.Ref.DType}[{known.Ref.ElementCount}] and as {storage.DType}[{storage.ElementCount}].", tensorName);
+                throw new CheckpointException(path, $"storage '{storage.Key}' is referenced as {known.Ref.DType}[{known.Ref.ElementCount}] and as {storage.DType}[{storage.ElementCount}].", tensorName);
             return known.Bytes;
         }
         long expected = storage.ElementCount * TorchDTypes.ElementSize(storage.DType);
         if (storage.ElementCount > MaxStorageBytes || expected > MaxStorageBytes)
-            throw new CheckpointException(archive.Path, $"storage '{storage.Key}' claims {storage.ElementCount} elements, more than the {MaxStorageBytes}-byte limit.", tensorName);
-        var bytes = archive.ReadStorage(storage.Key, tensorName, expected);
+            throw new CheckpointException(path, $"storage '{storage.Key}' claims {storage.ElementCount} elements, more than the {MaxStorageBytes}-byte limit.", tensorName);
+        var bytes = storages(storage.Key, tensorName, expected);
         cache[storage.Key] = (storage, bytes);
         return bytes;
     }
@@ -225,15 +235,24 @@ public static class PyTorchCheckpointReader
             return Encoding.UTF8.GetString(ReadExactly(entry, entry.Length, entry.FullName, null));
         }
 
-        /// <summary>Reads an entry that must hold exactly <paramref name="length"/> bytes (a zip's sizes can lie).</summary>
+        /// <summary>
+        /// Reads an entry that must hold exactly <paramref name="length"/> bytes. A zip's sizes can lie, so
+        /// the buffer grows with the bytes actually decompressed instead of trusting the header up front.
+        /// </summary>
         private byte[] ReadExactly(ZipArchiveEntry entry, long length, string what, string? tensorName)
         {
-            var bytes = GC.AllocateUninitializedArray<byte>((int)length);
             using var stream = entry.Open();
-            int got = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
-            if (got < bytes.Length || stream.ReadByte() >= 0)
+            var buffer = new MemoryStream((int)Math.Min(length, 1 << 20));
+            var chunk = new byte[1 << 16];
+            int got;
+            while ((got = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, length + 1 - buffer.Length))) > 0)
+            {
+                buffer.Write(chunk, 0, got);
+                if (buffer.Length > length) break;
+            }
+            if (buffer.Length != length)
                 throw new CheckpointException(Path, $"{what}: zip entry does not hold the {length} bytes its header states.", tensorName);
-            return bytes;
+            return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
         }
     }
 }
