@@ -10,12 +10,7 @@ public class PyTorchCliTests
     /// <summary>A trained mlp saved the way a PyTorch user would have it: a bare state_dict from a DataParallel model, no metadata.</summary>
     private static (string Dir, string Data, string Pth) Setup()
     {
-        var dir = CliHarness.TempFolder();
-        var data = "mnist:" + CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "data"), trainCount: 300, testCount: 100);
-        var trained = Path.Combine(dir, "trained.safetensors");
-        var train = CliHarness.Run("train", "--arch", "mlp", "--width", "0.0625", "--data", data, "--epochs", "2",
-            "--batch-size", "30", "--no-augment", "--attack", "badnet", "--poison-rate", "0.1", "--target", "0", "--out", trained);
-        Assert.True(train.ExitCode == 0, train.Stderr);
+        var (dir, data, trained) = PurifyCliTests.Setup();
         var tensors = SafeTensorsReader.Read(trained).Tensors
             .Select(t => t.IsFloat ? SafeTensor.FromFloats("module." + t.Name, t.Shape, t.Floats!) : SafeTensor.FromInt64s("module." + t.Name, t.Shape, t.Int64s!))
             .ToList();

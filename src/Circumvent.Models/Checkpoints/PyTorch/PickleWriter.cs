@@ -59,6 +59,31 @@ internal sealed class PickleWriter
         Tuple();
     }
 
+    /// <summary>
+    /// _rebuild_tensor_v2(persistent storage (storageClass, key, "cpu", numel), offset, size, stride, False, OrderedDict()):
+    /// what torch.save writes for one tensor.
+    /// </summary>
+    public void RebuildTensor(string storageClass, string key, long numel, long offset, IEnumerable<long> size, IEnumerable<long> stride)
+    {
+        Global("torch._utils", "_rebuild_tensor_v2");
+        Mark();
+        Mark();
+        String("storage");
+        Global("torch", storageClass);
+        String(key);
+        String("cpu");
+        Int(numel);
+        Tuple();
+        BinPersId();
+        Int(offset);
+        IntTuple(size);
+        IntTuple(stride);
+        Bool(false);
+        EmptyOrderedDict();
+        Tuple();
+        Reduce();
+    }
+
     /// <summary>collections.OrderedDict() — an empty ordered dict.</summary>
     public void EmptyOrderedDict()
     {

@@ -57,23 +57,8 @@ public static class PyTorchCheckpointWriter
         {
             var t = tensors[i];
             p.String(t.Name);
-            p.Global("torch._utils", "_rebuild_tensor_v2");
-            p.Mark();
-            p.Mark();
-            p.String("storage");
-            p.Global("torch", TorchDTypes.StorageClass(t.IsFloat ? TorchDType.Float32 : TorchDType.Int64));
-            p.String(i.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            p.String("cpu");
-            p.Int(t.ElementCount);
-            p.Tuple();
-            p.BinPersId();
-            p.Int(0);
-            p.IntTuple(t.Shape.Select(d => (long)d));
-            p.IntTuple(ContiguousStrides(t.Shape));
-            p.Bool(false);
-            p.EmptyOrderedDict();
-            p.Tuple();
-            p.Reduce();
+            p.RebuildTensor(TorchDTypes.StorageClass(t.IsFloat ? TorchDType.Float32 : TorchDType.Int64),
+                i.ToString(System.Globalization.CultureInfo.InvariantCulture), t.ElementCount, 0, t.Shape.Select(d => (long)d), ContiguousStrides(t.Shape));
         }
         p.SetItems();
         p.Stop();
