@@ -39,13 +39,20 @@ internal static class DemoCommand
 
     public static AttackDefinition Attack { get; } = new() { Kind = AttackDefinition.BadNetKind, Target = 0, PoisonRate = 0.1, PatchSize = 3 };
 
-    /// <summary>TSC with the paper's structure and rates, shortened (2 rounds, 20-epoch curves on 3,000 images).</summary>
+    /// <summary>
+    /// TSC with the paper's rates and t, shortened to one round (the paper's E = 1 ablation) of two
+    /// 40-epoch curves on 3,000 images, batch 64 rather than the paper's 256. What the second-stage curve
+    /// needs is optimiser steps; measured on this demo's model (seed 0): after stage 2, ASR was 32% with
+    /// 20 epochs at batch 128, 13% with 60 epochs at batch 128, 10% with 30 epochs at batch 64. A second
+    /// round of the 30-epoch/batch-64 setting moved ASR from 10% to 18%, so within ten minutes the
+    /// steps are better spent on one round's curves than on more rounds.
+    /// </summary>
     public static TscOptions Purification { get; } = new()
     {
-        Rounds = 2,
+        Rounds = 1,
         T = 0.4,
-        Curve = new CurveOptions { Epochs = 20, BatchSize = 128, LearningRate = 0.02 },
-        FineTune = new FineTuneOptions { Epochs = 2, BatchSize = 128, LearningRate = 1e-4 },
+        Curve = new CurveOptions { Epochs = 40, BatchSize = 64, LearningRate = 0.02 },
+        FineTune = new FineTuneOptions { Epochs = 2, BatchSize = 64, LearningRate = 1e-4 },
     };
 
     public const double CleanFraction = 0.05;
