@@ -109,7 +109,7 @@ internal static class ExperimentCommand
         {
             string S(string key) => ScoresTable.Cell(result[key]?.GetValue<double>());
             Line($"[{finished}/{finished + remaining} done, ETA {Time(eta)}] cell {cell.Index} {cell.Describe()}: " +
-                 $"ACC {S("acc_before")} → {S("acc_after")}, ASR {S("asr_before")} → {S("asr_after")} ({result["wall_time_seconds"]} s)");
+                 $"ACC {S("acc_before")} → {S("acc_after")}, ASR {S("asr_before")} → {S("asr_after")} ({result["wall_time_seconds"]?.GetValue<double>():F0} s)");
         }
     }
 }

@@ -41,13 +41,18 @@ public static class PlanDocument
         {
             throw new PlanException(path, $"not valid YAML (line {e.Start.Line}): {e.Message}");
         }
+        catch (InvalidOperationException e)
+        {
+            // NOTE: YamlDotNet's scanner throws this (not a YamlException) on some malformed input.
+            throw new PlanException(path, $"not valid YAML ({e.Message}).");
+        }
         return stream.Documents.Count == 0 ? null : ToJson(stream.Documents[0].RootNode);
     }
 
     private static JsonNode? ToJson(YamlNode node) => node switch
     {
         YamlMappingNode map => new JsonObject(map.Children.Select(kv =>
-            KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", ToJson(kv.Value)))),
+            KeyValuePair.Create((kv.Key as YamlScalarNode)?.Value ?? kv.Key.ToString(), ToJson(kv.Value)))),
         YamlSequenceNode list => new JsonArray([.. list.Children.Select(ToJson)]),
         YamlScalarNode scalar => Scalar(scalar),
         _ => null,

@@ -60,6 +60,15 @@ public sealed class PlanReader
         CheckUnique(plan.Attacks.Select(a => a.Label), "attacks", "label");
         CheckUnique(plan.Defenses.Select(d => d.Label), "defenses", "label");
         CheckUnique(plan.Seeds.Select(s => s.ToString()), "seeds", "seed");
+        // Cells are identified by what they compute, not by their labels: two entries that differ
+        // only in label would be one cell, and the second would never run.
+        var twin = Grid.Expand(plan).GroupBy(c => c.Key).FirstOrDefault(g => g.Count() > 1)?.Take(2).ToList();
+        if (twin is [var a, var b])
+        {
+            string field = a.Attack != b.Attack ? "attacks" : "defenses";
+            string which = field == "attacks" ? $"'{a.Attack.Label}' and '{b.Attack.Label}'" : $"'{a.Defense.Label}' and '{b.Defense.Label}'";
+            throw Error(field, $"entries {which} describe the same experiment (same settings); remove one.");
+        }
         return plan;
     }
 
@@ -176,8 +185,11 @@ public sealed class PlanReader
     private string Text(JsonNode node, string field) =>
         node is JsonValue v && v.TryGetValue<string>(out var s) && s.Length > 0 ? s : throw Error(field, $"expected a non-empty string, got {node.ToJsonString()}.");
 
+    // Parsed JSON holds numbers as text, YAML-built values as long or double: read the number's JSON text either way.
     private double Number(JsonNode node, string field) =>
-        node is JsonValue v && v.GetValueKind() == JsonValueKind.Number ? v.GetValue<double>() : throw Error(field, $"expected a number, got {node.ToJsonString()}.");
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+            ? double.Parse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture)
+            : throw Error(field, $"expected a number, got {node.ToJsonString()}.");
 
     private int Integer(JsonNode node, string field)
     {
