@@ -2,6 +2,7 @@ using Circumvent.Data;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Pipelines;
 using Circumvent.Training;
 using System.CommandLine;
 using System.Diagnostics;
@@ -101,7 +102,7 @@ internal static class DemoCommand
             // A fresh model needs a fresh run: clear the demo's own earlier run folder (only ever one we made).
             if (Directory.Exists(runFolder) && File.Exists(Path.Combine(runFolder, RunFolder.ConfigFile)))
                 Directory.Delete(runFolder, recursive: true);
-            var request = new PurifyRequest(backdoored, config.Data, purified, Path.Combine(outFolder, "report.json"), runFolder,
+            var request = new PurificationRequest(backdoored, config.Data, purified, Path.Combine(outFolder, "report.json"), runFolder,
                 new Tsc(options), CleanFraction, Recipe.Seed, stored => stored);
             var outcome = PurifyRun.Execute(request, console);
 
