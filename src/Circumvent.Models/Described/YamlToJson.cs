@@ -23,6 +23,11 @@ internal static class YamlToJson
         {
             throw new DescriptionException(source, $"line {e.Start.Line}, column {e.Start.Column}", $"not valid YAML ({e.Message.TrimEnd('.')}).", e);
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // NOTE: YamlDotNet's scanner throws these (without a position) on some malformed inputs, e.g. an unclosed flow sequence.
+            throw new DescriptionException(source, "", $"not valid YAML ({e.Message.TrimEnd('.')}).", e);
+        }
         if (stream.Documents.Count != 1)
             throw new DescriptionException(source, "", $"expected one YAML document, found {stream.Documents.Count}.");
         return ToNode(stream.Documents[0].RootNode, source)?.ToJsonString() ?? "null";
