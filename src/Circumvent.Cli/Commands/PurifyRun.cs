@@ -11,10 +11,11 @@ using Circumvent.Models.Checkpoints;
 
 namespace Circumvent.Cli.Commands;
 
-/// <summary>What `purify` (and `demo`) ask for.</summary>
+/// <summary>What `purify` (and `demo`) ask for. <see cref="Architecture"/> overrides the model's own metadata (from --description).</summary>
 internal sealed record PurifyRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
-    IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack);
+    IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack,
+    ArchitectureConfig? Architecture = null);
 
 /// <summary>Load → check → defend (resumably) → save model and report → print the table. Shared by `purify` and `demo`.</summary>
 internal static class PurifyRun
@@ -36,7 +37,7 @@ internal static class PurifyRun
         if (!File.Exists(request.ModelPath))
             throw new UsageException($"--model '{request.ModelPath}': file not found.");
 
-        var checkpoint = ModelCheckpoint.Load(request.ModelPath);
+        var checkpoint = ModelCheckpoint.Load(request.ModelPath, request.Architecture);
         var spec = DatasetSpec.Parse(request.Data);
         var dataset = spec.Load();
         CheckCompatible(request.ModelPath, checkpoint.Architecture, spec, dataset);

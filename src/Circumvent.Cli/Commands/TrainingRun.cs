@@ -4,6 +4,7 @@ using Circumvent.Method.Attacks;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
+using Circumvent.Models.Described;
 using Circumvent.Training;
 
 namespace Circumvent.Cli.Commands;
@@ -22,7 +23,9 @@ internal static class TrainingRun
     /// target label; the definition is saved under <see cref="AttackKey"/> and the poisoned count in
     /// the training metadata.
     /// </param>
-    public static Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null)
+    /// <param name="description">A described network to train instead of the built-in config.Architecture names.</param>
+    public static Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null,
+        ModelDescription? description = null)
     {
         // Everything that can be checked cheaply is checked before the (long) training starts,
         // so a typo never costs a run and never touches --out.
@@ -40,7 +43,9 @@ internal static class TrainingRun
                 throw new UsageException($"--target {trigger.TargetClass} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
             (train, poisonedIndices) = Poisoning.PoisonTrainingSet(train, trigger, attack!.PoisonRate, PoisonSeed(config));
         }
-        var archConfig = new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier);
+        var archConfig = description is null
+            ? new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier)
+            : FitDescription(description, dataset);
         var architecture = Architectures.Create(archConfig);
         var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
 
@@ -79,6 +84,18 @@ internal static class TrainingRun
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
         return new Outcome(result, accuracy, output, scores, poisonedIndices.Length);
+    }
+
+    /// <summary>The description's config, after checking it takes the dataset's images and classes.</summary>
+    private static ArchitectureConfig FitDescription(ModelDescription d, DatasetPair dataset)
+    {
+        var train = dataset.Train;
+        if (train.Channels != d.InChannels || train.Height != d.Height || train.Width != d.Width)
+            throw new UsageException(
+                $"--description '{d.Name}' takes {d.InChannels}×{d.Height}×{d.Width} images but {dataset.Name} has {train.Channels}×{train.Height}×{train.Width}.");
+        if (dataset.NumClasses != d.Classes)
+            throw new UsageException($"--description '{d.Name}' has {d.Classes} classes but {dataset.Name} has {dataset.NumClasses}.");
+        return d.ToConfig();
     }
 
     /// <summary>The poisoning draw's own seed, independent of the init/shuffle/dropout streams.</summary>
