@@ -59,7 +59,8 @@ internal static class TrainingRun
         var statsUpdater = new RunningStatsUpdater(parameters);
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = console.Cancellation };
         string poisoning = trigger is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned → class {trigger.TargetClass}";
-        var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images{poisoning}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
+        string what = description is null ? $"width {config.WidthMultiplier:g3}" : "described";
+        var header = $"training {config.Architecture} ({what}) on {dataset.Name} ({train.Count} images{poisoning}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
         var result = ProgressView.Run(console, header, trainer, () => trainer.Train(trainSource));
         BackdoorScores? scores = trigger is null
             ? null
