@@ -13,20 +13,10 @@ public class DescribedSpecTests
     public void RandomPermutationPreservesLogitsInEvalAndTrainMode(string name)
     {
         var arch = TestDescriptions.Architecture(name);
-        var p = PermutationTestNets.Weights(arch, 1);
-        var spec = PermutationSpecs.For(arch);
-        var perms = Permutation.Random(spec, new Random(2));
-        Assert.Contains(perms, perm => perm.Where((v, i) => v != i).Any());
-        var permuted = Permutation.Apply(p, spec, perms);
-        Assert.Contains(p, e => !e.Tensor.ToArray().SequenceEqual(permuted[e.Name].ToArray()));
-
-        var x = PermutationTestNets.Input(3, 4, arch.Config.Height);
         // Dropout draws its mask element by element, so in training a permuted network drops other units:
         // equal only in distribution. Networks with dropout are compared in eval mode.
         bool hasDropout = arch.Config.Description!.AllLayers().Any(l => l is DropoutLayer);
-        foreach (var training in hasDropout ? [false] : new[] { false, true })
-            PermutationTestNets.AssertSameLogits(PermutationTestNets.Logits(arch, p, x, training),
-                PermutationTestNets.Logits(arch, permuted, x, training), $"{name} {(training ? "train" : "eval")}");
+        PermutationTestNets.AssertRandomPermutationPreservesLogits(arch, arch.Config.Height, name, hasDropout ? [false] : [false, true]);
     }
 
     [Theory]
@@ -44,26 +34,8 @@ public class DescribedSpecTests
 
     [Theory]
     [MemberData(nameof(TestDescriptions.Names), MemberType = typeof(TestDescriptions))]
-    public void BatchNormStatisticsMoveWithTheirChannels(string name)
-    {
-        var arch = TestDescriptions.Architecture(name);
-        var p = PermutationTestNets.Weights(arch, 6);
-        var spec = PermutationSpecs.For(arch);
-        var perms = Permutation.Random(spec, new Random(7));
-        var permuted = Permutation.Apply(p, spec, perms);
-        int checkedBuffers = 0;
-        for (int g = 0; g < spec.Groups.Count; g++)
-            foreach (var axis in spec.Groups[g].Producers.Where(a => a.Tensor.EndsWith(".running_var") || a.Tensor.EndsWith(".running_mean")))
-            {
-                var inverse = Permutation.Invert(perms[g]);
-                var before = p[axis.Tensor].ToArray();
-                var after = permuted[axis.Tensor].ToArray();
-                for (int k = 0; k < before.Length; k++) Assert.Equal(before[k], after[inverse[k]]);
-                checkedBuffers++;
-            }
-        // Every BN of these networks normalises permutable units, so all of its buffers must have moved.
-        Assert.Equal(arch.Tensors.Count(t => t.Role == TensorRole.Buffer), checkedBuffers);
-    }
+    public void BatchNormStatisticsMoveWithTheirChannels(string name) =>
+        PermutationTestNets.AssertBatchNormStatisticsMove(TestDescriptions.Architecture(name));
 
     [Fact]
     public void CnnSmallDescriptionDerivesTheBuiltInSpec()
