@@ -24,6 +24,7 @@ internal sealed class CliApp
             PurifyCommand.Create(console),
             CurveCommand.Create(console),
             InspectCommand.Create(console),
+            ExperimentCommand.Create(console),
         };
     }
 
