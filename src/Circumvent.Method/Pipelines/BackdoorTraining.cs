@@ -99,15 +99,11 @@ public static class BackdoorTraining
     }
 
     /// <summary>The description's config, after checking it takes the dataset's images and classes.</summary>
-    private static ArchitectureConfig FitDescription(ModelDescription d, DatasetPair dataset)
+    private static ArchitectureConfig FitDescription(ModelDescription description, DatasetPair dataset)
     {
-        var train = dataset.Train;
-        if (train.Channels != d.InChannels || train.Height != d.Height || train.Width != d.Width)
-            throw new ArgumentException(
-                $"--description '{d.Name}' takes {d.InChannels}×{d.Height}×{d.Width} images but {dataset.Name} has {train.Channels}×{train.Height}×{train.Width}.");
-        if (dataset.NumClasses != d.Classes)
-            throw new ArgumentException($"--description '{d.Name}' has {d.Classes} classes but {dataset.Name} has {dataset.NumClasses}.");
-        return d.ToConfig();
+        var config = description.ToConfig();
+        ArchitectureFit.Check($"--description '{description.Name}'", config, dataset.Name, dataset);
+        return config;
     }
 
     /// <summary>The poisoning draw's own seed, independent of the init/shuffle/dropout streams.</summary>

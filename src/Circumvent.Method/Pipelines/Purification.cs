@@ -49,7 +49,7 @@ public static class Purification
         var checkpoint = ModelCheckpoint.Load(request.ModelPath, request.Architecture);
         var spec = DatasetSpec.Parse(request.Data);
         var dataset = spec.Load();
-        CheckCompatible(request.ModelPath, checkpoint.Architecture, spec, dataset);
+        ArchitectureFit.Check($"--model '{request.ModelPath}'", checkpoint.Architecture, spec.Kind, dataset);
         var normalization = checkpoint.NormalizationMean is { } mean ? new Normalization(mean, checkpoint.NormalizationStd!) : dataset.Normalization;
         var attack = ResolveAttack(request, checkpoint, dataset);
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);
@@ -123,16 +123,6 @@ public static class Purification
         if (definition.Target >= dataset.NumClasses)
             throw new ArgumentException($"--target {definition.Target} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
         return AttackFactory.Create(definition);
-    }
-
-    public static void CheckCompatible(string modelPath, ArchitectureConfig arch, DatasetSpec spec, DatasetPair dataset)
-    {
-        var test = dataset.Test;
-        if (test.Channels != arch.InChannels || test.Height != arch.Height || test.Width != arch.Width)
-            throw new ArgumentException(
-                $"--model '{modelPath}' expects {arch.InChannels}×{arch.Height}×{arch.Width} images but {spec.Kind} has {test.Channels}×{test.Height}×{test.Width}.");
-        if (dataset.NumClasses != arch.Classes)
-            throw new ArgumentException($"--model '{modelPath}' has {arch.Classes} classes but {spec.Kind} has {dataset.NumClasses}.");
     }
 
     private static string Sha256(string path)

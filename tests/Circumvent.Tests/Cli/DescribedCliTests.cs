@@ -91,6 +91,29 @@ public class DescribedCliTests
     }
 
     [Fact]
+    public void TrainRejectsADescriptionThatDoesNotFitTheData()
+    {
+        var dir = CliHarness.TempFolder();
+        var data = "mnist:" + CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "data"), trainCount: 60, testCount: 20);
+        var output = Path.Combine(dir, "m.safetensors");
+        var sevenClasses = TinyNet.Replace("\"classes\": 10", "\"classes\": 7").Replace("\"out_features\": 10", "\"out_features\": 7");
+        var colour = TinyNet.Replace("\"input\": [1, 28, 28]", "\"input\": [3, 28, 28]").Replace("\"in_channels\": 1,", "\"in_channels\": 3,");
+        foreach (var (text, expected) in new[]
+        {
+            (sevenClasses, "--description 'tiny-net' has 7 classes but mnist has 10."),
+            (colour, "--description 'tiny-net' expects 3×28×28 images but mnist has 1×28×28."),
+        })
+        {
+            var description = Path.Combine(dir, "net.json");
+            File.WriteAllText(description, text);
+            var run = CliHarness.Run("train", "--description", description, "--data", data, "--epochs", "1", "--out", output);
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains(expected, Assert.Single(run.StderrLines));
+            Assert.False(File.Exists(output));
+        }
+    }
+
+    [Fact]
     public void TrainEvalAndPurifyADescribedModel()
     {
         var dir = CliHarness.TempFolder();
