@@ -23,6 +23,7 @@ internal sealed class CliApp
             DemoCommand.Create(console),
             PurifyCommand.Create(console),
             CurveCommand.Create(console),
+            InspectCommand.Create(console),
             ExperimentCommand.Create(console),
         };
     }

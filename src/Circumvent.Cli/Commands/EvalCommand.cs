@@ -22,13 +22,15 @@ internal static class EvalCommand
         var batchSize = Options.Make("--batch-size", "Evaluation batch size.", 256);
         var json = Options.Json();
         var attackOptions = AttackOptions.ForEvaluation();
+        var description = new DescriptionOption("Network description (JSON/YAML) to read --model with, e.g. a plain PyTorch state_dict without Circumvent metadata.");
         var command = new Command("eval", "Evaluate a checkpoint's test accuracy (and attack success rate / robust accuracy).") { model, data, batchSize, json };
         attackOptions.AddTo(command);
+        description.AddTo(command);
         command.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch <= 0) throw new UsageException($"--batch-size must be at least 1, got {batch}.");
-            var loaded = LoadModel(parse.Value(model));
+            var loaded = LoadModel(parse.Value(model), description.Architecture(parse));
             var attack = attackOptions.Parse(parse, StoredAttack(loaded.Path, loaded.Checkpoint));
             var scores = Evaluate(loaded, parse.Value(data), attack, batch);
             console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores) : ToText(scores, attack));
@@ -39,11 +41,11 @@ internal static class EvalCommand
 
     private sealed record LoadedModel(string Path, ModelCheckpoint Checkpoint);
 
-    private static LoadedModel LoadModel(string modelPath)
+    private static LoadedModel LoadModel(string modelPath, ArchitectureConfig? architecture)
     {
         if (!File.Exists(modelPath))
             throw new UsageException($"--model '{modelPath}': file not found.");
-        return new LoadedModel(modelPath, ModelCheckpoint.Load(modelPath));
+        return new LoadedModel(modelPath, ModelCheckpoint.Load(modelPath, architecture));
     }
 
     /// <summary>The attack definition saved by `train --attack`, or null.</summary>

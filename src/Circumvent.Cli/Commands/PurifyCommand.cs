@@ -30,6 +30,7 @@ internal static class PurifyCommand
         var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
         var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
         var attack = AttackOptions.ForEvaluation();
+        var description = new DescriptionOption("Network description (JSON/YAML) to read --model with, e.g. a plain PyTorch state_dict without Circumvent metadata.");
 
         var command = new Command("purify", "Remove a backdoor from a model (TSC, MCR, fine-tuning) and report ACC/ASR/RA.")
         {
@@ -37,6 +38,7 @@ internal static class PurifyCommand
             fineTuneEpochs, fineTuneLr, noAugment,
         };
         attack.AddTo(command);
+        description.AddTo(command);
         command.SetAction(parse =>
         {
             var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
@@ -51,7 +53,8 @@ internal static class PurifyCommand
                 Defense: DefenseFactory.Create((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
-                ResolveAttack: stored => attack.Parse(parse, stored));
+                ResolveAttack: stored => attack.Parse(parse, stored),
+                Architecture: description.Architecture(parse));
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;

@@ -1,5 +1,6 @@
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Pipelines;
+using Circumvent.Models.Described;
 using Circumvent.Training;
 
 namespace Circumvent.Cli.Commands;
@@ -9,9 +10,10 @@ internal static class TrainingRun
 {
     public const string AttackKey = BackdoorTraining.AttackKey;
 
-    public static BackdoorTraining.Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null) =>
+    public static BackdoorTraining.Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null,
+        ModelDescription? description = null) =>
         BackdoorTraining.Run(config, outputPath, attack, console.Cancellation,
-            (header, trainer, train) => ProgressView.Run(console, header, trainer, train));
+            (header, trainer, train) => ProgressView.Run(console, header, trainer, train), description);
 
     /// <summary>The full output path, after checking its folder exists and it is not a folder itself.</summary>
     public static string CheckOutputPath(string path) => OutputPaths.Check("--out", path, "a file path such as model.safetensors");

@@ -18,12 +18,17 @@ public sealed record Cell(
     /// <summary>The attack at this cell's rate (the attack's own fields plus poison_rate).</summary>
     public AttackDefinition AttackDefinition => PlanReader.Definition(Attack.Fields, PoisonRate);
 
-    /// <summary>Everything that determines the backdoored model, as canonical JSON.</summary>
-    public JsonObject ModelConfig() => new()
+    /// <summary>Everything that determines the backdoored model, as canonical JSON (a described network's whole description included).</summary>
+    public JsonObject ModelConfig()
     {
-        ["training"] = JsonNode.Parse(Training.ToJson()),
-        ["attack"] = JsonNode.Parse(AttackDefinition.ToJson()),
-    };
+        var config = new JsonObject
+        {
+            ["training"] = JsonNode.Parse(Training.ToJson()),
+            ["attack"] = JsonNode.Parse(AttackDefinition.ToJson()),
+        };
+        if (Architecture.Description is { } description) config["description"] = JsonNode.Parse(description.Json);
+        return config;
+    }
 
     /// <summary>Everything that determines this cell's result: the model, the defence and its settings, the defender's data.</summary>
     public JsonObject Config() => new()

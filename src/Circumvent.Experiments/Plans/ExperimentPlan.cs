@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Circumvent.Method.Defenses;
+using Circumvent.Models.Described;
 using Circumvent.Training;
 
 namespace Circumvent.Experiments.Plans;
@@ -27,8 +28,11 @@ public sealed record ExperimentPlan
     public int CurvePoints { get; init; } = 11;
 }
 
-/// <summary>An architecture by name with its width multiplier.</summary>
-public sealed record ArchitectureChoice(string Name, double Width)
+/// <summary>
+/// A built-in architecture by name with its width multiplier, or a network described in a file
+/// (<paramref name="Description"/>; then <paramref name="Name"/> is the description's name and the width 1).
+/// </summary>
+public sealed record ArchitectureChoice(string Name, double Width, ModelDescription? Description = null)
 {
     public string Label => Width == 1 ? Name : $"{Name}×{Width:0.####}";
 }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Circumvent.Data;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Defenses;
+using Circumvent.Models.Described;
 using Circumvent.Training;
 
 namespace Circumvent.Experiments.Plans;
@@ -85,13 +86,29 @@ public sealed class PlanReader
     private ArchitectureChoice Architecture(JsonNode node, string field)
     {
         var o = node is JsonValue ? new JsonObject { ["name"] = Text(node, field) } : Object(node, field);
-        Only(o, field, ["name", "width"]);
+        Only(o, field, ["name", "width", "description"]);
+        if (o["description"] is { } file) return Described(o, file, field);
         double width = o["width"] is { } w ? Number(w, field + ".width") : 1;
         if (!(width > 0)) throw Error(field + ".width", $"must be positive, got {width}.");
         string name = Text(o["name"] ?? throw Error(field + ".name", "missing."), field + ".name");
         if (!Circumvent.Models.Architectures.Names.Contains(name))
             throw Error(field + ".name", $"unknown architecture '{name}'; expected one of {string.Join(", ", Circumvent.Models.Architectures.Names)}.");
         return new ArchitectureChoice(name, width);
+    }
+
+    /// <summary>{description: FILE} (relative to the plan): the network is read and checked now, not mid-plan.</summary>
+    private ArchitectureChoice Described(JsonObject o, JsonNode file, string field)
+    {
+        if (o.ContainsKey("name") || o.ContainsKey("width"))
+            throw Error(field, "give either name (and width) or description, not both: the description fixes the name and every size.");
+        string path = Path.GetFullPath(Text(file, field + ".description"), _folder);
+        if (!File.Exists(path)) throw Error(field + ".description", $"file '{path}' not found.");
+        try
+        {
+            var description = DescriptionParser.ParseFile(path);
+            return new ArchitectureChoice(description.Name, 1, description);
+        }
+        catch (DescriptionException e) { throw Error(field + ".description", e.Message); }
     }
 
     /// <summary>Checks the attack now (kind, fields, trigger image) with the first rate standing in for each rate.</summary>

@@ -71,7 +71,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
                 AtomicText.Write(Path.Combine(folder, "config.json"), cell.ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
                 var clock = Stopwatch.StartNew();
-                var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation);
+                var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation, description: cell.Architecture.Description);
                 var result = new JsonObject
                 {
                     ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),

@@ -6,6 +6,7 @@ using Circumvent.Method.Attacks;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
+using Circumvent.Models.Described;
 using Circumvent.Training;
 
 namespace Circumvent.Method.Pipelines;
@@ -33,7 +34,9 @@ public static class BackdoorTraining
     /// the training metadata.
     /// </param>
     /// <param name="display">Wraps the training call (null = run it silently).</param>
-    public static Outcome Run(TrainingConfig config, string outputPath, AttackDefinition? attack, CancellationToken cancellation, Display? display = null)
+    /// <param name="description">A described network to train instead of the built-in that config.Architecture names.</param>
+    public static Outcome Run(TrainingConfig config, string outputPath, AttackDefinition? attack, CancellationToken cancellation, Display? display = null,
+        ModelDescription? description = null)
     {
         // Everything that can be checked cheaply is checked before the (long) training starts,
         // so a typo never costs a run and never touches the output.
@@ -51,7 +54,9 @@ public static class BackdoorTraining
                 throw new ArgumentException($"--target {trigger.TargetClass} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
             (train, poisonedIndices) = Poisoning.PoisonTrainingSet(train, trigger, attack!.PoisonRate, PoisonSeed(config));
         }
-        var archConfig = new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier);
+        var archConfig = description is null
+            ? new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier)
+            : FitDescription(description, dataset);
         var architecture = Architectures.Create(archConfig);
         var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
 
@@ -65,7 +70,8 @@ public static class BackdoorTraining
         var statsUpdater = new RunningStatsUpdater(parameters);
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation };
         string poisoning = trigger is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned → class {trigger.TargetClass}";
-        var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images{poisoning}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
+        string what = description is null ? $"width {config.WidthMultiplier:g3}" : "described";
+        var header = $"training {config.Architecture} ({what}) on {dataset.Name} ({train.Count} images{poisoning}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
         var result = display is null ? trainer.Train(trainSource) : display(header, trainer, () => trainer.Train(trainSource));
         BackdoorScores? scores = trigger is null
             ? null
@@ -90,6 +96,14 @@ public static class BackdoorTraining
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
         return new Outcome(result, accuracy, output, scores, poisonedIndices.Length);
+    }
+
+    /// <summary>The description's config, after checking it takes the dataset's images and classes.</summary>
+    private static ArchitectureConfig FitDescription(ModelDescription description, DatasetPair dataset)
+    {
+        var config = description.ToConfig();
+        ArchitectureFit.Check($"--description '{description.Name}'", config, dataset.Name, dataset);
+        return config;
     }
 
     /// <summary>The poisoning draw's own seed, independent of the init/shuffle/dropout streams.</summary>

@@ -13,9 +13,11 @@ namespace Circumvent.Method.Pipelines;
 
 /// <summary>What a purification asks for (`purify`, `demo`, the experiment runner).</summary>
 /// <param name="ResolveAttack">Turns the attack stored in the model (or null) into the one ASR is measured with (or null: ACC only).</param>
+/// <param name="Architecture">Overrides the model's own architecture metadata (from --description), e.g. for a plain PyTorch state_dict.</param>
 public sealed record PurificationRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
-    IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack);
+    IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack,
+    ArchitectureConfig? Architecture = null);
 
 /// <summary>The data a purification was scored with: the clean subset D, the test set, the normalisation and the attack.</summary>
 public sealed record PurificationSetup(ImageDataset Clean, ImageDataset Test, Normalization Normalization, IAttack? Attack);
@@ -44,10 +46,10 @@ public static class Purification
         if (!File.Exists(request.ModelPath))
             throw new ArgumentException($"--model '{request.ModelPath}': file not found.");
 
-        var checkpoint = ModelCheckpoint.Load(request.ModelPath);
+        var checkpoint = ModelCheckpoint.Load(request.ModelPath, request.Architecture);
         var spec = DatasetSpec.Parse(request.Data);
         var dataset = spec.Load();
-        CheckCompatible(request.ModelPath, checkpoint.Architecture, spec, dataset);
+        ArchitectureFit.Check($"--model '{request.ModelPath}'", checkpoint.Architecture, spec.Kind, dataset);
         var normalization = checkpoint.NormalizationMean is { } mean ? new Normalization(mean, checkpoint.NormalizationStd!) : dataset.Normalization;
         var attack = ResolveAttack(request, checkpoint, dataset);
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);
@@ -121,16 +123,6 @@ public static class Purification
         if (definition.Target >= dataset.NumClasses)
             throw new ArgumentException($"--target {definition.Target} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
         return AttackFactory.Create(definition);
-    }
-
-    public static void CheckCompatible(string modelPath, ArchitectureConfig arch, DatasetSpec spec, DatasetPair dataset)
-    {
-        var test = dataset.Test;
-        if (test.Channels != arch.InChannels || test.Height != arch.Height || test.Width != arch.Width)
-            throw new ArgumentException(
-                $"--model '{modelPath}' expects {arch.InChannels}×{arch.Height}×{arch.Width} images but {spec.Kind} has {test.Channels}×{test.Height}×{test.Width}.");
-        if (dataset.NumClasses != arch.Classes)
-            throw new ArgumentException($"--model '{modelPath}' has {arch.Classes} classes but {spec.Kind} has {dataset.NumClasses}.");
     }
 
     private static string Sha256(string path)
