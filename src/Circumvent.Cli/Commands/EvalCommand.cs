@@ -4,6 +4,7 @@ using System.Text.Json;
 using Circumvent.Data;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Evaluation;
+using Circumvent.Method.Pipelines;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 
@@ -24,18 +25,19 @@ internal static class EvalCommand
         var attackOptions = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
         var command = new Command("eval", "Evaluate a checkpoint's test accuracy (and attack success rate / robust accuracy).") { model, data, batchSize, json };
-        modelOptions.AddTo(command);
         attackOptions.AddTo(command);
+        modelOptions.AddTo(command);
         command.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch <= 0) throw new UsageException($"--batch-size must be at least 1, got {batch}.");
             var settings = modelOptions.Parse(parse);
             string modelPath = parse.Value(model);
-            var content = ModelOptions.ReadFile(modelPath);
+            var content = ModelLoading.Read(modelPath);
             var spec = DatasetSpec.Parse(parse.Value(data));
             var dataset = spec.Load();
-            var checkpoint = ModelOptions.Build(modelPath, content, settings, dataset.Test.Height, dataset.Test.Width, console, quiet: parse.GetValue(json));
+            var checkpoint = ModelLoading.Build(modelPath, content, settings, spec.Kind, dataset,
+                parse.GetValue(json) ? null : console.Out.WriteLine, console.Warn);
             var loaded = new LoadedModel(modelPath, checkpoint);
             var attack = attackOptions.Parse(parse, StoredAttack(loaded.Path, loaded.Checkpoint));
             var scores = Evaluate(loaded, spec, dataset, attack, batch);
@@ -61,12 +63,12 @@ internal static class EvalCommand
         }
     }
 
+    /// <param name="dataset">Already checked to fit the model (by <see cref="ModelLoading.Build"/>).</param>
     private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, DatasetPair dataset, AttackDefinition? attack, int batchSize)
     {
         var trigger = attack is null ? null : AttackFactory.Create(attack);
         var test = dataset.Test;
         var arch = model.Checkpoint.Architecture;
-        PurifyRun.CheckCompatible(model.Path, arch, spec, dataset);
         if (trigger is not null && trigger.TargetClass >= dataset.NumClasses)
             throw new UsageException($"--target {trigger.TargetClass} is outside {spec.Kind}'s classes 0..{dataset.NumClasses - 1}.");
         // The checkpoint's own normalisation wins: it is what the network was trained with.

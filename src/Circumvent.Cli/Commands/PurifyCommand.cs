@@ -1,5 +1,5 @@
-using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Pipelines;
 using System.CommandLine;
 
 namespace Circumvent.Cli.Commands;
@@ -11,8 +11,6 @@ namespace Circumvent.Cli.Commands;
 /// </summary>
 internal static class PurifyCommand
 {
-    public static readonly string[] DefenseNames = ["tsc", "mcr", "ft", "none"];
-
     public static Command Create(CliConsole console)
     {
         var model = Options.Required("--model", "Backdoored checkpoint: .safetensors or a PyTorch .pth/.pt.");
@@ -39,21 +37,21 @@ internal static class PurifyCommand
             model, data, output, report, runFolder, defense, fraction, seed, rounds, t, curveEpochs, curveLr, batchSize,
             fineTuneEpochs, fineTuneLr, noAugment,
         };
-        modelOptions.AddTo(command);
         attack.AddTo(command);
+        modelOptions.AddTo(command);
         command.SetAction(parse =>
         {
             var modelLoad = modelOptions.Parse(parse);
             var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
                 parse.GetValue(batchSize), parse.GetValue(fineTuneEpochs), parse.GetValue(fineTuneLr), !parse.GetValue(noAugment));
             string outPath = parse.Value(output);
-            var request = new PurifyRequest(
+            var request = new PurificationRequest(
                 ModelPath: parse.Value(model),
                 Data: parse.Value(data),
                 OutputPath: outPath,
                 ReportPath: parse.GetValue(report),
                 RunFolder: parse.GetValue(runFolder) ?? outPath + ".run",
-                Defense: CreateDefense((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
+                Defense: DefenseFactory.Create((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
                 ResolveAttack: stored => attack.Parse(parse, stored),
@@ -66,64 +64,4 @@ internal static class PurifyCommand
     }
 
     private static Option<T?> Unset<T>(string name, string description) where T : struct => new(name) { Description = description };
-
-    /// <summary>The tunable settings as given on the command line (null = the chosen defence's default).</summary>
-    public sealed record DefenseKnobs(int? Rounds, double? T, int? CurveEpochs, double? CurveLr, int? BatchSize,
-        int? FineTuneEpochs, double? FineTuneLr, bool Augment);
-
-    /// <summary>Builds and validates the defence, so a bad value fails before anything is loaded or written.</summary>
-    public static IDefense CreateDefense(string name, DefenseKnobs k)
-    {
-        CurveOptions Curve(CurveOptions d) => d with
-        {
-            Epochs = k.CurveEpochs ?? d.Epochs,
-            LearningRate = k.CurveLr ?? d.LearningRate,
-            BatchSize = k.BatchSize ?? d.BatchSize,
-            Augment = k.Augment,
-        };
-        FineTuneOptions Tune(FineTuneOptions d) => d with
-        {
-            Epochs = k.FineTuneEpochs ?? d.Epochs,
-            LearningRate = k.FineTuneLr ?? d.LearningRate,
-            BatchSize = k.BatchSize ?? d.BatchSize,
-            Augment = k.Augment,
-        };
-        void Reject(string option, bool given)
-        {
-            if (given) throw new UsageException($"{option} does not apply to --defense {name}.");
-        }
-
-        switch (name)
-        {
-            case "tsc":
-            {
-                var d = new TscOptions();
-                var options = d with { Rounds = k.Rounds ?? d.Rounds, T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
-                options.Validate();
-                return new Tsc(options);
-            }
-            case "mcr":
-            {
-                Reject("--rounds", k.Rounds is not null);
-                var d = new McrOptions();
-                var options = d with { T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
-                options.Validate();
-                return new Mcr(options);
-            }
-            case "ft":
-            {
-                Reject("--rounds", k.Rounds is not null);
-                Reject("--t", k.T is not null);
-                Reject("--curve-epochs", k.CurveEpochs is not null);
-                Reject("--curve-lr", k.CurveLr is not null);
-                var settings = Tune(FineTuneDefense.Defaults);
-                settings.Validate(allowZeroEpochs: false);
-                return new FineTuneDefense(settings);
-            }
-            case "none":
-                return new NoDefense();
-            default:
-                throw new UsageException($"--defense must be one of {string.Join(", ", DefenseNames)}, got '{name}'.");
-        }
-    }
 }

@@ -9,7 +9,8 @@ internal static class TrainCommand
     public static Command Create(CliConsole console)
     {
         var defaults = new TrainingConfig();
-        var arch = Options.Required("--arch", "Architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18.");
+        var arch = new Option<string?>("--arch") { Description = "Built-in architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18." };
+        var description = new DescriptionOption("Or a network described in a file (JSON or YAML; see README, 'Your own architecture').");
         var data = Options.Required("--data", "Dataset as KIND[:PATH], e.g. cifar10:/data/cifar10 or fashion-mnist.");
         var output = Options.Required("--out", "Checkpoint to write (.safetensors); written only when training succeeds.");
         var epochs = Options.Make("--epochs", "Training epochs.", defaults.Epochs);
@@ -36,14 +37,20 @@ internal static class TrainCommand
             stepEpochs, gamma, smoothing, width, seed, augment, noAugment, limit,
         };
         attackOptions.AddTo(command);
+        description.AddTo(command);
         command.SetAction(parse =>
         {
+            if ((parse.GetValue(arch) is null) == !description.IsGiven(parse))
+                throw new UsageException("give either --arch NAME or --description FILE (one of them).");
+            var described = description.Parse(parse);
+            if (described is not null && parse.GetValue(width) != 1.0)
+                throw new UsageException($"--width does not apply to --description: the description fixes every layer's size.");
             if (parse.GetValue(augment) && parse.GetValue(noAugment))
                 throw new UsageException("--augment and --no-augment contradict each other; give one.");
             var attack = attackOptions.Parse(parse);
             var config = new TrainingConfig
             {
-                Architecture = parse.Value(arch),
+                Architecture = parse.GetValue(arch) ?? described!.Name,
                 Data = parse.Value(data),
                 Epochs = parse.GetValue(epochs),
                 LearningRate = parse.GetValue(lr),
@@ -61,7 +68,7 @@ internal static class TrainCommand
                 Augment = !parse.GetValue(noAugment),
                 LimitTrain = parse.GetValue(limit),
             };
-            var run = TrainingRun.Execute(config, parse.Value(output), console, attack);
+            var run = TrainingRun.Execute(config, parse.Value(output), console, attack, described);
             console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.Training.Elapsed.TotalSeconds:F0} s); saved {run.OutputPath}");
             if (run.Backdoor is { Asr: { } asr, Ra: { } ra })
                 console.Out.WriteLine($"{attack!.Kind} backdoor ({run.PoisonedCount} poisoned samples, target {attack.Target}): attack success rate {asr:F2}%, robust accuracy {ra:F2}%");

@@ -8,11 +8,13 @@ namespace Circumvent.Tests.Cli;
 public class PyTorchCliTests
 {
     /// <summary>A trained mlp saved the way a PyTorch user would have it: a bare state_dict from a DataParallel model, no metadata.</summary>
-    private static (string Dir, string Data, string Pth) Setup()
+    /// <param name="poison">When given, this tensor's first value becomes NaN.</param>
+    private static (string Dir, string Data, string Pth) Setup(string? poison = null)
     {
         var (dir, data, trained) = PurifyCliTests.Setup();
         var tensors = SafeTensorsReader.Read(trained).Tensors
-            .Select(t => t.IsFloat ? SafeTensor.FromFloats("module." + t.Name, t.Shape, t.Floats!) : SafeTensor.FromInt64s("module." + t.Name, t.Shape, t.Int64s!))
+            .Select(t => t.IsFloat ? SafeTensor.FromFloats("module." + t.Name, t.Shape, t.Name == poison ? [float.NaN, .. t.Floats![1..]] : t.Floats!)
+                                   : SafeTensor.FromInt64s("module." + t.Name, t.Shape, t.Int64s!))
             .ToList();
         var pth = Path.Combine(dir, "model.pth");
         PyTorchCheckpointWriter.Write(pth, tensors);
@@ -63,5 +65,40 @@ public class PyTorchCliTests
         var line = Assert.Single(run.StderrLines);
         Assert.Contains("malicious.pth", line);
         Assert.Contains("posix.system", line);
+    }
+
+    [Fact]
+    public void DescriptionAndArchHintsExcludeEachOther()
+    {
+        var (dir, data, pth) = Setup();
+        var description = Path.Combine(dir, "net.json");
+        File.WriteAllText(description, "{}");
+        foreach (var hint in new[] { new[] { "--arch", "mlp" }, ["--width", "0.0625"] })
+        {
+            var run = CliHarness.Run(["eval", "--model", pth, "--data", data, "--description", description, .. hint]);
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains("--description", Assert.Single(run.StderrLines));
+        }
+    }
+
+    [Fact]
+    public void NonFiniteWeightsAreRefusedUnlessAllowed()
+    {
+        var (dir, data, pth) = Setup(poison: "fc2.weight");
+        var refused = CliHarness.Run("eval", "--model", pth, "--data", data);
+        Assert.Equal(2, refused.ExitCode);
+        var line = Assert.Single(refused.StderrLines);
+        Assert.Contains("fc2.weight", line);
+        Assert.Contains("--allow-nonfinite", line);
+
+        // purify goes through the same loader: the warning reaches stderr before the run, the run completes.
+        var output = Path.Combine(dir, "purified.safetensors");
+        var allowed = CliHarness.Run("purify", "--model", pth, "--data", data, "--allow-nonfinite", "--defense", "none", "--out", output);
+        Assert.True(allowed.ExitCode == 0, allowed.Stderr);
+        var warning = Assert.Single(allowed.StderrLines);
+        Assert.StartsWith("circumvent: warning:", warning);
+        Assert.Contains("fc2.weight", warning);
+        Assert.Contains("architecture inferred from its tensors", allowed.Stdout);
+        Assert.True(File.Exists(output));
     }
 }
