@@ -23,6 +23,8 @@ internal sealed class CliApp
             DemoCommand.Create(console),
             PurifyCommand.Create(console),
             CurveCommand.Create(console),
+            InspectCommand.Create(console),
+            ExperimentCommand.Create(console),
         };
     }
 
@@ -47,4 +49,8 @@ internal sealed class CliApp
 }
 
 /// <summary>Where commands write: stdout for results, stderr for problems, and whether a live display is allowed.</summary>
-internal sealed record CliConsole(TextWriter Out, TextWriter Error, bool Interactive, CancellationToken Cancellation);
+internal sealed record CliConsole(TextWriter Out, TextWriter Error, bool Interactive, CancellationToken Cancellation)
+{
+    /// <summary>A problem that did not stop the command, as one stderr line.</summary>
+    public void Warn(string message) => Error.WriteLine($"circumvent: warning: {message}");
+}

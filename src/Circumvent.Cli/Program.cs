@@ -35,7 +35,7 @@ public static class Program
         }
         catch (OperationCanceledException)
         {
-            stderr.WriteLine("circumvent: cancelled; no output was written.");
+            stderr.WriteLine("circumvent: cancelled; no partial output was written (finished work is kept: rerun the command to resume).");
             return 130;
         }
         catch (Exception ex)

@@ -2,6 +2,7 @@ using Circumvent.Data;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Pipelines;
 using Circumvent.Training;
 using System.CommandLine;
 using System.Diagnostics;
@@ -39,13 +40,20 @@ internal static class DemoCommand
 
     public static AttackDefinition Attack { get; } = new() { Kind = AttackDefinition.BadNetKind, Target = 0, PoisonRate = 0.1, PatchSize = 3 };
 
-    /// <summary>TSC with the paper's structure and rates, shortened (2 rounds, 20-epoch curves on 3,000 images).</summary>
+    /// <summary>
+    /// TSC with the paper's rates and t, shortened to one round (the paper's E = 1 ablation) of two
+    /// 40-epoch curves on 3,000 images, batch 64 rather than the paper's 256. What the second-stage curve
+    /// needs is optimiser steps; measured on this demo's model (seed 0): after stage 2, ASR was 32% with
+    /// 20 epochs at batch 128, 13% with 60 epochs at batch 128, 10% with 30 epochs at batch 64. A second
+    /// round of the 30-epoch/batch-64 setting moved ASR from 10% to 18%, so within ten minutes the
+    /// steps are better spent on one round's curves than on more rounds.
+    /// </summary>
     public static TscOptions Purification { get; } = new()
     {
-        Rounds = 2,
+        Rounds = 1,
         T = 0.4,
-        Curve = new CurveOptions { Epochs = 20, BatchSize = 128, LearningRate = 0.02 },
-        FineTune = new FineTuneOptions { Epochs = 2, BatchSize = 128, LearningRate = 1e-4 },
+        Curve = new CurveOptions { Epochs = 40, BatchSize = 64, LearningRate = 0.02 },
+        FineTune = new FineTuneOptions { Epochs = 2, BatchSize = 64, LearningRate = 1e-4 },
     };
 
     public const double CleanFraction = 0.05;
@@ -94,7 +102,7 @@ internal static class DemoCommand
             // A fresh model needs a fresh run: clear the demo's own earlier run folder (only ever one we made).
             if (Directory.Exists(runFolder) && File.Exists(Path.Combine(runFolder, RunFolder.ConfigFile)))
                 Directory.Delete(runFolder, recursive: true);
-            var request = new PurifyRequest(backdoored, config.Data, purified, Path.Combine(outFolder, "report.json"), runFolder,
+            var request = new PurificationRequest(backdoored, config.Data, purified, Path.Combine(outFolder, "report.json"), runFolder,
                 new Tsc(options), CleanFraction, Recipe.Seed, stored => stored);
             var outcome = PurifyRun.Execute(request, console);
 

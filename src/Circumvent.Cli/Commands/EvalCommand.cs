@@ -4,6 +4,7 @@ using System.Text.Json;
 using Circumvent.Data;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Evaluation;
+using Circumvent.Method.Pipelines;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 
@@ -17,20 +18,29 @@ internal static class EvalCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = Options.Required("--model", "Checkpoint (.safetensors) written by `circumvent train`.");
+        var model = Options.Required("--model", "Checkpoint: .safetensors (from `circumvent train` or any state_dict) or a PyTorch .pth/.pt.");
         var data = Options.Required("--data", "Dataset as KIND[:PATH]; its test split is evaluated.");
         var batchSize = Options.Make("--batch-size", "Evaluation batch size.", 256);
         var json = Options.Json();
         var attackOptions = AttackOptions.ForEvaluation();
+        var modelOptions = new ModelOptions();
         var command = new Command("eval", "Evaluate a checkpoint's test accuracy (and attack success rate / robust accuracy).") { model, data, batchSize, json };
         attackOptions.AddTo(command);
+        modelOptions.AddTo(command);
         command.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch <= 0) throw new UsageException($"--batch-size must be at least 1, got {batch}.");
-            var loaded = LoadModel(parse.Value(model));
+            var settings = modelOptions.Parse(parse);
+            string modelPath = parse.Value(model);
+            var content = ModelLoading.Read(modelPath);
+            var spec = DatasetSpec.Parse(parse.Value(data));
+            var dataset = spec.Load();
+            var checkpoint = ModelLoading.Build(modelPath, content, settings, spec.Kind, dataset,
+                parse.GetValue(json) ? null : console.Out.WriteLine, console.Warn);
+            var loaded = new LoadedModel(modelPath, checkpoint);
             var attack = attackOptions.Parse(parse, StoredAttack(loaded.Path, loaded.Checkpoint));
-            var scores = Evaluate(loaded, parse.Value(data), attack, batch);
+            var scores = Evaluate(loaded, spec, dataset, attack, batch);
             console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores) : ToText(scores, attack));
             return 0;
         });
@@ -38,13 +48,6 @@ internal static class EvalCommand
     }
 
     private sealed record LoadedModel(string Path, ModelCheckpoint Checkpoint);
-
-    private static LoadedModel LoadModel(string modelPath)
-    {
-        if (!File.Exists(modelPath))
-            throw new UsageException($"--model '{modelPath}': file not found.");
-        return new LoadedModel(modelPath, ModelCheckpoint.Load(modelPath));
-    }
 
     /// <summary>The attack definition saved by `train --attack`, or null.</summary>
     public static AttackDefinition? StoredAttack(string modelPath, ModelCheckpoint checkpoint)
@@ -60,18 +63,12 @@ internal static class EvalCommand
         }
     }
 
-    private static BackdoorScores Evaluate(LoadedModel model, string dataText, AttackDefinition? attack, int batchSize)
+    /// <param name="dataset">Already checked to fit the model (by <see cref="ModelLoading.Build"/>).</param>
+    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, DatasetPair dataset, AttackDefinition? attack, int batchSize)
     {
-        var spec = DatasetSpec.Parse(dataText);
         var trigger = attack is null ? null : AttackFactory.Create(attack);
-        var dataset = spec.Load();
         var test = dataset.Test;
         var arch = model.Checkpoint.Architecture;
-        if (test.Channels != arch.InChannels || test.Height != arch.Height || test.Width != arch.Width)
-            throw new UsageException(
-                $"--model '{model.Path}' expects {arch.InChannels}×{arch.Height}×{arch.Width} images but {spec.Kind} has {test.Channels}×{test.Height}×{test.Width}.");
-        if (dataset.NumClasses != arch.Classes)
-            throw new UsageException($"--model '{model.Path}' has {arch.Classes} classes but {spec.Kind} has {dataset.NumClasses}.");
         if (trigger is not null && trigger.TargetClass >= dataset.NumClasses)
             throw new UsageException($"--target {trigger.TargetClass} is outside {spec.Kind}'s classes 0..{dataset.NumClasses - 1}.");
         // The checkpoint's own normalisation wins: it is what the network was trained with.

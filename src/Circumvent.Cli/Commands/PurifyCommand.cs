@@ -1,5 +1,5 @@
-using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Pipelines;
 using System.CommandLine;
 
 namespace Circumvent.Cli.Commands;
@@ -11,13 +11,11 @@ namespace Circumvent.Cli.Commands;
 /// </summary>
 internal static class PurifyCommand
 {
-    public static readonly string[] DefenseNames = ["tsc", "mcr", "ft", "none"];
-
     public static Command Create(CliConsole console)
     {
-        var model = Options.Required("--model", "Backdoored checkpoint (.safetensors).");
+        var model = Options.Required("--model", "Backdoored checkpoint: .safetensors or a PyTorch .pth/.pt.");
         var data = Options.Required("--data", "Dataset as KIND[:PATH]; the clean subset comes from its training split, scores from its test split.");
-        var output = Options.Required("--out", "Purified checkpoint to write (.safetensors); written only when the run completes.");
+        var output = Options.Required("--out", "Purified checkpoint to write: .safetensors, or .pth/.pt for PyTorch's format; written only when the run completes.");
         var report = new Option<string?>("--report") { Description = "Also write a JSON report (scores per stage, config, wall time) here." };
         var runFolder = new Option<string?>("--run-folder") { Description = "Where finished units are kept for resuming (default: OUT.run next to --out)." };
         var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
@@ -32,6 +30,7 @@ internal static class PurifyCommand
         var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
         var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
         var attack = AttackOptions.ForEvaluation();
+        var modelOptions = new ModelOptions();
 
         var command = new Command("purify", "Remove a backdoor from a model (TSC, MCR, fine-tuning) and report ACC/ASR/RA.")
         {
@@ -39,21 +38,24 @@ internal static class PurifyCommand
             fineTuneEpochs, fineTuneLr, noAugment,
         };
         attack.AddTo(command);
+        modelOptions.AddTo(command);
         command.SetAction(parse =>
         {
+            var modelLoad = modelOptions.Parse(parse);
             var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
                 parse.GetValue(batchSize), parse.GetValue(fineTuneEpochs), parse.GetValue(fineTuneLr), !parse.GetValue(noAugment));
             string outPath = parse.Value(output);
-            var request = new PurifyRequest(
+            var request = new PurificationRequest(
                 ModelPath: parse.Value(model),
                 Data: parse.Value(data),
                 OutputPath: outPath,
                 ReportPath: parse.GetValue(report),
                 RunFolder: parse.GetValue(runFolder) ?? outPath + ".run",
-                Defense: CreateDefense((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
+                Defense: DefenseFactory.Create((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
-                ResolveAttack: stored => attack.Parse(parse, stored));
+                ResolveAttack: stored => attack.Parse(parse, stored),
+                ModelLoad: modelLoad);
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;
@@ -62,64 +64,4 @@ internal static class PurifyCommand
     }
 
     private static Option<T?> Unset<T>(string name, string description) where T : struct => new(name) { Description = description };
-
-    /// <summary>The tunable settings as given on the command line (null = the chosen defence's default).</summary>
-    public sealed record DefenseKnobs(int? Rounds, double? T, int? CurveEpochs, double? CurveLr, int? BatchSize,
-        int? FineTuneEpochs, double? FineTuneLr, bool Augment);
-
-    /// <summary>Builds and validates the defence, so a bad value fails before anything is loaded or written.</summary>
-    public static IDefense CreateDefense(string name, DefenseKnobs k)
-    {
-        CurveOptions Curve(CurveOptions d) => d with
-        {
-            Epochs = k.CurveEpochs ?? d.Epochs,
-            LearningRate = k.CurveLr ?? d.LearningRate,
-            BatchSize = k.BatchSize ?? d.BatchSize,
-            Augment = k.Augment,
-        };
-        FineTuneOptions Tune(FineTuneOptions d) => d with
-        {
-            Epochs = k.FineTuneEpochs ?? d.Epochs,
-            LearningRate = k.FineTuneLr ?? d.LearningRate,
-            BatchSize = k.BatchSize ?? d.BatchSize,
-            Augment = k.Augment,
-        };
-        void Reject(string option, bool given)
-        {
-            if (given) throw new UsageException($"{option} does not apply to --defense {name}.");
-        }
-
-        switch (name)
-        {
-            case "tsc":
-            {
-                var d = new TscOptions();
-                var options = d with { Rounds = k.Rounds ?? d.Rounds, T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
-                options.Validate();
-                return new Tsc(options);
-            }
-            case "mcr":
-            {
-                Reject("--rounds", k.Rounds is not null);
-                var d = new McrOptions();
-                var options = d with { T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
-                options.Validate();
-                return new Mcr(options);
-            }
-            case "ft":
-            {
-                Reject("--rounds", k.Rounds is not null);
-                Reject("--t", k.T is not null);
-                Reject("--curve-epochs", k.CurveEpochs is not null);
-                Reject("--curve-lr", k.CurveLr is not null);
-                var settings = Tune(FineTuneDefense.Defaults);
-                settings.Validate(allowZeroEpochs: false);
-                return new FineTuneDefense(settings);
-            }
-            case "none":
-                return new NoDefense();
-            default:
-                throw new UsageException($"--defense must be one of {string.Join(", ", DefenseNames)}, got '{name}'.");
-        }
-    }
 }

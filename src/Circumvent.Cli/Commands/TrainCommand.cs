@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Circumvent.Method.Attacks;
 using Circumvent.Training;
 
 namespace Circumvent.Cli.Commands;
@@ -9,7 +10,8 @@ internal static class TrainCommand
     public static Command Create(CliConsole console)
     {
         var defaults = new TrainingConfig();
-        var arch = Options.Required("--arch", "Architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18.");
+        var arch = new Option<string?>("--arch") { Description = "Built-in architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18." };
+        var description = new DescriptionOption("Or a network described in a file (JSON or YAML; see README, 'Your own architecture').");
         var data = Options.Required("--data", "Dataset as KIND[:PATH], e.g. cifar10:/data/cifar10 or fashion-mnist.");
         var output = Options.Required("--out", "Checkpoint to write (.safetensors); written only when training succeeds.");
         var epochs = Options.Make("--epochs", "Training epochs.", defaults.Epochs);
@@ -29,7 +31,7 @@ internal static class TrainCommand
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are." };
         var limit = Options.Make("--limit-train", "Train on a seeded random subset of N images (0 = all).", defaults.LimitTrain);
         var attackOptions = AttackOptions.ForTraining();
-        var adaptiveDefaults = new Circumvent.Method.Attacks.AdaptiveTscOptions();
+        var adaptiveDefaults = new AdaptiveTscOptions();
         var adaptive = new Option<bool>("--adaptive-tsc") { Description = "After training, run the adaptive attack against TSC (paper Algorithm 4) and save its result; needs --attack." };
         var adaptiveEpochs = Options.Make("--adaptive-epochs", "Adaptive attack: epochs of whole-curve training.", adaptiveDefaults.Epochs);
         var adaptiveLr = Options.Make("--adaptive-lr", "Adaptive attack: peak learning rate (cosine) of whole-curve training.", adaptiveDefaults.LearningRate);
@@ -40,14 +42,20 @@ internal static class TrainCommand
             stepEpochs, gamma, smoothing, width, seed, augment, noAugment, limit, adaptive, adaptiveEpochs, adaptiveLr,
         };
         attackOptions.AddTo(command);
+        description.AddTo(command);
         command.SetAction(parse =>
         {
+            if ((parse.GetValue(arch) is null) == !description.IsGiven(parse))
+                throw new UsageException("give either --arch NAME or --description FILE (one of them).");
+            var described = description.Parse(parse);
+            if (described is not null && parse.GetValue(width) != 1.0)
+                throw new UsageException($"--width does not apply to --description: the description fixes every layer's size.");
             if (parse.GetValue(augment) && parse.GetValue(noAugment))
                 throw new UsageException("--augment and --no-augment contradict each other; give one.");
             var attack = attackOptions.Parse(parse);
             var config = new TrainingConfig
             {
-                Architecture = parse.Value(arch),
+                Architecture = parse.GetValue(arch) ?? described!.Name,
                 Data = parse.Value(data),
                 Epochs = parse.GetValue(epochs),
                 LearningRate = parse.GetValue(lr),
@@ -65,8 +73,8 @@ internal static class TrainCommand
                 Augment = !parse.GetValue(noAugment),
                 LimitTrain = parse.GetValue(limit),
             };
-            var adaptiveOptions = AdaptiveOptions(parse, attack, adaptive, adaptiveEpochs, adaptiveLr, config);
-            var run = TrainingRun.Execute(config, parse.Value(output), console, attack, adaptiveOptions);
+            var adaptiveOptions = AdaptiveOptions(parse, adaptive, adaptiveEpochs, adaptiveLr, config);
+            var run = TrainingRun.Execute(config, parse.Value(output), console, attack, described, adaptiveOptions);
             console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.Training.Elapsed.TotalSeconds:F0} s); saved {run.OutputPath}");
             if (run.Backdoor is { Asr: { } asr, Ra: { } ra })
                 console.Out.WriteLine($"{attack!.Kind} backdoor ({run.PoisonedCount} poisoned samples, target {attack.Target}): attack success rate {asr:F2}%, robust accuracy {ra:F2}%");
@@ -75,9 +83,11 @@ internal static class TrainCommand
         return command;
     }
 
-    /// <summary>The adaptive attack's settings when --adaptive-tsc is given (null otherwise); its knobs alone are an error.</summary>
-    private static Circumvent.Method.Attacks.AdaptiveTscOptions? AdaptiveOptions(ParseResult parse, Circumvent.Method.Attacks.AttackDefinition? attack,
-        Option<bool> adaptive, Option<int> epochs, Option<double> lr, TrainingConfig config)
+    /// <summary>
+    /// The adaptive attack's settings when --adaptive-tsc is given (null otherwise); its knobs alone are an
+    /// error. The pipeline checks the values and that an attack is given.
+    /// </summary>
+    private static AdaptiveTscOptions? AdaptiveOptions(ParseResult parse, Option<bool> adaptive, Option<int> epochs, Option<double> lr, TrainingConfig config)
     {
         if (!parse.GetValue(adaptive))
         {
@@ -85,23 +95,6 @@ internal static class TrainCommand
                 if (parse.GetResult(knob) is { Implicit: false }) throw new UsageException($"{knob.Name} needs --adaptive-tsc.");
             return null;
         }
-        if (attack is null) throw new UsageException("--adaptive-tsc needs --attack: it trains the curve on the poisoned training set.");
-        var options = new Circumvent.Method.Attacks.AdaptiveTscOptions
-        {
-            Epochs = parse.GetValue(epochs),
-            LearningRate = parse.GetValue(lr),
-            BatchSize = Math.Max(2, config.BatchSize),
-            Augment = config.Augment,
-            Seed = config.Seed,
-        };
-        try
-        {
-            options.Validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new UsageException(e.Message);
-        }
-        return options;
+        return AdaptiveTscOptions.Matching(config) with { Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr) };
     }
 }

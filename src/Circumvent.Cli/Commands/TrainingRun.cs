@@ -1,127 +1,20 @@
-using Circumvent.Data;
-using Circumvent.Data.Loading;
 using Circumvent.Method.Attacks;
-using Circumvent.Method.Evaluation;
-using Circumvent.Models;
-using Circumvent.Models.Checkpoints;
+using Circumvent.Method.Pipelines;
+using Circumvent.Models.Described;
 using Circumvent.Training;
 
 namespace Circumvent.Cli.Commands;
 
-/// <summary>Train → evaluate → save, shared by `train` and `demo`.</summary>
+/// <summary>`train` and `demo`'s view of <see cref="BackdoorTraining"/>: the same pipeline with progress on the console.</summary>
 internal static class TrainingRun
 {
-    /// <param name="Backdoor">ACC/ASR/RA on the test set when an attack was used, else null.</param>
-    /// <param name="PoisonedCount">How many training samples were poisoned (0 without an attack).</param>
-    public sealed record Outcome(TrainingResult Training, double TestAccuracy, string OutputPath, BackdoorScores? Backdoor = null, int PoisonedCount = 0);
+    public const string AttackKey = BackdoorTraining.AttackKey;
 
-    public const string AttackKey = "circumvent.attack";
-    /// <summary>Metadata key of the record of which training samples were poisoned (<see cref="PoisoningRecord"/>).</summary>
-    public const string PoisoningKey = "circumvent.poisoning";
-    /// <summary>Metadata key of the adaptive attack's settings, present when the model is its result.</summary>
-    public const string AdaptiveTscKey = "circumvent.adaptive_tsc";
-
-    /// <param name="attack">
-    /// Optional backdoor attack: round(rate·N) non-target training samples get the trigger and the
-    /// target label; the definition is saved under <see cref="AttackKey"/> and the poisoned count in
-    /// the training metadata.
-    /// </param>
-    /// <param name="adaptive">
-    /// Optional adaptive attack against TSC, run on the poisoned training set after training; the saved
-    /// model is then its result and its settings are saved under <see cref="AdaptiveTscKey"/>.
-    /// </param>
-    public static Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null,
-        AdaptiveTscOptions? adaptive = null)
-    {
-        // Everything that can be checked cheaply is checked before the (long) training starts,
-        // so a typo never costs a run and never touches --out.
-        config.Validate();
-        string output = CheckOutputPath(outputPath);
-        var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
-        var dataset = DatasetSpec.Parse(config.Data).Load();
-        // Indices of the training split actually used (all, or the --limit-train draw), so what was
-        // poisoned can be recorded as indices into the dataset's own training split.
-        int[]? sourceIndices = config.LimitTrain > 0 && config.LimitTrain < dataset.Train.Count
-            ? Subsets.RandomIndices(dataset.Train.Count, config.LimitTrain, config.SeedFor(RandomStream.Shuffle))
-            : null;
-        var train = sourceIndices is null ? dataset.Train : dataset.Train.Subset(sourceIndices);
-        PoisonedTrainingSet? poisoning = null;
-        if (trigger is not null)
-        {
-            if (trigger.TargetClass >= dataset.NumClasses)
-                throw new UsageException($"--target {trigger.TargetClass} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
-            poisoning = Poisoning.Poison(train, trigger, attack!.PoisonRate, PoisonSeed(config));
-            train = poisoning.Data;
-        }
-        int[] poisonedIndices = poisoning?.PoisonedIndices ?? [];
-        var archConfig = new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier);
-        var architecture = Architectures.Create(archConfig);
-        var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
-
-        var augmentation = config.Augment ? Augmentation.CropAndFlip(Math.Max(1, train.Height / 8)) : Augmentation.None;
-        var trainOptions = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle), augmentation);
-        // Keep the last partial batch when the set is smaller than one batch (tiny --limit-train runs).
-        if (train.Count < config.BatchSize) trainOptions = trainOptions with { DropLast = false };
-        var trainSource = new BatchLoaderSource(new BatchLoader(train, dataset.Normalization, trainOptions));
-        var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, dataset.Normalization, BatchLoaderOptions.Evaluation(256)));
-
-        var statsUpdater = new RunningStatsUpdater(parameters);
-        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = console.Cancellation };
-        string poisoningText = poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
-        var header = $"training {config.Architecture} (width {config.WidthMultiplier:g3}) on {dataset.Name} ({train.Count} images{poisoningText}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
-        var result = ProgressView.Run(console, header, trainer, () => trainer.Train(trainSource));
-        if (adaptive is not null)
-        {
-            console.Out.WriteLine($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set");
-            parameters = AdaptiveTscAttack.Run(architecture, parameters, train, dataset.Normalization, adaptive, cancellation: console.Cancellation);
-        }
-        BackdoorScores? scores = trigger is null
-            ? null
-            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, dataset.Normalization, trigger);
-        double accuracy = scores is null ? Evaluator.Accuracy(architecture, parameters, testSource) : scores.Acc / 100;
-
-        var extra = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["circumvent.test_accuracy"] = accuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-        };
-        if (attack is not null) extra[AttackKey] = attack.ToJson();
-        if (adaptive is not null) extra[AdaptiveTscKey] = System.Text.Json.JsonSerializer.Serialize(adaptive);
-        if (poisoning is not null) extra[PoisoningKey] = PoisoningRecord.ToJson(poisoning, sourceIndices, PoisonSeed(config));
-
-        new ModelCheckpoint
-        {
-            Architecture = archConfig,
-            Parameters = parameters,
-            ClassNames = dataset.ClassNames,
-            NormalizationMean = dataset.Normalization.Mean,
-            NormalizationStd = dataset.Normalization.Std,
-            TrainingJson = attack is null ? config.ToJson() : WithPoisonedCount(config.ToJson(), poisonedIndices.Length),
-            Extra = extra,
-            BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
-        }.Save(output);
-        return new Outcome(result, accuracy, output, scores, poisonedIndices.Length);
-    }
-
-    /// <summary>The poisoning draw's own seed, independent of the init/shuffle/dropout streams.</summary>
-    public static int PoisonSeed(TrainingConfig config) => unchecked(config.Seed * 1_000_003 + 104_729);
-
-    /// <summary>The training config JSON plus "poisoned_count" (TrainingConfig.FromJson ignores the extra field).</summary>
-    private static string WithPoisonedCount(string configJson, int count)
-    {
-        var node = System.Text.Json.Nodes.JsonNode.Parse(configJson)!.AsObject();
-        node["poisoned_count"] = count;
-        return node.ToJsonString();
-    }
+    public static BackdoorTraining.Outcome Execute(TrainingConfig config, string outputPath, CliConsole console, AttackDefinition? attack = null,
+        ModelDescription? description = null, AdaptiveTscOptions? adaptive = null) =>
+        BackdoorTraining.Run(config, outputPath, attack, console.Cancellation,
+            (header, trainer, train) => ProgressView.Run(console, header, trainer, train), description, adaptive, console.Out.WriteLine);
 
     /// <summary>The full output path, after checking its folder exists and it is not a folder itself.</summary>
-    public static string CheckOutputPath(string path)
-    {
-        string full = Path.GetFullPath(path);
-        if (Directory.Exists(full))
-            throw new UsageException($"--out '{path}' is a directory; expected a file path such as model.safetensors.");
-        string? folder = Path.GetDirectoryName(full);
-        if (folder is not null && !Directory.Exists(folder))
-            throw new UsageException($"--out '{path}': folder '{folder}' does not exist.");
-        return full;
-    }
+    public static string CheckOutputPath(string path) => OutputPaths.Check("--out", path, "a file path such as model.safetensors");
 }

@@ -24,6 +24,12 @@ public static class Cifar10Binary
     public static (byte[] Pixels, int[] Labels) ReadBatch(string path)
     {
         using var file = FileBytes.OpenRead(path);
+        return ParseBatch(path, file);
+    }
+
+    /// <summary>Parses one batch from a seekable stream; <paramref name="path"/> labels errors.</summary>
+    public static (byte[] Pixels, int[] Labels) ParseBatch(string path, Stream file)
+    {
         long length = file.Length;
         if (length == 0 || length % RecordBytes != 0)
             throw new DataFormatException(path, $"size {length} is not a positive multiple of the {RecordBytes}-byte CIFAR-10 record.");

@@ -25,12 +25,11 @@ internal static class FileBytes
     }
 
     /// <summary>
-    /// Opens <paramref name="path"/>, transparently decompressing when it starts with the gzip magic 1f 8b.
-    /// <paramref name="plainLength"/> is the file length when the file is plain, null when gzipped.
+    /// <paramref name="file"/> (seekable, owned by the result), transparently decompressed when it starts with
+    /// the gzip magic 1f 8b. <paramref name="plainLength"/> is the file length when plain, null when gzipped.
     /// </summary>
-    public static Stream OpenMaybeGzip(string path, out long? plainLength)
+    public static Stream MaybeGzip(Stream file, out long? plainLength)
     {
-        var file = OpenRead(path);
         Span<byte> magic = stackalloc byte[2];
         int n = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
         file.Position = 0;
@@ -57,6 +56,35 @@ internal static class FileBytes
         }
         if (got < buffer.Length)
             throw new DataFormatException(path, $"truncated: expected {buffer.Length} bytes of {what}, found {got}.");
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="length"/> bytes from a stream whose real length is unknown (gzip):
+    /// the buffer grows with the data actually read, so a header claiming gigabytes costs nothing until
+    /// the bytes exist.
+    /// </summary>
+    public static byte[] ReadExactlyGrowing(Stream stream, long length, string path, string what)
+    {
+        CheckPayloadSize(length, path, what);
+        var buffer = new MemoryStream((int)Math.Min(length, 1 << 20));
+        var chunk = new byte[1 << 16];
+        while (buffer.Length < length)
+        {
+            int want = (int)Math.Min(chunk.Length, length - buffer.Length);
+            int got;
+            try
+            {
+                got = stream.Read(chunk, 0, want);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new DataFormatException(path, $"corrupt gzip data while reading {what} ({e.Message}).", e);
+            }
+            if (got == 0)
+                throw new DataFormatException(path, $"truncated: expected {length} bytes of {what}, found {buffer.Length}.");
+            buffer.Write(chunk, 0, got);
+        }
+        return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
     }
 
     /// <summary>Throws when the stream has data after the expected payload.</summary>

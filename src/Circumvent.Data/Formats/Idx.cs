@@ -35,7 +35,16 @@ public static class Idx
     /// <summary>Reads an unsigned-byte IDX file whose magic must equal <paramref name="expectedMagic"/>.</summary>
     public static (int[] Dims, byte[] Data) Read(string path, int expectedMagic, string what)
     {
-        using var stream = FileBytes.OpenMaybeGzip(path, out long? plainLength);
+        return Parse(path, FileBytes.OpenRead(path), expectedMagic, what);
+    }
+
+    /// <summary>
+    /// Parses an IDX file (plain or gzipped) from a seekable stream, which it disposes;
+    /// <paramref name="path"/> labels errors.
+    /// </summary>
+    public static (int[] Dims, byte[] Data) Parse(string path, Stream file, int expectedMagic, string what)
+    {
+        using var stream = FileBytes.MaybeGzip(file, out long? plainLength);
         Span<byte> head = stackalloc byte[4];
         FileBytes.ReadExactly(stream, head, path, "IDX magic number");
         int magic = BinaryPrimitives.ReadInt32BigEndian(head);
@@ -61,8 +70,14 @@ public static class Idx
             throw new DataFormatException(path,
                 $"dimensions ({string.Join("×", dims)}) need {headerBytes + count} bytes, file has {length}.");
 
-        var data = GC.AllocateUninitializedArray<byte>((int)count);
-        FileBytes.ReadExactly(stream, data, path, $"{what} data ({string.Join("×", dims)})");
+        byte[] data;
+        if (plainLength is null)
+            data = FileBytes.ReadExactlyGrowing(stream, count, path, $"{what} data ({string.Join("×", dims)})");
+        else
+        {
+            data = GC.AllocateUninitializedArray<byte>((int)count);
+            FileBytes.ReadExactly(stream, data, path, $"{what} data ({string.Join("×", dims)})");
+        }
         FileBytes.ExpectEnd(stream, path, $"{what} data");
         return (dims, data);
     }

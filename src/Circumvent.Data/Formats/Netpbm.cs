@@ -30,7 +30,12 @@ public static class Netpbm
             bytes = new byte[file.Length];
             FileBytes.ReadExactly(file, bytes, path, "PPM/PGM data");
         }
+        return Parse(path, bytes);
+    }
 
+    /// <summary>Parses a whole P5/P6 file held in memory; <paramref name="path"/> labels errors.</summary>
+    public static PlanarImage Parse(string path, byte[] bytes)
+    {
         if (bytes.Length < 2 || bytes[0] != (byte)'P' || (bytes[1] != (byte)'5' && bytes[1] != (byte)'6'))
             throw new DataFormatException(path, $"expected a binary PGM/PPM magic 'P5' or 'P6', found '{Preview(bytes)}'.");
         int channels = bytes[1] == (byte)'6' ? 3 : 1;

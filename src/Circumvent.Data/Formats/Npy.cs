@@ -46,7 +46,13 @@ public static partial class Npy
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("The .npy reader assumes a little-endian machine.");
         using var file = FileBytes.OpenRead(path);
+        return Parse(path, file);
+    }
 
+    /// <summary>Parses a .npy array from a seekable stream; <paramref name="path"/> labels errors.</summary>
+    public static NpyArray Parse(string path, Stream file)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("The .npy reader assumes a little-endian machine.");
         Span<byte> prefix = stackalloc byte[8];
         FileBytes.ReadExactly(file, prefix, path, ".npy magic and version");
         if (!prefix[..6].SequenceEqual(Magic))

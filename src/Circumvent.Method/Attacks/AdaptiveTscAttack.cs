@@ -4,6 +4,7 @@ using Circumvent.Engine;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Permutations;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Attacks;
 
@@ -17,6 +18,10 @@ public sealed record AdaptiveTscOptions
     public bool Augment { get; init; } = true;
     /// <summary>Seeds the random permutation, the probe images, shuffling and the t draws.</summary>
     public int Seed { get; init; }
+
+    /// <summary>Defaults for a model trained with <paramref name="config"/>: its batch size (at least 2), augmentation and seed.</summary>
+    public static AdaptiveTscOptions Matching(TrainingConfig config) =>
+        new() { BatchSize = Math.Max(2, config.BatchSize), Augment = config.Augment, Seed = config.Seed };
 
     public void Validate()
     {

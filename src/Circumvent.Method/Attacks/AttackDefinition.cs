@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Circumvent.Method.Attacks;
 
@@ -124,11 +125,32 @@ public sealed record AttackDefinition
 
     private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// Fields only one attack uses, written only for that kind. BadNet's and Blended's fields are always
+    /// written, as before the later attacks existed, so stored definitions — and the experiment runner's
+    /// cell and model keys, hashed from this JSON — stay the same; a plan naming another attack's field fails.
+    /// </summary>
+    private static readonly Dictionary<string, string> OwnKindFields = new(StringComparer.Ordinal)
+    {
+        ["sig_delta"] = SigKind, ["sig_frequency"] = SigKind,
+        ["warp_grid"] = WaNetKind, ["warp_strength"] = WaNetKind, ["grid_rescale"] = WaNetKind, ["noise_ratio"] = WaNetKind, ["seed"] = WaNetKind,
+        ["pgd_epsilon"] = LcKind, ["pgd_step_size"] = LcKind, ["pgd_steps"] = LcKind,
+    };
+
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { WriteOwnKindFieldsOnly } },
     };
+
+    private static void WriteOwnKindFieldsOnly(JsonTypeInfo info)
+    {
+        if (info.Type != typeof(AttackDefinition)) return;
+        foreach (var property in info.Properties)
+            if (OwnKindFields.TryGetValue(property.Name, out var kind))
+                property.ShouldSerialize = (definition, _) => ((AttackDefinition)definition).Kind == kind;
+    }
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 

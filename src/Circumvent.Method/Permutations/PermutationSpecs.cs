@@ -4,7 +4,8 @@ namespace Circumvent.Method.Permutations;
 
 /// <summary>
 /// The permutation specs of the built-in architectures, derived from their tensor specs (so any width
-/// multiplier or input size works). The output layer's rows and bias are never permuted.
+/// multiplier or input size works), and of described networks (derived from the description, see
+/// <see cref="DescribedSpecs"/>). The output layer's rows and bias are never permuted.
 /// </summary>
 public static class PermutationSpecs
 {
@@ -15,6 +16,11 @@ public static class PermutationSpecs
     /// </summary>
     public static PermutationSpec For(IArchitecture arch, bool keepLastStreamUnpermuted = false)
     {
+        if (arch.Config.Description is { } description)
+        {
+            var derived = DescribedSpecs.For(arch, description);
+            return keepLastStreamUnpermuted && derived.FeedsOutput is { } feeds ? derived.Spec.Without(feeds) : derived.Spec;
+        }
         var b = new PermutationSpecBuilder(arch);
         var last = arch.Config.Name switch
         {

@@ -24,7 +24,7 @@ public abstract class ArchitectureBase : IArchitecture
     protected abstract bool FixedInputSize { get; }
 
     /// <summary>Smallest height/width the pooling stages can take (see <see cref="Architectures.MinimumInputSize"/>).</summary>
-    public int MinimumInputSize => Architectures.MinimumInputSize(Config.Name);
+    public virtual int MinimumInputSize => Architectures.MinimumInputSize(Config.Name);
 
     /// <summary>
     /// Fresh weights in state_dict order, drawn from <paramref name="rng"/> in that order. Parameters

@@ -32,6 +32,15 @@ public static class Architectures
     /// <summary>Builds the network <paramref name="config"/> names after checking the config is usable.</summary>
     public static IArchitecture Create(ArchitectureConfig config)
     {
+        if (config.Description is { } description)
+        {
+            var described = new Described.DescribedArchitecture(description);
+            if (described.Config with { Description = null } != config with { Description = null })
+                throw new ArgumentException(
+                    $"{config.Name}: the config ({config.InChannels}×{config.Height}×{config.Width}, {config.Classes} classes, width {config.WidthMultiplier}) " +
+                    $"does not agree with its description ({description.InChannels}×{description.Height}×{description.Width}, {description.Classes} classes, width 1).");
+            return described;
+        }
         if (!Factories.TryGetValue(config.Name, out var factory))
             throw new ArgumentException($"Unknown architecture '{config.Name}'. Known architectures: {string.Join(", ", Names)}.");
         Validate(config);

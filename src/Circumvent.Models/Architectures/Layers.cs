@@ -52,12 +52,12 @@ public static class Layers
         BatchNormRelu(p, bnPrefix, Conv(p, convPrefix, x, ctx, stride, padding, convBias), ctx);
 
     /// <summary>
-    /// nn.Linear with `prefix.weight` (out, in) and `prefix.bias` (out); the output (N, out) is shown to the
-    /// context's activation observer under <paramref name="prefix"/>.
+    /// nn.Linear with `prefix.weight` (out, in) and, when <paramref name="bias"/>, `prefix.bias` (out); the output
+    /// (N, out) is shown to the context's activation observer under <paramref name="prefix"/>.
     /// </summary>
-    public static Tensor Linear(ParameterSet p, string prefix, Tensor x, ForwardContext ctx)
+    public static Tensor Linear(ParameterSet p, string prefix, Tensor x, ForwardContext ctx, bool bias = true)
     {
-        var y = Op.Linear(x, p[prefix + ".weight"], p[prefix + ".bias"]);
+        var y = Op.Linear(x, p[prefix + ".weight"], bias ? p[prefix + ".bias"] : null);
         ctx.ActivationObserver?.Observe(prefix, y);
         return y;
     }

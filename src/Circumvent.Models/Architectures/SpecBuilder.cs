@@ -31,12 +31,12 @@ internal sealed class SpecBuilder
         Add($"{prefix}.running_var", [channels], TensorRole.Buffer, InitRule.Constant(1f));
     }
 
-    /// <summary>nn.Linear: weight (out, in), bias (out); both U(±1/√in).</summary>
-    public void Linear(string prefix, int inFeatures, int outFeatures)
+    /// <summary>nn.Linear: weight (out, in) and, unless <paramref name="bias"/> is false, bias (out); both U(±1/√in).</summary>
+    public void Linear(string prefix, int inFeatures, int outFeatures, bool bias = true)
     {
         float bound = 1f / MathF.Sqrt(inFeatures);
         Add($"{prefix}.weight", [outFeatures, inFeatures], TensorRole.Parameter, InitRule.Uniform(bound));
-        Add($"{prefix}.bias", [outFeatures], TensorRole.Parameter, InitRule.Uniform(bound));
+        if (bias) Add($"{prefix}.bias", [outFeatures], TensorRole.Parameter, InitRule.Uniform(bound));
     }
 
     private void Add(string name, int[] shape, TensorRole role, InitRule rule)

@@ -1,8 +1,12 @@
 using System.Text.Json;
+using Circumvent.Models.Described;
 
 namespace Circumvent.Models.Checkpoints;
 
-/// <summary>The JSON form of an <see cref="ArchitectureConfig"/> stored under "circumvent.architecture".</summary>
+/// <summary>
+/// The JSON form of an <see cref="ArchitectureConfig"/> stored under "circumvent.architecture"; a described
+/// network also carries its whole description under "description", so it reloads without the file.
+/// </summary>
 public static class ArchitectureConfigJson
 {
     public static string Serialize(ArchitectureConfig c)
@@ -17,6 +21,11 @@ public static class ArchitectureConfigJson
             json.WriteNumber("width", c.Width);
             json.WriteNumber("classes", c.Classes);
             json.WriteNumber("width_multiplier", c.WidthMultiplier);
+            if (c.Description is { } description)
+            {
+                json.WritePropertyName("description");
+                json.WriteRawValue(description.Json);
+            }
             json.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
@@ -30,6 +39,9 @@ public static class ArchitectureConfigJson
             using var doc = JsonDocument.Parse(text);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new FormatException($"expected a JSON object, found {root.ValueKind}.");
+            // A described network is rebuilt from its description alone; the other fields repeat its sizes.
+            if (root.TryGetProperty("description", out var description))
+                return DescriptionParser.ParseJson(description.GetRawText(), "checkpoint metadata").ToConfig();
             return new ArchitectureConfig(
                 Require(root, "name").GetString() ?? throw new FormatException("'name' must be a string."),
                 Require(root, "in_channels").GetInt32(),
@@ -37,6 +49,10 @@ public static class ArchitectureConfigJson
                 Require(root, "width").GetInt32(),
                 Require(root, "classes").GetInt32(),
                 root.TryGetProperty("width_multiplier", out var w) ? w.GetDouble() : 1.0);
+        }
+        catch (DescriptionException e)
+        {
+            throw new FormatException(e.Message, e);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {

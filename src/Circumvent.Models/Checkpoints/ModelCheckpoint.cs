@@ -5,7 +5,7 @@ using Circumvent.Engine;
 namespace Circumvent.Models.Checkpoints;
 
 /// <summary>
-/// A trained model on disk as one safetensors file: the state_dict (plus `num_batches_tracked` for every
+/// A trained model on disk as one safetensors or PyTorch (.pth) file: the state_dict (plus `num_batches_tracked` for every
 /// BN so PyTorch's load_state_dict(strict=True) accepts it) and, in __metadata__, everything needed to
 /// rebuild and use it: architecture, class names, input shape, normalisation, training config.
 /// </summary>
@@ -36,10 +36,16 @@ public sealed class ModelCheckpoint
     /// <summary>num_batches_tracked per BN prefix; absent prefixes are saved as 0.</summary>
     public Dictionary<string, long> BatchesTracked { get; init; } = new(StringComparer.Ordinal);
 
+    /// <summary>Problems found while loading that did not stop it (non-finite weights under <see cref="NonFinitePolicy.Warn"/>).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     /// <summary>(C, H, W) the architecture was built for.</summary>
     public int[] InputShape => [Architecture.InChannels, Architecture.Height, Architecture.Width];
 
-    /// <summary>Writes the checkpoint atomically (temp file + rename); validates names and shapes first.</summary>
+    /// <summary>
+    /// Writes the checkpoint atomically (temp file + rename); validates names and shapes first. A `.pth`/`.pt`
+    /// path gets PyTorch's zip format (torch.load(weights_only=True) reads it), any other path safetensors.
+    /// </summary>
     public void Save(string path)
     {
         var arch = CreateArchitecture(path, Architecture);
@@ -64,19 +70,28 @@ public sealed class ModelCheckpoint
                 tensors.Add(SafeTensor.FromInt64s(prefix + StateDictValidator.BatchesTrackedSuffix, [], [BatchesTracked.GetValueOrDefault(prefix)]));
             }
         }
-        SafeTensorsWriter.Write(path, tensors, BuildMetadata(path));
+        CheckpointFiles.Write(path, tensors, BuildMetadata(path));
     }
 
     /// <summary>
-    /// Reads and validates a checkpoint. <paramref name="architecture"/> overrides (or supplies, for a
-    /// plain PyTorch export without Circumvent metadata) the stored architecture.
+    /// Reads and validates a checkpoint (safetensors or .pth). <paramref name="architecture"/> overrides (or
+    /// supplies, for a plain PyTorch export without Circumvent metadata) the stored architecture.
     /// Parameters of the result require gradients; buffers do not.
     /// </summary>
-    public static ModelCheckpoint Load(string path, ArchitectureConfig? architecture = null)
+    public static ModelCheckpoint Load(string path, ArchitectureConfig? architecture = null, NonFinitePolicy nonFinite = NonFinitePolicy.Reject)
     {
-        var content = SafeTensorsReader.Read(path);
+        var content = CheckpointFiles.Read(path);
+        return FromContent(path, content, architecture ?? ParseArchitecture(path, content.Metadata), nonFinite);
+    }
+
+    /// <summary>The architecture stored in a file's metadata, or null when it has none (a plain state_dict).</summary>
+    public static ArchitectureConfig? StoredArchitecture(string path, SafeTensorsContent content) =>
+        content.Metadata.ContainsKey(ArchitectureKey) ? ParseArchitecture(path, content.Metadata) : null;
+
+    /// <summary>Validates already-read tensors against <paramref name="config"/> and builds the checkpoint.</summary>
+    public static ModelCheckpoint FromContent(string path, SafeTensorsContent content, ArchitectureConfig config, NonFinitePolicy nonFinite = NonFinitePolicy.Reject)
+    {
         var meta = content.Metadata;
-        var config = architecture ?? ParseArchitecture(path, meta);
         var arch = CreateArchitecture(path, config);
 
         var found = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
@@ -85,9 +100,19 @@ public sealed class ModelCheckpoint
         if (problems.Count > 0)
             throw new CheckpointException(path, $"does not match {config.Name}: {string.Join("; ", problems)}.");
 
+        var warnings = new List<string>();
         var parameters = new ParameterSet();
         foreach (var spec in arch.Tensors)
-            parameters.Add(spec.Name, new Tensor(spec.Shape.ToArray(), found[spec.Name].Floats!, spec.Role == TensorRole.Parameter), spec.Role);
+        {
+            var tensor = found[spec.Name];
+            if (NonFiniteCheck.Describe(tensor) is { } nonFiniteProblem)
+            {
+                if (nonFinite == NonFinitePolicy.Reject)
+                    throw new CheckpointException(path, nonFiniteProblem + " (load with --allow-nonfinite to accept it).", spec.Name);
+                warnings.Add($"Checkpoint '{path}', tensor '{spec.Name}': {nonFiniteProblem}.");
+            }
+            parameters.Add(spec.Name, new Tensor(spec.Shape.ToArray(), tensor.Floats!, spec.Role == TensorRole.Parameter), spec.Role);
+        }
         var tracked = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var prefix in StateDictValidator.BatchNormPrefixes(arch.Tensors))
             tracked[prefix] = found.TryGetValue(prefix + StateDictValidator.BatchesTrackedSuffix, out var counter) ? counter.Int64s![0] : 0;
@@ -103,6 +128,7 @@ public sealed class ModelCheckpoint
             TrainingJson = meta.GetValueOrDefault(TrainingKey),
             Extra = meta.Where(kv => !ReservedKeys.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
             BatchesTracked = tracked,
+            Warnings = warnings,
         };
     }
 
@@ -151,7 +177,7 @@ public sealed class ModelCheckpoint
     private static ArchitectureConfig ParseArchitecture(string path, IReadOnlyDictionary<string, string> meta)
     {
         if (!meta.TryGetValue(ArchitectureKey, out var text))
-            throw new CheckpointException(path, $"no '{ArchitectureKey}' metadata; pass the architecture explicitly to load a plain state_dict.");
+            throw new CheckpointException(path, $"no '{ArchitectureKey}' metadata; pass the architecture explicitly (--arch) to load a plain state_dict.");
         try
         {
             return ArchitectureConfigJson.Parse(text);

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Circumvent.Models.Checkpoints;
 
 /// <summary>
-/// Reads safetensors files (F32, F16, BF16, F64 → float32; I64 kept) and rejects anything malformed with
+/// Reads safetensors files (F32, F16, BF16, F64 → float32; I64, I32, I16, I8, U8, BOOL → int64) and rejects anything malformed with
 /// a <see cref="CheckpointException"/> naming the file and tensor: short files, impossible header
 /// lengths, invalid JSON, unknown dtypes, byte counts that do not match the shape, offsets outside the
 /// buffer, overlapping tensors or bytes no tensor owns.
@@ -13,6 +13,8 @@ public static class SafeTensorsReader
 {
     /// <summary>Same cap as the reference implementation: a header above 100 MB is treated as corrupt.</summary>
     private const long MaxHeaderBytes = 100_000_000;
+
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     public static SafeTensorsContent Read(string path)
     {
@@ -43,11 +45,13 @@ public static class SafeTensorsReader
         JsonDocument doc;
         try
         {
+            // NOTE: JsonDocument accepts invalid UTF-8 inside strings and only fails when a name is read; check it all first.
+            _ = StrictUtf8.GetCharCount(header);
             doc = JsonDocument.Parse(header.ToArray());
         }
         catch (Exception e) when (e is JsonException or ArgumentException)
         {
-            throw new CheckpointException(path, $"header is not valid JSON: {e.Message}", inner: e);
+            throw new CheckpointException(path, $"header is not valid UTF-8 JSON: {e.Message}", inner: e);
         }
         using (doc)
         {
@@ -153,29 +157,8 @@ public static class SafeTensorsReader
     private static SafeTensor Decode(HeaderEntry e, ReadOnlySpan<byte> bytes)
     {
         int n = bytes.Length / SafeTensor.ElementSize(e.DType);
-        if (e.DType == SafeTensorDType.I64)
-        {
-            var ints = new long[n];
-            for (int i = 0; i < n; i++) ints[i] = BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..]);
-            return SafeTensor.FromInt64s(e.Name, e.Shape, ints);
-        }
-        var floats = new float[n];
-        switch (e.DType)
-        {
-            case SafeTensorDType.F32:
-                for (int i = 0; i < n; i++) floats[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
-                break;
-            case SafeTensorDType.F16:
-                for (int i = 0; i < n; i++) floats[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(2 * i)..]);
-                break;
-            case SafeTensorDType.BF16:
-                // bfloat16 is the top half of a float32's bits.
-                for (int i = 0; i < n; i++) floats[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]) << 16);
-                break;
-            case SafeTensorDType.F64:
-                for (int i = 0; i < n; i++) floats[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes[(8 * i)..]);
-                break;
-        }
-        return SafeTensor.FromFloats(e.Name, e.Shape, floats, e.DType);
+        if (SafeTensor.IsFloatType(e.DType))
+            return SafeTensor.FromFloats(e.Name, e.Shape, ElementDecoding.Floats(e.DType, bytes, n), e.DType);
+        return SafeTensor.FromInt64s(e.Name, e.Shape, ElementDecoding.Integers(e.DType, bytes, n), e.DType);
     }
 }

@@ -10,7 +10,14 @@ public sealed record TensorSpec(string Name, int[] Shape, TensorRole Role);
 /// <param name="Height">Input height the network is built for (mlp and cnn-small accept only this size).</param>
 /// <param name="Width">Input width (see Height).</param>
 /// <param name="WidthMultiplier">Channel multiplier (1 = the published network); channels = round(c·m), at least 1.</param>
-public sealed record ArchitectureConfig(string Name, int InChannels, int Height, int Width, int Classes, double WidthMultiplier = 1.0);
+public sealed record ArchitectureConfig(string Name, int InChannels, int Height, int Width, int Classes, double WidthMultiplier = 1.0)
+{
+    /// <summary>
+    /// For a network described in a file (see <see cref="Described.ModelDescription"/>): the description,
+    /// which then fixes every size; null for the built-in networks, which <see cref="Name"/> selects.
+    /// </summary>
+    public Described.ModelDescription? Description { get; init; }
+}
 
 /// <summary>
 /// A network as data plus a pure function: <see cref="Tensors"/> lists the state_dict it expects,

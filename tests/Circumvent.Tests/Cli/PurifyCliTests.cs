@@ -9,7 +9,7 @@ public class PurifyCliTests
         ["--rounds", "1", "--curve-epochs", "1", "--batch-size", "32", "--finetune-epochs", "1", "--clean-fraction", "0.2"];
 
     /// <summary>A folder with the synthetic MNIST-layout data and a BadNet-backdoored small MLP trained on it.</summary>
-    private static (string Dir, string Data, string Model) Setup()
+    internal static (string Dir, string Data, string Model) Setup()
     {
         var dir = CliHarness.TempFolder();
         var data = "mnist:" + CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "data"), trainCount: 300, testCount: 100);

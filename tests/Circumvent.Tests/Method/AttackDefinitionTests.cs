@@ -35,6 +35,27 @@ public class AttackDefinitionTests
         Assert.DoesNotContain("trigger_image", parsed.ToJson());
     }
 
+    [Fact]
+    public void EachKindWritesOnlyItsOwnFieldsBesideTheSharedOnes()
+    {
+        // BadNet's JSON is exactly what it was before SIG/WaNet/LC existed: stored checkpoints and the
+        // experiment runner's keys (hashes of this text) do not change.
+        Assert.Equal("""{"kind":"badnet","target":1,"poison_rate":0.05,"patch_size":3,"patch_colour":255,"alpha":0.2}""",
+            new AttackDefinition { Target = 1 }.ToJson());
+        var own = new Dictionary<string, string[]>
+        {
+            ["sig"] = ["sig_delta", "sig_frequency"],
+            ["wanet"] = ["warp_grid", "warp_strength", "grid_rescale", "noise_ratio", "seed"],
+            ["lc"] = ["pgd_epsilon", "pgd_step_size", "pgd_steps"],
+        };
+        foreach (var (kind, fields) in own)
+        {
+            var keys = JsonDocument.Parse(new AttackDefinition { Kind = kind }.ToJson()).RootElement.EnumerateObject().Select(p => p.Name).ToList();
+            foreach (var field in fields) Assert.Contains(field, keys);
+            foreach (var other in own.Where(o => o.Key != kind).SelectMany(o => o.Value)) Assert.DoesNotContain(other, keys);
+        }
+    }
+
     [Theory]
     [InlineData("""{"kind": "trojan"}""", "trojan")]
     [InlineData("""{"kind": "badnet", "poison_rate": 0}""", "--poison-rate")]

@@ -70,6 +70,45 @@ internal static class PermutationTestNets
         Assert.True(worst <= 1e-4 * scale, $"{what}: logits differ by {worst:G3} (scale {scale:G3})");
     }
 
+    /// <summary>A random permutation of every group changes the weights but not the logits, in each given mode (training = batch statistics).</summary>
+    public static void AssertRandomPermutationPreservesLogits(IArchitecture arch, int size, string name, bool[] modes)
+    {
+        var p = Weights(arch, 1);
+        var spec = PermutationSpecs.For(arch);
+        var perms = Permutation.Random(spec, new Random(2));
+        Assert.Contains(perms, perm => perm.Where((v, i) => v != i).Any());
+        var permuted = Permutation.Apply(p, spec, perms);
+        Assert.Contains(p, e => !e.Tensor.ToArray().SequenceEqual(permuted[e.Name].ToArray()));
+
+        var x = Input(3, 4, size);
+        foreach (var training in modes)
+            AssertSameLogits(Logits(arch, p, x, training), Logits(arch, permuted, x, training), $"{name} {(training ? "train" : "eval")}");
+    }
+
+    /// <summary>
+    /// Every BN running statistic the spec moves ends up at its channel's new index, and every buffer of
+    /// the network is moved (all BNs of the test networks normalise permutable units).
+    /// </summary>
+    public static void AssertBatchNormStatisticsMove(IArchitecture arch)
+    {
+        var p = Weights(arch, 6);
+        var spec = PermutationSpecs.For(arch);
+        var perms = Permutation.Random(spec, new Random(7));
+        var permuted = Permutation.Apply(p, spec, perms);
+        int checkedBuffers = 0;
+        for (int g = 0; g < spec.Groups.Count; g++)
+            foreach (var axis in spec.Groups[g].Producers.Where(a => a.Tensor.EndsWith(".running_var") || a.Tensor.EndsWith(".running_mean")))
+            {
+                var inverse = Permutation.Invert(perms[g]);
+                var before = p[axis.Tensor].ToArray();
+                var after = permuted[axis.Tensor].ToArray();
+                // The value old channel k held now sits at the index k moved to.
+                for (int k = 0; k < before.Length; k++) Assert.Equal(before[k], after[inverse[k]]);
+                checkedBuffers++;
+            }
+        Assert.Equal(arch.Tensors.Count(t => t.Role == TensorRole.Buffer), checkedBuffers);
+    }
+
     private static bool IsBatchNorm(ParameterSet p, string name)
     {
         int dot = name.LastIndexOf('.');
@@ -84,17 +123,7 @@ public class PermutationInvarianceTests
     public void RandomPermutationPreservesLogitsInEvalAndTrainMode(string name)
     {
         var (arch, size) = PermutationTestNets.Create(name);
-        var p = PermutationTestNets.Weights(arch, 1);
-        var spec = PermutationSpecs.For(arch);
-        var perms = Permutation.Random(spec, new Random(2));
-        Assert.Contains(perms, perm => perm.Where((v, i) => v != i).Any());
-        var permuted = Permutation.Apply(p, spec, perms);
-        Assert.Contains(p, e => !e.Tensor.ToArray().SequenceEqual(permuted[e.Name].ToArray()));
-
-        var x = PermutationTestNets.Input(3, 4, size);
-        foreach (var training in new[] { false, true })
-            PermutationTestNets.AssertSameLogits(PermutationTestNets.Logits(arch, p, x, training),
-                PermutationTestNets.Logits(arch, permuted, x, training), $"{name} {(training ? "train" : "eval")}");
+        PermutationTestNets.AssertRandomPermutationPreservesLogits(arch, size, name, [false, true]);
     }
 
     [Theory]
@@ -120,24 +149,7 @@ public class PermutationInvarianceTests
     [MemberData(nameof(PermutationTestNets.All), MemberType = typeof(PermutationTestNets))]
     public void BatchNormStatisticsMoveWithTheirChannels(string name)
     {
-        var (arch, _) = PermutationTestNets.Create(name);
-        var p = PermutationTestNets.Weights(arch, 6);
-        var spec = PermutationSpecs.For(arch);
-        var perms = Permutation.Random(spec, new Random(7));
-        var permuted = Permutation.Apply(p, spec, perms);
-        int checkedBuffers = 0;
-        for (int g = 0; g < spec.Groups.Count; g++)
-            foreach (var axis in spec.Groups[g].Producers.Where(a => a.Tensor.EndsWith(".running_var") || a.Tensor.EndsWith(".running_mean")))
-            {
-                var inverse = Permutation.Invert(perms[g]);
-                var before = p[axis.Tensor].ToArray();
-                var after = permuted[axis.Tensor].ToArray();
-                // The value old channel k held now sits at the index k moved to.
-                for (int k = 0; k < before.Length; k++) Assert.Equal(before[k], after[inverse[k]]);
-                checkedBuffers++;
-            }
-        int buffers = arch.Tensors.Count(t => t.Role == TensorRole.Buffer);
-        Assert.Equal(buffers, checkedBuffers);
+        PermutationTestNets.AssertBatchNormStatisticsMove(PermutationTestNets.Create(name).Arch);
     }
 
     [Fact]

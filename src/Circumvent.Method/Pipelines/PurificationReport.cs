@@ -2,15 +2,16 @@ using System.Text.Json.Nodes;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
 
-namespace Circumvent.Cli.Commands;
+namespace Circumvent.Method.Pipelines;
 
 /// <summary>
 /// The JSON report of a purification: acc/asr/ra before and after (percent; null when not measured),
-/// every round's stages, the run config and the time spent.
+/// every round's stages, the run config and the time spent. `purify --report` writes it; the
+/// experiment runner puts the same fields in its results lines.
 /// </summary>
-internal static class PurifyReport
+public static class PurificationReport
 {
-    public static JsonObject Build(PurifyRequest request, DefenseResult result)
+    public static JsonObject Build(PurificationRequest request, DefenseResult result)
     {
         var report = new JsonObject
         {
@@ -19,6 +20,18 @@ internal static class PurifyReport
             ["out"] = Path.GetFullPath(request.OutputPath),
             ["run_folder"] = Path.GetFullPath(request.RunFolder),
         };
+        AddScores(report, result);
+        report["config"] = result.Config.DeepClone();
+        report["wall_time_seconds"] = Math.Round(result.Elapsed.TotalSeconds, 3);
+        report["compute_seconds"] = Math.Round(result.ComputeSeconds, 3);
+        report["units_run"] = result.UnitsRun;
+        report["units_resumed"] = result.UnitsResumed;
+        return report;
+    }
+
+    /// <summary>acc/asr/ra_before and _after plus "rounds": [{round, acc, asr, ra, stages: [{stage, acc, asr, ra}]}].</summary>
+    public static void AddScores(JsonObject report, DefenseResult result)
+    {
         Add(report, "before", result.Before);
         Add(report, "after", result.After);
         var rounds = new JsonArray();
@@ -37,12 +50,6 @@ internal static class PurifyReport
             rounds.Add(round);
         }
         report["rounds"] = rounds;
-        report["config"] = result.Config.DeepClone();
-        report["wall_time_seconds"] = Math.Round(result.Elapsed.TotalSeconds, 3);
-        report["compute_seconds"] = Math.Round(result.ComputeSeconds, 3);
-        report["units_run"] = result.UnitsRun;
-        report["units_resumed"] = result.UnitsResumed;
-        return report;
     }
 
     private static void Add(JsonObject report, string suffix, BackdoorScores? scores)

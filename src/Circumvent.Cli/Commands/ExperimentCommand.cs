@@ -1,0 +1,115 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Circumvent.Experiments.Plans;
+using Circumvent.Experiments.Reports;
+using Circumvent.Experiments.Running;
+
+namespace Circumvent.Cli.Commands;
+
+/// <summary>
+/// `circumvent experiment run PLAN` runs a grid of backdoored models × defences resumably into a
+/// results file; `circumvent experiment report RESULTS…` turns results into tables and an HTML page.
+/// The work is in Circumvent.Experiments; this only parses options and prints progress.
+/// </summary>
+internal static class ExperimentCommand
+{
+    public static Command Create(CliConsole console) => new("experiment", "Run an experiment plan (grid of attacks × defences × seeds) and report it.")
+    {
+        RunCommand(console),
+        ReportCommand(console),
+    };
+
+    private static Command RunCommand(CliConsole console)
+    {
+        var plan = new Argument<string>("plan") { Description = "Plan file (.json, .yaml or .yml); see experiments/ for examples." };
+        var output = new Option<string?>("--out") { Description = "Folder for results.jsonl and the per-cell run folders (default: PLAN without extension + .out)." };
+        var cache = new Option<string?>("--cache") { Description = "Folder of backdoored models keyed by their training config (default: OUT/models); share it between plans." };
+        var parallel = Options.Make("--parallel", "Cells run at once; the thread budget is split between them.", 1);
+        var shard = new Option<string?>("--shard") { Description = "Run only shard i of n (cells whose index mod n = i), e.g. 0/4; results go to results.shard-i-of-n.jsonl." };
+        var dryRun = new Option<bool>("--dry-run") { Description = "List the cells (index, key, done or not) and exit." };
+        var command = new Command("run", "Train (or reuse) every backdoored model of a plan, run every defence on it, append one JSON line per cell.")
+        {
+            plan, output, cache, parallel, shard, dryRun,
+        };
+        command.SetAction(parse =>
+        {
+            string planPath = parse.GetValue(plan)!;
+            var experiment = PlanReader.Read(planPath);
+            var settings = new RunSettings(
+                Path.GetFullPath(parse.GetValue(output) ?? Path.ChangeExtension(planPath, null) + ".out"),
+                parse.GetValue(cache) is { } c ? Path.GetFullPath(c) : null,
+                parse.GetValue(parallel),
+                parse.GetValue(shard) is { } s ? Shard.Parse(s) : null);
+            if (settings.Parallel < 1) throw new UsageException($"--parallel must be at least 1, got {settings.Parallel}.");
+            if (File.Exists(settings.OutFolder)) throw new UsageException($"--out '{settings.OutFolder}' is a file; expected a folder.");
+            if (parse.GetValue(dryRun))
+            {
+                ListCells(console, experiment, settings);
+                return 0;
+            }
+            var summary = ExperimentRunner.Run(experiment, settings, new ConsoleObserver(console, experiment.Name, settings), console.Cancellation);
+            console.Out.WriteLine($"plan '{experiment.Name}': {summary.RunNow} cells run in {Time(summary.Elapsed)}, {summary.AlreadyDone} were already done; " +
+                                  $"all {summary.Cells} in {summary.ResultsPath}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command ReportCommand(CliConsole console)
+    {
+        var results = new Argument<string[]>("results") { Description = "One or more results files (results.jsonl, results.shard-*.jsonl).", Arity = ArgumentArity.OneOrMore };
+        var output = Options.Required("--out", "Folder to write table.md, table.csv and report.html into.");
+        var title = new Option<string?>("--title") { Description = "Title of the report (default: the results files' names)." };
+        var command = new Command("report", "Write the results table (Markdown, CSV) and an HTML page with the figures.") { results, output, title };
+        command.SetAction(parse =>
+        {
+            var written = ExperimentReport.Write(parse.GetValue(results)!, parse.Value(output), parse.GetValue(title));
+            console.Out.WriteLine($"{written.Results} results in {written.Tables} table(s); wrote {written.Markdown}, {written.Csv} and {written.Html}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static void ListCells(CliConsole console, ExperimentPlan plan, RunSettings settings)
+    {
+        var done = File.Exists(settings.ResultsPath)
+            ? ResultsFile.ReadAll([settings.ResultsPath]).Select(r => r["key"]!.GetValue<string>()).ToHashSet()
+            : [];
+        var cells = Grid.Expand(plan).Where(settings.ShardOrAll.Contains).ToList();
+        foreach (var cell in cells)
+            console.Out.WriteLine($"{cell.Index,4}  {cell.Key}  model {cell.ModelKey}  {(done.Contains(cell.Key) ? "done" : "todo")}  {cell.Describe()}");
+        console.Out.WriteLine($"{cells.Count} cells (shard {settings.ShardOrAll}), {cells.Count(c => done.Contains(c.Key))} done");
+    }
+
+    private static string Time(TimeSpan t) =>
+        t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : t.TotalMinutes >= 1 ? $"{t.Minutes}m{t.Seconds:D2}s" : $"{t.TotalSeconds:F0}s";
+
+    /// <summary>Progress lines; cells report from several threads, so writes are serialised.</summary>
+    private sealed class ConsoleObserver(CliConsole console, string name, RunSettings settings) : IExperimentObserver
+    {
+        private readonly Lock _gate = new();
+
+        private void Line(string text)
+        {
+            lock (_gate) console.Out.WriteLine(text);
+        }
+
+        public void Started(int cells, int done, long tornBytes, int parallel, int threadsPerCell)
+        {
+            if (tornBytes > 0) Line($"{settings.ResultsPath}: cut off a torn last line ({tornBytes} bytes) from an interrupted run; its cell is redone");
+            Line($"plan '{name}': {cells} cells (shard {settings.ShardOrAll}), {done} already in {Path.GetFileName(settings.ResultsPath)}, " +
+                 $"{cells - done} to run, {parallel} at a time with {threadsPerCell} thread(s) each; out {settings.OutFolder}");
+        }
+
+        public void CellStarted(Cell cell) => Line($"[cell {cell.Index}] {cell.Describe()}: started");
+
+        public void Log(Cell cell, string message) => Line($"[cell {cell.Index}] {message}");
+
+        public void CellFinished(Cell cell, JsonObject result, int finished, int remaining, TimeSpan eta)
+        {
+            string S(string key) => ScoresTable.Cell(result[key]?.GetValue<double>());
+            Line($"[{finished}/{finished + remaining} done, ETA {Time(eta)}] cell {cell.Index} {cell.Describe()}: " +
+                 $"ACC {S("acc_before")} → {S("acc_after")}, ASR {S("asr_before")} → {S("asr_after")} ({result["wall_time_seconds"]?.GetValue<double>():F0} s)");
+        }
+    }
+}

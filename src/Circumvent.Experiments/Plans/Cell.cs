@@ -1,0 +1,97 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Pipelines;
+using Circumvent.Training;
+
+namespace Circumvent.Experiments.Plans;
+
+/// <summary>
+/// One point of the grid: a backdoored model (dataset, architecture, attack at a rate, seed, recipe)
+/// and the defence run on it. <see cref="Key"/> identifies the cell in results files;
+/// <see cref="ModelKey"/> names the backdoored model in the cache, shared by every defence of it.
+/// </summary>
+public sealed record Cell(
+    int Index, string Dataset, ArchitectureChoice Architecture, AttackChoice Attack, double PoisonRate, int Seed,
+    DefenseChoice Defense, TrainingConfig Training, double CleanFraction, int CurvePoints)
+{
+    /// <summary>The attack at this cell's rate (the attack's own fields plus poison_rate).</summary>
+    public AttackDefinition AttackDefinition => PlanReader.Definition(Attack.Fields, PoisonRate);
+
+    /// <summary>The adaptive attack's settings for this cell's model (batch size, augmentation and seed from its recipe), or null.</summary>
+    public AdaptiveTscOptions? AdaptiveTsc => Attack.Adaptive is { } a
+        ? AdaptiveTscOptions.Matching(Training) with { Epochs = a.Epochs, LearningRate = a.LearningRate }
+        : null;
+
+    /// <summary>Everything that determines the backdoored model, as canonical JSON (a described network's whole description included).</summary>
+    public JsonObject ModelConfig()
+    {
+        var config = new JsonObject
+        {
+            ["training"] = JsonNode.Parse(Training.ToJson()),
+            ["attack"] = JsonNode.Parse(AttackDefinition.ToJson()),
+        };
+        if (AdaptiveTsc is { } adaptive) config["adaptive_tsc"] = JsonNode.Parse(BackdoorTraining.AdaptiveTscJson(adaptive));
+        if (Architecture.Description is { } description) config["description"] = JsonNode.Parse(description.Json);
+        return config;
+    }
+
+    /// <summary>Everything that determines this cell's result: the model, the defence and its settings, the defender's data.</summary>
+    public JsonObject Config() => new()
+    {
+        ["model"] = ModelConfig(),
+        ["defense"] = Defense.Name,
+        ["defense_options"] = Defense.Create().DescribeOptions(),
+        ["clean_fraction"] = CleanFraction,
+        ["curve_points"] = CurvePoints,
+    };
+
+    public string ModelKey => Hash(ModelConfig());
+    public string Key => Hash(Config());
+
+    /// <summary>"badnet 5% · tsc · seed 1" (plus dataset/architecture when the plan has several).</summary>
+    public string Describe() => $"{Attack.Label} {PoisonRate * 100:0.##}% · {Defense.Label} · seed {Seed} · {Architecture.Label} on {Dataset.Split(':')[0]}";
+
+    /// <summary>First 16 hex digits of SHA-256 of the JSON text (properties in a fixed order, so equal configs hash equally).</summary>
+    public static string Hash(JsonNode node) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(node.ToJsonString())))[..16];
+}
+
+/// <summary>Expands a plan into its cells, in a fixed order with the defence innermost (a model's defences run back to back).</summary>
+public static class Grid
+{
+    public static IReadOnlyList<Cell> Expand(ExperimentPlan plan)
+    {
+        var cells = new List<Cell>();
+        foreach (var dataset in plan.Datasets)
+        foreach (var architecture in plan.Architectures)
+        foreach (var attack in plan.Attacks)
+        foreach (var rate in plan.PoisonRates)
+        foreach (var seed in plan.Seeds)
+        {
+            var training = plan.Training with { Data = dataset, Architecture = architecture.Name, WidthMultiplier = architecture.Width, Seed = seed };
+            foreach (var defense in plan.Defenses)
+                cells.Add(new Cell(cells.Count, dataset, architecture, attack, rate, seed, defense, training, plan.CleanFraction, plan.CurvePoints));
+        }
+        return cells;
+    }
+}
+
+/// <summary>Shard <see cref="Index"/> of <see cref="Count"/>: the cells whose grid index mod Count equals Index.</summary>
+public sealed record Shard(int Index, int Count)
+{
+    public static Shard All { get; } = new(0, 1);
+
+    public bool Contains(Cell cell) => cell.Index % Count == Index;
+
+    /// <summary>Parses "i/n" with 0 ≤ i &lt; n.</summary>
+    public static Shard Parse(string text)
+    {
+        var parts = text.Split('/');
+        if (parts.Length == 2 && int.TryParse(parts[0], out int i) && int.TryParse(parts[1], out int n) && n >= 1 && i >= 0 && i < n)
+            return new Shard(i, n);
+        throw new ArgumentException($"--shard must be i/n with 0 ≤ i < n (e.g. 0/4), got '{text}'.");
+    }
+
+    public override string ToString() => $"{Index}/{Count}";
+}

@@ -1,0 +1,249 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Circumvent.Data;
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Defenses;
+using Circumvent.Models.Described;
+using Circumvent.Training;
+
+namespace Circumvent.Experiments.Plans;
+
+/// <summary>
+/// Turns a plan file into a checked <see cref="ExperimentPlan"/>. Every problem is one
+/// <see cref="PlanException"/> naming the file and the field, raised before any work starts —
+/// including attack kinds this build does not know and trigger images that do not exist.
+/// </summary>
+public sealed class PlanReader
+{
+    private static readonly string[] TopLevel =
+        ["name", "datasets", "architectures", "attacks", "poison_rates", "defenses", "seeds", "training", "clean_fraction", "curve_points"];
+    private static readonly string[] DefenseFields =
+        ["name", "label", "rounds", "t", "curve_epochs", "curve_lr", "batch_size", "finetune_epochs", "finetune_lr", "augment"];
+    private static readonly string[] PerCellTrainingFields = ["architecture", "data", "width_multiplier", "seed"];
+
+    private readonly string _path;
+    private readonly string _folder;
+
+    private PlanReader(string path)
+    {
+        _path = path;
+        _folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+    }
+
+    public static ExperimentPlan Read(string path) => new PlanReader(path).Parse(PlanDocument.Load(path));
+
+    private ExperimentPlan Parse(JsonObject root)
+    {
+        foreach (var (key, _) in root)
+            if (!TopLevel.Contains(key)) throw Error(key, $"unknown field; expected one of {string.Join(", ", TopLevel)}.");
+        var rates = List(root, "poison_rates", (n, f) =>
+        {
+            double r = Number(n, f);
+            if (!(r > 0 && r < 1)) throw Error(f, $"a poisoning rate must be in (0, 1), got {r}.");
+            return r;
+        });
+        var plan = new ExperimentPlan
+        {
+            Name = root["name"] is { } name ? Text(name, "name") : Path.GetFileNameWithoutExtension(_path),
+            Datasets = List(root, "datasets", Dataset),
+            Architectures = List(root, "architectures", Architecture),
+            Attacks = List(root, "attacks", (n, f) => Attack(n, f, rates[0])),
+            PoisonRates = rates,
+            Defenses = List(root, "defenses", Defense),
+            Seeds = List(root, "seeds", Integer),
+            Training = root["training"] is { } training ? Training(training) : new TrainingConfig(),
+            CleanFraction = root["clean_fraction"] is { } fraction ? Number(fraction, "clean_fraction") : 0.05,
+            CurvePoints = root["curve_points"] is { } points ? Integer(points, "curve_points") : 11,
+        };
+        if (!(plan.CleanFraction > 0 && plan.CleanFraction <= 1))
+            throw Error("clean_fraction", $"must be in (0, 1], got {plan.CleanFraction}.");
+        if (plan.CurvePoints is < 0 or 1) throw Error("curve_points", $"must be 0 (no curve figures) or at least 2, got {plan.CurvePoints}.");
+        CheckUnique(plan.Attacks.Select(a => a.Label), "attacks", "label");
+        CheckUnique(plan.Defenses.Select(d => d.Label), "defenses", "label");
+        CheckUnique(plan.Seeds.Select(s => s.ToString()), "seeds", "seed");
+        // Cells are identified by what they compute, not by their labels: two entries that differ
+        // only in label would be one cell, and the second would never run.
+        var twin = Grid.Expand(plan).GroupBy(c => c.Key).FirstOrDefault(g => g.Count() > 1)?.Take(2).ToList();
+        if (twin is [var a, var b])
+        {
+            string field = a.Attack != b.Attack ? "attacks" : "defenses";
+            string which = field == "attacks" ? $"'{a.Attack.Label}' and '{b.Attack.Label}'" : $"'{a.Defense.Label}' and '{b.Defense.Label}'";
+            throw Error(field, $"entries {which} describe the same experiment (same settings); remove one.");
+        }
+        return plan;
+    }
+
+    private string Dataset(JsonNode node, string field)
+    {
+        string text = Text(node, field);
+        DatasetSpec spec;
+        try { spec = DatasetSpec.Parse(text); }
+        catch (ArgumentException e) { throw Error(field, e.Message); }
+        // Relative data folders are relative to the plan file, so a plan runs from any working folder.
+        return $"{spec.Kind}:{Path.GetFullPath(spec.Path, _folder)}";
+    }
+
+    private ArchitectureChoice Architecture(JsonNode node, string field)
+    {
+        var o = node is JsonValue ? new JsonObject { ["name"] = Text(node, field) } : Object(node, field);
+        Only(o, field, ["name", "width", "description"]);
+        if (o["description"] is { } file) return Described(o, file, field);
+        double width = o["width"] is { } w ? Number(w, field + ".width") : 1;
+        if (!(width > 0)) throw Error(field + ".width", $"must be positive, got {width}.");
+        string name = Text(o["name"] ?? throw Error(field + ".name", "missing."), field + ".name");
+        if (!Circumvent.Models.Architectures.Names.Contains(name))
+            throw Error(field + ".name", $"unknown architecture '{name}'; expected one of {string.Join(", ", Circumvent.Models.Architectures.Names)}.");
+        return new ArchitectureChoice(name, width);
+    }
+
+    /// <summary>{description: FILE} (relative to the plan): the network is read and checked now, not mid-plan.</summary>
+    private ArchitectureChoice Described(JsonObject o, JsonNode file, string field)
+    {
+        if (o.ContainsKey("name") || o.ContainsKey("width"))
+            throw Error(field, "give either name (and width) or description, not both: the description fixes the name and every size.");
+        string path = Path.GetFullPath(Text(file, field + ".description"), _folder);
+        if (!File.Exists(path)) throw Error(field + ".description", $"file '{path}' not found.");
+        try
+        {
+            var description = DescriptionParser.ParseFile(path);
+            return new ArchitectureChoice(description.Name, 1, description);
+        }
+        catch (DescriptionException e) { throw Error(field + ".description", e.Message); }
+    }
+
+    /// <summary>
+    /// Checks the attack now (kind, fields, trigger image) with the first rate standing in for each rate.
+    /// <c>adaptive_tsc: true</c> (or <c>{epochs, learning_rate}</c>) makes it the adaptive attack against TSC on top of this attack.
+    /// </summary>
+    private AttackChoice Attack(JsonNode node, string field, double someRate)
+    {
+        var fields = node is JsonValue ? new JsonObject { ["kind"] = Text(node, field) } : Object(node, field).DeepClone().AsObject();
+        string kind = Text(fields["kind"] ?? throw Error(field + ".kind", "missing."), field + ".kind");
+        if (kind == "adaptive")
+            throw Error(field + ".kind", "the adaptive attack against TSC runs on top of a poisoning attack: give that attack with adaptive_tsc: true, e.g. {kind: badnet, target: 0, adaptive_tsc: true}.");
+        var adaptive = fields["adaptive_tsc"] is { } adaptiveNode ? Adaptive(adaptiveNode, field + ".adaptive_tsc") : null;
+        fields.Remove("adaptive_tsc");
+        string label = fields["label"] is { } l ? Text(l, field + ".label") : adaptive is null ? kind : kind + "+adaptive";
+        fields.Remove("label");
+        if (fields.ContainsKey("poison_rate")) throw Error(field + ".poison_rate", "give poisoning rates in the top-level 'poison_rates' list.");
+        // Files are relative to the plan, so a plan runs from any working folder.
+        foreach (var key in new[] { "trigger_image", "clean_model" })
+            if (fields[key] is JsonValue file && file.TryGetValue<string>(out var filePath))
+                fields[key] = Path.GetFullPath(filePath, _folder);
+        AttackDefinition definition;
+        try { definition = Definition(fields, someRate); }
+        catch (ArgumentException e) { throw Error(field, e.Message); }
+        var known = JsonNode.Parse(definition.ToJson())!.AsObject();
+        foreach (var (key, value) in fields)
+            if (value is not null && !known.ContainsKey(key))
+                throw Error($"{field}.{key}", $"unknown attack field; {definition.Kind} takes {string.Join(", ", known.Select(k => k.Key).Where(k => k != "poison_rate"))}.");
+        return new AttackChoice(label, fields, adaptive);
+    }
+
+    /// <summary>true (the defaults), false (off) or {epochs, learning_rate}; batch size, augmentation and seed follow the training recipe.</summary>
+    private AdaptiveTscOptions? Adaptive(JsonNode node, string field)
+    {
+        if (node is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False)
+            return Boolean(node, field) ? new AdaptiveTscOptions() : null;
+        var o = Object(node, field);
+        Only(o, field, ["epochs", "learning_rate"]);
+        var defaults = new AdaptiveTscOptions();
+        var options = defaults with
+        {
+            Epochs = o["epochs"] is { } ep ? Integer(ep, field + ".epochs") : defaults.Epochs,
+            LearningRate = o["learning_rate"] is { } lr ? Number(lr, field + ".learning_rate") : defaults.LearningRate,
+        };
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw Error(field, e.Message.Replace("--adaptive-lr", "learning_rate").Replace("--adaptive-epochs", "epochs")); }
+        return options;
+    }
+
+    /// <summary>The attack definition of <paramref name="fields"/> at <paramref name="rate"/>, validated and its trigger loaded.</summary>
+    public static AttackDefinition Definition(JsonObject fields, double rate)
+    {
+        var json = fields.DeepClone().AsObject();
+        json["poison_rate"] = rate;
+        try
+        {
+            var definition = AttackDefinition.FromJson(json.ToJsonString());
+            AttackFactory.Create(definition); // loads the trigger image: a missing file fails now, not mid-plan
+            return definition;
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or Circumvent.Data.DataFormatException)
+        {
+            throw new ArgumentException(e.Message);
+        }
+    }
+
+    private DefenseChoice Defense(JsonNode node, string field)
+    {
+        var o = node is JsonValue ? new JsonObject { ["name"] = Text(node, field) } : Object(node, field);
+        Only(o, field, DefenseFields);
+        string name = Text(o["name"] ?? throw Error(field + ".name", "missing."), field + ".name").ToLowerInvariant();
+        int? Int(string key) => o[key] is { } v ? Integer(v, $"{field}.{key}") : null;
+        double? Real(string key) => o[key] is { } v ? Number(v, $"{field}.{key}") : null;
+        var knobs = new DefenseKnobs(Int("rounds"), Real("t"), Int("curve_epochs"), Real("curve_lr"), Int("batch_size"),
+            Int("finetune_epochs"), Real("finetune_lr"), o["augment"] is { } a ? Boolean(a, field + ".augment") : true);
+        var choice = new DefenseChoice(o["label"] is { } l ? Text(l, field + ".label") : name, name, knobs);
+        try { choice.Create(); }
+        catch (ArgumentException e) { throw Error(field, e.Message.Replace("--", "").Replace("defense ", "defence ")); }
+        return choice;
+    }
+
+    private TrainingConfig Training(JsonNode node)
+    {
+        var o = Object(node, "training");
+        foreach (var key in PerCellTrainingFields)
+            if (o.ContainsKey(key)) throw Error($"training.{key}", "is set per cell from the grid (datasets, architectures, seeds); remove it here.");
+        TrainingConfig config;
+        try { config = TrainingConfig.FromJson(o.ToJsonString()); }
+        catch (JsonException e) { throw Error("training" + (e.Path is { Length: > 1 } p ? p[1..] : ""), $"wrong type ({e.Message.Split('.')[0]})."); }
+        var known = JsonNode.Parse(config.ToJson())!.AsObject();
+        foreach (var (key, _) in o)
+            if (!known.ContainsKey(key))
+                throw Error($"training.{key}", $"unknown field; expected one of {string.Join(", ", known.Select(k => k.Key).Except(PerCellTrainingFields))}.");
+        try { config.Validate(); }
+        catch (ArgumentException e) { throw Error("training", e.Message); }
+        return config;
+    }
+
+    private List<T> List<T>(JsonObject root, string key, Func<JsonNode, string, T> item)
+    {
+        if (root[key] is not JsonArray array || array.Count == 0) throw Error(key, "missing or empty; expected a non-empty list.");
+        return [.. array.Select((n, i) => item(n ?? throw Error($"{key}[{i}]", "is null."), $"{key}[{i}]"))];
+    }
+
+    private void Only(JsonObject o, string field, string[] allowed)
+    {
+        foreach (var (key, _) in o)
+            if (!allowed.Contains(key)) throw Error($"{field}.{key}", $"unknown field; expected one of {string.Join(", ", allowed)}.");
+    }
+
+    private void CheckUnique(IEnumerable<string> values, string field, string what)
+    {
+        var duplicate = values.GroupBy(v => v).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw Error(field, $"{what} '{duplicate.Key}' appears twice; give each entry a distinct {what}.");
+    }
+
+    private JsonObject Object(JsonNode node, string field) => node as JsonObject ?? throw Error(field, $"expected an object, got {node.ToJsonString()}.");
+
+    private string Text(JsonNode node, string field) =>
+        node is JsonValue v && v.TryGetValue<string>(out var s) && s.Length > 0 ? s : throw Error(field, $"expected a non-empty string, got {node.ToJsonString()}.");
+
+    // Parsed JSON holds numbers as text, YAML-built values as long or double: read the number's JSON text either way.
+    private double Number(JsonNode node, string field) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+            ? double.Parse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture)
+            : throw Error(field, $"expected a number, got {node.ToJsonString()}.");
+
+    private int Integer(JsonNode node, string field)
+    {
+        double x = Number(node, field);
+        return x == Math.Floor(x) && Math.Abs(x) <= int.MaxValue ? (int)x : throw Error(field, $"expected a whole number, got {node.ToJsonString()}.");
+    }
+
+    private bool Boolean(JsonNode node, string field) =>
+        node is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? v.GetValue<bool>() : throw Error(field, $"expected true or false, got {node.ToJsonString()}.");
+
+    private PlanException Error(string field, string message) => PlanException.Field(_path, field, message);
+}

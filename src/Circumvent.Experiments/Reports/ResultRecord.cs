@@ -1,0 +1,46 @@
+using System.Text.Json.Nodes;
+
+namespace Circumvent.Experiments.Reports;
+
+/// <summary>ACC/ASR/RA in percent (ASR/RA null when no attack was measured).</summary>
+public sealed record Scores(double Acc, double? Asr, double? Ra);
+
+/// <summary>One trained curve sampled along t.</summary>
+public sealed record CurveSeries(int Round, string Stage, IReadOnlyList<double> T, IReadOnlyList<double> Acc, IReadOnlyList<double?> Asr);
+
+/// <summary>One results line, as the report reads it.</summary>
+public sealed record ResultRecord(
+    string Key, string Dataset, string Architecture, double Width, string Attack, double PoisonRate, string Defense, int Seed,
+    Scores? Before, Scores? After, IReadOnlyList<(int Round, Scores Scores)> Rounds, IReadOnlyList<CurveSeries> Curves, double? T)
+{
+    /// <summary>"mnist · mlp×0.0625": the table a record belongs to.</summary>
+    public string Setting => $"{Dataset.Split(':')[0]} · {(Width == 1 ? Architecture : $"{Architecture}×{Width:0.####}")}";
+
+    public static ResultRecord Parse(JsonObject line)
+    {
+        string key = line["key"]?.GetValue<string>() ?? "?";
+        T Need<T>(string field) => line[field] is JsonValue v && v.TryGetValue<T>(out var x)
+            ? x
+            : throw new ArgumentException($"results line of cell {key}: field '{field}' is missing or not a {typeof(T).Name}.");
+        var rounds = (line["rounds"] as JsonArray ?? [])
+            .OfType<JsonObject>()
+            .Select(r => (r["round"]!.GetValue<int>(), ScoresOf(r)!))
+            .ToList();
+        var curves = (line["curves"] as JsonArray ?? [])
+            .OfType<JsonObject>()
+            .Select(c => new CurveSeries(c["round"]!.GetValue<int>(), c["stage"]!.GetValue<string>(),
+                Doubles(c["t"]).Select(v => v ?? 0).ToList(), Doubles(c["acc"]).Select(v => v ?? 0).ToList(), Doubles(c["asr"])))
+            .ToList();
+        return new ResultRecord(key, Need<string>("dataset"), Need<string>("architecture"), Need<double>("width"), Need<string>("attack"),
+            Need<double>("poison_rate"), Need<string>("defense"), Need<int>("seed"),
+            ScoresOf(line, "_before"), ScoresOf(line, "_after"), rounds, curves,
+            line["config"]?["defense_options"]?["t"]?.GetValue<double>());
+    }
+
+    private static Scores? ScoresOf(JsonObject o, string suffix = "") =>
+        o["acc" + suffix] is JsonValue acc
+            ? new Scores(acc.GetValue<double>(), o["asr" + suffix]?.GetValue<double>(), o["ra" + suffix]?.GetValue<double>())
+            : null;
+
+    private static List<double?> Doubles(JsonNode? node) => [.. (node as JsonArray ?? []).Select(v => v?.GetValue<double>())];
+}

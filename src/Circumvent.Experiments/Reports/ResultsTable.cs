@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Text;
+
+namespace Circumvent.Experiments.Reports;
+
+/// <summary>Mean and sample standard deviation (n − 1; 0 for a single value) of the values that exist.</summary>
+public sealed record Statistic(double Mean, double Std, int Count)
+{
+    public static Statistic? Of(IEnumerable<double?> values)
+    {
+        var xs = values.OfType<double>().ToList();
+        if (xs.Count == 0) return null;
+        double mean = xs.Average();
+        double std = xs.Count < 2 ? 0 : Math.Sqrt(xs.Sum(x => (x - mean) * (x - mean)) / (xs.Count - 1));
+        return new Statistic(mean, std, xs.Count);
+    }
+
+    /// <summary>"91.20 ± 0.35", or "91.20" for a single seed.</summary>
+    public string Format() => Count < 2
+        ? Mean.ToString("F2", CultureInfo.InvariantCulture)
+        : string.Create(CultureInfo.InvariantCulture, $"{Mean:F2} ± {Std:F2}");
+}
+
+/// <summary>
+/// The paper-style table: one per dataset · architecture; rows attack × poisoning rate, columns
+/// defences; each entry ACC and ASR after the defence, mean ± std over seeds. A defence succeeds
+/// when its mean ASR is below <see cref="SuccessAsr"/>.
+/// </summary>
+public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, double Rate)> Rows, IReadOnlyList<string> Defenses,
+    IReadOnlyDictionary<(string Attack, double Rate, string Defense), ResultsTable.Entry> Entries)
+{
+    public const double SuccessAsr = 15;
+
+    public sealed record Entry(int Seeds, Statistic? Acc, Statistic? Asr, Statistic? Ra)
+    {
+        public bool Success => Asr is { } asr && asr.Mean < SuccessAsr;
+    }
+
+    /// <summary>One table per setting, rows and columns in the order they first appear in the results.</summary>
+    public static IReadOnlyList<ResultsTable> Build(IReadOnlyList<ResultRecord> records) =>
+        [.. records.GroupBy(r => r.Setting).Select(setting =>
+        {
+            var entries = setting.GroupBy(r => (r.Attack, r.PoisonRate, r.Defense)).ToDictionary(
+                g => g.Key,
+                g => new Entry(g.Count(), Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)), Statistic.Of(g.Select(r => r.After?.Ra))));
+            return new ResultsTable(setting.Key,
+                [.. setting.Select(r => (r.Attack, r.PoisonRate)).Distinct()],
+                [.. setting.Select(r => r.Defense).Distinct()],
+                entries);
+        })];
+
+    public Entry? At(string attack, double rate, string defense) => Entries.GetValueOrDefault((attack, rate, defense));
+
+    public static string Rate(double rate) => (rate * 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
+
+    public string ToMarkdown()
+    {
+        var md = new StringBuilder();
+        md.AppendLine($"### {Setting}").AppendLine();
+        md.Append("| Attack | Rate |");
+        foreach (var d in Defenses) md.Append($" {d} ACC | {d} ASR |");
+        md.AppendLine().Append("|---|---:|");
+        foreach (var _ in Defenses) md.Append("---:|---:|");
+        md.AppendLine();
+        foreach (var (attack, rate) in Rows)
+        {
+            md.Append($"| {attack} | {Rate(rate)} |");
+            foreach (var d in Defenses)
+            {
+                var e = At(attack, rate, d);
+                string asr = e?.Asr?.Format() ?? "-";
+                md.Append($" {e?.Acc?.Format() ?? "-"} | {(e?.Success == true ? $"**{asr}** ✓" : asr)} |");
+            }
+            md.AppendLine();
+        }
+        int seeds = Entries.Values.Max(e => e.Seeds);
+        md.AppendLine().AppendLine($"ACC and ASR (%) after each defence, mean ± sample std over up to {seeds} seed(s); ✓ = defence succeeded (mean ASR < {SuccessAsr:0}%).");
+        return md.ToString();
+    }
+
+    public const string CsvHeader = "dataset_architecture,attack,poison_rate,defense,seeds,acc_mean,acc_std,asr_mean,asr_std,ra_mean,ra_std,success";
+
+    public IEnumerable<string> CsvRows()
+    {
+        static string N(double? v) => v is double x ? x.ToString("0.####", CultureInfo.InvariantCulture) : "";
+        foreach (var (attack, rate) in Rows)
+        foreach (var d in Defenses)
+        {
+            if (At(attack, rate, d) is not { } e) continue;
+            yield return string.Join(",", Csv(Setting), Csv(attack), N(rate), Csv(d), e.Seeds, N(e.Acc?.Mean), N(e.Acc?.Std),
+                N(e.Asr?.Mean), N(e.Asr?.Std), N(e.Ra?.Mean), N(e.Ra?.Std), e.Success ? "true" : "false");
+        }
+    }
+
+    private static string Csv(string s) => s.IndexOfAny([',', '"', '\n']) >= 0 ? $"\"{s.Replace("\"", "\"\"")}\"" : s;
+}

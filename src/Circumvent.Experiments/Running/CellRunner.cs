@@ -1,0 +1,123 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Circumvent.Experiments.Plans;
+using Circumvent.Method.Defenses;
+using Circumvent.Method.Pipelines;
+
+namespace Circumvent.Experiments.Running;
+
+/// <summary>
+/// Runs one cell: train (or reuse) its backdoored model, run its defence resumably, sample its curves,
+/// and return the results line. Files:
+/// <code>
+/// CACHE/MODELKEY/model.safetensors   the backdoored model (written by temp + rename), config.json beside it
+/// OUT/runs/CELLKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
+/// </code>
+/// </summary>
+internal sealed class CellRunner(string outFolder, string cacheFolder, IExperimentObserver observer, CancellationToken cancellation)
+{
+    private readonly ConcurrentDictionary<string, object> _modelLocks = new(StringComparer.Ordinal);
+
+    public JsonObject Run(Cell cell)
+    {
+        var clock = Stopwatch.StartNew();
+        var (modelPath, training) = Model(cell);
+
+        string folder = Path.Combine(outFolder, "runs", cell.Key);
+        Directory.CreateDirectory(folder);
+        var defense = cell.Defense.Create();
+        var request = new PurificationRequest(modelPath, cell.Dataset, Path.Combine(folder, "purified.safetensors"), ReportPath: null,
+            RunFolder: Path.Combine(folder, "purified.safetensors.run"), defense, cell.CleanFraction, cell.Seed, ResolveAttack: stored => stored);
+        var outcome = Purification.Run(request, new UnitLog(cell, observer), log: null, cancellation);
+
+        var line = new JsonObject
+        {
+            ["key"] = cell.Key,
+            ["index"] = cell.Index,
+            ["dataset"] = cell.Dataset,
+            ["architecture"] = cell.Architecture.Name,
+            ["width"] = cell.Architecture.Width,
+            ["attack"] = cell.Attack.Label,
+            ["poison_rate"] = cell.PoisonRate,
+            ["defense"] = cell.Defense.Label,
+            ["seed"] = cell.Seed,
+        };
+        PurificationReport.AddScores(line, outcome.Result);
+        line["curves"] = Curves(cell, folder, outcome);
+        line["model"] = new JsonObject { ["key"] = cell.ModelKey, ["path"] = modelPath, ["training"] = training };
+        line["config"] = cell.Config();
+        line["wall_time_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
+        line["defense_compute_seconds"] = Math.Round(outcome.Result.ComputeSeconds, 3);
+        line["units_run"] = outcome.Result.UnitsRun;
+        line["units_resumed"] = outcome.Result.UnitsResumed;
+        line["finished_at"] = DateTime.UtcNow.ToString("O");
+        return line;
+    }
+
+    /// <summary>The cached backdoored model, trained first when absent (once, even when several cells need it at the same time).</summary>
+    private (string Path, JsonObject Training) Model(Cell cell)
+    {
+        string folder = Path.Combine(cacheFolder, cell.ModelKey);
+        string path = Path.Combine(folder, "model.safetensors");
+        string summary = Path.Combine(folder, "training.json");
+        lock (_modelLocks.GetOrAdd(cell.ModelKey, _ => new object()))
+        {
+            bool trainedNow = !File.Exists(path);
+            if (trainedNow)
+            {
+                Directory.CreateDirectory(folder);
+                AtomicText.Write(Path.Combine(folder, "config.json"), cell.ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
+                var clock = Stopwatch.StartNew();
+                var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation, description: cell.Architecture.Description,
+                    adaptive: cell.AdaptiveTsc);
+                var result = new JsonObject
+                {
+                    ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
+                    ["poisoned_count"] = trained.PoisonedCount,
+                    ["acc"] = trained.Backdoor?.Acc,
+                    ["asr"] = trained.Backdoor?.Asr,
+                };
+                AtomicText.Write(summary, result.ToJsonString());
+                observer.Log(cell, $"model {cell.ModelKey}: ACC {trained.Backdoor?.Acc:F2} ASR {trained.Backdoor?.Asr:F2} ({clock.Elapsed.TotalSeconds:F0} s)");
+            }
+            var training = File.Exists(summary) ? JsonNode.Parse(File.ReadAllText(summary))!.AsObject() : new JsonObject();
+            training["trained_now"] = trainedNow;
+            return (path, training);
+        }
+    }
+
+    /// <summary>ACC/ASR/RA along every trained curve, [{round, stage, t: [...], acc: [...], asr: [...], ra: [...]}]; kept in the cell folder.</summary>
+    private JsonArray Curves(Cell cell, string folder, Purification.Outcome outcome)
+    {
+        if (cell.CurvePoints < 2 || outcome.Result.Curves.Count == 0) return [];
+        string path = Path.Combine(folder, "curves.json");
+        if (File.Exists(path) && JsonNode.Parse(File.ReadAllText(path)) is JsonArray stored) return stored;
+        int batch = outcome.Result.Config["options"]?["curve"]?["batch_size"]?.GetValue<int>() ?? 256;
+        var curves = CurveSampling.LoadCurves(Path.GetDirectoryName(outcome.Result.Curves[0].Path)!);
+        var samples = CurveSampling.Sample(curves, cell.CurvePoints, batch, outcome.Setup, cancellation);
+        var array = new JsonArray();
+        foreach (var group in samples.GroupBy(s => (s.Round, s.Stage)))
+        {
+            array.Add(new JsonObject
+            {
+                ["round"] = group.Key.Round,
+                ["stage"] = group.Key.Stage,
+                ["t"] = new JsonArray([.. group.Select(s => (JsonNode?)Math.Round(s.T, 6))]),
+                ["acc"] = new JsonArray([.. group.Select(s => (JsonNode?)s.Scores.Acc)]),
+                ["asr"] = new JsonArray([.. group.Select(s => s.Scores.Asr is double a ? (JsonNode?)a : null)]),
+                ["ra"] = new JsonArray([.. group.Select(s => s.Scores.Ra is double r ? (JsonNode?)r : null)]),
+            });
+        }
+        AtomicText.Write(path, array.ToJsonString());
+        return array;
+    }
+
+    /// <summary>Forwards a defence's unit starts to the experiment's log.</summary>
+    private sealed class UnitLog(Cell cell, IExperimentObserver observer) : IDefenseObserver
+    {
+        public void UnitStarted(DefenseUnit unit) => observer.Log(cell, $"{unit.Id}: running");
+    }
+}

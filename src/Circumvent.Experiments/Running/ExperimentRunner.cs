@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Circumvent.Engine.Kernels;
+using Circumvent.Experiments.Plans;
+
+namespace Circumvent.Experiments.Running;
+
+/// <summary>How a plan is run: where, how many cells at once, which shard.</summary>
+/// <param name="OutFolder">Holds the results file and runs/ (one folder per cell).</param>
+/// <param name="CacheFolder">Backdoored models by training-config hash (default OUT/models; share it between plans).</param>
+/// <param name="Parallel">Cells run at once; the engine's thread budget is split between them.</param>
+public sealed record RunSettings(string OutFolder, string? CacheFolder = null, int Parallel = 1, Shard? Shard = null)
+{
+    public Shard ShardOrAll => Shard ?? Plans.Shard.All;
+
+    /// <summary>results.jsonl, or results.shard-I-of-N.jsonl for a shard (shards never share a file).</summary>
+    public string ResultsPath => Path.Combine(OutFolder, ShardOrAll.Count == 1 ? "results.jsonl" : $"results.shard-{ShardOrAll.Index}-of-{ShardOrAll.Count}.jsonl");
+}
+
+/// <summary>What the runner reports while it works; called from the cells' threads, so implementations must be thread-safe.</summary>
+public interface IExperimentObserver
+{
+    /// <param name="cells">Cells in this shard.</param>
+    /// <param name="done">Of those, already in the results file.</param>
+    /// <param name="tornBytes">Bytes of a torn last line that were cut off.</param>
+    void Started(int cells, int done, long tornBytes, int parallel, int threadsPerCell) { }
+
+    void CellStarted(Cell cell) { }
+
+    /// <param name="finished">Cells finished by this run so far; <paramref name="remaining"/> still to do.</param>
+    /// <param name="eta">Estimated time to finish the rest, from this run's pace.</param>
+    void CellFinished(Cell cell, JsonObject result, int finished, int remaining, TimeSpan eta) { }
+
+    void Log(Cell cell, string message) { }
+}
+
+/// <summary>
+/// Runs the cells of a plan that are not in the results file yet, appending one line per finished
+/// cell. Killing it loses at most the cells in progress (their defence run folders let them resume);
+/// rerunning repeats no finished cell.
+/// </summary>
+public static class ExperimentRunner
+{
+    public sealed record Summary(int Cells, int AlreadyDone, int RunNow, string ResultsPath, TimeSpan Elapsed);
+
+    public static Summary Run(ExperimentPlan plan, RunSettings settings, IExperimentObserver observer, CancellationToken cancellation)
+    {
+        if (settings.Parallel < 1) throw new ArgumentException($"--parallel must be at least 1, got {settings.Parallel}.");
+        Directory.CreateDirectory(settings.OutFolder);
+        string cache = settings.CacheFolder ?? Path.Combine(settings.OutFolder, "models");
+        Directory.CreateDirectory(cache);
+
+        var cells = Grid.Expand(plan).Where(settings.ShardOrAll.Contains).ToList();
+        using var results = ResultsFile.Open(settings.ResultsPath);
+        var todo = cells.Where(c => !results.Contains(c.Key)).ToList();
+        int threadsBefore = Parallelism.Threads;
+        int parallel = Math.Max(1, Math.Min(settings.Parallel, todo.Count));
+        int threadsPerCell = Math.Max(1, threadsBefore / parallel);
+        observer.Started(cells.Count, cells.Count - todo.Count, results.TornBytes, parallel, threadsPerCell);
+
+        var clock = Stopwatch.StartNew();
+        var runner = new CellRunner(settings.OutFolder, cache, observer, cancellation);
+        var queue = new ConcurrentQueue<Cell>(todo);
+        var failures = new ConcurrentQueue<Exception>();
+        int finished = 0;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        void Worker()
+        {
+            while (!stop.IsCancellationRequested && queue.TryDequeue(out var cell))
+            {
+                try
+                {
+                    observer.CellStarted(cell);
+                    var line = runner.Run(cell);
+                    results.Append(line);
+                    int n = Interlocked.Increment(ref finished);
+                    int remaining = todo.Count - n;
+                    var eta = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / n * remaining);
+                    observer.CellFinished(cell, line, n, remaining, eta);
+                }
+                catch (Exception e)
+                {
+                    // One failure stops the plan: the other workers finish their cell and take no new one.
+                    failures.Enqueue(e);
+                    stop.Cancel();
+                }
+            }
+        }
+
+        Parallelism.Threads = threadsPerCell;
+        try
+        {
+            var workers = Enumerable.Range(0, parallel).Select(_ => new Thread(Worker, maxStackSize: 16 << 20) { IsBackground = true }).ToList();
+            workers.ForEach(w => w.Start());
+            workers.ForEach(w => w.Join());
+        }
+        finally
+        {
+            Parallelism.Threads = threadsBefore;
+        }
+        cancellation.ThrowIfCancellationRequested();
+        // The first real error (not a cancellation it caused in the other cells) is what the user sees.
+        if (failures.FirstOrDefault(e => e is not OperationCanceledException) is { } failure)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        if (!failures.IsEmpty) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failures.First());
+        return new Summary(cells.Count, cells.Count - todo.Count, finished, settings.ResultsPath, clock.Elapsed);
+    }
+}

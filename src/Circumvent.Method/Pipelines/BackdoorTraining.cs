@@ -1,0 +1,146 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Circumvent.Data;
+using Circumvent.Data.Loading;
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Evaluation;
+using Circumvent.Models;
+using Circumvent.Models.Checkpoints;
+using Circumvent.Models.Described;
+using Circumvent.Training;
+
+namespace Circumvent.Method.Pipelines;
+
+/// <summary>
+/// Train → evaluate → save a (possibly backdoored) classifier: the pipeline behind `train`, `demo`
+/// and the experiment runner. The attack, if any, is stored in the checkpoint so evaluation and
+/// purification can rebuild the triggered test set.
+/// </summary>
+public static class BackdoorTraining
+{
+    /// <param name="Backdoor">ACC/ASR/RA on the test set when an attack was used, else null.</param>
+    /// <param name="PoisonedCount">How many training samples were poisoned (0 without an attack).</param>
+    public sealed record Outcome(TrainingResult Training, double TestAccuracy, string OutputPath, BackdoorScores? Backdoor = null, int PoisonedCount = 0);
+
+    /// <summary>Checkpoint metadata key of the attack definition (JSON).</summary>
+    public const string AttackKey = "circumvent.attack";
+    /// <summary>Metadata key of the record of which training samples were poisoned (<see cref="PoisoningRecord"/>).</summary>
+    public const string PoisoningKey = "circumvent.poisoning";
+    /// <summary>Metadata key of the adaptive attack's settings, present when the model is its result.</summary>
+    public const string AdaptiveTscKey = "circumvent.adaptive_tsc";
+
+    /// <summary>Runs the training; a caller may wrap it to show progress (<paramref name="header"/> describes the run).</summary>
+    public delegate TrainingResult Display(string header, Trainer trainer, Func<TrainingResult> train);
+
+    /// <param name="attack">
+    /// Optional backdoor attack: round(rate·N) non-target training samples get the trigger and the
+    /// target label; the definition is saved under <see cref="AttackKey"/> and the poisoned count in
+    /// the training metadata.
+    /// </param>
+    /// <param name="display">Wraps the training call (null = run it silently).</param>
+    /// <param name="description">A described network to train instead of the built-in that config.Architecture names.</param>
+    /// <param name="adaptive">
+    /// Optional adaptive attack against TSC, run on the poisoned training set after training (needs
+    /// <paramref name="attack"/>); the saved model is then its result and its settings are saved under <see cref="AdaptiveTscKey"/>.
+    /// </param>
+    /// <param name="log">Hears one line when the adaptive attack starts.</param>
+    public static Outcome Run(TrainingConfig config, string outputPath, AttackDefinition? attack, CancellationToken cancellation, Display? display = null,
+        ModelDescription? description = null, AdaptiveTscOptions? adaptive = null, Action<string>? log = null)
+    {
+        // Everything that can be checked cheaply is checked before the (long) training starts,
+        // so a typo never costs a run and never touches the output.
+        config.Validate();
+        string output = OutputPaths.Check("--out", outputPath, "a file path such as model.safetensors");
+        if (adaptive is not null && attack is null)
+            throw new ArgumentException("--adaptive-tsc needs --attack: it trains the curve on the poisoned training set.");
+        adaptive?.Validate();
+        var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
+        var dataset = DatasetSpec.Parse(config.Data).Load();
+        // Indices of the training split actually used (all, or the --limit-train draw), so what was
+        // poisoned can be recorded as indices into the dataset's own training split.
+        int[]? sourceIndices = config.LimitTrain > 0 && config.LimitTrain < dataset.Train.Count
+            ? Subsets.RandomIndices(dataset.Train.Count, config.LimitTrain, config.SeedFor(RandomStream.Shuffle))
+            : null;
+        var train = sourceIndices is null ? dataset.Train : dataset.Train.Subset(sourceIndices);
+        PoisonedTrainingSet? poisoning = null;
+        if (trigger is not null)
+        {
+            if (trigger.TargetClass >= dataset.NumClasses)
+                throw new ArgumentException($"--target {trigger.TargetClass} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
+            poisoning = Poisoning.Poison(train, trigger, attack!.PoisonRate, PoisonSeed(config));
+            train = poisoning.Data;
+        }
+        int[] poisonedIndices = poisoning?.PoisonedIndices ?? [];
+        var archConfig = description is null
+            ? new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier)
+            : FitDescription(description, dataset);
+        var architecture = Architectures.Create(archConfig);
+        var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
+
+        var augmentation = config.Augment ? Augmentation.CropAndFlip(Math.Max(1, train.Height / 8)) : Augmentation.None;
+        var trainOptions = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle), augmentation);
+        // Keep the last partial batch when the set is smaller than one batch (tiny --limit-train runs).
+        if (train.Count < config.BatchSize) trainOptions = trainOptions with { DropLast = false };
+        var trainSource = new BatchLoaderSource(new BatchLoader(train, dataset.Normalization, trainOptions));
+        var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, dataset.Normalization, BatchLoaderOptions.Evaluation(256)));
+
+        var statsUpdater = new RunningStatsUpdater(parameters);
+        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation };
+        string poisoningText = poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
+        string what = description is null ? $"width {config.WidthMultiplier:g3}" : "described";
+        var header = $"training {config.Architecture} ({what}) on {dataset.Name} ({train.Count} images{poisoningText}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
+        var result = display is null ? trainer.Train(trainSource) : display(header, trainer, () => trainer.Train(trainSource));
+        if (adaptive is not null)
+        {
+            log?.Invoke($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set");
+            parameters = AdaptiveTscAttack.Run(architecture, parameters, train, dataset.Normalization, adaptive, cancellation: cancellation);
+        }
+        BackdoorScores? scores = trigger is null
+            ? null
+            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, dataset.Normalization, trigger);
+        double accuracy = scores is null ? Evaluator.Accuracy(architecture, parameters, testSource) : scores.Acc / 100;
+
+        var extra = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["circumvent.test_accuracy"] = accuracy.ToString("R", CultureInfo.InvariantCulture),
+        };
+        if (attack is not null) extra[AttackKey] = attack.ToJson();
+        if (adaptive is not null) extra[AdaptiveTscKey] = AdaptiveTscJson(adaptive);
+        if (poisoning is not null) extra[PoisoningKey] = PoisoningRecord.ToJson(poisoning, sourceIndices, PoisonSeed(config));
+
+        new ModelCheckpoint
+        {
+            Architecture = archConfig,
+            Parameters = parameters,
+            ClassNames = dataset.ClassNames,
+            NormalizationMean = dataset.Normalization.Mean,
+            NormalizationStd = dataset.Normalization.Std,
+            TrainingJson = attack is null ? config.ToJson() : WithPoisonedCount(config.ToJson(), poisonedIndices.Length),
+            Extra = extra,
+            BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
+        }.Save(output);
+        return new Outcome(result, accuracy, output, scores, poisonedIndices.Length);
+    }
+
+    /// <summary>The description's config, after checking it takes the dataset's images and classes.</summary>
+    private static ArchitectureConfig FitDescription(ModelDescription description, DatasetPair dataset)
+    {
+        var config = description.ToConfig();
+        ArchitectureFit.Check($"--description '{description.Name}'", config, dataset.Name, dataset);
+        return config;
+    }
+
+    /// <summary>The adaptive attack's settings as stored under <see cref="AdaptiveTscKey"/>.</summary>
+    public static string AdaptiveTscJson(AdaptiveTscOptions options) => System.Text.Json.JsonSerializer.Serialize(options);
+
+    /// <summary>The poisoning draw's own seed, independent of the init/shuffle/dropout streams.</summary>
+    public static int PoisonSeed(TrainingConfig config) => unchecked(config.Seed * 1_000_003 + 104_729);
+
+    /// <summary>The training config JSON plus "poisoned_count" (TrainingConfig.FromJson ignores the extra field).</summary>
+    private static string WithPoisonedCount(string configJson, int count)
+    {
+        var node = JsonNode.Parse(configJson)!.AsObject();
+        node["poisoned_count"] = count;
+        return node.ToJsonString();
+    }
+}

@@ -1,0 +1,71 @@
+using System.Text.Json.Nodes;
+using Circumvent.Data;
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Curves;
+using Circumvent.Method.Defenses;
+using Circumvent.Method.Evaluation;
+using Circumvent.Models;
+
+namespace Circumvent.Method.Pipelines;
+
+/// <summary>ACC/ASR/RA of the weights at one t on one trained curve (Round is 1-based; Stage as stored, e.g. "stage 1").</summary>
+public sealed record CurveSample(int Round, string Stage, double T, BackdoorScores Scores);
+
+/// <summary>
+/// Scores evenly spaced points along the curves a purification trained (the paper's Figure 3):
+/// for every t the point's BN statistics are re-estimated on the clean set, then it is evaluated.
+/// </summary>
+public static class CurveSampling
+{
+    /// <summary>The curve files of a run folder, ordered by round then stage.</summary>
+    public static IReadOnlyList<CurveFile.Content> LoadCurves(string runFolder) =>
+        Directory.EnumerateFiles(runFolder, "*" + CurveFile.Extension).Select(CurveFile.Load)
+            .OrderBy(c => c.Round).ThenBy(c => c.Stage, StringComparer.Ordinal).ToList();
+
+    /// <param name="points">Evenly spaced t values per curve, t = 0 and t = 1 included (≥ 2).</param>
+    /// <param name="onSample">Called after every point, e.g. to print it.</param>
+    public static IReadOnlyList<CurveSample> Sample(IReadOnlyList<CurveFile.Content> curves, int points, int batchSize, PurificationSetup setup,
+        CancellationToken cancellation, Action<CurveSample>? onSample = null)
+    {
+        if (points < 2) throw new ArgumentException($"--points must be at least 2 (t = 0 and t = 1), got {points}.");
+        var samples = new List<CurveSample>();
+        foreach (var curve in curves)
+        {
+            var arch = Architectures.Create(curve.Architecture);
+            for (int i = 0; i < points; i++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                double t = (double)i / (points - 1);
+                var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize);
+                var sample = new CurveSample(curve.Round, curve.Stage, t, BackdoorMetrics.Evaluate(arch, weights, setup.Test, setup.Normalization, setup.Attack));
+                samples.Add(sample);
+                onSample?.Invoke(sample);
+            }
+        }
+        return samples;
+    }
+
+    /// <summary>The clean subset, test set, normalisation and attack a run was made with, rebuilt from its config.json.</summary>
+    public static PurificationSetup SetupFromRunFolder(string folder, JsonObject config)
+    {
+        var input = config["input"] as JsonObject
+                    ?? throw new ArgumentException($"--run '{folder}': its config has no 'input' section (was it made by `circumvent purify`?).");
+        JsonNode Field(JsonNode parent, string key) =>
+            parent[key] ?? throw new ArgumentException($"--run '{folder}': config.json has no '{key}' (was it made by `circumvent purify`?).");
+        try
+        {
+            var dataset = DatasetSpec.Load(Field(input, "data").GetValue<string>());
+            double fraction = Field(input, "clean_fraction").GetValue<double>();
+            int seed = Field(config, "seed").GetValue<int>();
+            var norm = Field(input, "normalization");
+            float[] Floats(string key) => [.. Field(norm, key).AsArray().Select(v => (float)(v ?? throw new FormatException("null value")).GetValue<double>())];
+            var normalization = new Normalization(Floats("mean"), Floats("std"));
+            var attack = input["attack"] is JsonNode a ? AttackFactory.FromJson(a.ToJsonString()) : null;
+            return new PurificationSetup(Subsets.PerClass(dataset.Train, fraction, seed), dataset.Test, normalization, attack);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new ArgumentException($"--run '{folder}': config.json is malformed ({e.Message}).");
+        }
+    }
+}

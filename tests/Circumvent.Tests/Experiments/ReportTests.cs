@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Circumvent.Tests.Cli;
+using Xunit.Abstractions;
+
+namespace Circumvent.Tests.Experiments;
+
+public class ReportTests(ITestOutputHelper output)
+{
+    /// <summary>A results line as the runner writes it (only the fields the report reads, plus a key).</summary>
+    private static JsonObject Line(string attack, double rate, string defense, int seed, double acc, double asr, bool withCurves = false)
+    {
+        var line = new JsonObject
+        {
+            ["key"] = $"{attack}-{rate}-{defense}-{seed}",
+            ["dataset"] = "cifar10:/data/cifar10",
+            ["architecture"] = "preact-resnet18",
+            ["width"] = 0.25,
+            ["attack"] = attack,
+            ["poison_rate"] = rate,
+            ["defense"] = defense,
+            ["seed"] = seed,
+            ["acc_before"] = 90.0, ["asr_before"] = 100.0, ["ra_before"] = 0.0,
+            ["acc_after"] = acc, ["asr_after"] = asr, ["ra_after"] = 100 - asr,
+            ["rounds"] = new JsonArray(),
+            ["curves"] = new JsonArray(),
+        };
+        if (defense == "tsc")
+        {
+            line["rounds"] = new JsonArray(
+                new JsonObject { ["round"] = 1, ["acc"] = acc + 1, ["asr"] = asr + 20, ["ra"] = 0.0 },
+                new JsonObject { ["round"] = 2, ["acc"] = acc, ["asr"] = asr, ["ra"] = 0.0 });
+            line["config"] = new JsonObject { ["defense_options"] = new JsonObject { ["t"] = 0.4 } };
+        }
+        if (withCurves)
+        {
+            JsonArray Values(params double[] v) => new([.. v.Select(x => (JsonNode?)x)]);
+            line["curves"] = new JsonArray(
+                new JsonObject { ["round"] = 1, ["stage"] = "stage 1", ["t"] = Values(0, 0.5, 1), ["acc"] = Values(90, 40, 88), ["asr"] = Values(100, 5, 99) },
+                new JsonObject { ["round"] = 1, ["stage"] = "stage 2", ["t"] = Values(0, 0.5, 1), ["acc"] = Values(88, 70, 85), ["asr"] = Values(99, 10, 8) });
+        }
+        return line;
+    }
+
+    private static string WriteResults(string dir, IEnumerable<JsonObject> lines, string tail = "")
+    {
+        var path = Path.Combine(dir, "results.jsonl");
+        File.WriteAllText(path, string.Concat(lines.Select(l => l.ToJsonString() + "\n")) + tail);
+        return path;
+    }
+
+    private static IEnumerable<JsonObject> HandMade() =>
+    [
+        Line("badnet", 0.05, "none", 0, 91.0, 100.0),
+        Line("badnet", 0.05, "none", 1, 93.0, 98.0),
+        Line("badnet", 0.05, "tsc", 0, 88.0, 2.0, withCurves: true),
+        Line("badnet", 0.05, "tsc", 1, 86.0, 6.0),
+        Line("blended", 0.05, "none", 0, 92.0, 99.0),
+        Line("blended", 0.05, "tsc", 0, 80.0, 30.0),
+        Line("blended", 0.05, "tsc", 1, 84.0, 40.0),
+    ];
+
+    [Fact]
+    public void TableHoldsMeanAndSampleStdOverSeedsAndMarksSuccess()
+    {
+        var dir = CliHarness.TempFolder();
+        // A torn last line (an interrupted run) is ignored by the report.
+        var results = WriteResults(dir, HandMade(), tail: "{\"key\":\"torn\",\"acc");
+        var run = CliHarness.Run("experiment", "report", results, "--out", Path.Combine(dir, "report"), "--title", "Hand-made");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("7 results in 1 table(s)", run.Stdout);
+
+        var md = File.ReadAllText(Path.Combine(dir, "report", "table.md"));
+        Assert.Contains("# Hand-made", md);
+        Assert.Contains("| Attack | Rate | none ACC | none ASR | tsc ACC | tsc ASR |", md);
+        // badnet none: ACC 91, 93 → 92 ± √2; ASR 100, 98 → 99 ± √2. tsc: ACC 88, 86 → 87 ± √2; ASR 2, 6 → 4 ± 2√2 (< 15: success).
+        Assert.Contains("| badnet | 5% | 92.00 ± 1.41 | 99.00 ± 1.41 | 87.00 ± 1.41 | **4.00 ± 2.83** ✓ |", md);
+        // blended none has one seed: no ± part; tsc ASR 35 ± 7.07 is not a success.
+        Assert.Contains("| blended | 5% | 92.00 | 99.00 | 82.00 ± 2.83 | 35.00 ± 7.07 |", md);
+
+        var csv = File.ReadAllLines(Path.Combine(dir, "report", "table.csv"));
+        Assert.Equal(5, csv.Length);
+        var tsc = csv.Single(l => l.Contains(",badnet,") && l.Contains(",tsc,")).Split(',');
+        var header = csv[0].Split(',');
+        double Field(string name) => double.Parse(tsc[Array.IndexOf(header, name)], CultureInfo.InvariantCulture);
+        Assert.Equal(87, Field("acc_mean"));
+        Assert.Equal(Math.Sqrt(2), Field("acc_std"), 3);
+        Assert.Equal(4, Field("asr_mean"));
+        Assert.Equal(2 * Math.Sqrt(2), Field("asr_std"), 3);
+        Assert.Equal(2, Field("seeds"));
+        Assert.Equal("true", tsc[^1]);
+        Assert.EndsWith(",false", csv.Single(l => l.Contains(",blended,") && l.Contains(",tsc,")));
+    }
+
+    [Fact]
+    public void BadResultsAreOneLineExitTwo()
+    {
+        var dir = CliHarness.TempFolder();
+        var missing = CliHarness.Run("experiment", "report", Path.Combine(dir, "none.jsonl"), "--out", Path.Combine(dir, "r"));
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("none.jsonl", missing.Stderr);
+
+        var garbage = Path.Combine(dir, "bad.jsonl");
+        File.WriteAllText(garbage, HandMade().First().ToJsonString() + "\nnot json\n");
+        var bad = CliHarness.Run("experiment", "report", garbage, "--out", Path.Combine(dir, "r"));
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Single(bad.StderrLines);
+        Assert.Contains("line 2", bad.Stderr);
+        Assert.False(Directory.Exists(Path.Combine(dir, "r")));
+    }
+
+    [Fact]
+    public void HtmlReportRendersItsFiguresInHeadlessChromium()
+    {
+        var dir = CliHarness.TempFolder();
+        var results = WriteResults(dir, HandMade());
+        var run = CliHarness.Run("experiment", "report", results, "--out", Path.Combine(dir, "report"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var html = Path.Combine(dir, "report", "report.html");
+        var text = File.ReadAllText(html);
+        // One figure along t (the one cell with curves) + one per (attack, defence) with rounds: badnet tsc, blended tsc.
+        Assert.Equal(3, text.Split("<svg").Length - 1);
+        Assert.DoesNotContain("<script", text);
+        Assert.DoesNotContain("src=", text);
+
+        string? chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);
+        if (chromium is null)
+        {
+            output.WriteLine("SKIPPED: chromium not installed (scripts/install-deps installs it); the page was checked as text only.");
+            return;
+        }
+        var dom = Chromium(chromium, "--dump-dom", new Uri(html).AbsoluteUri);
+        // After load: the table, three inline SVG charts with their polylines (ACC + ASR per series), the success mark.
+        Assert.Contains("<table class=\"results\">", dom);
+        Assert.Equal(3, dom.Split("<svg").Length - 1);
+        Assert.Equal(2 * 2 + 2 * 2 + 2 * 2, dom.Split("<polyline").Length - 1); // 2 curves, 2 seeds, 2 seeds
+        Assert.Contains("class=\"ok\"", dom);
+
+        var png = Path.Combine(dir, "report", "screenshot.png");
+        Chromium(chromium, $"--screenshot={png}", "--window-size=1200,1600", new Uri(html).AbsoluteUri);
+        var bytes = File.ReadAllBytes(png);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
+        // A blank page compresses to a few kB; the table and three charts take far more.
+        Assert.True(bytes.Length > 30_000, $"screenshot is only {bytes.Length} bytes");
+        output.WriteLine($"screenshot: {png} ({bytes.Length} bytes)");
+    }
+
+    private static string Chromium(string exe, params string[] args)
+    {
+        var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // --no-sandbox: the test may run as root in a container, where the sandbox cannot start.
+        foreach (var a in (string[])["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", .. args]) info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(60_000), "chromium did not finish within 60 s");
+        Assert.True(process.ExitCode == 0, $"chromium exit {process.ExitCode}: {stderr.Result}");
+        return stdout.Result;
+    }
+}

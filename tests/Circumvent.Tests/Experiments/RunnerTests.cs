@@ -1,0 +1,136 @@
+using System.Text.Json.Nodes;
+using Circumvent.Experiments.Plans;
+using Circumvent.Experiments.Running;
+using Circumvent.Tests.Cli;
+
+namespace Circumvent.Tests.Experiments;
+
+public class RunnerTests
+{
+    /// <summary>Cancels the run once <paramref name="after"/> cells have finished.</summary>
+    private sealed class CancelAfter(int after, CancellationTokenSource cancel) : IExperimentObserver
+    {
+        public int Finished;
+
+        public void CellFinished(Cell cell, JsonObject result, int finished, int remaining, TimeSpan eta)
+        {
+            Finished = finished;
+            Assert.True(eta >= TimeSpan.Zero);
+            if (finished >= after) cancel.Cancel();
+        }
+    }
+
+    private static List<JsonObject> Lines(string path) =>
+        [.. File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject())];
+
+    [Fact]
+    public void KilledRunLosesNoFinishedCellAndRestartRepeatsNone()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var plan = PlanReader.Read(TinyPlans.Write(dir, TinyPlans.Plan(data, trigger)));
+        var allKeys = Grid.Expand(plan).Select(c => c.Key).ToList();
+        var settings = new RunSettings(Path.Combine(dir, "out"));
+
+        // 1. Interrupted after 2 finished cells (the third is cancelled mid-way).
+        using (var cancel = new CancellationTokenSource())
+        {
+            var observer = new CancelAfter(2, cancel);
+            Assert.ThrowsAny<OperationCanceledException>(() => ExperimentRunner.Run(plan, settings, observer, cancel.Token));
+            Assert.Equal(2, observer.Finished);
+        }
+        var first = File.ReadAllLines(settings.ResultsPath);
+        Assert.Equal(allKeys.Take(2), Lines(settings.ResultsPath).Select(l => l["key"]!.GetValue<string>()));
+
+        // 2. Restart: runs exactly the remaining cells, keeps the first lines byte for byte.
+        var summary = ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+        Assert.Equal((6, 2, 4), (summary.Cells, summary.AlreadyDone, summary.RunNow));
+        var lines = Lines(settings.ResultsPath);
+        Assert.Equal(first, File.ReadAllLines(settings.ResultsPath).Take(2));
+        Assert.Equal(allKeys.Order(), lines.Select(l => l["key"]!.GetValue<string>()).Order());
+        // The badnet model was trained once (cell 0) and reused by its other defences, also across the restart.
+        var badnet = lines.Where(l => l["attack"]!.GetValue<string>() == "badnet").ToList();
+        Assert.Equal(1, badnet.Count(l => l["model"]!["training"]!["trained_now"]!.GetValue<bool>()));
+        Assert.Single(badnet.Select(l => l["model"]!["key"]!.GetValue<string>()).Distinct());
+        Assert.Equal(2, Directory.GetDirectories(Path.Combine(settings.OutFolder, "models")).Length);
+        // The results carry scores, rounds and curve samples (TSC: 2 curves × 3 points).
+        var tsc = lines.First(l => l["defense"]!.GetValue<string>() == "tsc");
+        Assert.InRange(tsc["acc_after"]!.GetValue<double>(), 0, 100);
+        Assert.Equal(System.Text.Json.JsonValueKind.Number, JsonValueKind(tsc["asr_before"]));
+        Assert.Single(tsc["rounds"]!.AsArray());
+        var curves = tsc["curves"]!.AsArray();
+        Assert.Equal(2, curves.Count);
+        Assert.All(curves, c => Assert.Equal([0, 0.5, 1], c!["t"]!.AsArray().Select(t => t!.GetValue<double>())));
+
+        // 3. Nothing left: a third run does nothing.
+        var idle = ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+        Assert.Equal(0, idle.RunNow);
+        Assert.Equal(6, Lines(settings.ResultsPath).Count);
+
+        // 4. A torn last line (killed mid-write) is cut off and its cell redone; nothing is duplicated.
+        var bytes = File.ReadAllBytes(settings.ResultsPath);
+        File.WriteAllBytes(settings.ResultsPath, bytes[..^40]);
+        var lastKey = lines[^1]["key"]!.GetValue<string>();
+        var repaired = ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+        Assert.Equal(1, repaired.RunNow);
+        var final = Lines(settings.ResultsPath);
+        Assert.Equal(6, final.Count);
+        Assert.Equal(allKeys.Order(), final.Select(l => l["key"]!.GetValue<string>()).Order());
+        Assert.Equal(lastKey, final[^1]["key"]!.GetValue<string>());
+        // The redone cell resumed its defence from its run folder instead of recomputing it.
+        Assert.Equal(0, final[^1]["units_run"]!.GetValue<int>());
+    }
+
+    private static System.Text.Json.JsonValueKind JsonValueKind(JsonNode? node) => node?.GetValueKind() ?? System.Text.Json.JsonValueKind.Null;
+
+    [Fact]
+    public void ParallelShardedRunsThroughTheCliCoverThePlanOnce()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var json = TinyPlans.Plan(data, trigger);
+        json["defenses"] = new JsonArray("none", new JsonObject { ["name"] = "ft", ["finetune_epochs"] = 1, ["batch_size"] = 32 });
+        var plan = TinyPlans.Write(dir, json);
+        var outFolder = Path.Combine(dir, "out");
+        var shards = new[] { "0/2", "1/2" }.Select(shard =>
+        {
+            var run = CliHarness.Run("experiment", "run", plan, "--out", outFolder, "--shard", shard, "--parallel", "2");
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            Assert.Contains("ETA", run.Stdout);
+            return Path.Combine(outFolder, $"results.shard-{shard[0]}-of-2.jsonl");
+        }).ToList();
+        var indices = shards.Select(s => Lines(s).Select(l => l["index"]!.GetValue<int>()).Order().ToList()).ToList();
+        Assert.Equal([0, 2], indices[0]);
+        Assert.Equal([1, 3], indices[1]);
+
+        var dry = CliHarness.Run("experiment", "run", plan, "--out", outFolder, "--shard", "1/2", "--dry-run");
+        Assert.True(dry.ExitCode == 0, dry.Stderr);
+        Assert.Contains("2 cells (shard 1/2), 2 done", dry.Stdout);
+
+        var report = CliHarness.Run(["experiment", "report", .. shards, "--out", Path.Combine(dir, "report")]);
+        Assert.True(report.ExitCode == 0, report.Stderr);
+        Assert.Contains("4 results in 1 table(s)", report.Stdout);
+    }
+
+    [Fact]
+    public void AnAdaptiveCellTrainsAndStoresTheAdaptiveModel()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var json = TinyPlans.Plan(data, trigger);
+        json["attacks"] = new JsonArray(new JsonObject
+        {
+            ["kind"] = "badnet", ["target"] = 0, ["adaptive_tsc"] = new JsonObject { ["epochs"] = 1, ["learning_rate"] = 0.01 },
+        });
+        json["defenses"] = new JsonArray("none");
+        json["curve_points"] = 0;
+        var plan = PlanReader.Read(TinyPlans.Write(dir, json));
+        var settings = new RunSettings(Path.Combine(dir, "out"));
+        ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+
+        var line = Assert.Single(Lines(settings.ResultsPath));
+        Assert.Equal("badnet+adaptive", line["attack"]!.GetValue<string>());
+        var model = Circumvent.Models.Checkpoints.ModelCheckpoint.Load(line["model"]!["path"]!.GetValue<string>());
+        var stored = JsonNode.Parse(model.Extra[Circumvent.Method.Pipelines.BackdoorTraining.AdaptiveTscKey])!;
+        Assert.Equal(1, stored["Epochs"]!.GetValue<int>());
+        Assert.Equal(30, stored["BatchSize"]!.GetValue<int>());
+        Assert.NotNull(line["config"]!["model"]!["adaptive_tsc"]);
+    }
+}
