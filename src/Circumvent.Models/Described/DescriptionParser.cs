@@ -25,6 +25,9 @@ public static class DescriptionParser
         "adaptive_avgpool2d", "global_avgpool", "flatten", "dropout", "softmax", "residual",
     ];
 
+    /// <summary>Comments and trailing commas are allowed; the compact copy of the raw text is re-read with the same options.</summary>
+    private static readonly JsonDocumentOptions Lenient = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+
     /// <summary>Reads a .json, .yaml or .yml file (by extension; anything else is tried as JSON).</summary>
     /// <exception cref="DescriptionException">Unreadable file, syntax error or invalid description.</exception>
     public static ModelDescription ParseFile(string path)
@@ -48,7 +51,7 @@ public static class DescriptionParser
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            document = JsonDocument.Parse(text, Lenient);
         }
         catch (JsonException e)
         {
@@ -74,7 +77,7 @@ public static class DescriptionParser
         var layers = ParseLayers(source, fields.Required("layers"), fields.PathOf("layers"), allowEmpty: false);
         fields.RejectUnknown("the description");
 
-        var compact = JsonNode.Parse(root.GetRawText())!.ToJsonString();
+        var compact = JsonNode.Parse(root.GetRawText(), documentOptions: Lenient)!.ToJsonString();
         var description = new ModelDescription(name, dims[0], dims[1], dims[2], classes, layers, compact);
         DescriptionShapes.Check(description, source);
         return description;

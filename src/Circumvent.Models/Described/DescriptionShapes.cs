@@ -5,10 +5,15 @@ namespace Circumvent.Models.Described;
 /// <summary>
 /// Walks a description with the per-sample shape of the activation — (C, H, W) for maps, (F) for
 /// features — checking that every layer accepts what the previous one gives, and collects the tensors
-/// the layers own in forward order (PyTorch's state_dict order for a Sequential).
+/// the layers own in forward order (PyTorch's state_dict order for a Sequential). Sizes are computed in
+/// 64 bits and every activation and tensor must hold at most <see cref="MaxElements"/> values, so an
+/// absurd size in a description is an error here rather than an overflow or an allocation failure later.
 /// </summary>
 internal static class DescriptionShapes
 {
+    /// <summary>Circumvent's tensors are indexed with int.</summary>
+    public const long MaxElements = int.MaxValue;
+
     /// <summary>Throws a <see cref="DescriptionException"/> at the first layer that does not fit.</summary>
     public static void Check(ModelDescription description, string source) => Tensors(description, source);
 
@@ -33,7 +38,12 @@ internal static class DescriptionShapes
 
         public int[] Run(IEnumerable<LayerDescription> layers, int[] shape)
         {
-            foreach (var layer in layers) shape = Step(layer, shape);
+            foreach (var layer in layers)
+            {
+                shape = Step(layer, shape);
+                long elements = shape.Aggregate(1L, (a, b) => Math.Min(a * b, MaxElements + 1));
+                Require(layer, elements <= MaxElements, $"gives {Format(shape)}, more than {MaxElements:N0} values per sample.");
+            }
             return shape;
         }
 
@@ -47,6 +57,7 @@ internal static class DescriptionShapes
                     Require(c, x[0] == c.InChannels, $"expects {c.InChannels} input channels but receives {Format(x)}.");
                     int h = Out(c, x[1], c.Kernel, c.Stride, c.Padding), w = Out(c, x[2], c.Kernel, c.Stride, c.Padding);
                     Name(c, c.Name);
+                    RequireTensor(c, (long)c.OutChannels * c.InChannels * c.Kernel * c.Kernel);
                     Specs.Conv(c.Name, c.InChannels, c.OutChannels, c.Kernel, c.Bias);
                     return [c.OutChannels, h, w];
                 }
@@ -55,6 +66,7 @@ internal static class DescriptionShapes
                     Require(l, x.Length == 1, $"needs (N, features) input but receives {Format(x)}; put a flatten or global_avgpool before it.");
                     Require(l, x[0] == l.InFeatures, $"expects {l.InFeatures} input features but receives {Format(x)}.");
                     Name(l, l.Name);
+                    RequireTensor(l, (long)l.OutFeatures * l.InFeatures);
                     Specs.Linear(l.Name, l.InFeatures, l.OutFeatures, l.Bias);
                     return [l.OutFeatures];
                 }
@@ -76,8 +88,12 @@ internal static class DescriptionShapes
                 case GlobalAvgPoolLayer g:
                     RequireMap(g, x);
                     return [x[0]];
-                case FlattenLayer:
-                    return [x.Aggregate(1, (a, b) => checked(a * b))];
+                case FlattenLayer f:
+                {
+                    long features = x.Aggregate(1L, (a, b) => Math.Min(a * b, MaxElements + 1));
+                    Require(f, features <= MaxElements, $"would give more than {MaxElements:N0} features from {Format(x)}.");
+                    return [(int)features];
+                }
                 case ResidualLayer r:
                 {
                     var body = Run(r.Body, x);
@@ -99,9 +115,15 @@ internal static class DescriptionShapes
 
         private int Out(LayerDescription layer, int size, int kernel, int stride, int padding)
         {
-            Require(layer, size + 2 * padding >= kernel, $"kernel {kernel} does not fit a {size}-pixel side with padding {padding}.");
-            return (size + 2 * padding - kernel) / stride + 1;
+            long padded = size + 2L * padding;
+            Require(layer, padded >= kernel, $"kernel {kernel} does not fit a {size}-pixel side with padding {padding}.");
+            long side = (padded - kernel) / stride + 1;
+            Require(layer, side <= MaxElements, $"gives a side of {side:N0} pixels from a {size}-pixel side with padding {padding}.");
+            return (int)side;
         }
+
+        private void RequireTensor(LayerDescription layer, long elements) =>
+            Require(layer, elements <= MaxElements, $"would own a weight of {elements:N0} values, more than {MaxElements:N0}.");
 
         private void RequireMap(LayerDescription layer, int[] x) =>
             Require(layer, x.Length == 3, $"needs a (N, C, H, W) map but receives {Format(x)}.");

@@ -3,7 +3,10 @@ using Circumvent.Data;
 using Circumvent.Data.Formats;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Models.Checkpoints.PyTorch;
+using Circumvent.Models.Described;
+using Circumvent.Tests.Models.Described;
 using Circumvent.Tests.Models.PyTorch;
+using Circumvent.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Circumvent.Tests.Fuzzing;
@@ -11,13 +14,14 @@ namespace Circumvent.Tests.Fuzzing;
 /// <summary>
 /// Every file reader takes <see cref="MutationFuzzer.Iterations"/> mutated inputs built from small valid
 /// files and lets only its typed error escape: CheckpointException for checkpoints, DataFormatException
-/// for data files. Each test also checks the mutations were not all trivially rejected (some inputs must
+/// for data files, DescriptionException for model descriptions. Each test also checks the mutations were not all trivially rejected (some inputs must
 /// still parse), so the fuzzing reaches past the first header check.
 /// </summary>
 public class ReaderFuzzTests(ITestOutputHelper output)
 {
     private static bool IsCheckpointError(Exception e) => e is CheckpointException;
     private static bool IsDataError(Exception e) => e is DataFormatException;
+    private static bool IsDescriptionError(Exception e) => e is DescriptionException;
 
     private void Check(string reader, MutationFuzzer.Report report)
     {
@@ -109,6 +113,78 @@ public class ReaderFuzzTests(ITestOutputHelper output)
         Directory.Delete(folder, true);
         Check(".npy", MutationFuzzer.Run(7, seeds, bytes => Npy.Parse("fuzz.npy", new MemoryStream(bytes)), IsDataError));
     }
+
+    [Fact]
+    public void DescriptionJson()
+    {
+        // The committed fixture (pretty-printed, with a residual block) and compact test descriptions.
+        byte[][] seeds =
+        [
+            File.ReadAllBytes(TestData.FixturePath("described", "custom_cnn.json")),
+            .. new[] { "plain-cnn", "mlp", "tiny-resnet" }.Select(name => System.Text.Encoding.UTF8.GetBytes(TestDescriptions.Json(name))),
+        ];
+        Check("description (JSON)", MutationFuzzer.Run(8, seeds,
+            bytes => DescriptionParser.ParseJson(System.Text.Encoding.UTF8.GetString(bytes), "fuzz.json"), IsDescriptionError));
+    }
+
+    [Fact]
+    public void DescriptionYaml()
+    {
+        byte[][] seeds = [System.Text.Encoding.UTF8.GetBytes(YamlResidualNet), System.Text.Encoding.UTF8.GetBytes(YamlFlowStyle)];
+        Check("description (YAML)", MutationFuzzer.Run(9, seeds,
+            bytes => DescriptionParser.ParseYaml(System.Text.Encoding.UTF8.GetString(bytes), "fuzz.yaml"), IsDescriptionError));
+    }
+
+    /// <summary>Block style: nested mappings and sequences, a residual block with a projection shortcut, comments, a quoted name.</summary>
+    private const string YamlResidualNet = """
+        # a small residual network
+        name: "yaml-resnet"
+        input: [3, 8, 8]
+        classes: 4
+        layers:
+          - type: conv2d
+            name: stem
+            in_channels: 3
+            out_channels: 4
+            kernel_size: 3
+            padding: 1
+            bias: false
+          - type: batchnorm2d
+            name: stem_bn
+            num_features: 4
+          - type: relu
+          - type: residual
+            activation: relu
+            body:
+              - {type: conv2d, name: b.conv1, in_channels: 4, out_channels: 6, kernel_size: 3, stride: 2, padding: 1}
+              - {type: batchnorm2d, name: b.bn1, num_features: 6}
+            shortcut:
+              - {type: conv2d, name: b.short, in_channels: 4, out_channels: 6, kernel_size: 1, stride: 2}
+          - type: avgpool2d
+            kernel_size: 2
+          - type: flatten
+          - type: dropout
+            p: 0.5
+          - type: linear
+            name: head
+            in_features: 24
+            out_features: 4
+          - type: softmax
+            dim: 1
+        """;
+
+    /// <summary>Flow style throughout, with leaky ReLU's slope, batchnorm1d and adaptive pooling.</summary>
+    private const string YamlFlowStyle = """
+        {name: flow, input: [1, 6, 6], classes: 3, layers: [
+          {type: conv2d, name: c, in_channels: 1, out_channels: 2, kernel_size: 3},
+          {type: leaky_relu, negative_slope: 0.2},
+          {type: adaptive_avgpool2d, output_size: [2, 2]},
+          {type: flatten},
+          {type: linear, name: fc1, in_features: 8, out_features: 5},
+          {type: batchnorm1d, name: bn, num_features: 5, eps: 0.00001, affine: true},
+          {type: tanh},
+          {type: linear, name: fc2, in_features: 5, out_features: 3}]}
+        """;
 
     private static byte[] SmallPth()
     {

@@ -29,6 +29,28 @@ public class DescriptionParserTests
     }
 
     [Fact]
+    public void CommentsAndTrailingCommasAreAcceptedAndDroppedFromTheStoredCopy()
+    {
+        // Found by fuzzing: the stored compact copy was re-read without these options and threw a raw JsonException.
+        var d = DescriptionParser.ParseJson(With(Conv).Replace("\"classes\": 3,", "\"classes\": 3, // ten would not fit\n").Replace("} ] }", "}, ], }"), "lenient.json");
+        Assert.Equal(3, d.Layers.Count);
+        Assert.DoesNotContain("//", d.Json);
+        Assert.Equal(d.Layers, DescriptionParser.ParseJson(d.Json, "stored").Layers);
+    }
+
+    [Theory]
+    [InlineData("""{ "type": "conv2d", "name": "c", "in_channels": 1, "out_channels": 2, "kernel_size": 3, "padding": 2000000000 }""", "side of")]
+    [InlineData("""{ "type": "conv2d", "name": "c", "in_channels": 1, "out_channels": 65536, "kernel_size": 3, "padding": 30000 }""", "values per sample")]
+    [InlineData("""{ "type": "conv2d", "name": "c", "in_channels": 65536, "out_channels": 65536, "kernel_size": 1 }""", "weight of 4,294,967,296 values")]
+    public void AbsurdSizesAreDescriptionErrorsNotOverflows(string layer, string expected)
+    {
+        // Found by fuzzing: a huge padding overflowed the flatten's size (OverflowException) or wrapped silently.
+        var e = Fails(With(layer).Replace("\"input\": [1, 4, 4]", layer.Contains("65536, \"out") ? "\"input\": [65536, 4, 4]" : "\"input\": [1, 4, 4]"));
+        Assert.Equal("$.layers[0]", e.Location);
+        Assert.Contains(expected, e.Problem);
+    }
+
+    [Fact]
     public void UnknownLayerTypeIsNamedWithItsPathAndTheKnownTypes()
     {
         var e = Fails(With("""{ "type": "conv3d", "name": "c" }"""));

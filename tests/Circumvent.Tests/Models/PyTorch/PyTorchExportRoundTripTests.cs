@@ -52,7 +52,7 @@ public class PyTorchExportRoundTripTests
     }
 
     /// <summary>Inputs + our logits beside the export, and a manifest entry for the Python check.</summary>
-    private static void Publish(string folder, string file, ArchitectureConfig c, Tensor input, Tensor logits)
+    internal static void Publish(string folder, string file, ArchitectureConfig c, Tensor input, Tensor logits)
     {
         string io = file + ".io.safetensors";
         SafeTensorsWriter.Write(Path.Combine(folder, io),
