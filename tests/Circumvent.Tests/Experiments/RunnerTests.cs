@@ -5,6 +5,7 @@ using Circumvent.Tests.Cli;
 
 namespace Circumvent.Tests.Experiments;
 
+[Collection(Circumvent.Tests.Support.EngineThreadBudgetCollection.Name)] // --parallel 2 changes Parallelism.Threads
 public class RunnerTests
 {
     /// <summary>Cancels the run once <paramref name="after"/> cells have finished.</summary>
