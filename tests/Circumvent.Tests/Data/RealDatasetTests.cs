@@ -8,16 +8,15 @@ namespace Circumvent.Tests.Data;
 /// Reads the real datasets when they are installed. xunit 2 has no dynamic skip, so an absent
 /// dataset makes the test return early and say so in its output.
 /// </summary>
-public class RealDatasetTests(ITestOutputHelper output)
+public class RealDatasetTests
 {
-    [Fact]
+    [SkippableFact]
     public void FashionMnistTestSet()
     {
         string folder = DatasetSpec.FashionMnistSystemPath;
         if (!File.Exists(Path.Combine(folder, "t10k-images-idx3-ubyte.gz")))
         {
-            output.WriteLine($"SKIPPED: Fashion-MNIST not installed at {folder}.");
-            return;
+            throw new SkipException($"Fashion-MNIST not installed at {folder}.");
         }
         var pair = KnownDatasets.LoadFashionMnist(folder);
         var test = pair.Test;
@@ -31,15 +30,14 @@ public class RealDatasetTests(ITestOutputHelper output)
         Assert.Equal(Normalization.FashionMnist.Mean[0], mean, 3);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Cifar10Folder()
     {
         string? shared = TestData.SharedDataDir();
         string? folder = shared is null ? null : Path.Combine(shared, "cifar10");
         if (folder is null || !File.Exists(Path.Combine(folder, "test_batch.bin")))
         {
-            output.WriteLine($"SKIPPED: CIFAR-10 binary batches not found (looked for shared/data/cifar10 above {AppContext.BaseDirectory}).");
-            return;
+            throw new SkipException($"CIFAR-10 binary batches not found (looked for shared/data/cifar10 above {AppContext.BaseDirectory}).");
         }
         var pair = DatasetSpec.Load("cifar10:" + folder);
         Assert.Equal((50000, 10000), (pair.Train.Count, pair.Test.Count));

@@ -12,22 +12,21 @@ namespace Circumvent.Tests.Models;
 /// eval and train logits, and momentum-updated BN buffers. Skipped, with a logged reason, when
 /// /usr/bin/python3 cannot import torch.
 /// </summary>
-public class TorchParityTests(ITestOutputHelper output) : IDisposable
+public class TorchParityTests : IDisposable
 {
     private const string Python = "/usr/bin/python3";
     private readonly SafeTensorsFiles _files = new();
 
     public void Dispose() => _files.Dispose();
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("preact-resnet18", 3, 0.125)]
     [InlineData("resnet18", 1, 0.125)]
     public void MatchesPyTorch(string name, int channels, double width)
     {
         if (!TorchAvailable(out var why))
         {
-            output.WriteLine($"SKIPPED: {why}");
-            return;
+            throw new SkipException($"{why}");
         }
         var config = new ArchitectureConfig(name, channels, 20, 20, 6, width);
         var arch = Architectures.Create(config);
