@@ -3,6 +3,7 @@
     python3 bench/pytorch_bench.py --arch cnn-small|preact-resnet18 [--width 1.0] --batch-size 128 \
         --infer-batch-size 256 --threads 2 --steps N [--warmup 2] --json
     python3 bench/pytorch_bench.py --gemm --threads 2 --json
+    python3 bench/pytorch_bench.py --curve --arch A [--width W] --images 2500 --batch-size 128 --threads 2 --json
 
 Training: SGD (lr 0.01, momentum 0.9) steps on a fixed random batch of 3x32x32 images, mean CE
 loss, train mode; images/sec = batch·steps / wall time of the timed steps (after --warmup steps).
@@ -13,6 +14,12 @@ and batch exist, the child reads its current RSS (VmRSS from /proc/self/status) 
 after the timed steps it reads getrusage(RUSAGE_SELF).ru_maxrss (the process high-water mark).
 peak_rss_delta_mb = maxrss − baseline: the extra memory a training step needs (activations,
 gradients, momentum buffers, allocator caches). peak_rss_mb is the absolute high-water mark.
+
+Curve epoch (--curve): one epoch of TSC curve training written as PyTorch users would, with
+torch.nn.utils.stateless.functional_call: per batch one t ~ U(0,1), w(t) = (1−t)²w0 + 2t(1−t)w1 + t²w2
+for every parameter (w0, w2 fixed random models, w1 trained), forward in train mode with those
+weights, loss = CE + 0.5·1e-4·‖w(t)‖², backward into w1, SGD (lr 0.02, momentum 0.9, wd 5e-4) on w1.
+Fixed random images (no augmentation); the timed epoch follows one warm-up epoch.
 
 GEMM: SGEMM GFLOP/s = 2n³ / time of torch.mm on n×n float32 matrices, best of several repeats.
 """
@@ -33,7 +40,7 @@ from nets import CnnSmall, PreActResNet18  # noqa: E402
 
 def build(arch, width):
     if arch == "cnn-small":
-        return CnnSmall(num_classes=10)
+        return CnnSmall(num_classes=10, width=width)
     if arch == "preact-resnet18":
         return PreActResNet18(num_classes=10, width=width)
     raise SystemExit(f"unknown --arch {arch!r}; expected cnn-small or preact-resnet18")
@@ -94,6 +101,38 @@ def child_infer(a):
     return {"infer_images_per_sec": a.infer_batch_size * a.steps / elapsed}
 
 
+def curve_epoch(a):
+    from torch.nn.utils.stateless import functional_call
+    torch.manual_seed(0)
+    model = build(a.arch, a.width)
+    model.train()
+    w0 = {k: v.detach().clone() for k, v in model.named_parameters()}
+    w2 = {k: build(a.arch, a.width).state_dict()[k].clone() for k in w0}
+    w1 = {k: ((w0[k] + w2[k]) / 2).requires_grad_() for k in w0}
+    buffers = dict(model.named_buffers())
+    opt = torch.optim.SGD(list(w1.values()), lr=0.02, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(a.images, 3, 32, 32)
+    y = torch.randint(0, 10, (a.images,))
+
+    def epoch():
+        for i in range(0, a.images, a.batch_size):
+            t = float(torch.rand(()))
+            c0, c1, c2 = (1 - t) ** 2, 2 * t * (1 - t), t ** 2
+            weights = {k: c0 * w0[k] + c1 * w1[k] + c2 * w2[k] for k in w0}
+            opt.zero_grad(set_to_none=True)
+            out = functional_call(model, {**weights, **buffers}, (x[i:i + a.batch_size],))
+            loss = F.cross_entropy(out, y[i:i + a.batch_size])
+            loss = loss + 0.5 * 1e-4 * sum((w * w).sum() for w in weights.values())
+            loss.backward()
+            opt.step()
+
+    epoch()  # warm-up
+    t0 = time.perf_counter()
+    epoch()
+    elapsed = time.perf_counter() - t0
+    return {"curve_epoch_seconds": elapsed, "curve_images_per_sec": a.images / elapsed}
+
+
 def gemm(a):
     results = {}
     for n in [256, 512, 1024, 2048]:
@@ -121,13 +160,15 @@ def run_child(mode, argv):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="cnn-small")
-    p.add_argument("--width", type=float, default=1.0, help="channel multiplier for preact-resnet18")
+    p.add_argument("--width", type=float, default=1.0, help="channel-width multiplier")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--infer-batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--gemm", action="store_true", help="SGEMM GFLOP/s instead of the network benchmark")
+    p.add_argument("--curve", action="store_true", help="one TSC curve-training epoch instead of the network benchmark")
+    p.add_argument("--images", type=int, default=2500, help="images in the curve epoch")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", choices=["train", "infer"], help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -140,9 +181,11 @@ def main():
     info = {"framework": "pytorch", "torch": torch.__version__, "threads": a.threads}
     if a.gemm:
         result = dict(info, **gemm(a))
+    elif a.curve:
+        result = dict(info, arch=a.arch, width=a.width, batch_size=a.batch_size, images=a.images, **curve_epoch(a))
     else:
         argv = [arg for arg in sys.argv[1:] if arg != "--json"]
-        result = dict(info, arch=a.arch, width=a.width if a.arch == "preact-resnet18" else 1.0, batch_size=a.batch_size,
+        result = dict(info, arch=a.arch, width=a.width, batch_size=a.batch_size,
                       infer_batch_size=a.infer_batch_size, steps=a.steps, warmup=a.warmup)
         result.update(run_child("train", argv))
         result.update(run_child("infer", argv))

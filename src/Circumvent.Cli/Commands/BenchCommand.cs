@@ -28,7 +28,7 @@ internal static class BenchCommand
         var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
         var command = new Command("bench", "Measure training and inference images/second on random data.")
         {
-            arch, batchSize, inferBatchSize, steps, input, classes, width, json, compare, script, CreateGemm(console),
+            arch, batchSize, inferBatchSize, steps, input, classes, width, json, compare, script, CreateGemm(console), BenchCurveCommand.Create(console),
         };
         command.SetAction(parse =>
         {

@@ -11,12 +11,20 @@ internal sealed class PurifyProgressView(CliConsole console) : IDefenseObserver
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
     private DateTime _lastProgress = DateTime.MinValue;
+    private DateTime _unitStart = DateTime.UtcNow;
 
-    public void UnitStarted(DefenseUnit unit) => console.Out.WriteLine($"  {unit.Id}: running");
+    public void UnitStarted(DefenseUnit unit)
+    {
+        _unitStart = DateTime.UtcNow;
+        console.Out.WriteLine($"  {unit.Id}: running");
+    }
 
     public void UnitFinished(DefenseUnit unit, bool resumed)
     {
-        if (resumed) console.Out.WriteLine($"  {unit.Id}: restored from the run folder");
+        // Per-unit wall time makes a log usable as a profile of the run (curves vs matching vs scoring).
+        console.Out.WriteLine(resumed
+            ? $"  {unit.Id}: restored from the run folder"
+            : $"  {unit.Id}: done in {(DateTime.UtcNow - _unitStart).TotalSeconds:F0} s");
     }
 
     public void EvaluatedBefore(BackdoorScores scores) => Print("before", scores);

@@ -135,6 +135,9 @@ public class CliBadInputTests
         AssertBadInput(CliHarness.Run("bench", "--arch", "mlp", "--input", "3x32"), "--input", "3x32");
         AssertBadInput(CliHarness.Run("bench", "--arch", "nope"), "nope");
         AssertBadInput(CliHarness.Run("bench", "--arch", "mlp", "--steps", "0"), "--steps");
+        AssertBadInput(CliHarness.Run("bench", "curve", "--arch", "nope"), "nope");
+        AssertBadInput(CliHarness.Run("bench", "curve", "--arch", "mlp", "--images", "1"), "--images");
+        AssertBadInput(CliHarness.Run("bench", "curve", "--arch", "mlp", "--width", "0"), "--width");
     }
 
     [Fact]
