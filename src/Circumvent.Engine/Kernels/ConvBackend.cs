@@ -1,0 +1,79 @@
+using Circumvent.Engine.Native;
+
+namespace Circumvent.Engine.Kernels;
+
+/// <summary>
+/// Which implementation runs Op.Conv2d: oneDNN (libdnnl.so.2, when loadable) or the managed
+/// im2col + GEMM kernels, which always exist. Chosen once per process from CIRCUMVENT_CONV
+/// (auto | dnnl | im2col; auto = dnnl when loadable); <see cref="Use"/> overrides it for the
+/// calling thread (tests run each conv test on both).
+/// </summary>
+public static class ConvBackend
+{
+    public const string Dnnl = "dnnl", Im2Col = "im2col";
+
+    private static readonly Lazy<string> ProcessDefault = new(() => Select(Environment.GetEnvironmentVariable("CIRCUMVENT_CONV")));
+    [ThreadStatic] private static string? _override;
+
+    /// <summary>The backend convolutions on this thread use: <see cref="Dnnl"/> or <see cref="Im2Col"/>.</summary>
+    public static string Current => _override ?? ProcessDefault.Value;
+
+    /// <summary>Whether oneDNN can be used here; <paramref name="reason"/> says why not, or which version loaded.</summary>
+    public static bool DnnlAvailable(out string reason) => DnnlRuntime.TryGet(out reason) is not null;
+
+    /// <summary>One line for benchmarks: "dnnl (oneDNN 2.6.3)" or "im2col".</summary>
+    public static string Describe()
+    {
+        if (Current != Dnnl) return Im2Col;
+        DnnlAvailable(out var version);
+        return $"{Dnnl} ({version})";
+    }
+
+    /// <summary>"" or "auto": dnnl when loadable, else im2col; or one backend by name.</summary>
+    public static string Select(string? name)
+    {
+        var key = (name ?? "").Trim().ToLowerInvariant();
+        if (key is "" or "auto") return DnnlAvailable(out _) ? Dnnl : Im2Col;
+        if (key == Im2Col) return Im2Col;
+        if (key != Dnnl) throw new ArgumentException($"'{name}' is not a convolution backend; expected auto, {Dnnl} or {Im2Col}.");
+        if (!DnnlAvailable(out var reason))
+            throw new InvalidOperationException($"Convolution backend 'dnnl' was requested but cannot be used: {reason}.");
+        return Dnnl;
+    }
+
+    /// <summary>Runs this thread's convolutions on backend <paramref name="name"/> until disposed.</summary>
+    public static IDisposable Use(string name) => new Scope(Select(name));
+
+    /// <summary>y (N, O, Ho, Wo) = conv(x (N, C, H, W), w (O, C, kH, kW)) + bias, overwriting y.</summary>
+    public static void Forward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[]? bias, float[] y)
+    {
+        if (Current == Dnnl) DnnlConvKernels.Forward(g, batch, outChannels, x, w, bias, y);
+        else ConvKernels.Forward(g, batch, outChannels, x, w, bias, y);
+    }
+
+    /// <summary>
+    /// Adds dX and dW (whichever is non-null) for output gradient gy. A gradient flagged fresh is known
+    /// to hold zeros, so a backend may overwrite it instead of adding.
+    /// </summary>
+    public static void Backward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[] gy,
+        float[]? dx, bool dxFresh, float[]? dw, bool dwFresh)
+    {
+        if (Current == Dnnl) DnnlConvKernels.Backward(g, batch, outChannels, x, w, gy, dx, dxFresh, dw, dwFresh);
+        else ConvKernels.Backward(g, batch, outChannels, x, w, gy, dx, dw);
+    }
+
+    private sealed class Scope : IDisposable
+    {
+        private readonly string? _previous = _override;
+        private bool _done;
+
+        public Scope(string backend) => _override = backend;
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            _override = _previous;
+        }
+    }
+}
