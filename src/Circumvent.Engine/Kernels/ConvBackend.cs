@@ -14,6 +14,7 @@ public static class ConvBackend
 
     private static readonly Lazy<string> ProcessDefault = new(() => Select(Environment.GetEnvironmentVariable("CIRCUMVENT_CONV")));
     [ThreadStatic] private static string? _override;
+    [ThreadStatic] private static List<ConvShape>? _recording;
 
     /// <summary>The backend convolutions on this thread use: <see cref="Dnnl"/> or <see cref="Im2Col"/>.</summary>
     public static string Current => _override ?? ProcessDefault.Value;
@@ -47,6 +48,7 @@ public static class ConvBackend
     /// <summary>y (N, O, Ho, Wo) = conv(x (N, C, H, W), w (O, C, kH, kW)) + bias, overwriting y.</summary>
     public static void Forward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[]? bias, float[] y)
     {
+        _recording?.Add(new ConvShape(batch, g, outChannels, bias is not null));
         if (Current == Dnnl) DnnlConvKernels.Forward(g, batch, outChannels, x, w, bias, y);
         else ConvKernels.Forward(g, batch, outChannels, x, w, bias, y);
     }
@@ -60,6 +62,19 @@ public static class ConvBackend
     {
         if (Current == Dnnl) DnnlConvKernels.Backward(g, batch, outChannels, x, w, gy, dx, dxFresh, dw, dwFresh);
         else ConvKernels.Backward(g, batch, outChannels, x, w, gy, dx, dw);
+    }
+
+    /// <summary>The distinct convolution shapes <paramref name="run"/> computes on this thread, in first-seen order.</summary>
+    public static IReadOnlyList<ConvShape> RecordShapes(Action run)
+    {
+        var previous = _recording;
+        _recording = [];
+        try
+        {
+            run();
+            return _recording.Distinct().ToList();
+        }
+        finally { _recording = previous; }
     }
 
     private sealed class Scope : IDisposable
@@ -76,4 +91,14 @@ public static class ConvBackend
             _override = _previous;
         }
     }
+}
+
+/// <summary>One convolution call's shape: x (Batch, C, H, W) ⋆ w (OutChannels, C, kH, kW) [+ bias].</summary>
+public readonly record struct ConvShape(int Batch, ConvGeometry Geometry, int OutChannels, bool Bias)
+{
+    /// <summary>Multiply-adds ×2 of the forward pass (the backward passes cost the same each).</summary>
+    public double ForwardFlops => 2.0 * Batch * OutChannels * Geometry.ColumnRows * Geometry.ColumnCols;
+
+    public override string ToString() =>
+        $"{Batch}x{Geometry.Channels}x{Geometry.Height}x{Geometry.Width} k{Geometry.KernelH}x{Geometry.KernelW} s{Geometry.Stride} p{Geometry.Padding} -> {OutChannels}";
 }
