@@ -17,7 +17,8 @@ internal static class BenchConvCommand
         var width = Options.Make("--width", "Channel-width multiplier.", 1.0);
         var batchSize = Options.Make("--batch-size", "Images per step.", 128);
         var runs = Options.Make("--runs", "Timed runs per shape and backend (the best counts), after one warm-up.", 2);
-        var command = new Command("conv", "Time forward and backward of every convolution shape of --arch on each backend.") { arch, width, batchSize, runs };
+        var cpu = new Option<bool>("--cpu-time") { Description = "Time with the process's CPU clock (robust on a shared machine) instead of the wall clock." };
+        var command = new Command("conv", "Time forward and backward of every convolution shape of --arch on each backend.") { arch, width, batchSize, runs, cpu };
         command.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize), count = parse.GetValue(runs);
@@ -27,12 +28,12 @@ internal static class BenchConvCommand
             var architecture = Architectures.Create(new ArchitectureConfig(name, 3, 32, 32, 10, parse.GetValue(width)));
             var shapes = Shapes(architecture, batch);
             console.Out.WriteLine($"{name} width {parse.GetValue(width).ToString(CultureInfo.InvariantCulture)}, batch {batch}, {Parallelism.Threads} threads, " +
-                                  $"gemm {Gemm.Current.Name}; ms per call, best of {count}; fwd = forward, bwd = backward data + weights");
+                                  $"gemm {Gemm.Current.Name}; {(parse.GetValue(cpu) ? "CPU" : "wall")} ms per call, best of {count}; fwd = forward, bwd = backward data + weights");
             console.Out.WriteLine($"{"shape (NxCxHxW kernel stride pad -> O)",-40}{"im2col fwd",11}{"bwd",8}{"plain fwd",11}{"bwd",8}{"blocked fwd",13}{"bwd",8}{"best",9}");
             ConvTiming total = new(0, 0), best = new(0, 0);
             foreach (var shape in shapes)
             {
-                var r = ConvBenchmark.Measure(shape, count);
+                var r = ConvBenchmark.Measure(shape, count, parse.GetValue(cpu));
                 var winner = new[] { ("im2col", r.Im2Col), ("plain", r.DnnlPlain), ("blocked", r.DnnlBlocked) }
                     .Where(c => c.Item2 is not null).MinBy(c => c.Item2!.Total);
                 console.Out.WriteLine($"{shape,-40}{Ms(r.Im2Col.Forward),11}{Ms(r.Im2Col.Backward),8}" +

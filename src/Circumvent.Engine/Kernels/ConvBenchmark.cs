@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Circumvent.Engine.Native;
 
 namespace Circumvent.Engine.Kernels;
 
@@ -19,7 +20,8 @@ public sealed record ConvBenchmarkResult(ConvShape Shape, ConvTiming Im2Col, Con
 public static class ConvBenchmark
 {
     /// <summary>One warm-up round (primitive creation, pools), then the best of <paramref name="runs"/> timed rounds.</summary>
-    public static ConvBenchmarkResult Measure(ConvShape shape, int runs)
+    /// <param name="cpuTime">Time with the process's CPU clock (all threads, spinning included) instead of the wall clock.</param>
+    public static ConvBenchmarkResult Measure(ConvShape shape, int runs, bool cpuTime = false)
     {
         if (runs < 1) throw new ArgumentOutOfRangeException(nameof(runs), runs, "at least one timed run is needed");
         var g = shape.Geometry;
@@ -33,7 +35,7 @@ public static class ConvBenchmark
         var dx = new float[x.Length];
         var dw = new float[w.Length];
 
-        var im2col = Time(runs,
+        var im2col = Time(runs, cpuTime,
             () => ConvKernels.Forward(g, n, o, x, w, bias, y),
             () => ConvKernels.Backward(g, n, o, x, w, gy, dx, dw));
         if (!ConvBackend.DnnlAvailable(out _)) return new ConvBenchmarkResult(shape, im2col, null, null);
@@ -41,7 +43,7 @@ public static class ConvBenchmark
         {
             var forward = DnnlConvKernels.For(g, n, o, shape.Bias, blocked);
             var backward = DnnlConvKernels.For(g, n, o, bias: false, blocked);
-            return Time(runs,
+            return Time(runs, cpuTime,
                 () => forward.Forward(x, w, bias, y),
                 () =>
                 {
@@ -52,21 +54,27 @@ public static class ConvBenchmark
         return new ConvBenchmarkResult(shape, im2col, Dnnl(blocked: false), Dnnl(blocked: true));
     }
 
-    private static ConvTiming Time(int runs, Action forward, Action backward)
+    private static ConvTiming Time(int runs, bool cpuTime, Action forward, Action backward)
     {
         forward();
         backward();
         double bestForward = double.MaxValue, bestBackward = double.MaxValue;
         for (int r = 0; r < runs; r++)
         {
-            bestForward = Math.Min(bestForward, Seconds(forward));
-            bestBackward = Math.Min(bestBackward, Seconds(backward));
+            bestForward = Math.Min(bestForward, Seconds(forward, cpuTime));
+            bestBackward = Math.Min(bestBackward, Seconds(backward, cpuTime));
         }
         return new ConvTiming(bestForward, bestBackward);
     }
 
-    private static double Seconds(Action action)
+    private static double Seconds(Action action, bool cpuTime)
     {
+        if (cpuTime)
+        {
+            double before = ProcessCpuClock.Seconds();
+            action();
+            return ProcessCpuClock.Seconds() - before;
+        }
         long start = Stopwatch.GetTimestamp();
         action();
         return Stopwatch.GetElapsedTime(start).TotalSeconds;

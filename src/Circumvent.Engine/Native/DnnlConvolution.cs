@@ -45,75 +45,56 @@ internal sealed unsafe class DnnlConvolution
     public string ForwardImplementation => _forward.Value.Implementation;
 
     /// <summary>y = conv(x, w) + bias; y is overwritten.</summary>
-    public void Forward(float[] x, float[] w, float[]? bias, float[] y)
+    public void Forward(float[] x, float[] w, float[]? bias, float[] y) =>
+        Run(_forward.Value, new(Dnnl.ArgSrc, Dnnl.QuerySrc, (nint)_srcMd, x), new(Dnnl.ArgWeights, Dnnl.QueryWeights, (nint)_weightsMd, w),
+            new(Dnnl.ArgDst, Dnnl.QueryDst, (nint)_dstMd, y), accumulate: false, bias);
+
+    /// <summary>dx = Wᵀ ⋆ dy, written or (with <paramref name="accumulate"/>) added into dx.</summary>
+    public void BackwardData(float[] gy, float[] w, float[] dx, bool accumulate) =>
+        Run(_backwardData.Value, new(Dnnl.ArgDiffDst, Dnnl.QueryDiffDst, (nint)_dstMd, gy), new(Dnnl.ArgWeights, Dnnl.QueryWeights, (nint)_weightsMd, w),
+            new(Dnnl.ArgDiffSrc, Dnnl.QueryDiffSrc, (nint)_srcMd, dx), accumulate);
+
+    /// <summary>dW = Σₙ dyₙ ⋆ xₙ, written or (with <paramref name="accumulate"/>) added into dw.</summary>
+    public void BackwardWeights(float[] x, float[] gy, float[] dw, bool accumulate) =>
+        Run(_backwardWeights.Value, new(Dnnl.ArgSrc, Dnnl.QuerySrc, (nint)_srcMd, x), new(Dnnl.ArgDiffDst, Dnnl.QueryDiffDst, (nint)_dstMd, gy),
+            new(Dnnl.ArgDiffWeights, Dnnl.QueryDiffWeights, (nint)_weightsMd, dw), accumulate);
+
+    // One of our arrays as a primitive argument: its dnnl_exec_arg_t id, the query for the layout the
+    // primitive wants, and our layout's descriptor.
+    private readonly record struct Operand(int Arg, int Query, nint Ours, float[] Data);
+
+    // Two inputs (and the forward's bias, which stays in our layout) → one result.
+    private void Run(DnnlPrimitive p, Operand first, Operand second, Operand result, bool accumulate, float[]? bias = null)
     {
-        var p = _forward.Value;
         using var call = new DnnlCall(_rt);
-        Span<Dnnl.ExecArg> args =
-        [
-            Input(call, p, Dnnl.ArgSrc, Dnnl.QuerySrc, _srcMd, x),
-            Input(call, p, Dnnl.ArgWeights, Dnnl.QueryWeights, _weightsMd, w),
-            default,
-            default,
-        ];
-        int count = 2;
+        var (output, finish) = Output(call, p, result, accumulate);
+        Span<Dnnl.ExecArg> args = [Input(call, p, first), Input(call, p, second), new() { Arg = result.Arg, Memory = output }, default];
+        int count = 3;
         if (bias is not null) args[count++] = new() { Arg = Dnnl.ArgBias, Memory = call.Wrap(_biasMd, bias) };
-        var (output, finish) = Output(call, p, Dnnl.QueryDst, _dstMd, y, accumulate: false);
-        args[count++] = new() { Arg = Dnnl.ArgDst, Memory = output };
         call.Execute(p, args[..count]);
         finish?.Invoke();
     }
 
-    /// <summary>dx = Wᵀ ⋆ dy, written or (with <paramref name="accumulate"/>) added into dx.</summary>
-    public void BackwardData(float[] gy, float[] w, float[] dx, bool accumulate)
-    {
-        var p = _backwardData.Value;
-        using var call = new DnnlCall(_rt);
-        var (output, finish) = Output(call, p, Dnnl.QueryDiffSrc, _srcMd, dx, accumulate);
-        call.Execute(p,
-        [
-            Input(call, p, Dnnl.ArgDiffDst, Dnnl.QueryDiffDst, _dstMd, gy),
-            Input(call, p, Dnnl.ArgWeights, Dnnl.QueryWeights, _weightsMd, w),
-            new() { Arg = Dnnl.ArgDiffSrc, Memory = output },
-        ]);
-        finish?.Invoke();
-    }
-
-    /// <summary>dW = Σₙ dyₙ ⋆ xₙ, written or (with <paramref name="accumulate"/>) added into dw.</summary>
-    public void BackwardWeights(float[] x, float[] gy, float[] dw, bool accumulate)
-    {
-        var p = _backwardWeights.Value;
-        using var call = new DnnlCall(_rt);
-        var (output, finish) = Output(call, p, Dnnl.QueryDiffWeights, _weightsMd, dw, accumulate);
-        call.Execute(p,
-        [
-            Input(call, p, Dnnl.ArgSrc, Dnnl.QuerySrc, _srcMd, x),
-            Input(call, p, Dnnl.ArgDiffDst, Dnnl.QueryDiffDst, _dstMd, gy),
-            new() { Arg = Dnnl.ArgDiffWeights, Memory = output },
-        ]);
-        finish?.Invoke();
-    }
-
     // Our array as the primitive's argument, reordered into a temporary when the layouts differ.
-    private Dnnl.ExecArg Input(DnnlCall call, DnnlPrimitive p, int arg, int query, byte* ours, float[] array)
+    private Dnnl.ExecArg Input(DnnlCall call, DnnlPrimitive p, Operand operand)
     {
-        var wanted = p.Md(query);
-        var memory = call.Wrap(ours, array);
+        byte* ours = (byte*)operand.Ours, wanted = p.Md(operand.Query);
+        var memory = call.Wrap(ours, operand.Data);
         if (_rt.Api.MemoryDescEqual(ours, wanted) == 0)
         {
             var converted = call.Temporary(wanted);
             call.Execute(Reorder(ours, wanted, accumulate: false), [From(memory), To(converted)]);
             memory = converted;
         }
-        return new Dnnl.ExecArg { Arg = arg, Memory = memory };
+        return new Dnnl.ExecArg { Arg = operand.Arg, Memory = memory };
     }
 
     // Memory the primitive writes its result to, and what must run afterwards to land it in our array:
     // nothing when it can write there directly, else a reorder (adding when accumulating).
-    private (nint Memory, Action? Finish) Output(DnnlCall call, DnnlPrimitive p, int query, byte* ours, float[] array, bool accumulate)
+    private (nint Memory, Action? Finish) Output(DnnlCall call, DnnlPrimitive p, Operand result, bool accumulate)
     {
-        var produced = p.Md(query);
-        var target = call.Wrap(ours, array);
+        byte* ours = (byte*)result.Ours, produced = p.Md(result.Query);
+        var target = call.Wrap(ours, result.Data);
         if (!accumulate && _rt.Api.MemoryDescEqual(ours, produced) != 0) return (target, null);
         var temporary = call.Temporary(produced);
         var reorder = Reorder(produced, ours, accumulate);
