@@ -133,6 +133,7 @@ internal sealed unsafe class Dnnl
     private static (Dnnl?, string) Load()
     {
         var library = Environment.GetEnvironmentVariable("CIRCUMVENT_DNNL_LIBRARY") is { Length: > 0 } path ? path : "libdnnl.so.2";
+        OpenMpThreads.PreferSleepingWorkers();
         if (!NativeLibrary.TryLoad(library, out var handle))
             return (null, $"{library} not loadable (Debian package libdnnl2)");
         try

@@ -75,13 +75,30 @@ public class DnnlConvTests(ITestOutputHelper output)
     {
         bool available = ConvBackend.DnnlAvailable(out var reason);
         output.WriteLine(reason);
-        Assert.Equal(available ? ConvBackend.Dnnl : ConvBackend.Im2Col, ConvBackend.Select("auto"));
+        Assert.Equal(available ? ConvBackend.Auto : ConvBackend.Im2Col, ConvBackend.Select("auto"));
         Assert.Equal(ConvBackend.Im2Col, ConvBackend.Select(" IM2COL "));
         Assert.Contains("'winograd'", Assert.Throws<ArgumentException>(() => ConvBackend.Select("winograd")).Message);
         if (available) Assert.Equal(ConvBackend.Dnnl, ConvBackend.Select("dnnl"));
         else Assert.Contains(reason, Assert.Throws<InvalidOperationException>(() => ConvBackend.Select("dnnl")).Message);
         using (ConvBackend.Use(ConvBackend.Im2Col))
             Assert.Equal(ConvBackend.Im2Col, ConvBackend.Describe());
+    }
+
+    [SkippableFact]
+    public void AutoSendsOnlySpatialKernelsOverManyChannelsToDnnl()
+    {
+        Skip.IfNot(ConvBackend.DnnlAvailable(out var reason), $"oneDNN is not available: {reason}");
+        var wide3x3 = new ConvGeometry(DnnlConvKernels.MinChannels, 8, 8, 3, 3, 1, 1);
+        using (ConvBackend.Use(ConvBackend.Auto))
+        {
+            Assert.True(ConvBackend.UsesDnnl(wide3x3));
+            Assert.False(ConvBackend.UsesDnnl(wide3x3 with { Channels = 3 }));
+            Assert.False(ConvBackend.UsesDnnl(wide3x3 with { KernelH = 1, KernelW = 1, Stride = 2, Padding = 0 }));
+        }
+        using (ConvBackend.Use(ConvBackend.Dnnl))
+            Assert.True(ConvBackend.UsesDnnl(wide3x3 with { Channels = 3 }));
+        using (ConvBackend.Use(ConvBackend.Im2Col))
+            Assert.False(ConvBackend.UsesDnnl(wide3x3));
     }
 
     [Fact]
