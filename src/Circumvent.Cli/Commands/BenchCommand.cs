@@ -28,7 +28,8 @@ internal static class BenchCommand
         var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
         var command = new Command("bench", "Measure training and inference images/second on random data.")
         {
-            arch, batchSize, inferBatchSize, steps, input, classes, width, json, compare, script, CreateGemm(console), BenchCurveCommand.Create(console),
+            arch, batchSize, inferBatchSize, steps, input, classes, width, json, compare, script,
+            CreateGemm(console), BenchConvCommand.Create(console), BenchCurveCommand.Create(console),
         };
         command.SetAction(parse =>
         {
@@ -45,7 +46,7 @@ internal static class BenchCommand
                 ["arch"] = name, ["width"] = parse.GetValue(width), ["batch_size"] = batch, ["infer_batch_size"] = inferBatch,
                 ["input"] = $"{c}x{h}x{w}", ["train_images_per_second"] = Math.Round(ours.Train, 1),
                 ["infer_images_per_second"] = Math.Round(ours.Infer, 1), ["train_peak_rss_delta_mb"] = Math.Round(ours.PeakDeltaMb, 1),
-                ["gemm"] = Gemm.Current.Name, ["threads"] = Parallelism.Threads,
+                ["gemm"] = Gemm.Current.Name, ["conv"] = ConvBackend.Describe(), ["threads"] = Parallelism.Threads,
             };
             if (parse.GetValue(compare))
             {
@@ -68,7 +69,7 @@ internal static class BenchCommand
                 result["memory_ratio"] = PyTorchComparison.Ratio(ours.PeakDeltaMb, tMem, higherIsBetter: false);
                 if (!parse.GetValue(json))
                 {
-                    console.Out.WriteLine($"{name} {c}x{h}x{w}, train batch {batch}, inference batch {inferBatch}, {Parallelism.Threads} threads, gemm {Gemm.Current.Name}");
+                    console.Out.WriteLine($"{name} {c}x{h}x{w}, train batch {batch}, inference batch {inferBatch}, {Parallelism.Threads} threads, gemm {Gemm.Current.Name}, conv {ConvBackend.Describe()}");
                     console.Out.WriteLine($"{"",-26}{"circumvent",12}{"pytorch",12}{"ratio",10}");
                     console.Out.WriteLine($"{"train images/s",-26}{ours.Train,12:F1}{tTrain,12:F1}{result["speedup_train"],10}");
                     console.Out.WriteLine($"{"inference images/s",-26}{ours.Infer,12:F1}{tInfer,12:F1}{result["speedup_infer"],10}");
@@ -81,7 +82,7 @@ internal static class BenchCommand
                 console.Out.WriteLine(JsonSerializer.Serialize(result));
             else
                 console.Out.WriteLine($"{name} {c}x{h}x{w} batch {batch}: train {ours.Train:F0} img/s, inference (batch {inferBatch}) {ours.Infer:F0} img/s, " +
-                                      $"train peak RSS +{ours.PeakDeltaMb:F0} MB (gemm {Gemm.Current.Name}, {Parallelism.Threads} threads)");
+                                      $"train peak RSS +{ours.PeakDeltaMb:F0} MB (gemm {Gemm.Current.Name}, conv {ConvBackend.Describe()}, {Parallelism.Threads} threads)");
             return 0;
         });
         return command;

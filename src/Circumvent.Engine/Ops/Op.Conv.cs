@@ -15,7 +15,7 @@ public static partial class Op
         var g = CheckConv2d(x, weight, bias, stride, padding);
         int n = x.Shape[0], o = weight.Shape[0];
         var y = Tensor.Empty(n, o, g.OutHeight, g.OutWidth);
-        ConvKernels.Forward(g, n, o, x.Data, weight.Data, bias?.Data, y.Data);
+        ConvBackend.Forward(g, n, o, x.Data, weight.Data, bias?.Data, y.Data);
         if (residual is not null)
         {
             if (!Shape.Equal(residual.Shape, y.Shape))
@@ -32,10 +32,12 @@ public static partial class Op
         {
             if (residual is not null && residual.RequiresGrad)
                 System.Numerics.Tensors.TensorPrimitives.Add(residual.GradSpan(), gy.Span, residual.GradSpan());
-            // GradSpan allocates on first use; do it here, outside the parallel loops.
+            // GradSpan allocates (zeroed) on first use; do it here, outside the parallel loops. A gradient
+            // allocated just now may be overwritten rather than added to.
+            bool dxFresh = x.Grad is null, dwFresh = weight.Grad is null;
             float[]? dx = x.RequiresGrad ? GradArray(x) : null;
             float[]? dw = weight.RequiresGrad ? GradArray(weight) : null;
-            ConvKernels.Backward(g, n, o, x.Data, weight.Data, gy.Data, dx, dw);
+            ConvBackend.Backward(g, n, o, x.Data, weight.Data, gy.Data, dx, dxFresh, dw, dwFresh);
             if (bias is not null && bias.RequiresGrad)
                 ConvKernels.BiasBackward(n, o, g.ColumnCols, gy.Data, bias.GradSpan());
         });

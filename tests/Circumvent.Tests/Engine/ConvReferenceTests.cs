@@ -6,13 +6,13 @@ namespace Circumvent.Tests.Engine;
 /// <summary>Conv2d against a direct double-precision convolution on random inputs.</summary>
 public class ConvReferenceTests
 {
-    [Theory]
-    [InlineData(3, 1, 1)]
-    [InlineData(3, 2, 1)]
-    [InlineData(1, 1, 0)]
-    [InlineData(5, 2, 2)]
-    public void Conv2dMatchesDirectConvolutionForwardAndBackward(int k, int stride, int padding)
+    public static IEnumerable<object[]> Cases => ConvBackends.Cross(new object[][] { [3, 1, 1], [3, 2, 1], [1, 1, 0], [5, 2, 2] });
+
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void Conv2dMatchesDirectConvolutionForwardAndBackward(int k, int stride, int padding, string backend)
     {
+        using var _ = ConvBackends.Use(backend);
         // Big enough (N = 6) that the batch is split across threads on a multi-core machine.
         int n = 6, c = 4, h = 9, w = 11, o = 5;
         var x = TestData.Randn(10, n, c, h, w);

@@ -5,25 +5,41 @@ namespace Circumvent.Tests.Engine;
 
 public class ConvTests
 {
-    [Theory]
-    [InlineData(2, 3, 5, 6, 4, 3, 3, 1, 0)]   // plain 3×3, non-square image
-    [InlineData(2, 3, 5, 6, 4, 3, 3, 1, 1)]   // same padding
-    [InlineData(2, 2, 7, 5, 3, 3, 3, 2, 1)]   // stride 2, padding 1, odd sizes
-    [InlineData(2, 3, 4, 5, 4, 1, 1, 1, 0)]   // 1×1 pointwise fast path
-    [InlineData(2, 3, 5, 5, 2, 1, 1, 2, 0)]   // 1×1 with stride 2 goes through im2col
-    [InlineData(1, 2, 6, 7, 3, 2, 3, 2, 1)]   // non-square kernel
-    [InlineData(3, 1, 4, 4, 2, 4, 4, 1, 0)]   // kernel covers the whole image
-    public void Conv2dGradientMatchesFiniteDifferences(int n, int c, int h, int w, int o, int kh, int kw, int stride, int padding) =>
+    public static IEnumerable<object[]> GradientCases => ConvBackends.Cross(new object[][]
+    {
+        [2, 3, 5, 6, 4, 3, 3, 1, 0],   // plain 3×3, non-square image
+        [2, 3, 5, 6, 4, 3, 3, 1, 1],   // same padding
+        [2, 2, 7, 5, 3, 3, 3, 2, 1],   // stride 2, padding 1, odd sizes
+        [2, 3, 4, 5, 4, 1, 1, 1, 0],   // 1×1 pointwise fast path
+        [2, 3, 5, 5, 2, 1, 1, 2, 0],   // 1×1 with stride 2 goes through im2col
+        [1, 2, 6, 7, 3, 2, 3, 2, 1],   // non-square kernel
+        [3, 1, 4, 4, 2, 4, 4, 1, 0],   // kernel covers the whole image
+    });
+
+    public static IEnumerable<object[]> Backends => ConvBackends.Each;
+
+    [SkippableTheory]
+    [MemberData(nameof(GradientCases))]
+    public void Conv2dGradientMatchesFiniteDifferences(int n, int c, int h, int w, int o, int kh, int kw, int stride, int padding, string backend)
+    {
+        using var _ = ConvBackends.Use(backend);
         GradCheck.Check(t => Op.Conv2d(t[0], t[1], t[2], stride, padding),
             [TestData.Randn(1, n, c, h, w), TestData.Randn(2, o, c, kh, kw), TestData.Randn(3, o)]);
+    }
 
-    [Fact]
-    public void Conv2dWithoutBiasGradientMatchesFiniteDifferences() =>
-        GradCheck.Check(t => Op.Conv2d(t[0], t[1], null, 2, 1), [TestData.Randn(4, 2, 2, 6, 5), TestData.Randn(5, 3, 2, 3, 3)]);
-
-    [Fact]
-    public void Conv2dOnlyComputesRequestedGradients()
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void Conv2dWithoutBiasGradientMatchesFiniteDifferences(string backend)
     {
+        using var _ = ConvBackends.Use(backend);
+        GradCheck.Check(t => Op.Conv2d(t[0], t[1], null, 2, 1), [TestData.Randn(4, 2, 2, 6, 5), TestData.Randn(5, 3, 2, 3, 3)]);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void Conv2dOnlyComputesRequestedGradients(string backend)
+    {
+        using var _ = ConvBackends.Use(backend);
         var x = TestData.Randn(1, 2, 3, 5, 5);
         var weight = TestData.Randn(2, 4, 3, 3, 3);
         weight.RequiresGrad = true;
@@ -33,9 +49,11 @@ public class ConvTests
         Assert.NotNull(weight.Grad);
     }
 
-    [Fact]
-    public void Conv2dGradientsAccumulateAcrossBackwardCalls()
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void Conv2dGradientsAccumulateAcrossBackwardCalls(string backend)
     {
+        using var _ = ConvBackends.Use(backend);
         var x = TestData.Randn(1, 2, 3, 6, 6);
         var weight = TestData.Randn(2, 4, 3, 3, 3);
         weight.RequiresGrad = x.RequiresGrad = true;
@@ -48,9 +66,11 @@ public class ConvTests
         ConvReferenceTests.AssertClose(onceX.Select(v => 2.0 * v).ToArray(), x.Grad!.ToArray(), "dX twice");
     }
 
-    [Fact]
-    public void Conv2dGradientsAreDeterministicAcrossRuns()
+    [SkippableTheory]
+    [MemberData(nameof(Backends))]
+    public void Conv2dGradientsAreDeterministicAcrossRuns(string backend)
     {
+        using var _ = ConvBackends.Use(backend);
         // N = 8 splits the batch across threads; the per-thread dW partials are reduced in a fixed order.
         var x = TestData.Randn(1, 8, 3, 10, 10);
         var weight = TestData.Randn(2, 6, 3, 3, 3);

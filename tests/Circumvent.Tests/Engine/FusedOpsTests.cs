@@ -41,14 +41,22 @@ public class FusedOpsTests
         for (int i = 0; i < a.Length; i++) Assert.Equal(b[i].Grad!.ToArray(), a[i].Grad!.ToArray());
     }
 
-    [Fact]
-    public void ConvWithResidualGradientMatchesFiniteDifferences() =>
+    public static IEnumerable<object[]> ConvBackendNames => ConvBackends.Each;
+
+    [SkippableTheory]
+    [MemberData(nameof(ConvBackendNames))]
+    public void ConvWithResidualGradientMatchesFiniteDifferences(string backend)
+    {
+        using var _ = ConvBackends.Use(backend);
         GradCheck.Check(t => Op.Conv2d(t[0], t[1], null, 1, 1, residual: t[2]),
             [TestData.Randn(1, 2, 3, 5, 5), TestData.Randn(2, 4, 3, 3, 3), TestData.Randn(3, 2, 4, 5, 5)]);
+    }
 
-    [Fact]
-    public void ConvWithResidualEqualsConvPlusResidual()
+    [SkippableTheory]
+    [MemberData(nameof(ConvBackendNames))]
+    public void ConvWithResidualEqualsConvPlusResidual(string backend)
     {
+        using var _ = ConvBackends.Use(backend);
         var x = TestData.Randn(1, 2, 3, 6, 6);
         var w = TestData.Randn(2, 4, 3, 3, 3);
         var r = TestData.Randn(3, 2, 4, 3, 3);

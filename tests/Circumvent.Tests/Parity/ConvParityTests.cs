@@ -7,12 +7,13 @@ namespace Circumvent.Tests.Parity;
 public class ConvParityTests
 {
     private const string File = "conv2d.safetensors";
-    public static IEnumerable<object[]> Cases => SafetensorsFixture.CaseRows(File);
+    public static IEnumerable<object[]> Cases => ConvBackends.Cross(SafetensorsFixture.CaseRows(File));
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Cases))]
-    public void Conv2dMatchesPyTorch(string name)
+    public void Conv2dMatchesPyTorch(string name, string backend)
     {
+        using var _ = ConvBackends.Use(backend);
         var fx = SafetensorsFixture.Load(File);
         var p = fx.Case(name);
         var x = fx.F32($"{name}.x", requiresGrad: true);
