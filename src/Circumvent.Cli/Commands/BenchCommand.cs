@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Circumvent.Engine;
 using Circumvent.Engine.Autograd;
+using Circumvent.Engine.Diagnostics;
 using Circumvent.Engine.Kernels;
 using Circumvent.Engine.Memory;
 using Circumvent.Models;
@@ -26,9 +27,10 @@ internal static class BenchCommand
         var json = Options.Json();
         var compare = new Option<bool>("--compare-pytorch") { Description = "Also run bench/pytorch_bench.py (python3-torch) with the same settings and print ratios." };
         var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
+        var profile = new Option<bool>("--profile") { Description = "Instead of throughput, print where a training step and an inference step spend their time, per op." };
         var command = new Command("bench", "Measure training and inference images/second on random data.")
         {
-            arch, batchSize, inferBatchSize, steps, input, classes, width, json, compare, script,
+            arch, batchSize, inferBatchSize, steps, input, classes, width, json, compare, script, profile,
             CreateGemm(console), BenchConvCommand.Create(console), BenchCurveCommand.Create(console),
         };
         command.SetAction(parse =>
@@ -40,6 +42,11 @@ internal static class BenchCommand
             if (count <= 0) throw new UsageException($"--steps must be at least 1, got {count}.");
             var (c, h, w) = ParseShape(parse.GetValue(input) ?? "");
             var architecture = Architectures.Create(new ArchitectureConfig(name, c, h, w, parse.GetValue(classes), parse.GetValue(width)));
+            if (parse.GetValue(profile))
+            {
+                if (parse.GetValue(compare)) throw new UsageException("--profile and --compare-pytorch measure different things; pass one of them.");
+                return PrintProfile(console, architecture, batch, inferBatch, count, parse.GetValue(json));
+            }
             var ours = Measure(architecture, batch, inferBatch, count);
             var result = new Dictionary<string, object>
             {
@@ -137,6 +144,50 @@ internal static class BenchCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Per-op wall time of <paramref name="steps"/> training steps and inference steps, after the same warm-up as the throughput figures.</summary>
+    private static int PrintProfile(CliConsole console, IArchitecture arch, int batch, int inferBatch, int steps, bool json)
+    {
+        var parameters = arch.Initialize(new Random(0));
+        var config = new TrainingConfig { Architecture = arch.Config.Name, Epochs = 1, BatchSize = batch, Schedule = "none" };
+        new Trainer(arch, parameters, config, new RunningStatsUpdater(parameters)).Train(RandomData(arch, batch, 2));
+        var timed = RandomData(arch, batch, steps);
+        IReadOnlyList<OpProfiler.Row> train, infer;
+        using (var session = OpProfiler.Session())
+        {
+            new Trainer(arch, parameters, config, new RunningStatsUpdater(parameters)).Train(timed);
+            train = session.Rows();
+        }
+        var data = RandomData(arch, inferBatch, steps + 2);
+        var context = ForwardContext.Eval();
+        using (GradMode.Disable())
+        using (var session = OpProfiler.Session())
+        {
+            int step = 0;
+            foreach (var b in data.Batches(0))
+            {
+                if (step++ == 2) session.Reset(); // the first two steps are warm-up
+                using (b)
+                using (TensorScope.Open())
+                    arch.Forward(parameters, b.Images, context);
+            }
+            infer = session.Rows();
+        }
+        if (json)
+            console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["arch"] = arch.Config.Name, ["width"] = arch.Config.WidthMultiplier, ["batch_size"] = batch, ["infer_batch_size"] = inferBatch,
+                ["gemm"] = Gemm.Current.Name, ["conv"] = ConvBackend.Describe(), ["threads"] = Parallelism.Threads,
+                ["train"] = OpProfileTable.Json(train, steps), ["inference"] = OpProfileTable.Json(infer, steps),
+            }));
+        else
+        {
+            console.Out.WriteLine($"{arch.Config.Name} (width {arch.Config.WidthMultiplier}), {Parallelism.Threads} threads, gemm {Gemm.Current.Name}, conv {ConvBackend.Describe()}");
+            OpProfileTable.Print(console, $"training step, batch {batch}", train, steps);
+            OpProfileTable.Print(console, $"inference step, batch {inferBatch}", infer, steps);
+        }
+        return 0;
     }
 
     private static (int C, int H, int W) ParseShape(string text)

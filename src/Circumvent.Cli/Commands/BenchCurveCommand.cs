@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Circumvent.Data;
+using Circumvent.Engine.Diagnostics;
 using Circumvent.Engine.Kernels;
 using Circumvent.Models;
 using Circumvent.Method.Curves;
@@ -26,9 +27,10 @@ internal static class BenchCurveCommand
         var json = Options.Json();
         var compare = new Option<bool>("--compare-pytorch") { Description = "Also time bench/pytorch_bench.py --curve (python3-torch) and print the ratio." };
         var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
+        var profile = new Option<bool>("--profile") { Description = "Also print where the timed epoch's steps spend their time, per op." };
         var command = new Command("curve", "Time one Bézier-curve training epoch (TSC's inner loop) on random 3x32x32 images.")
         {
-            arch, width, images, batchSize, json, compare, script,
+            arch, width, images, batchSize, json, compare, script, profile,
         };
         command.SetAction(parse =>
         {
@@ -39,13 +41,15 @@ internal static class BenchCurveCommand
             if (batch <= 0) throw new UsageException($"--batch-size must be at least 1, got {batch}.");
             if (!(w > 0)) throw new UsageException($"--width must be positive, got {w}.");
             var architecture = Architectures.Create(new ArchitectureConfig(name, 3, 32, 32, 10, w));
-            double seconds = TimeEpoch(architecture, count, batch);
+            var (seconds, rows) = TimeEpoch(architecture, count, batch, parse.GetValue(profile));
+            int steps = (count + batch - 1) / batch;
             var result = new Dictionary<string, object>
             {
                 ["arch"] = name, ["width"] = w, ["images"] = count, ["batch_size"] = batch,
                 ["curve_epoch_seconds"] = Math.Round(seconds, 3), ["curve_images_per_second"] = Math.Round(count / seconds, 1),
-                ["gemm"] = Gemm.Current.Name, ["threads"] = Parallelism.Threads,
+                ["gemm"] = Gemm.Current.Name, ["conv"] = ConvBackend.Describe(), ["threads"] = Parallelism.Threads,
             };
+            if (rows is not null) result["profile"] = OpProfileTable.Json(rows, steps);
             double torchSeconds = double.NaN;
             if (parse.GetValue(compare))
             {
@@ -69,13 +73,17 @@ internal static class BenchCurveCommand
                 console.Out.WriteLine($"{"epoch seconds",-22}{seconds,12:F2}{torchSeconds,12:F2}{result["speedup"],10}");
                 console.Out.WriteLine("(ratio > 1: circumvent is faster)");
             }
+            if (rows is not null && !parse.GetValue(json)) OpProfileTable.Print(console, $"curve step, batch {batch}", rows, steps);
             return 0;
         });
         return command;
     }
 
-    /// <summary>One warm-up epoch on two batches (JIT, buffer pools), then the timed epoch over all images.</summary>
-    private static double TimeEpoch(IArchitecture arch, int count, int batch)
+    /// <summary>
+    /// One warm-up epoch on two batches (JIT, buffer pools), then the timed epoch over all images, with
+    /// per-op rows when profiled (the profiler's bookkeeping is a few branches per op, inside the timing).
+    /// </summary>
+    private static (double Seconds, IReadOnlyList<OpProfiler.Row>? Rows) TimeEpoch(IArchitecture arch, int count, int batch, bool profile)
     {
         var rng = new Random(0);
         var start = arch.Initialize(rng);
@@ -84,9 +92,11 @@ internal static class BenchCurveCommand
         var objective = new SupervisedObjective();
         CurveTrainer.Fit(arch, start, end, RandomImages(Math.Min(count, 2 * batch), rng), Normalization.Cifar10, options, objective);
         var data = RandomImages(count, rng);
+        using var session = profile ? OpProfiler.Session() : null;
         var clock = Stopwatch.StartNew();
         CurveTrainer.Fit(arch, start, end, data, Normalization.Cifar10, options, objective);
-        return clock.Elapsed.TotalSeconds;
+        double seconds = clock.Elapsed.TotalSeconds;
+        return (seconds, session?.Rows());
     }
 
     private static ImageDataset RandomImages(int count, Random rng)

@@ -1,3 +1,5 @@
+using Circumvent.Engine.Diagnostics;
+
 namespace Circumvent.Engine.Autograd;
 
 /// <summary>Reverse-mode sweep over the recorded graph.</summary>
@@ -29,7 +31,7 @@ public static class Backprop
         {
             var t = order[i];
             if (t.Grad is null) continue; // nothing flowed into this branch
-            t.Node!.Backward(t.Grad);
+            OpProfiler.Backward(t.Node!.Name, t.Node.Backward, t.Grad);
             t.Node = null; // the graph is single-use, as in PyTorch without retain_graph
             t.ReleaseGrad();
         }

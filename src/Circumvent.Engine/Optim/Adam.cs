@@ -1,3 +1,5 @@
+using Circumvent.Engine.Diagnostics;
+
 namespace Circumvent.Engine.Optim;
 
 /// <summary>
@@ -40,6 +42,7 @@ public class Adam : OptimizerBase
 
     public override void Step()
     {
+        using var profiled = OpProfiler.Region("adam step");
         // NOTE: PyTorch keeps a step count per parameter; all parameters here step together, except
         // ones whose grad is null, which PyTorch also skips without advancing their count. We keep a
         // per-optimiser count, which matches as long as a parameter never misses a step after its first.

@@ -1,3 +1,5 @@
+using Circumvent.Engine.Diagnostics;
+
 namespace Circumvent.Engine.Optim;
 
 /// <summary>
@@ -27,6 +29,7 @@ public sealed class Sgd : OptimizerBase
 
     public override void Step()
     {
+        using var profiled = OpProfiler.Region("sgd step");
         float lr = (float)LearningRate, mu = (float)Momentum, wd = (float)WeightDecay;
         for (int i = 0; i < Parameters.Length; i++)
         {

@@ -1,4 +1,5 @@
 using Circumvent.Engine.Autograd;
+using Circumvent.Engine.Diagnostics;
 using Circumvent.Engine.Memory;
 
 namespace Circumvent.Engine;
@@ -108,6 +109,7 @@ public sealed class Tensor : IDisposable
     /// </summary>
     public static Tensor Result(int[] shape, string op, Tensor[] inputs, Func<Tensor, Action<Tensor>?> backwardFactory, bool zeroed = false)
     {
+        OpProfiler.OpStarting(op);
         var output = zeroed ? Zeros(shape) : Empty(shape);
         if (GradMode.IsEnabled && Array.Exists(inputs, i => i.RequiresGrad))
         {
@@ -127,6 +129,7 @@ public sealed class Tensor : IDisposable
     /// <summary>Attaches a backward closure to an already computed output.</summary>
     public Tensor WithBackward(string op, Tensor[] inputs, Action<Tensor> backward)
     {
+        OpProfiler.OpFinished(op);
         if (NeedsGraph(inputs))
         {
             RequiresGrad = true;

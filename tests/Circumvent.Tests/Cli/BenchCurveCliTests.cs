@@ -3,6 +3,8 @@ using Xunit;
 
 namespace Circumvent.Tests.Cli;
 
+// --profile opens the process-wide op profiler: same collection as its own tests.
+[Collection(nameof(Engine.OpProfilerTests))]
 public sealed class BenchCurveCliTests
 {
     [Fact]
@@ -19,5 +21,34 @@ public sealed class BenchCurveCliTests
         // images/s is derived from the same timing: 40 images over `seconds` (rounded to 0.1 and 1e-3).
         Assert.InRange(root.GetProperty("curve_images_per_second").GetDouble(), 40 / (seconds + 0.001) - 0.1, 40 / Math.Max(seconds - 0.001, 1e-6) + 0.1);
         Assert.False(root.TryGetProperty("pytorch", out _));
+    }
+
+    [Fact]
+    public void ProfiledCurveEpochListsTheCurveOps()
+    {
+        var result = CliHarness.Run("bench", "curve", "--arch", "cnn-small", "--width", "0.125", "--images", "32", "--batch-size", "16", "--profile", "--json");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        using var doc = JsonDocument.Parse(result.Stdout);
+        var ops = doc.RootElement.GetProperty("profile").EnumerateArray()
+            .ToDictionary(r => r.GetProperty("op").GetString()!, r => r.GetProperty("calls_per_step").GetDouble());
+        // Two steps; per step one w(t) per parameter tensor, five convolutions forward and backward, one SGD step.
+        Assert.Equal(5, ops["conv2d"]);
+        Assert.Equal(5, ops["conv2d backward"]);
+        Assert.Equal(1, ops["sgd step"]);
+        Assert.True(ops["bezier_combination"] >= 1);
+    }
+
+    [Fact]
+    public void ProfiledBenchListsTrainingAndInferenceOps()
+    {
+        var result = CliHarness.Run("bench", "--arch", "mlp", "--width", "0.125", "--steps", "2", "--batch-size", "8", "--infer-batch-size", "8", "--profile", "--json");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        using var doc = JsonDocument.Parse(result.Stdout);
+        var train = doc.RootElement.GetProperty("train").EnumerateArray().Select(r => r.GetProperty("op").GetString()).ToList();
+        var infer = doc.RootElement.GetProperty("inference").EnumerateArray().Select(r => r.GetProperty("op").GetString()).ToList();
+        Assert.Contains("linear backward", train);
+        Assert.Contains("sgd step", train);
+        Assert.Contains("linear", infer);
+        Assert.DoesNotContain(infer, op => op!.EndsWith(" backward", StringComparison.Ordinal));
     }
 }
