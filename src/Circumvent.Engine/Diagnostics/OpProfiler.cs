@@ -7,13 +7,13 @@ namespace Circumvent.Engine.Diagnostics;
 /// <see cref="Session"/> is open, and then one branch per op, so it costs nothing in normal runs.
 ///
 /// How time is attributed, without instrumenting every kernel:
-/// - Forward: an op allocates its output (<see cref="Tensor.Result"/>) before computing it, so the
-///   time from one op's output allocation to the next op's is charged to the first op ("conv2d").
-///   Glue code in between (model code, views) is charged to the op before it. Ops that attach their
-///   backward after computing (<see cref="Tensor.WithBackward"/>) are charged the time since the last mark.
+/// - Forward: every op computes its output and then attaches its backward
+///   (<see cref="Tensor.WithBackward"/>, called in no-grad mode too), so an op is charged the time
+///   since the previous mark: its own compute plus any glue code just before it (model code, and for
+///   the first op of a step, fetching the batch).
 /// - Backward: each node's closure is timed by <see cref="Autograd.Backprop"/> ("conv2d backward").
-/// - <see cref="Region"/> marks named non-op work (the optimiser step); anything else between marks
-///   (data loading, Python-free glue) is "other", so the rows add up to the session's wall time.
+/// - <see cref="Region"/> marks named non-op work (the optimiser step). Time after the last op is
+///   "other" when the rows are read, so the rows add up to the session's wall time.
 /// Records only the thread that opened the session: ops dispatch from one thread (kernels fan out
 /// internally), so that thread sees every op.
 /// </summary>
@@ -28,12 +28,6 @@ public static class OpProfiler
         if (Interlocked.CompareExchange(ref _active, recorder, null) is not null)
             throw new InvalidOperationException("An op-profiling session is already open.");
         return recorder;
-    }
-
-    /// <summary>An op is about to compute its output (called from <see cref="Tensor.Result"/>).</summary>
-    internal static void OpStarting(string op)
-    {
-        if (_active is { } r && r.OnThread) r.Start(op);
     }
 
     /// <summary>An op has just computed its output (called from <see cref="Tensor.WithBackward"/>).</summary>
@@ -78,8 +72,7 @@ public static class OpProfiler
         private readonly int _thread;
         private readonly Dictionary<string, (long Ticks, int Calls)> _totals = [];
         private readonly long _opened = Stopwatch.GetTimestamp();
-        private string? _pending;   // the op whose forward compute is running, if any
-        private long _mark;         // when the current interval began
+        private long _mark; // when the current interval began
 
         internal Recorder(int thread)
         {
@@ -89,34 +82,17 @@ public static class OpProfiler
 
         internal bool OnThread => Environment.CurrentManagedThreadId == _thread;
 
-        internal void Start(string op)
-        {
-            Close();
-            _pending = op;
-        }
-
+        /// <summary>Charges the time since the last mark to <paramref name="op"/> and restarts the clock.</summary>
         internal void Finish(string op)
         {
             long now = Stopwatch.GetTimestamp();
             Add(op, now - _mark);
-            _pending = null;
             _mark = now;
         }
 
-        /// <summary>Charges the time since the last mark to the pending op (or "other") and restarts the clock.</summary>
-        internal void Close()
-        {
-            long now = Stopwatch.GetTimestamp();
-            Add(_pending ?? "other", now - _mark);
-            _pending = null;
-            _mark = now;
-        }
+        internal void Close() => Finish("other");
 
-        internal void Restart()
-        {
-            _pending = null;
-            _mark = Stopwatch.GetTimestamp();
-        }
+        internal void Restart() => _mark = Stopwatch.GetTimestamp();
 
         internal void Add(string name, long ticks)
         {

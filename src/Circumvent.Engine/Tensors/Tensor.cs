@@ -109,7 +109,6 @@ public sealed class Tensor : IDisposable
     /// </summary>
     public static Tensor Result(int[] shape, string op, Tensor[] inputs, Func<Tensor, Action<Tensor>?> backwardFactory, bool zeroed = false)
     {
-        OpProfiler.OpStarting(op);
         var output = zeroed ? Zeros(shape) : Empty(shape);
         if (GradMode.IsEnabled && Array.Exists(inputs, i => i.RequiresGrad))
         {
