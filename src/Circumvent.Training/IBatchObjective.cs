@@ -17,8 +17,8 @@ public interface IBatchObjective
     /// </summary>
     BatchLoss Loss(Batch batch, Func<Tensor, Tensor> classify);
 
-    /// <summary>After the classifier's optimiser step: update the objective's own networks.</summary>
-    void AfterStep();
+    /// <summary>After the classifier's optimiser step (taken at <paramref name="classifierLearningRate"/>): update the objective's own networks.</summary>
+    void AfterStep(double classifierLearningRate);
 }
 
 /// <param name="Loss">Scalar to minimise.</param>

@@ -97,7 +97,7 @@ public sealed class Trainer
         int correct = CountCorrect(logits, labels);
         loss.Backward();
         optimizer.Step();
-        Objective?.AfterStep();
+        Objective?.AfterStep(optimizer.LearningRate);
         return (lossValue, correct);
     }
 

@@ -21,13 +21,18 @@ public sealed class InputAwareObjective : IBatchObjective, IDisposable
     private readonly IEnumerator<Batch> _partners;
     private readonly Random _planRng;
     private readonly float _labelSmoothing;
+    private readonly double _classifierPeakLearningRate;
     private readonly Adam _generatorOptimizer;
     private readonly ForwardContext _generatorContext;
     private readonly ForwardContext _maskContext = ForwardContext.Eval();
 
     /// <param name="partners">Same dataset and batch size as the classifier's loader, another shuffle seed.</param>
-    public InputAwareObjective(InputAwareNetworks networks, AttackDefinition attack, BatchLoader partners, int planSeed, double labelSmoothing)
+    /// <param name="classifierPeakLearningRate">The classifier's base learning rate (its schedule's peak).</param>
+    public InputAwareObjective(InputAwareNetworks networks, AttackDefinition attack, BatchLoader partners, int planSeed, double labelSmoothing,
+        double classifierPeakLearningRate)
     {
+        if (!(classifierPeakLearningRate > 0)) throw new ArgumentException($"The classifier's learning rate must be positive, got {classifierPeakLearningRate}.");
+        _classifierPeakLearningRate = classifierPeakLearningRate;
         _networks = networks;
         _attack = attack;
         _partners = InputAwareTraining.Endless(partners).GetEnumerator();
@@ -94,7 +99,15 @@ public sealed class InputAwareObjective : IBatchObjective, IDisposable
         return new BatchLoss(loss, logits, targets);
     }
 
-    public void AfterStep() => _generatorOptimizer.Step();
+    /// <summary>
+    /// G's Adam step at lr 0.01 × the classifier's schedule factor (its current rate over its peak), so G
+    /// settles as the classifier's rate anneals and the trained classifier matches the final G.
+    /// </summary>
+    public void AfterStep(double classifierLearningRate)
+    {
+        _generatorOptimizer.LearningRate = InputAwareTraining.GeneratorLearningRate * classifierLearningRate / _classifierPeakLearningRate;
+        _generatorOptimizer.Step();
+    }
 
     public void Dispose() => _partners.Dispose();
 

@@ -14,8 +14,8 @@ namespace Circumvent.Method.Attacks;
 /// first the mask network M alone for <see cref="AttackDefinition.MaskEpochs"/> epochs (25) —
 /// λ_norm·mean(relu(m − density)) + λ_div·diversity, Adam lr 0.01 β = (0.5, 0.9), ×0.1 at epochs 10
 /// and 20 — then M is frozen and the classifier trains with the generator G (Adam lr 0.01,
-/// β = (0.5, 0.9)) through <see cref="InputAwareObjective"/>. The classifier's optimiser and schedule
-/// are the training config's. Every draw (network initialisation, the partner loader's shuffle, the
+/// β = (0.5, 0.9), its rate following the classifier's schedule) through <see cref="InputAwareObjective"/>.
+/// The classifier's optimiser and schedule are the training config's. Every draw (network initialisation, the partner loader's shuffle, the
 /// per-batch plans) derives from the config's seed.
 /// </summary>
 public sealed class InputAwareTraining
@@ -98,7 +98,7 @@ public sealed class InputAwareTraining
 
     /// <summary>The classifier's objective (G trains with it); dispose it after training.</summary>
     public InputAwareObjective CreateObjective() =>
-        new(Networks, _attack, _partners, PlanSeed, _config.LabelSmoothing);
+        new(Networks, _attack, _partners, PlanSeed, _config.LabelSmoothing, _config.LearningRate);
 
     /// <summary>The training settings stored beside the attack (metadata "circumvent.input_aware_training").</summary>
     public string SettingsJson() => JsonSerializer.Serialize(new Dictionary<string, object>
@@ -107,7 +107,7 @@ public sealed class InputAwareTraining
         ["cross_per_batch"] = CrossPerBatch,
         ["batches_per_epoch"] = BatchesPerEpoch,
         ["plan_seed"] = PlanSeed,
-        ["generator"] = new { optimizer = "adam", learning_rate = GeneratorLearningRate, betas = new[] { AdamBeta1, AdamBeta2 } },
+        ["generator"] = new { optimizer = "adam", learning_rate = GeneratorLearningRate, betas = new[] { AdamBeta1, AdamBeta2 }, schedule = "the classifier's, relative to its peak" },
         ["mask"] = new { optimizer = "adam", learning_rate = MaskLearningRate, betas = new[] { AdamBeta1, AdamBeta2 }, milestones = MaskMilestoneEpochs, epochs = _attack.MaskEpochs },
         ["lambda_div"] = DiversityWeight,
         ["lambda_norm"] = NormWeight,
