@@ -134,4 +134,23 @@ public class RunnerTests
         Assert.Equal(30, stored["BatchSize"]!.GetValue<int>());
         Assert.NotNull(line["config"]!["model"]!["adaptive_tsc"]);
     }
+
+    [Fact]
+    public void AnInputAwareCellTrainsItsNetworksBesideTheCachedModelAndMeasuresAsr()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var json = TinyPlans.Plan(data, trigger);
+        json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 1 });
+        json["defenses"] = new JsonArray("none");
+        json["curve_points"] = 0;
+        var plan = PlanReader.Read(TinyPlans.Write(dir, json));
+        var settings = new RunSettings(Path.Combine(dir, "out"));
+        ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+
+        var line = Assert.Single(Lines(settings.ResultsPath));
+        Assert.Equal("input-aware", line["attack"]!.GetValue<string>());
+        Assert.NotNull(line["asr_before"]?.GetValue<double>());
+        string model = line["model"]!["path"]!.GetValue<string>();
+        Assert.True(File.Exists(Circumvent.Method.Attacks.InputAwareTraining.GeneratorsPath(model)));
+    }
 }
