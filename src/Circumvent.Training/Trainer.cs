@@ -37,6 +37,9 @@ public sealed class Trainer
     /// <summary>Lets a caller stop between steps (e.g. Ctrl+C); the run then throws OperationCanceledException.</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>Replaces the plain cross-entropy on each batch (null = plain training).</summary>
+    public IBatchObjective? Objective { get; init; }
+
     public TrainingResult Train(IBatchSource data)
     {
         if (data.Count == 0) throw new ArgumentException("The training set is empty.");
@@ -86,14 +89,20 @@ public sealed class Trainer
     {
         using var scope = TensorScope.Open();
         optimizer.ZeroGrad();
-        var logits = _architecture.Forward(_parameters, batch.Images, context);
-        var loss = Op.CrossEntropy(logits, batch.Labels, (float)_config.LabelSmoothing);
+        Tensor Classify(Tensor x) => _architecture.Forward(_parameters, x, context);
+        var (loss, logits, labels) = Objective is { } objective
+            ? objective.Loss(batch, Classify)
+            : PlainLoss(Classify(batch.Images), batch.Labels);
         float lossValue = loss.Item();
-        int correct = CountCorrect(logits, batch.Labels);
+        int correct = CountCorrect(logits, labels);
         loss.Backward();
         optimizer.Step();
+        Objective?.AfterStep(optimizer.LearningRate);
         return (lossValue, correct);
     }
+
+    private BatchLoss PlainLoss(Tensor logits, int[] labels) =>
+        new(Op.CrossEntropy(logits, labels, (float)_config.LabelSmoothing), logits, labels);
 
     internal static int CountCorrect(Tensor logits, int[] labels)
     {

@@ -8,7 +8,8 @@ namespace Circumvent.Cli.Commands;
 /// The backdoor-attack options shared by `train` (which poisons its training set) and `eval` /
 /// `purify` (which measure ASR and RA). Defaults are the TSC paper's (BackdoorBench) settings:
 /// --poison-rate 0.05, --target 0, BadNet --patch-size 3, Blended --alpha 0.2, SIG Δ = 40 and f = 6,
-/// WaNet k = 4, s = 0.5, grid rescale 1, noise ratio 2; LC PGD ε = 8, step 2, 10 steps (0–255 scale).
+/// WaNet k = 4, s = 0.5, grid rescale 1, noise ratio 2; LC PGD ε = 8, step 2, 10 steps (0–255 scale);
+/// InputAware 10% backdoor and 10% cross samples per batch, 25 mask epochs, mask density 0.032.
 /// An option that belongs to another attack than --attack is rejected.
 /// </summary>
 internal sealed class AttackOptions
@@ -25,7 +26,7 @@ internal sealed class AttackOptions
         var d = new AttackDefinition();
         Attack = new Option<string>("--attack") { Description = $"Backdoor attack: {string.Join(", ", AttackDefinition.Kinds)}." };
         if (forTraining)
-            PoisonRate = Add("--poison-rate", "Share of the training set poisoned (non-target samples get the trigger and the target label; clean-label sig/lc: target-class samples, labels kept), in (0, 1).",
+            PoisonRate = Add("--poison-rate", "Share of the training set poisoned (non-target samples get the trigger and the target label; clean-label sig/lc: target-class samples, labels kept), in (0, 1); input-aware: share of every batch given its trigger (default 0.1).",
                 d.PoisonRate, null, (a, v) => a with { PoisonRate = v });
         Target = Add("--target", "Target class of the all-to-one attack.", d.Target, null, (a, v) => a with { Target = v });
         PatchSize = Add("--patch-size", "BadNet: side of the square patch in the bottom-right corner.", d.PatchSize, [AttackDefinition.BadNetKind], (a, v) => a with { PatchSize = v });
@@ -42,13 +43,24 @@ internal sealed class AttackOptions
             Add("--pgd-eps", "LC: L∞ radius of the PGD perturbation, 0–255 scale (8 = 8/255).", d.PgdEpsilon, [AttackDefinition.LcKind], (a, v) => a with { PgdEpsilon = v });
             Add("--pgd-step", "LC: PGD step size, 0–255 scale.", d.PgdStepSize, [AttackDefinition.LcKind], (a, v) => a with { PgdStepSize = v });
             Add("--pgd-steps", "LC: number of PGD steps.", d.PgdSteps, [AttackDefinition.LcKind], (a, v) => a with { PgdSteps = v });
+            Add("--cross-rate", "input-aware: share of every batch that gets another image's trigger and keeps its label (cross-trigger mode), in [0, 1).", d.CrossRate, [AttackDefinition.InputAwareKind], (a, v) => a with { CrossRate = v });
+            Add("--mask-epochs", "input-aware: epochs the mask network trains alone before it is frozen.", d.MaskEpochs, [AttackDefinition.InputAwareKind], (a, v) => a with { MaskEpochs = v });
+            Add("--mask-density", "input-aware: mask values above this density are penalised while the mask network trains.", d.MaskDensity, [AttackDefinition.InputAwareKind], (a, v) => a with { MaskDensity = v });
             var cleanModel = new Option<string>("--clean-model") { Description = "LC: clean checkpoint (.safetensors) the PGD perturbation is computed against." };
             _fields.Add(new Field(cleanModel, [AttackDefinition.LcKind], (a, p) => a with { CleanModel = CheckFile("--clean-model", p.GetValue(cleanModel)) }));
+        }
+        else
+        {
+            var generators = new Option<string>("--generators") { Description = "input-aware: the trained trigger and mask networks (NAME.input-aware.safetensors, written beside the model by train)." };
+            _fields.Add(new Field(generators, [AttackDefinition.InputAwareKind], (a, p) => a with { Generators = CheckFile("--generators", p.GetValue(generators)) }));
         }
         TriggerImage = new Option<string>("--trigger-image") { Description = "Trigger image: blended (PPM/PGM or .npy, required), badnet (replaces the white square), lf (the additive .npy pattern (H, W, C), required)." };
         _fields.Add(new Field(TriggerImage, [AttackDefinition.BadNetKind, AttackDefinition.BlendedKind, AttackDefinition.LfKind],
             (a, p) => a with { TriggerImage = CheckFile("--trigger-image", p.GetValue(TriggerImage)) }));
     }
+
+    /// <summary>InputAware's default share of every batch (the authors' p_attack), instead of the data-poisoning 5%.</summary>
+    public const double InputAwarePoisonRate = 0.1;
 
     public Option<string> Attack { get; }
     /// <summary>Only on `train` (null elsewhere: nothing is poisoned there).</summary>
@@ -115,6 +127,12 @@ internal sealed class AttackOptions
             throw new UsageException($"--target must be a class index ≥ 0, got {definition.Target}.");
         if (definition.TriggerImage is { } path && !File.Exists(path))
             throw new UsageException($"trigger image '{path}' (recorded in the model's attack) not found; pass --trigger-image PATH.");
+        if (fresh && definition.Kind == AttackDefinition.InputAwareKind && PoisonRate is not null && !IsGiven(parse, PoisonRate))
+            definition = definition with { PoisonRate = InputAwarePoisonRate };
+        if (definition.Generators is { } networks && !File.Exists(networks))
+            throw new UsageException($"input-aware trigger networks '{networks}' (recorded in the model's attack) not found; pass --generators PATH.");
+        if (!_forTraining && definition.Kind == AttackDefinition.InputAwareKind && definition.Generators is null)
+            throw new UsageException("--attack input-aware needs --generators FILE: the trained trigger networks (NAME.input-aware.safetensors beside the model).");
         if (_forTraining && definition.Kind == AttackDefinition.LcKind && definition.CleanModel is null)
             throw new UsageException("--attack lc needs --clean-model PATH: the clean checkpoint the PGD perturbation is computed against.");
         try

@@ -77,7 +77,11 @@ internal static class TrainCommand
             var run = TrainingRun.Execute(config, parse.Value(output), console, attack, described, adaptiveOptions);
             console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.Training.Elapsed.TotalSeconds:F0} s); saved {run.OutputPath}");
             if (run.Backdoor is { Asr: { } asr, Ra: { } ra })
-                console.Out.WriteLine($"{attack!.Kind} backdoor ({run.PoisonedCount} poisoned samples, target {attack.Target}): attack success rate {asr:F2}%, robust accuracy {ra:F2}%");
+            {
+                string perEpoch = run.Attack?.Generators is null ? "" : " per epoch";
+                console.Out.WriteLine($"{attack!.Kind} backdoor ({run.PoisonedCount} poisoned samples{perEpoch}, target {attack.Target}): attack success rate {asr:F2}%, robust accuracy {ra:F2}%");
+            }
+            if (run.Attack?.Generators is { } generators) console.Out.WriteLine($"input-aware trigger networks saved to {generators}");
             return 0;
         });
         return command;

@@ -79,3 +79,27 @@ public sealed record WarmupSchedule : ILearningRateSchedule
         ? Inner.At(0) * (step + 1) / WarmupSteps
         : Inner.At(step - WarmupSteps);
 }
+
+/// <summary>
+/// torch.optim.lr_scheduler.MultiStepLR stepped per optimiser step: base·γ^k where k counts the
+/// milestones (in steps) already reached.
+/// </summary>
+public sealed record MultiStepSchedule : ILearningRateSchedule
+{
+    private readonly int[] _milestones;
+
+    public MultiStepSchedule(double baseLearningRate, IEnumerable<int> milestoneSteps, double gamma)
+    {
+        _milestones = [.. milestoneSteps.Order()];
+        if (_milestones.Any(m => m < 0)) throw new ArgumentException($"Milestones must be ≥ 0, got {string.Join(", ", _milestones)}.");
+        if (!(gamma > 0)) throw new ArgumentException($"Gamma must be positive, got {gamma}.");
+        BaseLearningRate = baseLearningRate;
+        Gamma = gamma;
+    }
+
+    public double BaseLearningRate { get; }
+    public double Gamma { get; }
+    public IReadOnlyList<int> Milestones => _milestones;
+
+    public double At(int step) => BaseLearningRate * Math.Pow(Gamma, _milestones.Count(m => step >= m));
+}

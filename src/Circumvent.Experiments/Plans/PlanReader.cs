@@ -123,6 +123,10 @@ public sealed class PlanReader
             throw Error(field + ".kind", "the adaptive attack against TSC runs on top of a poisoning attack: give that attack with adaptive_tsc: true, e.g. {kind: badnet, target: 0, adaptive_tsc: true}.");
         var adaptive = fields["adaptive_tsc"] is { } adaptiveNode ? Adaptive(adaptiveNode, field + ".adaptive_tsc") : null;
         fields.Remove("adaptive_tsc");
+        if (kind == AttackDefinition.InputAwareKind && adaptive is not null)
+            throw Error(field + ".adaptive_tsc", "the adaptive attack trains its curve on a fixed poisoned set; input-aware poisons on the fly, so they do not combine.");
+        if (fields.ContainsKey("generators"))
+            throw Error(field + ".generators", "is written by training (beside the cell's model); a plan trains its own.");
         string label = fields["label"] is { } l ? Text(l, field + ".label") : adaptive is null ? kind : kind + "+adaptive";
         fields.Remove("label");
         if (fields.ContainsKey("poison_rate")) throw Error(field + ".poison_rate", "give poisoning rates in the top-level 'poison_rates' list.");

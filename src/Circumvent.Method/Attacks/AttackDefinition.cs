@@ -18,7 +18,8 @@ public sealed record AttackDefinition
     public const string LfKind = "lf";
     public const string WaNetKind = "wanet";
     public const string LcKind = "lc";
-    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind];
+    public const string InputAwareKind = "input-aware";
+    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind, InputAwareKind];
     /// <summary>Clean-label attacks poison target-class samples only and keep every label.</summary>
     public static IReadOnlyList<string> CleanLabelKinds { get; } = [SigKind, LcKind];
 
@@ -28,7 +29,8 @@ public sealed record AttackDefinition
     public int Target { get; init; }
     /// <summary>
     /// Share of the whole training set that is poisoned, in (0, 1): round(rate·N) samples drawn from
-    /// the non-target samples (clean-label attacks: from the target class).
+    /// the non-target samples (clean-label attacks: from the target class). InputAware: the share of
+    /// every training batch that gets its own trigger and the target label (p_attack).
     /// </summary>
     public double PoisonRate { get; init; } = 0.05;
 
@@ -75,6 +77,18 @@ public sealed record AttackDefinition
     /// <summary>LC: number of PGD steps.</summary>
     public int PgdSteps { get; init; } = 10;
 
+    /// <summary>InputAware: share of every training batch that gets another image's trigger and keeps its label (p_cross).</summary>
+    public double CrossRate { get; init; } = 0.1;
+    /// <summary>InputAware: epochs the mask network is trained alone (diversity + mask-norm losses) before it is frozen.</summary>
+    public int MaskEpochs { get; init; } = 25;
+    /// <summary>InputAware: the mask-norm loss penalises mask values above this density.</summary>
+    public double MaskDensity { get; init; } = 0.032;
+    /// <summary>
+    /// InputAware: the trained trigger generator and mask network (a safetensors file written beside the
+    /// model by training, stored as a full path); needed to measure ASR, not to train.
+    /// </summary>
+    public string? Generators { get; init; }
+
     [JsonIgnore]
     public bool IsCleanLabel => CleanLabelKinds.Contains(Kind);
 
@@ -120,6 +134,13 @@ public sealed record AttackDefinition
                 if (!(PgdStepSize > 0 && PgdStepSize <= 255)) throw new ArgumentException($"--pgd-step must be in (0, 255], got {Format(PgdStepSize)}.");
                 if (PgdSteps < 0) throw new ArgumentException($"--pgd-steps must be ≥ 0, got {PgdSteps}.");
                 break;
+            case InputAwareKind:
+                if (!(CrossRate >= 0 && CrossRate < 1)) throw new ArgumentException($"--cross-rate must be in [0, 1), got {Format(CrossRate)}.");
+                if (!(PoisonRate + CrossRate < 1))
+                    throw new ArgumentException($"--poison-rate + --cross-rate must leave clean samples in every batch (sum < 1), got {Format(PoisonRate)} + {Format(CrossRate)}.");
+                if (MaskEpochs < 1) throw new ArgumentException($"--mask-epochs must be at least 1, got {MaskEpochs}.");
+                if (!(MaskDensity > 0 && MaskDensity <= 1)) throw new ArgumentException($"--mask-density must be in (0, 1], got {Format(MaskDensity)}.");
+                break;
         }
     }
 
@@ -135,6 +156,7 @@ public sealed record AttackDefinition
         ["sig_delta"] = SigKind, ["sig_frequency"] = SigKind,
         ["warp_grid"] = WaNetKind, ["warp_strength"] = WaNetKind, ["grid_rescale"] = WaNetKind, ["noise_ratio"] = WaNetKind, ["seed"] = WaNetKind,
         ["pgd_epsilon"] = LcKind, ["pgd_step_size"] = LcKind, ["pgd_steps"] = LcKind,
+        ["cross_rate"] = InputAwareKind, ["mask_epochs"] = InputAwareKind, ["mask_density"] = InputAwareKind, ["generators"] = InputAwareKind,
     };
 
     private static readonly JsonSerializerOptions JsonOptions = new()

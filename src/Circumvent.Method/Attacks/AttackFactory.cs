@@ -18,6 +18,7 @@ public static class AttackFactory
             AttackDefinition.LfKind => new LfAttack(definition),
             AttackDefinition.WaNetKind => new WaNetAttack(definition),
             AttackDefinition.LcKind => new LcAttack(definition),
+            AttackDefinition.InputAwareKind => new InputAwareAttack(definition),
             _ => throw new ArgumentException($"Unknown attack kind '{definition.Kind}'."),
         };
     }

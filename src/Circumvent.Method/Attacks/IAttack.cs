@@ -17,6 +17,12 @@ public interface IAttack
     /// <exception cref="ArgumentException">The trigger does not fit an image of this shape.</exception>
     void ApplyTrigger(Span<byte> chw, int channels, int height, int width);
 
+    /// <summary>Stamps the test-time trigger into every image of <paramref name="set"/>, in place (an attack may batch this).</summary>
+    void ApplyTriggerToAll(ImageDataset set)
+    {
+        for (int i = 0; i < set.Count; i++) ApplyTrigger(set.Image(i), set.Channels, set.Height, set.Width);
+    }
+
     /// <summary>
     /// Clean-label attacks (SIG, LC) poison only target-class training samples and keep every label;
     /// the others draw from the non-target samples and relabel them to the target.

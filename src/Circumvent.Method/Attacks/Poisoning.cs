@@ -80,8 +80,7 @@ public static class Poisoning
     {
         int target = CheckTarget(test, attack);
         var triggered = test.Subset(IndicesWhere(test, l => l != target));
-        for (int i = 0; i < triggered.Count; i++)
-            attack.ApplyTrigger(triggered.Image(i), triggered.Channels, triggered.Height, triggered.Width);
+        attack.ApplyTriggerToAll(triggered);
         return triggered;
     }
 

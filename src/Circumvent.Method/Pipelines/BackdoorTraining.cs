@@ -19,8 +19,10 @@ namespace Circumvent.Method.Pipelines;
 public static class BackdoorTraining
 {
     /// <param name="Backdoor">ACC/ASR/RA on the test set when an attack was used, else null.</param>
-    /// <param name="PoisonedCount">How many training samples were poisoned (0 without an attack).</param>
-    public sealed record Outcome(TrainingResult Training, double TestAccuracy, string OutputPath, BackdoorScores? Backdoor = null, int PoisonedCount = 0);
+    /// <param name="PoisonedCount">How many training samples were poisoned (0 without an attack; input-aware: per epoch).</param>
+    /// <param name="Attack">The attack as stored in the checkpoint (input-aware: with its trigger networks' file), or null.</param>
+    public sealed record Outcome(TrainingResult Training, double TestAccuracy, string OutputPath, BackdoorScores? Backdoor = null, int PoisonedCount = 0,
+        AttackDefinition? Attack = null);
 
     /// <summary>Checkpoint metadata key of the attack definition (JSON).</summary>
     public const string AttackKey = "circumvent.attack";
@@ -28,6 +30,8 @@ public static class BackdoorTraining
     public const string PoisoningKey = "circumvent.poisoning";
     /// <summary>Metadata key of the adaptive attack's settings, present when the model is its result.</summary>
     public const string AdaptiveTscKey = "circumvent.adaptive_tsc";
+    /// <summary>Metadata key of InputAware's training settings (per-batch counts, seeds, optimisers).</summary>
+    public const string InputAwareTrainingKey = "circumvent.input_aware_training";
 
     /// <summary>Runs the training; a caller may wrap it to show progress (<paramref name="header"/> describes the run).</summary>
     public delegate TrainingResult Display(string header, Trainer trainer, Func<TrainingResult> train);
@@ -54,6 +58,11 @@ public static class BackdoorTraining
         if (adaptive is not null && attack is null)
             throw new ArgumentException("--adaptive-tsc needs --attack: it trains the curve on the poisoned training set.");
         adaptive?.Validate();
+        bool inputAware = attack?.Kind == AttackDefinition.InputAwareKind;
+        if (adaptive is not null && inputAware)
+            throw new ArgumentException("--adaptive-tsc does not support --attack input-aware: its curve trains on a fixed poisoned set, and input-aware poisons on the fly.");
+        // Input-aware's trigger networks do not exist yet: training makes them (and writes them beside the model).
+        if (inputAware) attack = attack! with { Generators = null };
         var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
         var dataset = DatasetSpec.Parse(config.Data).Load();
         // Indices of the training split actually used (all, or the --limit-train draw), so what was
@@ -67,8 +76,11 @@ public static class BackdoorTraining
         {
             if (trigger.TargetClass >= dataset.NumClasses)
                 throw new ArgumentException($"--target {trigger.TargetClass} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
-            poisoning = Poisoning.Poison(train, trigger, attack!.PoisonRate, PoisonSeed(config));
-            train = poisoning.Data;
+            if (!inputAware)
+            {
+                poisoning = Poisoning.Poison(train, trigger, attack!.PoisonRate, PoisonSeed(config));
+                train = poisoning.Data;
+            }
         }
         int[] poisonedIndices = poisoning?.PoisonedIndices ?? [];
         var archConfig = description is null
@@ -82,11 +94,20 @@ public static class BackdoorTraining
         // Keep the last partial batch when the set is smaller than one batch (tiny --limit-train runs).
         if (train.Count < config.BatchSize) trainOptions = trainOptions with { DropLast = false };
         var trainSource = new BatchLoaderSource(new BatchLoader(train, dataset.Normalization, trainOptions));
+        var inputAwareTraining = inputAware ? new InputAwareTraining(attack!, config, train, dataset.Normalization, trainOptions) : null;
         var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, dataset.Normalization, BatchLoaderOptions.Evaluation(256)));
 
         var statsUpdater = new RunningStatsUpdater(parameters);
-        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation };
-        string poisoningText = poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
+        if (inputAwareTraining is not null)
+        {
+            log?.Invoke($"input-aware: training the mask network alone for {attack!.MaskEpochs} epochs ({inputAwareTraining.BatchesPerEpoch} batches each)");
+            inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation);
+        }
+        using var objective = inputAwareTraining?.CreateObjective();
+        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective };
+        string poisoningText = inputAwareTraining is not null
+            ? $", input-aware attack: per batch {inputAwareTraining.BackdoorPerBatch} get their trigger → class {attack!.Target}, {inputAwareTraining.CrossPerBatch} another image's (labels kept)"
+            : poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
         string what = description is null ? $"width {config.WidthMultiplier:g3}" : "described";
         var header = $"training {config.Architecture} ({what}) on {dataset.Name} ({train.Count} images{poisoningText}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
         var result = display is null ? trainer.Train(trainSource) : display(header, trainer, () => trainer.Train(trainSource));
@@ -94,6 +115,16 @@ public static class BackdoorTraining
         {
             log?.Invoke($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set");
             parameters = AdaptiveTscAttack.Run(architecture, parameters, train, dataset.Normalization, adaptive, cancellation: cancellation);
+        }
+        int poisonedCount = poisonedIndices.Length;
+        if (inputAwareTraining is not null)
+        {
+            // The networks go beside the model first, so a saved model always finds them.
+            string generators = InputAwareTraining.GeneratorsPath(output);
+            inputAwareTraining.Networks.Save(generators);
+            attack = attack! with { Generators = generators };
+            trigger = new InputAwareAttack(attack, inputAwareTraining.Networks);
+            poisonedCount = inputAwareTraining.BackdoorPerBatch * inputAwareTraining.BatchesPerEpoch;
         }
         BackdoorScores? scores = trigger is null
             ? null
@@ -107,6 +138,7 @@ public static class BackdoorTraining
         if (attack is not null) extra[AttackKey] = attack.ToJson();
         if (adaptive is not null) extra[AdaptiveTscKey] = AdaptiveTscJson(adaptive);
         if (poisoning is not null) extra[PoisoningKey] = PoisoningRecord.ToJson(poisoning, sourceIndices, PoisonSeed(config));
+        if (inputAwareTraining is not null) extra[InputAwareTrainingKey] = inputAwareTraining.SettingsJson();
 
         new ModelCheckpoint
         {
@@ -115,11 +147,20 @@ public static class BackdoorTraining
             ClassNames = dataset.ClassNames,
             NormalizationMean = dataset.Normalization.Mean,
             NormalizationStd = dataset.Normalization.Std,
-            TrainingJson = attack is null ? config.ToJson() : WithPoisonedCount(config.ToJson(), poisonedIndices.Length),
+            TrainingJson = attack is null ? config.ToJson() : WithPoisonedCount(config.ToJson(), poisonedCount),
             Extra = extra,
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
-        return new Outcome(result, accuracy, output, scores, poisonedIndices.Length);
+        return new Outcome(result, accuracy, output, scores, poisonedCount, attack);
+    }
+
+    /// <summary>One log line per finished epoch of a stage (mask pre-training).</summary>
+    private sealed class EpochLog(Action<string> log) : IProgress<Curves.StageProgress>
+    {
+        public void Report(Curves.StageProgress p)
+        {
+            if (p.IsEpochEnd) log($"{p.Stage} epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s");
+        }
     }
 
     /// <summary>The description's config, after checking it takes the dataset's images and classes.</summary>

@@ -30,22 +30,7 @@ public abstract class ArchitectureBase : IArchitecture
     /// Fresh weights in state_dict order, drawn from <paramref name="rng"/> in that order. Parameters
     /// require gradients (like nn.Parameter); buffers do not.
     /// </summary>
-    public ParameterSet Initialize(Random rng)
-    {
-        var set = new ParameterSet();
-        for (int i = 0; i < Tensors.Count; i++)
-        {
-            var spec = Tensors[i];
-            var rule = _rules[i];
-            var data = new float[Shape.Size(spec.Shape)];
-            if (rule.IsUniform)
-                for (int j = 0; j < data.Length; j++) data[j] = (float)((2.0 * rng.NextDouble() - 1.0) * rule.Value);
-            else
-                Array.Fill(data, rule.Value);
-            set.Add(spec.Name, new Tensor(spec.Shape.ToArray(), data, spec.Role == TensorRole.Parameter), spec.Role);
-        }
-        return set;
-    }
+    public ParameterSet Initialize(Random rng) => InitRule.Draw(Tensors, _rules, rng);
 
     public Tensor Forward(ParameterSet parameters, Tensor x, ForwardContext context)
     {

@@ -54,4 +54,25 @@ internal readonly record struct InitRule(bool IsUniform, float Value)
 {
     public static InitRule Uniform(float bound) => new(true, bound);
     public static InitRule Constant(float value) => new(false, value);
+
+    /// <summary>
+    /// Fresh weights in state_dict order, drawn from <paramref name="rng"/> in that order. Parameters
+    /// require gradients (like nn.Parameter); buffers do not.
+    /// </summary>
+    public static ParameterSet Draw(IReadOnlyList<TensorSpec> specs, IReadOnlyList<InitRule> rules, Random rng)
+    {
+        var set = new ParameterSet();
+        for (int i = 0; i < specs.Count; i++)
+        {
+            var spec = specs[i];
+            var rule = rules[i];
+            var data = new float[Shape.Size(spec.Shape)];
+            if (rule.IsUniform)
+                for (int j = 0; j < data.Length; j++) data[j] = (float)((2.0 * rng.NextDouble() - 1.0) * rule.Value);
+            else
+                Array.Fill(data, rule.Value);
+            set.Add(spec.Name, new Tensor(spec.Shape.ToArray(), data, spec.Role == TensorRole.Parameter), spec.Role);
+        }
+        return set;
+    }
 }

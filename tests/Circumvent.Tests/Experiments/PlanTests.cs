@@ -142,6 +142,9 @@ public class PlanTests
         { "bad adaptive settings", """{"attacks": [{"kind": "badnet", "adaptive_tsc": {"epochs": 0}}]}""", "attacks[0].adaptive_tsc" },
         { "unknown adaptive field", """{"attacks": [{"kind": "badnet", "adaptive_tsc": {"lr": 0.1}}]}""", "attacks[0].adaptive_tsc.lr" },
         { "unknown attack field", """{"attacks": [{"kind": "badnet", "patch_sise": 4}]}""", "attacks[0].patch_sise" },
+        { "input-aware with adaptive", """{"attacks": [{"kind": "input-aware", "adaptive_tsc": true}]}""", "attacks[0].adaptive_tsc" },
+        { "input-aware networks given", """{"attacks": [{"kind": "input-aware", "generators": "g.safetensors"}]}""", "attacks[0].generators" },
+        { "input-aware cross rate", """{"attacks": [{"kind": "input-aware", "cross_rate": 1}]}""", "attacks[0]" },
         { "rate inside an attack", """{"attacks": [{"kind": "badnet", "poison_rate": 0.1}]}""", "attacks[0].poison_rate" },
         { "missing trigger image", """{"attacks": [{"kind": "blended", "trigger_image": "nope.ppm"}]}""", "attacks[0]" },
         { "unknown defence", """{"defenses": ["magic"]}""", "defenses[0]" },
@@ -167,10 +170,12 @@ public class PlanTests
             new JsonObject { ["kind"] = "badnet", ["target"] = 0, ["label"] = "adaptive long", ["adaptive_tsc"] = new JsonObject { ["epochs"] = 40, ["learning_rate"] = 0.02 } },
             new JsonObject { ["kind"] = "sig", ["target"] = 0 },
             new JsonObject { ["kind"] = "wanet", ["target"] = 0, ["noise_ratio"] = 0 },
-            new JsonObject { ["kind"] = "lc", ["target"] = 0, ["clean_model"] = "clean.safetensors" }));
-        Assert.Equal(["badnet", "badnet+adaptive", "adaptive long", "sig", "wanet", "lc"], plan.Attacks.Select(a => a.Label));
+            new JsonObject { ["kind"] = "lc", ["target"] = 0, ["clean_model"] = "clean.safetensors" },
+            new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["cross_rate"] = 0.05, ["mask_epochs"] = 2 }));
+        Assert.Equal(["badnet", "badnet+adaptive", "adaptive long", "sig", "wanet", "lc", "input-aware"], plan.Attacks.Select(a => a.Label));
         var cells = Grid.Expand(plan).Where(c => c.Defense.Name == "none").ToList();
-        Assert.Equal(6, cells.Select(c => c.ModelKey).Distinct().Count());
+        Assert.Equal(7, cells.Select(c => c.ModelKey).Distinct().Count());
+        Assert.Equal((0.05, 2), (cells[6].AttackDefinition.CrossRate, cells[6].AttackDefinition.MaskEpochs));
 
         // The adaptive attack takes the recipe's batch size and seed; its own knobs from the plan.
         Assert.Null(cells[0].AdaptiveTsc);

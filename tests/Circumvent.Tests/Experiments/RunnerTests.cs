@@ -114,24 +114,39 @@ public class RunnerTests
     [Fact]
     public void AnAdaptiveCellTrainsAndStoresTheAdaptiveModel()
     {
-        var (dir, data, trigger) = TinyPlans.Folder();
-        var json = TinyPlans.Plan(data, trigger);
-        json["attacks"] = new JsonArray(new JsonObject
+        var line = RunSingleCell(new JsonObject
         {
             ["kind"] = "badnet", ["target"] = 0, ["adaptive_tsc"] = new JsonObject { ["epochs"] = 1, ["learning_rate"] = 0.01 },
         });
-        json["defenses"] = new JsonArray("none");
-        json["curve_points"] = 0;
-        var plan = PlanReader.Read(TinyPlans.Write(dir, json));
-        var settings = new RunSettings(Path.Combine(dir, "out"));
-        ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
-
-        var line = Assert.Single(Lines(settings.ResultsPath));
         Assert.Equal("badnet+adaptive", line["attack"]!.GetValue<string>());
         var model = Circumvent.Models.Checkpoints.ModelCheckpoint.Load(line["model"]!["path"]!.GetValue<string>());
         var stored = JsonNode.Parse(model.Extra[Circumvent.Method.Pipelines.BackdoorTraining.AdaptiveTscKey])!;
         Assert.Equal(1, stored["Epochs"]!.GetValue<int>());
         Assert.Equal(30, stored["BatchSize"]!.GetValue<int>());
         Assert.NotNull(line["config"]!["model"]!["adaptive_tsc"]);
+    }
+
+    [Fact]
+    public void AnInputAwareCellTrainsItsNetworksBesideTheCachedModelAndMeasuresAsr()
+    {
+        var line = RunSingleCell(new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 1 });
+        Assert.Equal("input-aware", line["attack"]!.GetValue<string>());
+        Assert.NotNull(line["asr_before"]?.GetValue<double>());
+        string model = line["model"]!["path"]!.GetValue<string>();
+        Assert.True(File.Exists(Circumvent.Method.Attacks.InputAwareTraining.GeneratorsPath(model)));
+    }
+
+    /// <summary>Runs a tiny plan of one cell (this attack, no defence, no curve sampling); returns its results line.</summary>
+    private static JsonObject RunSingleCell(JsonObject attack)
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var json = TinyPlans.Plan(data, trigger);
+        json["attacks"] = new JsonArray(attack);
+        json["defenses"] = new JsonArray("none");
+        json["curve_points"] = 0;
+        var plan = PlanReader.Read(TinyPlans.Write(dir, json));
+        var settings = new RunSettings(Path.Combine(dir, "out"));
+        ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+        return Assert.Single(Lines(settings.ResultsPath));
     }
 }

@@ -26,6 +26,19 @@ public class ScheduleTests
     }
 
     [Fact]
+    public void MultiStepDropsByGammaAtEachMilestone()
+    {
+        var s = new MultiStepSchedule(0.01, [20, 10], 0.1);
+        Assert.Equal([10, 20], s.Milestones);
+        Assert.Equal(0.01, s.At(9), 12);
+        Assert.Equal(0.001, s.At(10), 12);
+        Assert.Equal(0.001, s.At(19), 12);
+        Assert.Equal(0.0001, s.At(20), 12);
+        Assert.Equal(0.0001, s.At(1000), 12);
+        Assert.Throws<ArgumentException>(() => new MultiStepSchedule(0.01, [-1], 0.1));
+    }
+
+    [Fact]
     public void WarmupRisesLinearlyThenHandsOverToInner()
     {
         var s = new WarmupSchedule(new CosineSchedule(0.2, totalSteps: 10), warmupSteps: 4);
