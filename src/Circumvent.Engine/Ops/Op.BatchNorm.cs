@@ -23,6 +23,25 @@ public static partial class Op
         bool training, float eps, out BatchStatistics? batchStats) =>
         BatchNormCore(x, weight, bias, runningMean, runningVar, training, eps, relu: true, out batchStats);
 
+    /// <summary>
+    /// Eval-mode <see cref="BatchNormRelu"/> written over x itself and returned: for inference, where x is
+    /// a temporary nothing else reads (a convolution's output), it saves a buffer and a third of the
+    /// memory traffic. Records no graph, so it refuses inputs that would need one.
+    /// </summary>
+    public static Tensor BatchNormReluInPlace(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float eps)
+    {
+        CheckBatchNorm(x, weight, bias, runningMean, runningVar, training: false);
+        if (Tensor.NeedsGraph(x, weight, bias))
+            throw new InvalidOperationException("batch_norm_relu in place: the inputs need gradients; use BatchNormRelu.");
+        int batch = x.Shape[0], channels = x.Shape[1], spatial = x.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1;
+        var mean = new float[channels];
+        var invStd = new float[channels];
+        RunningMoments(runningMean, runningVar, eps, mean, invStd);
+        NormalizePlanes(x.Data, x.Data, batch, channels, spatial, mean, invStd, weight.Data, bias.Data, relu: true);
+        Diagnostics.OpProfiler.OpFinished("batch_norm_relu_eval");
+        return x;
+    }
+
     private static Tensor BatchNormCore(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
         bool training, float eps, bool relu, out BatchStatistics? batchStats)
     {
