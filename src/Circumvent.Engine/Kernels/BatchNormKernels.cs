@@ -120,12 +120,12 @@ public static class BatchNormKernels
     }
 
     /// <summary>
-    /// dx += scale·(dy − meanGrad − x̂·meanGradXhat) over a run, scale = weight·invStd, dy masked by
-    /// <paramref name="reluOutput"/> &gt; 0 as in <see cref="GradSums"/>. Training mode passes the batch
-    /// means of dy and dy·x̂ (the batch statistics depend on x); eval mode passes zeros.
+    /// dx += scale·(dy − meanGrad − x̂·meanGradXhat) over a run (dx = … unless <paramref name="accumulate"/>),
+    /// scale = weight·invStd, dy masked by <paramref name="reluOutput"/> &gt; 0 as in <see cref="GradSums"/>.
+    /// Training mode passes the batch means of dy and dy·x̂ (the batch statistics depend on x); eval mode passes zeros.
     /// </summary>
     public static void InputGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, ReadOnlySpan<float> reluOutput, Span<float> dx,
-        float mean, float invStd, float scale, float meanGrad, float meanGradXhat)
+        float mean, float invStd, float scale, float meanGrad, float meanGradXhat, bool accumulate = true)
     {
         bool relu = !reluOutput.IsEmpty;
         int i = 0;
@@ -139,13 +139,15 @@ public static class BatchNormKernels
             var g = new Vector<float>(gy.Slice(i));
             if (relu) g = PositiveOnly(g, reluOutput.Slice(i));
             var xhat = (new Vector<float>(x.Slice(i)) - vm) * vi;
-            (new Vector<float>(dx.Slice(i)) + vs * (g - vmg - xhat * vmgx)).CopyTo(dx.Slice(i));
+            var d = vs * (g - vmg - xhat * vmgx);
+            (accumulate ? new Vector<float>(dx.Slice(i)) + d : d).CopyTo(dx.Slice(i));
         }
         for (; i < x.Length; i++)
         {
             float g = relu && !(reluOutput[i] > 0f) ? 0f : gy[i];
             float xhat = (x[i] - mean) * invStd;
-            dx[i] += scale * (g - meanGrad - xhat * meanGradXhat);
+            float d = scale * (g - meanGrad - xhat * meanGradXhat);
+            dx[i] = accumulate ? dx[i] + d : d;
         }
     }
 

@@ -48,10 +48,21 @@ public static class MaxPool2x2Kernels
         }
     }
 
-    /// <summary>gradIn += each output gradient at its window's argmax, from the offsets <see cref="Forward"/> kept.</summary>
-    public static void Backward(ReadOnlySpan<byte> argmax, ReadOnlySpan<float> gradOut, Span<float> gradIn, int height, int width)
+    /// <summary>
+    /// gradIn += each output gradient at its window's argmax, from the offsets <see cref="Forward"/> kept.
+    /// Unless <paramref name="accumulate"/>, gradIn is assigned instead (every element, zeros off the argmax).
+    /// </summary>
+    public static void Backward(ReadOnlySpan<byte> argmax, ReadOnlySpan<float> gradOut, Span<float> gradIn, int height, int width,
+        bool accumulate = true)
     {
         int ho = height / 2, wo = width / 2;
+        if (!accumulate)
+        {
+            // Cells no window covers: an odd last row, and an odd last column.
+            gradIn.Slice(2 * ho * width).Clear();
+            if (width % 2 == 1)
+                for (int ih = 0; ih < 2 * ho; ih++) gradIn[ih * width + width - 1] = 0f;
+        }
         for (int oh = 0; oh < ho; oh++)
         {
             var top = gradIn.Slice(2 * oh * width, width);
@@ -69,12 +80,17 @@ public static class MaxPool2x2Kernels
                     var g1 = Only(g, k, 1);
                     var g2 = Only(g, k, 2);
                     var g3 = Only(g, k, 3);
-                    AddTo(top.Slice(2 * ow), Sse.UnpackLow(g0, g1), Sse.UnpackHigh(g0, g1));
-                    AddTo(bottom.Slice(2 * ow), Sse.UnpackLow(g2, g3), Sse.UnpackHigh(g2, g3));
+                    Put(top.Slice(2 * ow), Sse.UnpackLow(g0, g1), Sse.UnpackHigh(g0, g1), accumulate);
+                    Put(bottom.Slice(2 * ow), Sse.UnpackLow(g2, g3), Sse.UnpackHigh(g2, g3), accumulate);
                 }
             for (; ow < wo; ow++)
             {
                 int k = argRow[ow];
+                if (!accumulate)
+                {
+                    top[2 * ow] = top[2 * ow + 1] = 0f;
+                    bottom[2 * ow] = bottom[2 * ow + 1] = 0f;
+                }
                 (k < 2 ? top : bottom)[2 * ow + (k & 1)] += gRow[ow];
             }
         }
@@ -117,9 +133,15 @@ public static class MaxPool2x2Kernels
     private static Vector128<float> Only(Vector128<float> g, Vector128<int> offsets, int k) =>
         Sse.And(g, Sse2.CompareEqual(offsets, Vector128.Create(k)).AsSingle());
 
-    private static void AddTo(Span<float> row, Vector128<float> low, Vector128<float> high)
+    // row[0..8) (+)= low, high.
+    private static void Put(Span<float> row, Vector128<float> low, Vector128<float> high, bool accumulate)
     {
-        (Vector128.Create((ReadOnlySpan<float>)row) + low).CopyTo(row);
-        (Vector128.Create((ReadOnlySpan<float>)row.Slice(4)) + high).CopyTo(row.Slice(4));
+        if (accumulate)
+        {
+            low += Vector128.Create((ReadOnlySpan<float>)row);
+            high += Vector128.Create((ReadOnlySpan<float>)row.Slice(4));
+        }
+        low.CopyTo(row);
+        high.CopyTo(row.Slice(4));
     }
 }

@@ -71,7 +71,8 @@ public static partial class Op
         string name = (relu ? "batch_norm_relu" : "batch_norm") + (training ? "_train" : "_eval");
         return y.WithBackward(name, [x, weight, bias], gy =>
         {
-            float[]? dx = x.RequiresGrad ? GradArray(x) : null;
+            bool dxFresh = false;
+            float[]? dx = x.RequiresGrad ? x.GradForWrite(out dxFresh) : null;
             float[]? dw = weight.RequiresGrad ? GradArray(weight) : null;
             float[]? db = bias.RequiresGrad ? GradArray(bias) : null;
             float[] g = gy.Data;
@@ -92,7 +93,7 @@ public static partial class Op
             ChannelPlanes.ForEach(batch, channels, 5L * spatial, (p, c) => BatchNormKernels.InputGrad(
                 Plane(xd, p, spatial), Plane(g, p, spatial), ReluOutput(p), dx.AsSpan(p * spatial, spatial),
                 mean[c], invStd[c], w[c] * invStd[c],
-                training ? (float)(sums[c] / count) : 0f, training ? (float)(sums[channels + c] / count) : 0f));
+                training ? (float)(sums[c] / count) : 0f, training ? (float)(sums[channels + c] / count) : 0f, accumulate: !dxFresh));
         });
     }
 

@@ -35,12 +35,13 @@ public static partial class Op
         });
         return y.WithBackward("max_pool2d", [x], gy =>
         {
-            var dx = GradArray(x);
+            var dx = x.GradForWrite(out bool fresh);
             float[] g = gy.Data;
             Parallelism.ForRanges(planes, 4L * outSize, (start, end) =>
             {
                 for (int i = start; i < end; i++)
-                    MaxPool2x2Kernels.Backward(argmax!.AsSpan(i * outSize, outSize), g.AsSpan(i * outSize, outSize), dx.AsSpan(i * inSize, inSize), h, w);
+                    MaxPool2x2Kernels.Backward(argmax!.AsSpan(i * outSize, outSize), g.AsSpan(i * outSize, outSize), dx.AsSpan(i * inSize, inSize),
+                        h, w, accumulate: !fresh);
             });
             // The graph is single-use (Backprop drops the node after this), so the offsets can go back.
             ArrayPool<byte>.Shared.Return(argmax!);

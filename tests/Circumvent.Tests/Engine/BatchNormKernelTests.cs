@@ -49,6 +49,20 @@ public class BatchNormKernelTests
         AssertClose(r.Db, bias.Grad!.ToArray(), "dbias");
     }
 
+    [Fact]
+    public void InputGradientAddsToAnExistingGradient()
+    {
+        // The first backward writes a fresh gradient buffer, the second must add to it.
+        var x = TestData.Randn(1, 3, 4, 5, 5);
+        x.RequiresGrad = true;
+        var (w, b) = (TestData.Randn(2, 4), TestData.Randn(3, 4));
+        var seed = TestData.Randn(4, x.Shape);
+        Op.BatchNormRelu(x, w, b, Tensor.Zeros(4), Tensor.Ones(4), true, Eps, out _).Backward(seed);
+        var once = x.Grad!.ToArray();
+        Op.BatchNormRelu(x, w, b, Tensor.Zeros(4), Tensor.Ones(4), true, Eps, out _).Backward(seed);
+        Assert.Equal(once.Select(v => 2 * v), x.Grad!.ToArray());
+    }
+
     [Theory]
     [InlineData(1000f)]
     [InlineData(-3e4f)]

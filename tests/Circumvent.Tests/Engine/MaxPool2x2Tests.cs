@@ -41,6 +41,13 @@ public class MaxPool2x2Tests
         MaxPool2x2Kernels.Backward(argmax, gradOut, actualGrad, h, w);
         Assert.Equal(expectedGrad, actualGrad);
 
+        // Assigning into an uninitialised buffer (a fresh gradient) must write every cell.
+        var fromZero = new float[h * w];
+        PoolKernels.MaxBackward(g, plane, gradOut, fromZero);
+        var assigned = Enumerable.Repeat(float.NaN, h * w).ToArray();
+        MaxPool2x2Kernels.Backward(argmax, gradOut, assigned, h, w, accumulate: false);
+        Assert.Equal(fromZero, assigned);
+
         // Without argmax storage (inference) the maxima are the same.
         var noIndex = new float[outSize];
         MaxPool2x2Kernels.Forward(plane, h, w, noIndex, default);
