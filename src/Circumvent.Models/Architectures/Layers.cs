@@ -38,12 +38,13 @@ public static class Layers
     }
 
     /// <summary>relu(bn(x)) through the fused op (one kept activation instead of two); BN statistics as in <see cref="BatchNorm"/>.</summary>
-    /// <param name="temporary">x is a temporary that only this call reads (a convolution's output that no activation
-    /// observer saw): in eval mode without a graph it is then normalised in place (<see cref="Op.BatchNormReluInPlace"/>).</param>
+    /// <param name="temporary">x is a temporary that only this call reads (a convolution's output: activation observers
+    /// may not keep it past their call): in eval mode without a graph it is then normalised in place
+    /// (<see cref="Op.BatchNormReluInPlace"/>).</param>
     public static Tensor BatchNormRelu(ParameterSet p, string prefix, Tensor x, ForwardContext ctx, bool temporary = false)
     {
         Tensor weight = p[prefix + ".weight"], bias = p[prefix + ".bias"], mean = p[prefix + ".running_mean"], var = p[prefix + ".running_var"];
-        if (temporary && !ctx.Training && ctx.ActivationObserver is null && !Tensor.NeedsGraph(x, weight, bias))
+        if (temporary && !ctx.Training && !Tensor.NeedsGraph(x, weight, bias))
             return Op.BatchNormReluInPlace(x, weight, bias, mean, var, BatchNormEps);
         var y = Op.BatchNormRelu(x, weight, bias, mean, var, ctx.Training, BatchNormEps, out var stats);
         if (ctx.Training && stats is not null) ctx.BatchNormObserver?.Observe(prefix, stats);
