@@ -1,110 +1,157 @@
-using System.Numerics.Tensors;
+using System.Numerics;
 
 namespace Circumvent.Engine.Kernels;
 
 /// <summary>
-/// Per-channel batch-norm kernels on x viewed as (N, C, S) with S = H·W (1 for (N, C) input);
-/// channel c's values are the N runs of S floats starting at (n·C + c)·S.
+/// Batch-norm kernels over one run of a channel's values (one (H, W) plane of x viewed as (N, C, S),
+/// see <see cref="ChannelPlanes"/>), each a single SIMD pass: statistics in one, normalise + affine
+/// (+ ReLU) in one, and the backward in two (gradient sums, then the input gradient), with a fused
+/// ReLU's mask applied on the fly. Elementwise results round exactly as the scalar formulas written
+/// in each summary; sums are in double.
 /// </summary>
 public static class BatchNormKernels
 {
+    private static readonly int Width = Vector<float>.Count;
+
     /// <summary>
-    /// Batch mean and Σ(x − mean)² of channel c, both in double.
-    /// NOTE: two passes on purpose. The one-pass E[x²] − E[x]² cancels catastrophically when
-    /// |mean| ≫ std (e.g. un-normalised pixels), and can even go negative.
+    /// Σ(x − shift) and Σ(x − shift)² over a run, in double. A channel's mean is shift + ΣA/n and its
+    /// Σ(x − mean)² is ΣB − (ΣA)²/n (<see cref="Deviations"/>).
+    /// NOTE: without the shift this is the one-pass E[x²] − E[x]², which cancels catastrophically when
+    /// |mean| ≫ std (e.g. un-normalised pixels), even in double. With shift = one of the channel's own
+    /// values, the cancellation costs only ~log10((mean − shift)²/var) of double's 16 digits.
     /// </summary>
-    public static (double Mean, double SquaredDeviations) Moments(ReadOnlySpan<float> x, int batch, int channels, int spatial, int c)
+    public static (double Sum, double Squares) ShiftedMoments(ReadOnlySpan<float> run, double shift)
     {
-        double sum = 0;
-        for (int n = 0; n < batch; n++)
-            foreach (var v in x.Slice((n * channels + c) * spatial, spatial)) sum += v;
-        double mean = sum / ((double)batch * spatial);
-        double squares = 0;
-        for (int n = 0; n < batch; n++)
-            foreach (var v in x.Slice((n * channels + c) * spatial, spatial))
+        double sum = 0, squares = 0;
+        int i = 0;
+        if (run.Length >= Width)
+        {
+            var s = new Vector<double>(shift);
+            Vector<double> vs = Vector<double>.Zero, vq = Vector<double>.Zero;
+            for (; i <= run.Length - Width; i += Width)
             {
-                double d = v - mean;
-                squares += d * d;
+                Vector.Widen(new Vector<float>(run.Slice(i)), out var lo, out var hi);
+                lo -= s;
+                hi -= s;
+                vs += lo + hi;
+                vq += lo * lo + hi * hi;
             }
-        return (mean, squares);
+            sum = Vector.Sum(vs);
+            squares = Vector.Sum(vq);
+        }
+        for (; i < run.Length; i++)
+        {
+            double d = run[i] - shift;
+            sum += d;
+            squares += d * d;
+        }
+        return (sum, squares);
     }
 
-    /// <summary>y = (x − mean)·(weight·invStd) + bias over channel c.</summary>
-    public static void Normalize(ReadOnlySpan<float> x, Span<float> y, int batch, int channels, int spatial, int c,
-        float mean, float invStd, float weight, float bias, bool relu = false)
+    /// <summary>(mean, Σ(x − mean)²) of <paramref name="count"/> values from their totals of <see cref="ShiftedMoments"/>.</summary>
+    public static (double Mean, double SquaredDeviations) Deviations(double shift, double sum, double squares, long count)
+    {
+        double meanShifted = sum / count;
+        return (shift + meanShifted, Math.Max(0, squares - sum * meanShifted));
+    }
+
+    /// <summary>
+    /// y = (x − mean)·scale + bias, then max(·, 0) when <paramref name="relu"/>; scale = weight·invStd.
+    /// x and y may be the same memory (in-place eval).
+    /// </summary>
+    public static void Normalize(ReadOnlySpan<float> x, Span<float> y, float mean, float scale, float bias, bool relu)
     {
         // NOTE: subtract the mean before scaling; folding it into one shift (x·scale + shift)
         // loses precision when |mean| ≫ std.
-        float scale = weight * invStd;
-        for (int n = 0; n < batch; n++)
+        int i = 0;
+        var vm = new Vector<float>(mean);
+        var vs = new Vector<float>(scale);
+        var vb = new Vector<float>(bias);
+        if (relu)
+            for (; i <= x.Length - Width; i += Width)
+                Vector.Max((new Vector<float>(x.Slice(i)) - vm) * vs + vb, Vector<float>.Zero).CopyTo(y.Slice(i));
+        else
+            for (; i <= x.Length - Width; i += Width)
+                ((new Vector<float>(x.Slice(i)) - vm) * vs + vb).CopyTo(y.Slice(i));
+        for (; i < x.Length; i++)
         {
-            int offset = (n * channels + c) * spatial;
-            var ys = y.Slice(offset, spatial);
-            TensorPrimitives.Subtract(x.Slice(offset, spatial), mean, ys);
-            TensorPrimitives.Multiply(ys, scale, ys);
-            TensorPrimitives.Add(ys, bias, ys);
-            if (relu) TensorPrimitives.Max(ys, 0f, ys);
+            float v = (x[i] - mean) * scale + bias;
+            y[i] = relu ? MathF.Max(v, 0f) : v;
         }
     }
 
-    /// <summary>dst = gy where y &gt; 0, else 0, over channel c: the ReLU backward of a fused BN+ReLU.</summary>
-    public static void MaskByPositive(ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> dst,
-        int batch, int channels, int spatial, int c)
+    /// <summary>
+    /// Σ dy and Σ dy·x̂ over a run in double, with x̂ = (x − mean)·invStd. With a non-empty
+    /// <paramref name="reluOutput"/> (the output of a fused BN+ReLU), dy counts only where that output
+    /// is positive: the ReLU's backward.
+    /// </summary>
+    public static (double SumGrad, double SumGradXhat) GradSums(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, ReadOnlySpan<float> reluOutput,
+        float mean, float invStd)
     {
-        int width = System.Numerics.Vector<float>.Count;
-        for (int n = 0; n < batch; n++)
-        {
-            int offset = (n * channels + c) * spatial, i = 0;
-            var ys = y.Slice(offset, spatial);
-            var gs = gy.Slice(offset, spatial);
-            var ds = dst.Slice(offset, spatial);
-            for (; i <= spatial - width; i += width)
-            {
-                var keep = System.Numerics.Vector.GreaterThan(new System.Numerics.Vector<float>(ys.Slice(i)), System.Numerics.Vector<float>.Zero);
-                System.Numerics.Vector.ConditionalSelect(keep, new System.Numerics.Vector<float>(gs.Slice(i)), System.Numerics.Vector<float>.Zero).CopyTo(ds.Slice(i));
-            }
-            for (; i < spatial; i++) ds[i] = ys[i] > 0f ? gs[i] : 0f;
-        }
-    }
-
-    /// <summary>Σ dy and Σ dy·x̂ over channel c in double, with x̂ = (x − mean)·invStd.</summary>
-    public static (double SumGrad, double SumGradXhat) GradSums(ReadOnlySpan<float> x, ReadOnlySpan<float> gy,
-        int batch, int channels, int spatial, int c, float mean, float invStd)
-    {
+        bool relu = !reluOutput.IsEmpty;
         double sumGrad = 0, sumGradXhat = 0;
-        for (int n = 0; n < batch; n++)
+        int i = 0;
+        if (x.Length >= Width)
         {
-            int offset = (n * channels + c) * spatial;
-            var xs = x.Slice(offset, spatial);
-            var gs = gy.Slice(offset, spatial);
-            for (int i = 0; i < xs.Length; i++)
+            var vm = new Vector<float>(mean);
+            var vi = new Vector<float>(invStd);
+            Vector<double> vg = Vector<double>.Zero, vgx = Vector<double>.Zero;
+            for (; i <= x.Length - Width; i += Width)
             {
-                sumGrad += gs[i];
-                sumGradXhat += (double)gs[i] * ((xs[i] - mean) * invStd);
+                var g = new Vector<float>(gy.Slice(i));
+                if (relu) g = PositiveOnly(g, reluOutput.Slice(i));
+                var xhat = (new Vector<float>(x.Slice(i)) - vm) * vi;
+                // A product of two floats is exact in double: only the order of the sum differs from scalar code.
+                Vector.Widen(g, out var gLo, out var gHi);
+                Vector.Widen(xhat, out var xLo, out var xHi);
+                vg += gLo + gHi;
+                vgx += gLo * xLo + gHi * xHi;
             }
+            sumGrad = Vector.Sum(vg);
+            sumGradXhat = Vector.Sum(vgx);
+        }
+        for (; i < x.Length; i++)
+        {
+            float g = relu && !(reluOutput[i] > 0f) ? 0f : gy[i];
+            sumGrad += g;
+            sumGradXhat += (double)g * ((x[i] - mean) * invStd);
         }
         return (sumGrad, sumGradXhat);
     }
 
     /// <summary>
-    /// dx += weight·invStd·(dy − meanGrad − x̂·meanGradXhat) for channel c. Training mode passes the
-    /// batch means of dy and dy·x̂ (the batch statistics depend on x); eval mode passes zeros.
+    /// dx += scale·(dy − meanGrad − x̂·meanGradXhat) over a run (dx = … unless <paramref name="accumulate"/>),
+    /// scale = weight·invStd, dy masked by <paramref name="reluOutput"/> &gt; 0 as in <see cref="GradSums"/>.
+    /// Training mode passes the batch means of dy and dy·x̂ (the batch statistics depend on x); eval mode passes zeros.
     /// </summary>
-    public static void InputGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> dx,
-        int batch, int channels, int spatial, int c, float mean, float invStd, float weight, float meanGrad, float meanGradXhat)
+    public static void InputGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, ReadOnlySpan<float> reluOutput, Span<float> dx,
+        float mean, float invStd, float scale, float meanGrad, float meanGradXhat, bool accumulate = true)
     {
-        float scale = weight * invStd;
-        for (int n = 0; n < batch; n++)
+        bool relu = !reluOutput.IsEmpty;
+        int i = 0;
+        var vm = new Vector<float>(mean);
+        var vi = new Vector<float>(invStd);
+        var vs = new Vector<float>(scale);
+        var vmg = new Vector<float>(meanGrad);
+        var vmgx = new Vector<float>(meanGradXhat);
+        for (; i <= x.Length - Width; i += Width)
         {
-            int offset = (n * channels + c) * spatial;
-            var xs = x.Slice(offset, spatial);
-            var gs = gy.Slice(offset, spatial);
-            var ds = dx.Slice(offset, spatial);
-            for (int i = 0; i < xs.Length; i++)
-            {
-                float xhat = (xs[i] - mean) * invStd;
-                ds[i] += scale * (gs[i] - meanGrad - xhat * meanGradXhat);
-            }
+            var g = new Vector<float>(gy.Slice(i));
+            if (relu) g = PositiveOnly(g, reluOutput.Slice(i));
+            var xhat = (new Vector<float>(x.Slice(i)) - vm) * vi;
+            var d = vs * (g - vmg - xhat * vmgx);
+            (accumulate ? new Vector<float>(dx.Slice(i)) + d : d).CopyTo(dx.Slice(i));
+        }
+        for (; i < x.Length; i++)
+        {
+            float g = relu && !(reluOutput[i] > 0f) ? 0f : gy[i];
+            float xhat = (x[i] - mean) * invStd;
+            float d = scale * (g - meanGrad - xhat * meanGradXhat);
+            dx[i] = accumulate ? dx[i] + d : d;
         }
     }
+
+    // g where the ReLU output is positive, else 0.
+    private static Vector<float> PositiveOnly(Vector<float> g, ReadOnlySpan<float> reluOutput) =>
+        Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(reluOutput), Vector<float>.Zero), g, Vector<float>.Zero);
 }

@@ -23,6 +23,25 @@ public static partial class Op
         bool training, float eps, out BatchStatistics? batchStats) =>
         BatchNormCore(x, weight, bias, runningMean, runningVar, training, eps, relu: true, out batchStats);
 
+    /// <summary>
+    /// Eval-mode <see cref="BatchNormRelu"/> written over x itself and returned: for inference, where x is
+    /// a temporary nothing else reads (a convolution's output), it saves a buffer and a third of the
+    /// memory traffic. Records no graph, so it refuses inputs that would need one.
+    /// </summary>
+    public static Tensor BatchNormReluInPlace(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float eps)
+    {
+        CheckBatchNorm(x, weight, bias, runningMean, runningVar, training: false);
+        if (Tensor.NeedsGraph(x, weight, bias))
+            throw new InvalidOperationException("batch_norm_relu in place: the inputs need gradients; use BatchNormRelu.");
+        int batch = x.Shape[0], channels = x.Shape[1], spatial = x.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1;
+        var mean = new float[channels];
+        var invStd = new float[channels];
+        RunningMoments(runningMean, runningVar, eps, mean, invStd);
+        NormalizePlanes(x.Data, x.Data, batch, channels, spatial, mean, invStd, weight.Data, bias.Data, relu: true);
+        Diagnostics.OpProfiler.OpFinished("batch_norm_relu_eval");
+        return x;
+    }
+
     private static Tensor BatchNormCore(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
         bool training, float eps, bool relu, out BatchStatistics? batchStats)
     {
@@ -38,58 +57,82 @@ public static partial class Op
         if (training)
         {
             var unbiased = new float[channels];
-            Parallelism.For(channels, 4L * count, c =>
-            {
-                var (m, squares) = BatchNormKernels.Moments(xd, batch, channels, spatial, c);
-                mean[c] = (float)m;
-                invStd[c] = (float)(1.0 / Math.Sqrt(squares / count + eps));
-                unbiased[c] = (float)(squares / (count - 1));
-                BatchNormKernels.Normalize(xd, yd, batch, channels, spatial, c, mean[c], invStd[c], w[c], b[c], relu);
-            });
+            ChannelMoments(xd, batch, channels, spatial, mean, invStd, unbiased, eps);
             // A copy: observers may keep or edit the statistics, the backward still needs the mean.
             batchStats = new BatchStatistics((float[])mean.Clone(), unbiased, count);
         }
         else
         {
-            float[] rm = runningMean.Data, rv = runningVar.Data;
-            Parallelism.For(channels, 2L * count, c =>
-            {
-                mean[c] = rm[c];
-                invStd[c] = (float)(1.0 / Math.Sqrt(rv[c] + (double)eps));
-                BatchNormKernels.Normalize(xd, yd, batch, channels, spatial, c, mean[c], invStd[c], w[c], b[c], relu);
-            });
+            RunningMoments(runningMean, runningVar, eps, mean, invStd);
             batchStats = null;
         }
+        NormalizePlanes(xd, yd, batch, channels, spatial, mean, invStd, w, b, relu);
 
         string name = (relu ? "batch_norm_relu" : "batch_norm") + (training ? "_train" : "_eval");
         return y.WithBackward(name, [x, weight, bias], gy =>
         {
-            float[]? dx = x.RequiresGrad ? GradArray(x) : null;
+            bool dxFresh = false;
+            float[]? dx = x.RequiresGrad ? x.GradForWrite(out dxFresh) : null;
             float[]? dw = weight.RequiresGrad ? GradArray(weight) : null;
             float[]? db = bias.RequiresGrad ? GradArray(bias) : null;
             float[] g = gy.Data;
-            // Fused ReLU: d/d(pre-activation) = gy where the output is positive, else 0 (per channel, in cache).
-            float[]? masked = relu ? Memory.BufferPool.Rent(g.Length) : null;
-            Parallelism.For(channels, 6L * count, c =>
+            // Fused ReLU: d/d(pre-activation) = gy where the output is positive, else 0; the kernels mask on the fly.
+            ReadOnlySpan<float> ReluOutput(int p) => relu ? Plane(yd, p, spatial) : default;
+            // Per channel: Σ dy in sums[c], Σ dy·x̂ in sums[channels + c].
+            var sums = new double[2 * channels];
+            ChannelPlanes.Sum(batch, channels, 3L * spatial, (p, c) => BatchNormKernels.GradSums(
+                    Plane(xd, p, spatial), Plane(g, p, spatial), ReluOutput(p), mean[c], invStd[c]),
+                sums.AsSpan(0, channels), sums.AsSpan(channels));
+            for (int c = 0; c < channels; c++)
             {
-                var gc = g;
-                if (masked is not null)
-                {
-                    BatchNormKernels.MaskByPositive(yd, g, masked, batch, channels, spatial, c);
-                    gc = masked;
-                }
-                var (sumGrad, sumGradXhat) = BatchNormKernels.GradSums(xd, gc, batch, channels, spatial, c, mean[c], invStd[c]);
-                if (dw is not null) dw[c] += (float)sumGradXhat;
-                if (db is not null) db[c] += (float)sumGrad;
-                if (dx is null) return;
-                // Training: mean and variance are functions of x, which adds the two mean terms.
-                float meanGrad = training ? (float)(sumGrad / count) : 0f;
-                float meanGradXhat = training ? (float)(sumGradXhat / count) : 0f;
-                BatchNormKernels.InputGrad(xd, gc, dx, batch, channels, spatial, c, mean[c], invStd[c], w[c], meanGrad, meanGradXhat);
-            });
-            if (masked is not null) Memory.BufferPool.Return(masked);
+                if (db is not null) db[c] += (float)sums[c];
+                if (dw is not null) dw[c] += (float)sums[channels + c];
+            }
+            if (dx is null) return;
+            // Training: mean and variance are functions of x, which adds the two mean terms.
+            ChannelPlanes.ForEach(batch, channels, 5L * spatial, (p, c) => BatchNormKernels.InputGrad(
+                Plane(xd, p, spatial), Plane(g, p, spatial), ReluOutput(p), dx.AsSpan(p * spatial, spatial),
+                mean[c], invStd[c], w[c] * invStd[c],
+                training ? (float)(sums[c] / count) : 0f, training ? (float)(sums[channels + c] / count) : 0f, accumulate: !dxFresh));
         });
     }
+
+    private static ReadOnlySpan<float> Plane(float[] data, int plane, int spatial) => data.AsSpan(plane * spatial, spatial);
+
+    // Batch mean, 1/sqrt(biased var + eps) and unbiased variance per channel, in one pass over x.
+    private static void ChannelMoments(float[] xd, int batch, int channels, int spatial, float[] mean, float[] invStd, float[] unbiased, float eps)
+    {
+        // Each channel's shift is its first value (see BatchNormKernels.ShiftedMoments).
+        var shift = new double[channels];
+        for (int c = 0; c < channels; c++) shift[c] = xd[c * spatial];
+        var sums = new double[2 * channels];
+        ChannelPlanes.Sum(batch, channels, 2L * spatial, (p, c) => BatchNormKernels.ShiftedMoments(Plane(xd, p, spatial), shift[c]),
+            sums.AsSpan(0, channels), sums.AsSpan(channels));
+        long count = (long)batch * spatial;
+        for (int c = 0; c < channels; c++)
+        {
+            var (m, squares) = BatchNormKernels.Deviations(shift[c], sums[c], sums[channels + c], count);
+            mean[c] = (float)m;
+            invStd[c] = (float)(1.0 / Math.Sqrt(squares / count + eps));
+            unbiased[c] = (float)(squares / (count - 1));
+        }
+    }
+
+    private static void RunningMoments(Tensor runningMean, Tensor runningVar, float eps, float[] mean, float[] invStd)
+    {
+        float[] rm = runningMean.Data, rv = runningVar.Data;
+        for (int c = 0; c < mean.Length; c++)
+        {
+            mean[c] = rm[c];
+            invStd[c] = (float)(1.0 / Math.Sqrt(rv[c] + (double)eps));
+        }
+    }
+
+    // y = (x − mean)·(weight·invStd) + bias per channel (then ReLU), plane by plane; y may be x.
+    private static void NormalizePlanes(float[] xd, float[] yd, int batch, int channels, int spatial,
+        float[] mean, float[] invStd, float[] w, float[] b, bool relu) =>
+        ChannelPlanes.ForEach(batch, channels, 2L * spatial, (p, c) =>
+            BatchNormKernels.Normalize(Plane(xd, p, spatial), yd.AsSpan(p * spatial, spatial), mean[c], w[c] * invStd[c], b[c], relu));
 
     private static void CheckBatchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, bool training)
     {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Circumvent.Engine.Kernels;
 
 namespace Circumvent.Engine;
@@ -7,14 +8,44 @@ public static partial class Op
     /// <summary>
     /// PyTorch's max_pool2d (ceil_mode=False): (N, C, H, W) → (N, C, Ho, Wo), padding acts as −∞.
     /// The gradient goes to each window's first maximum; the backward recomputes the argmax from x
-    /// instead of keeping an index tensor alive.
+    /// instead of keeping an index tensor alive, except in the common 2×2 stride-2 case (see MaxPool2x2).
     /// </summary>
     public static Tensor MaxPool2d(Tensor x, int kernel, int stride, int padding = 0)
     {
         var g = CheckPool(x, kernel, stride, padding, "max_pool2d");
+        if (kernel == 2 && stride == 2 && padding == 0) return MaxPool2x2(x);
         var y = PoolPlanes(x, g.OutHeight, g.OutWidth, kernel * kernel, (plane, output) => PoolKernels.MaxForward(g, plane, output));
         return y.WithBackward("max_pool2d", [x], gy =>
             UnpoolPlanes(x, gy, kernel * kernel, (plane, gradOut, gradIn) => PoolKernels.MaxBackward(g, plane, gradOut, gradIn)));
+    }
+
+    // The common 2×2 stride-2 case: SIMD kernel, and the argmax kept as one byte per output (window
+    // offset 0–3) while a graph needs it — 1/16 of x's size, and the backward then never reads x.
+    private static Tensor MaxPool2x2(Tensor x)
+    {
+        int planes = x.Shape[0] * x.Shape[1], h = x.Shape[2], w = x.Shape[3], inSize = h * w, outSize = (h / 2) * (w / 2);
+        var y = Tensor.Empty(x.Shape[0], x.Shape[1], h / 2, w / 2);
+        float[] xd = x.Data, yd = y.Data;
+        byte[]? argmax = Tensor.NeedsGraph(x) ? ArrayPool<byte>.Shared.Rent(planes * outSize) : null;
+        Parallelism.ForRanges(planes, 4L * outSize, (start, end) =>
+        {
+            for (int i = start; i < end; i++)
+                MaxPool2x2Kernels.Forward(xd.AsSpan(i * inSize, inSize), h, w, yd.AsSpan(i * outSize, outSize),
+                    argmax is null ? default : argmax.AsSpan(i * outSize, outSize));
+        });
+        return y.WithBackward("max_pool2d", [x], gy =>
+        {
+            var dx = x.GradForWrite(out bool fresh);
+            float[] g = gy.Data;
+            Parallelism.ForRanges(planes, 4L * outSize, (start, end) =>
+            {
+                for (int i = start; i < end; i++)
+                    MaxPool2x2Kernels.Backward(argmax!.AsSpan(i * outSize, outSize), g.AsSpan(i * outSize, outSize), dx.AsSpan(i * inSize, inSize),
+                        h, w, accumulate: !fresh);
+            });
+            // The graph is single-use (Backprop drops the node after this), so the offsets can go back.
+            ArrayPool<byte>.Shared.Return(argmax!);
+        });
     }
 
     /// <summary>Average pool, padding counted in the divisor (PyTorch's count_include_pad=True default).</summary>

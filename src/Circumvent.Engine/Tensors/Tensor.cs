@@ -144,6 +144,18 @@ public sealed class Tensor : IDisposable
         return Grad.Span;
     }
 
+    /// <summary>
+    /// This tensor's gradient buffer for an op about to write every element of it. When no gradient exists
+    /// yet it is allocated without zeroing and <paramref name="fresh"/> is true: the op must then assign,
+    /// not add (saving a clearing pass and a read over the whole buffer).
+    /// </summary>
+    internal float[] GradForWrite(out bool fresh)
+    {
+        fresh = Grad is null;
+        Grad ??= new Tensor(Shape, BufferPool.Rent(Length), false, pooled: false);
+        return Grad.Data;
+    }
+
     public void ZeroGrad()
     {
         if (Grad is not null) Grad.Span.Clear();

@@ -38,10 +38,15 @@ public static class Layers
     }
 
     /// <summary>relu(bn(x)) through the fused op (one kept activation instead of two); BN statistics as in <see cref="BatchNorm"/>.</summary>
-    public static Tensor BatchNormRelu(ParameterSet p, string prefix, Tensor x, ForwardContext ctx)
+    /// <param name="temporary">x is a temporary that only this call reads (a convolution's output: activation observers
+    /// may not keep it past their call): in eval mode without a graph it is then normalised in place
+    /// (<see cref="Op.BatchNormReluInPlace"/>).</param>
+    public static Tensor BatchNormRelu(ParameterSet p, string prefix, Tensor x, ForwardContext ctx, bool temporary = false)
     {
-        var y = Op.BatchNormRelu(x, p[prefix + ".weight"], p[prefix + ".bias"], p[prefix + ".running_mean"], p[prefix + ".running_var"],
-            ctx.Training, BatchNormEps, out var stats);
+        Tensor weight = p[prefix + ".weight"], bias = p[prefix + ".bias"], mean = p[prefix + ".running_mean"], var = p[prefix + ".running_var"];
+        if (temporary && !ctx.Training && !Tensor.NeedsGraph(x, weight, bias))
+            return Op.BatchNormReluInPlace(x, weight, bias, mean, var, BatchNormEps);
+        var y = Op.BatchNormRelu(x, weight, bias, mean, var, ctx.Training, BatchNormEps, out var stats);
         if (ctx.Training && stats is not null) ctx.BatchNormObserver?.Observe(prefix, stats);
         return y;
     }
@@ -49,7 +54,7 @@ public static class Layers
     /// <summary>relu(bn(conv(x))); the convolution is bias-free unless <paramref name="convBias"/>.</summary>
     public static Tensor ConvBnRelu(ParameterSet p, string convPrefix, string bnPrefix, Tensor x, ForwardContext ctx,
         int stride = 1, int padding = 1, bool convBias = false) =>
-        BatchNormRelu(p, bnPrefix, Conv(p, convPrefix, x, ctx, stride, padding, convBias), ctx);
+        BatchNormRelu(p, bnPrefix, Conv(p, convPrefix, x, ctx, stride, padding, convBias), ctx, temporary: true);
 
     /// <summary>
     /// nn.Linear with `prefix.weight` (out, in) and, when <paramref name="bias"/>, `prefix.bias` (out); the output

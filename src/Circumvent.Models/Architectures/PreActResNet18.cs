@@ -43,7 +43,7 @@ public sealed class PreActResNet18 : ArchitectureBase
             // The projection shortcut sees the pre-activated input; the identity shortcut the raw one.
             var shortcut = block.HasShortcut ? Layers.Conv(p, $"{k}.shortcut.0", pre, ctx, block.Stride, 0) : h;
             var o = Layers.Conv(p, $"{k}.conv1", pre, ctx, block.Stride, 1);
-            h = Layers.Conv(p, $"{k}.conv2", Layers.BatchNormRelu(p, $"{k}.bn2", o, ctx), ctx, 1, 1, residual: shortcut);
+            h = Layers.Conv(p, $"{k}.conv2", Layers.BatchNormRelu(p, $"{k}.bn2", o, ctx, temporary: true), ctx, 1, 1, residual: shortcut);
         }
         // (N, 512·w, h, w) → (N, 512·w)
         return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);

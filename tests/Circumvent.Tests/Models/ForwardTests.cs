@@ -40,6 +40,38 @@ public class ForwardTests
         Assert.All(p, e => Assert.Equal(before[e.Name].ToArray(), e.Tensor.ToArray()));
     }
 
+    [Theory]
+    [InlineData("cnn-small")]
+    [InlineData("preact-resnet18")]
+    [InlineData("resnet18")]
+    [InlineData("vgg11")]
+    public void EvalInPlaceBatchNormGivesTheSameLogitsAsTheGraphPath(string name)
+    {
+        var arch = Architectures.Create(new ArchitectureConfig(name, 3, 32, 32, 10, 0.125));
+        var p = arch.Initialize(new Random(3));
+        foreach (var e in p.Where(e => e.Name.EndsWith(".running_var")))
+            foreach (ref var v in e.Tensor.Span) v = 0.5f + v;   // running statistics other than the identity
+        var x = Tensor.Randn(new Random(4), 3, 3, 32, 32);
+        var seenInPlace = new CopyingObserver();
+        float[] inPlace;
+        using (GradMode.Disable()) inPlace = arch.Forward(p, x, new ForwardContext { ActivationObserver = seenInPlace }).ToArray();
+        // With gradients on, the convolution outputs are part of a graph and BN must not overwrite them.
+        var input = x.Clone(requiresGrad: true);
+        var seenViaGraph = new CopyingObserver();
+        var viaGraph = arch.Forward(p, input, new ForwardContext { ActivationObserver = seenViaGraph });
+        Assert.True(viaGraph.RequiresGrad);
+        Assert.Equal(inPlace, viaGraph.ToArray());
+        // Observers still see each convolution's output before the normalisation.
+        Assert.Equal(seenViaGraph.Outputs.Keys.Order(), seenInPlace.Outputs.Keys.Order());
+        foreach (var (prefix, values) in seenViaGraph.Outputs) Assert.Equal(values, seenInPlace.Outputs[prefix]);
+    }
+
+    private sealed class CopyingObserver : IActivationObserver
+    {
+        public Dictionary<string, float[]> Outputs { get; } = [];
+        public void Observe(string prefix, Tensor output) => Outputs[prefix] = output.ToArray();
+    }
+
     [Fact]
     public void TrainingForwardBackpropagatesToEveryParameter()
     {
