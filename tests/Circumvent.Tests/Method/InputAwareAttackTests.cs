@@ -215,15 +215,20 @@ public class InputAwareAttackTests
     public void MaskPretrainingLowersItsLossThenFreezesTheMask()
     {
         var data = AttackTestImages.Dataset(count: 64, channels: 1, height: 8, width: 8);
-        var attack = Definition with { MaskEpochs = 3 };
+        const int epochs = 8, batches = 4; // 64 images in batches of 16
+        var attack = Definition with { MaskEpochs = epochs };
         var options = BatchLoaderOptions.Training(16, seed: 1) with { Prefetch = false };
         var training = new InputAwareTraining(attack, new TrainingConfig { Seed = 2, BatchSize = 16 }, data, Grey, options);
         var losses = new List<double>();
         training.PretrainMask(new Collect(losses), CancellationToken.None);
-        Assert.True(losses[^1] < losses[0], $"mask loss {losses[0]:F3} → {losses[^1]:F3}");
+        // Per-batch losses of Adam at lr 0.01 on 64 images are noisy (a single step can jump), so compare
+        // whole epochs: the last epoch's mean must be below the first's.
+        Assert.Equal(epochs * batches, losses.Count);
+        double first = losses.Take(batches).Average(), last = losses.TakeLast(batches).Average();
+        Assert.True(last < first, $"mask loss by step: {string.Join(" ", losses.Select(l => l.ToString("F2")))}");
         Assert.All(training.Networks.Mask.Parameters, p => Assert.False(p.Tensor.RequiresGrad));
-        // M runs twice a step (the batch and its partner), as the authors' two forward calls: 3 epochs × 4 batches × 2.
-        Assert.Equal(3 * 4 * 2, training.MaskStats.BatchesTracked.Values.First());
+        // M runs twice a step (the batch and its partner), as the authors' two forward calls.
+        Assert.Equal(epochs * batches * 2, training.MaskStats.BatchesTracked.Values.First());
     }
 
     private sealed class Collect(List<double> losses) : IProgress<Circumvent.Method.Curves.StageProgress>
