@@ -32,11 +32,11 @@ public static partial class Op
         {
             if (residual is not null && residual.RequiresGrad)
                 System.Numerics.Tensors.TensorPrimitives.Add(residual.GradSpan(), gy.Span, residual.GradSpan());
-            // GradSpan allocates (zeroed) on first use; do it here, outside the parallel loops. A gradient
-            // allocated just now may be overwritten rather than added to.
-            bool dxFresh = x.Grad is null, dwFresh = weight.Grad is null;
-            float[]? dx = x.RequiresGrad ? GradArray(x) : null;
-            float[]? dw = weight.RequiresGrad ? GradArray(weight) : null;
+            // Gradients are allocated here, outside the parallel loops. oneDNN overwrites a gradient allocated
+            // just now, so that one skips the zeroing; im2col adds into it, so it gets zeros.
+            bool overwrites = ConvBackend.UsesDnnl(g), dxFresh = false, dwFresh = false;
+            float[]? dx = x.RequiresGrad ? ConvGradArray(x, overwrites, out dxFresh) : null;
+            float[]? dw = weight.RequiresGrad ? ConvGradArray(weight, overwrites, out dwFresh) : null;
             ConvBackend.Backward(g, n, o, x.Data, weight.Data, gy.Data, dx, dxFresh, dw, dwFresh);
             if (bias is not null && bias.RequiresGrad)
                 ConvKernels.BiasBackward(n, o, g.ColumnCols, gy.Data, bias.GradSpan());
@@ -47,6 +47,14 @@ public static partial class Op
     {
         t.GradSpan();
         return t.Grad!.Data;
+    }
+
+    /// <summary>t's gradient array; unzeroed when it is new and the backend <paramref name="overwrites"/> new gradients.</summary>
+    private static float[] ConvGradArray(Tensor t, bool overwrites, out bool fresh)
+    {
+        if (overwrites) return t.GradForWrite(out fresh);
+        fresh = t.Grad is null;
+        return GradArray(t);
     }
 
     private static ConvGeometry CheckConv2d(Tensor x, Tensor weight, Tensor? bias, int stride, int padding)
