@@ -46,7 +46,8 @@ internal static class CurveCommand
             throw new UsageException($"--run '{folder}' holds no trained curves (only tsc and mcr train curves; an interrupted run may have none yet).");
         var setup = CurveSampling.SetupFromRunFolder(folder, config);
         var samples = CurveSampling.Sample(curves, points, batchSize, setup, console.Cancellation, s =>
-            console.Out.WriteLine($"  round {s.Round} {s.Stage} t={s.T:0.###}: ACC {ScoresTable.Cell(s.Scores.Acc)} ASR {ScoresTable.Cell(s.Scores.Asr)}"));
+            console.Out.WriteLine($"  round {s.Round} {s.Stage} t={s.T:0.###}: ACC {ScoresTable.Cell(s.Scores.Acc)} ASR {ScoresTable.Cell(s.Scores.Asr)}"),
+            CurveSampling.AugmentFrom(config));
 
         var csv = new StringBuilder("round,stage,t,acc,asr,ra\n");
         foreach (var s in samples)

@@ -97,7 +97,8 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         if (File.Exists(path) && JsonNode.Parse(File.ReadAllText(path)) is JsonArray stored) return stored;
         int batch = outcome.Result.Config["options"]?["curve"]?["batch_size"]?.GetValue<int>() ?? 256;
         var curves = CurveSampling.LoadCurves(Path.GetDirectoryName(outcome.Result.Curves[0].Path)!);
-        var samples = CurveSampling.Sample(curves, cell.CurvePoints, batch, outcome.Setup, cancellation);
+        var samples = CurveSampling.Sample(curves, cell.CurvePoints, batch, outcome.Setup, cancellation,
+            augment: CurveSampling.AugmentFrom(outcome.Result.Config));
         var array = new JsonArray();
         foreach (var group in samples.GroupBy(s => (s.Round, s.Stage)))
         {

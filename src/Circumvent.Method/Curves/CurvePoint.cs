@@ -1,4 +1,5 @@
 using Circumvent.Data;
+using Circumvent.Data.Loading;
 using Circumvent.Engine.Autograd;
 using Circumvent.Models;
 
@@ -12,11 +13,12 @@ public static class CurvePoint
     /// gradients), with every BN's running statistics re-estimated on <paramref name="clean"/>
     /// (<see cref="BatchNormReestimation.Recompute"/>).
     /// </summary>
+    /// <param name="augmentation">What BN re-estimation applies to the clean images: the curve's training augmentation (see <see cref="BatchNormReestimation"/>).</param>
     public static ParameterSet At(IArchitecture arch, BezierCurve curve, double t, ImageDataset clean,
-        Normalization normalization, int batchSize = 256)
+        Normalization normalization, int batchSize = 256, Augmentation? augmentation = null, int seed = 0)
     {
         var point = WeightsAt(curve, t);
-        BatchNormReestimation.Recompute(arch, point, clean, normalization, batchSize);
+        BatchNormReestimation.Recompute(arch, point, clean, normalization, batchSize, augmentation, seed);
         return point;
     }
 

@@ -31,7 +31,8 @@ public sealed class Mcr(McrOptions options) : IDefense
         var curveUnit = new DefenseUnit(1, "curve", UnitKind.Curve);
         var curve = run.Curve(curveUnit, "curve", () =>
             steps.FitCurve(theta, tuned, Options.Curve, UnitSeeds.For(input.Seed, 1, UnitSeeds.FirstCurve), curveUnit, observer));
-        var point = run.Weights(new DefenseUnit(1, "point", UnitKind.Point), () => steps.PointAt(curve, Options.T, Options.Curve.BatchSize));
+        var point = run.Weights(new DefenseUnit(1, "point", UnitKind.Point), () =>
+            steps.PointAt(curve, Options.T, Options.Curve, UnitSeeds.For(input.Seed, 1, UnitSeeds.SecondPoint)));
         var after = run.Evaluate(1, "curve point", point);
         return run.Finish(point, before, after);
     }

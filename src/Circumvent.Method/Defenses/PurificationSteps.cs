@@ -32,9 +32,9 @@ internal sealed class PurificationSteps : IDisposable
         CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,
             Progress(unit, observer), _input.Cancellation);
 
-    /// <summary>The curve's weights at t with BN statistics re-estimated on D.</summary>
-    public ParameterSet PointAt(BezierCurve curve, double t, int batchSize) =>
-        CurvePoint.At(Arch, curve, t, _input.Clean, _input.Normalization, batchSize);
+    /// <summary>The curve's weights at t with BN statistics re-estimated on D, augmented as the curve was trained.</summary>
+    public ParameterSet PointAt(BezierCurve curve, double t, CurveOptions settings, int seed) =>
+        CurvePoint.At(Arch, curve, t, _input.Clean, _input.Normalization, settings.BatchSize, settings.AugmentationFor(_input.Clean.Height), seed);
 
     public ParameterSet FineTune(ParameterSet parameters, FineTuneOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer) =>
         FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,

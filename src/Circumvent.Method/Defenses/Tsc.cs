@@ -31,7 +31,6 @@ public sealed class Tsc(TscOptions options) : IDefense
         var before = run.EvaluateBefore(input.Parameters);
         var theta = input.Parameters;
         var after = before;
-        int batch = Options.Curve.BatchSize;
 
         for (int r = 1; r <= Options.Rounds; r++)
         {
@@ -44,7 +43,8 @@ public sealed class Tsc(TscOptions options) : IDefense
                 var unaligned = steps.PermuteLayers(start, permuted, MatchMode.Unalign);
                 return steps.FitCurve(start, unaligned, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstCurve), unit1, observer);
             });
-            var theta1 = run.Weights(new DefenseUnit(round, "stage1-point", UnitKind.Point), () => steps.PointAt(curve1, Options.T, batch));
+            var theta1 = run.Weights(new DefenseUnit(round, "stage1-point", UnitKind.Point), () =>
+                steps.PointAt(curve1, Options.T, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstPoint)));
             run.Evaluate(round, "stage 1", theta1);
 
             var unit2 = new DefenseUnit(round, "stage2-curve", UnitKind.Curve);
@@ -54,7 +54,8 @@ public sealed class Tsc(TscOptions options) : IDefense
                 var aligned = steps.PermuteLayers(theta1, start, MatchMode.Align);
                 return steps.FitCurve(aligned, theta1, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondCurve), unit2, observer);
             });
-            theta = run.Weights(new DefenseUnit(round, "stage2-point", UnitKind.Point), () => steps.PointAt(curve2, Options.T, batch));
+            theta = run.Weights(new DefenseUnit(round, "stage2-point", UnitKind.Point), () =>
+                steps.PointAt(curve2, Options.T, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondPoint)));
             after = run.Evaluate(round, "stage 2", theta);
 
             if (round < Options.Rounds && Options.FineTune.Epochs > 0)

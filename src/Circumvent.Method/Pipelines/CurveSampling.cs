@@ -17,6 +17,9 @@ public sealed record CurveSample(int Round, string Stage, double T, BackdoorScor
 /// </summary>
 public static class CurveSampling
 {
+    /// <summary>A run's curve augmentation setting from its recorded config (true when absent: the default).</summary>
+    public static bool AugmentFrom(JsonNode? config) => config?["options"]?["curve"]?["augment"]?.GetValue<bool>() ?? true;
+
     /// <summary>The curve files of a run folder, ordered by round then stage.</summary>
     public static IReadOnlyList<CurveFile.Content> LoadCurves(string runFolder) =>
         Directory.EnumerateFiles(runFolder, "*" + CurveFile.Extension).Select(CurveFile.Load)
@@ -24,9 +27,12 @@ public static class CurveSampling
 
     /// <param name="points">Evenly spaced t values per curve, t = 0 and t = 1 included (≥ 2).</param>
     /// <param name="onSample">Called after every point, e.g. to print it.</param>
+    /// <param name="augment">Whether the curves were trained with augmentation (the run's options.curve.augment, see
+    /// <see cref="AugmentFrom"/>): BN re-estimation then sees augmented images too, as in the purification.</param>
     public static IReadOnlyList<CurveSample> Sample(IReadOnlyList<CurveFile.Content> curves, int points, int batchSize, PurificationSetup setup,
-        CancellationToken cancellation, Action<CurveSample>? onSample = null)
+        CancellationToken cancellation, Action<CurveSample>? onSample = null, bool augment = true)
     {
+        var augmentation = Curves.OptionChecks.AugmentationFor(augment, setup.Clean.Height);
         if (points < 2) throw new ArgumentException($"--points must be at least 2 (t = 0 and t = 1), got {points}.");
         var samples = new List<CurveSample>();
         foreach (var curve in curves)
@@ -36,7 +42,7 @@ public static class CurveSampling
             {
                 cancellation.ThrowIfCancellationRequested();
                 double t = (double)i / (points - 1);
-                var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize);
+                var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize, augmentation);
                 var sample = new CurveSample(curve.Round, curve.Stage, t, BackdoorMetrics.Evaluate(arch, weights, setup.Test, setup.Normalization, setup.Attack));
                 samples.Add(sample);
                 onSample?.Invoke(sample);
