@@ -112,6 +112,49 @@ public class BatchNormReestimationTests
     }
 
     [Fact]
+    public void AugmentedReestimationAveragesTheAugmentedBatchesAndFollowsItsSeed()
+    {
+        var arch = CurveProblems.SmallCnn();
+        var weights = arch.Initialize(new Random(10));
+        var data = CurveProblems.Blocks(23, 6); // 8, 8, 7
+        var crop = Augmentation.CropAndFlip(2);
+
+        // The batches the re-estimation should see: the same loader settings, augmented with seed 5.
+        var recorder = new Recorder();
+        var options = BatchLoaderOptions.Evaluation(8) with { Augmentation = crop, Seed = 5 };
+        using (GradMode.Disable())
+            foreach (var batch in new BatchLoader(data, CurveProblems.Norm, options).Epoch(0))
+                using (TensorScope.Open()) arch.Forward(weights, batch.Images, ForwardContext.Train(recorder, new Random(0)));
+
+        var augmented = weights.Clone();
+        BatchNormReestimation.Recompute(arch, augmented, data, CurveProblems.Norm, 8, crop, seed: 5);
+        foreach (var (prefix, list) in recorder.Stats)
+        {
+            double total = list.Sum(st => (double)st.Count);
+            var mean = augmented[prefix + ".running_mean"].ToArray();
+            var variance = augmented[prefix + ".running_var"].ToArray();
+            for (int c = 0; c < mean.Length; c++)
+            {
+                Assert.Equal(list.Sum(st => (double)st.Count * st.Mean[c]) / total, mean[c], 5);
+                double v = list.Sum(st => (double)st.Count * st.UnbiasedVar[c]) / total;
+                Assert.True(Math.Abs(variance[c] - v) <= 1e-6 * v + 1e-9, $"{prefix} var[{c}] {variance[c]} vs {v}");
+            }
+        }
+
+        // Zero-padded crops change the statistics, so the plain pass must give other values...
+        var plain = weights.Clone();
+        BatchNormReestimation.Recompute(arch, plain, data, CurveProblems.Norm, 8);
+        Assert.NotEqual(plain["bn1.running_mean"].ToArray(), augmented["bn1.running_mean"].ToArray());
+        // ...and the crops are the seed's: same seed, same statistics; another seed, others.
+        var again = weights.Clone();
+        BatchNormReestimation.Recompute(arch, again, data, CurveProblems.Norm, 8, crop, seed: 5);
+        CurveProblems.AssertSetsBitIdentical(augmented, again);
+        var otherSeed = weights.Clone();
+        BatchNormReestimation.Recompute(arch, otherSeed, data, CurveProblems.Norm, 8, crop, seed: 6);
+        Assert.NotEqual(augmented["bn1.running_mean"].ToArray(), otherSeed["bn1.running_mean"].ToArray());
+    }
+
+    [Fact]
     public void PreviousRunningStatsDoNotMatter()
     {
         var arch = CurveProblems.SmallCnn();
