@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Benchmarks for BENCHMARKS.md, run on an otherwise idle machine, OPENBLAS_CORETYPE unset.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+C=src/Circumvent.Cli/bin/Release/net10.0/circumvent
+export -n OPENBLAS_CORETYPE; unset OPENBLAS_CORETYPE
+run() { echo "\$ $*"; "$@" 2>&1; echo; }
+uptime
+run $C bench --arch cnn-small --steps 20 --compare-pytorch
+run $C bench --arch preact-resnet18 --steps 5 --compare-pytorch
+run $C bench curve --arch cnn-small --compare-pytorch
+run $C bench curve --arch preact-resnet18 --compare-pytorch
+run $C bench --arch cnn-small --width 0.5 --steps 20 --compare-pytorch
+run $C bench curve --arch cnn-small --width 0.5 --compare-pytorch
+run $C bench gemm --compare-pytorch
+run $C bench --arch cnn-small --steps 10 --profile
+run $C bench --arch preact-resnet18 --steps 3 --profile
+uptime
