@@ -34,6 +34,9 @@ internal sealed class ResumableRun
 
     public JsonObject Config { get; }
 
+    /// <summary>The config's record of how curve points' BN statistics are computed (see <see cref="Curves.BatchNormReestimation"/>).</summary>
+    public const string BnStatistics = "one pass over the clean data, augmented as the curve was trained";
+
     /// <summary>Opens (or resumes) the run of <paramref name="defense"/> on <paramref name="input"/>.</summary>
     public static ResumableRun Start(IDefense defense, DefenseInput input, IDefenseObserver? observer)
     {
@@ -44,6 +47,9 @@ internal sealed class ResumableRun
             ["seed"] = input.Seed,
             ["architecture"] = JsonNode.Parse(ArchitectureConfigJson.Serialize(input.Architecture.Config)),
             ["clean_images"] = input.Clean.Count,
+            // How curve points get their BN statistics. Recorded so that a run folder written before
+            // re-estimation saw the curve's augmentation (it had none) is refused, not silently mixed.
+            ["bn_statistics"] = BnStatistics,
             ["input"] = input.RunIdentity?.DeepClone(),
         };
         return new ResumableRun(input, config, observer);
