@@ -26,7 +26,7 @@ internal static class BenchCommand
         var inferBatchSize = Options.Make("--infer-batch-size", "Images per inference step (eval mode).", 256);
         var json = Options.Json();
         var compare = new Option<bool>("--compare-pytorch") { Description = "Also run bench/pytorch_bench.py (python3-torch) with the same settings and print ratios." };
-        var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
+        var script = PyTorchComparison.ScriptOption();
         var profile = new Option<bool>("--profile") { Description = "Instead of throughput, print where a training step and an inference step spend their time, per op." };
         var command = new Command("bench", "Measure training and inference images/second on random data.")
         {
@@ -100,7 +100,7 @@ internal static class BenchCommand
         var sizes = Options.Make("--sizes", "Comma-separated square sizes.", string.Join(",", GemmBenchmark.DefaultSizes));
         var json = Options.Json();
         var compare = new Option<bool>("--compare-pytorch") { Description = "Also measure torch.mm (python3-torch) at n = 256..2048 and print ratios." };
-        var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
+        var script = PyTorchComparison.ScriptOption();
         var command = new Command("gemm", "Measure SGEMM GFLOP/s of the current provider on 1 and all threads.") { sizes, json, compare, script };
         command.SetAction(parse =>
         {

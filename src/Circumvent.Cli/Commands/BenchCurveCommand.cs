@@ -26,7 +26,7 @@ internal static class BenchCurveCommand
         var batchSize = Options.Make("--batch-size", "Images per curve step.", 128);
         var json = Options.Json();
         var compare = new Option<bool>("--compare-pytorch") { Description = "Also time bench/pytorch_bench.py --curve (python3-torch) and print the ratio." };
-        var script = new Option<string?>("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
+        var script = PyTorchComparison.ScriptOption();
         var profile = new Option<bool>("--profile") { Description = "Also print where the timed epoch's steps spend their time, per op." };
         var command = new Command("curve", "Time one Bézier-curve training epoch (TSC's inner loop) on random 3x32x32 images.")
         {

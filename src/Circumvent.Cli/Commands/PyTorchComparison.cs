@@ -12,6 +12,10 @@ internal static class PyTorchComparison
 {
     public const string ScriptRelativePath = "bench/pytorch_bench.py";
 
+    /// <summary>The --pytorch-script option every benchmark with --compare-pytorch takes.</summary>
+    public static System.CommandLine.Option<string?> ScriptOption() =>
+        new("--pytorch-script") { Description = "Path of pytorch_bench.py (default: found above the current folder)." };
+
     /// <summary>Runs the script with <paramref name="arguments"/> plus --json and returns its JSON object.</summary>
     public static JsonElement Run(string? scriptPath, IEnumerable<string> arguments, CancellationToken cancellation)
     {
