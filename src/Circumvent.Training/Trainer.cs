@@ -95,7 +95,7 @@ public sealed class Trainer
             : PlainLoss(Classify(batch.Images), batch.Labels);
         float lossValue = loss.Item();
         int correct = CountCorrect(logits, labels);
-        loss.Backward();
+        loss.Backward(releaseIntermediates: true);
         optimizer.Step();
         Objective?.AfterStep(optimizer.LearningRate);
         return (lossValue, correct);

@@ -9,8 +9,13 @@ public static class Backprop
     /// Seeds <paramref name="root"/>'s gradient (ones if <paramref name="seed"/> is null; root must
     /// then be a scalar) and runs every node's backward in reverse topological order. Gradients of
     /// intermediate tensors are released as soon as they have been propagated; leaves keep theirs.
+    /// With <paramref name="releaseIntermediates"/>, every pooled op output below the root also returns its
+    /// buffer to the pool once its own backward has run (every reader of it in the graph has run by
+    /// then): a training step's activations are freed layer by layer, as PyTorch frees saved tensors,
+    /// instead of all at the end of the step. For callers that read no intermediate tensor afterwards;
+    /// one that does gets an ObjectDisposedException.
     /// </summary>
-    public static void Run(Tensor root, Tensor? seed = null)
+    public static void Run(Tensor root, Tensor? seed = null, bool releaseIntermediates = false)
     {
         if (!root.RequiresGrad)
             throw new InvalidOperationException("Backward called on a tensor that does not require gradients.");
@@ -34,6 +39,7 @@ public static class Backprop
             OpProfiler.Backward(t.Node!.Name, t.Node.Backward, t.Grad);
             t.Node = null; // the graph is single-use, as in PyTorch without retain_graph
             t.ReleaseGrad();
+            if (releaseIntermediates && t.IsPooled && !ReferenceEquals(t, root)) t.Dispose();
         }
     }
 

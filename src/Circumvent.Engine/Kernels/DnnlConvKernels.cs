@@ -8,10 +8,52 @@ namespace Circumvent.Engine.Kernels;
 /// Primitives are created once per shape (and thread budget) and reused: a training step repeats
 /// the same shapes every step. oneDNN splits each call over <see cref="Parallelism.Threads"/>
 /// OpenMP threads itself.
+/// Algorithm (CIRCUMVENT_CONV_ALGORITHM): "auto", the default, lets oneDNN run Winograd F(4×4, 3×3)
+/// on the 3×3 stride-1 shapes it has a kernel for (about twice as fast there; BENCHMARKS.md), direct
+/// elsewhere; "direct" never uses Winograd. Winograd rounds differently: results agree with the direct
+/// algorithm to about 1e-4 relative, not bit for bit.
 /// </summary>
 public static class DnnlConvKernels
 {
+    public const string AutoAlgorithm = "auto", DirectAlgorithm = "direct";
+
     private static readonly ConcurrentDictionary<DnnlConvKey, DnnlConvolution> Cache = new();
+    private static readonly Lazy<string> ProcessAlgorithm = new(() => SelectAlgorithm(Environment.GetEnvironmentVariable("CIRCUMVENT_CONV_ALGORITHM")));
+    [ThreadStatic] private static string? _algorithmOverride;
+
+    /// <summary>The algorithm this thread's oneDNN convolutions use: <see cref="AutoAlgorithm"/> or <see cref="DirectAlgorithm"/>.</summary>
+    public static string Algorithm => _algorithmOverride ?? ProcessAlgorithm.Value;
+
+    /// <summary>"" or "auto" → <see cref="AutoAlgorithm"/>; "direct" → <see cref="DirectAlgorithm"/>; anything else is refused.</summary>
+    public static string SelectAlgorithm(string? name)
+    {
+        var key = (name ?? "").Trim().ToLowerInvariant();
+        return key switch
+        {
+            "" or AutoAlgorithm => AutoAlgorithm,
+            DirectAlgorithm => DirectAlgorithm,
+            _ => throw new ArgumentException($"'{name}' is not a oneDNN convolution algorithm; expected {AutoAlgorithm} or {DirectAlgorithm}."),
+        };
+    }
+
+    /// <summary>Runs this thread's oneDNN convolutions with algorithm <paramref name="name"/> until disposed.</summary>
+    public static IDisposable UseAlgorithm(string name)
+    {
+        var previous = _algorithmOverride;
+        _algorithmOverride = SelectAlgorithm(name);
+        return new Restore(() => _algorithmOverride = previous);
+    }
+
+    private sealed class Restore(Action undo) : IDisposable
+    {
+        private Action? _undo = undo;
+
+        public void Dispose()
+        {
+            _undo?.Invoke();
+            _undo = null;
+        }
+    }
 
     /// <summary>y (N, O, Ho, Wo) = conv(x, w) + bias, overwriting y (any shape; <see cref="Suits"/> says which pay).</summary>
     public static void Forward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[]? bias, float[] y) =>
@@ -45,7 +87,7 @@ public static class DnnlConvKernels
             ?? throw new InvalidOperationException($"The dnnl convolution backend cannot be used: {reason}.");
         int threads = Parallelism.Threads;
         OpenMpThreads.Apply(threads);
-        var key = new DnnlConvKey(batch, g, outChannels, bias, blocked, threads);
+        var key = new DnnlConvKey(batch, g, outChannels, bias, blocked, Winograd: Algorithm == AutoAlgorithm, threads);
         return Cache.GetOrAdd(key, k => new DnnlConvolution(runtime, k));
     }
 }

@@ -19,7 +19,7 @@ internal sealed unsafe class Dnnl
     public const int F32 = 3;
     public const int FormatAny = 1, FormatA = 2, FormatNchw = 5, FormatOihw = 5;
     public const int ForwardTraining = 64;
-    public const int ConvolutionDirect = 1;
+    public const int ConvolutionDirect = 1, ConvolutionAuto = 3;
     public const int EngineCpu = 1, StreamDefaultFlags = 1;
     public const int ScratchpadUser = 1;
     public const int QueryImplInfo = 8, QuerySrc = 129, QueryDiffSrc = 130, QueryWeights = 131,

@@ -1,26 +1,34 @@
 using System.Runtime.InteropServices;
-using Circumvent.Engine.Memory;
 
 namespace Circumvent.Engine.Native;
 
 /// <summary>
 /// The buffers of one round of primitive executions: user arrays pinned in place, temporaries and
-/// scratchpads rented from <see cref="BufferPool"/> (so a training step's repeated shapes reuse them)
-/// and aligned to 64 bytes, and the dnnl_memory_t objects over them. Dispose after the last execute.
+/// scratchpads from this thread's <see cref="DnnlWorkspace"/>, and the dnnl_memory_t objects over
+/// them. Dispose after the last execute.
 /// </summary>
-internal sealed unsafe class DnnlCall(DnnlRuntime runtime) : IDisposable
+internal sealed unsafe class DnnlCall : IDisposable
 {
-    private const int Alignment = 64;
+    private readonly DnnlRuntime runtime;
+    private readonly DnnlWorkspace _workspace = DnnlWorkspace.Current;
+    private readonly long _mark;
     private readonly List<GCHandle> _pins = [];
-    private readonly List<float[]> _rented = [];
     private readonly List<nint> _memories = [];
     private Dnnl Api => runtime.Api;
+
+    /// <param name="workspaceBytes">What the call's temporaries and scratchpads will take (see
+    /// <see cref="DnnlWorkspace.Begin"/>); an estimate that falls short costs an allocation, not an error.</param>
+    public DnnlCall(DnnlRuntime runtime, long workspaceBytes)
+    {
+        this.runtime = runtime;
+        _mark = _workspace.Begin(workspaceBytes);
+    }
 
     /// <summary>Memory with layout <paramref name="md"/> over <paramref name="array"/> itself.</summary>
     public nint Wrap(byte* md, float[] array) => CreateMemory(md, (void*)Pin(array));
 
-    /// <summary>Memory with layout <paramref name="md"/> over a pooled temporary (contents unspecified).</summary>
-    public nint Temporary(byte* md) => CreateMemory(md, RentAligned((long)Api.MemoryDescGetSize(md)));
+    /// <summary>Memory with layout <paramref name="md"/> in the workspace (contents unspecified).</summary>
+    public nint Temporary(byte* md) => CreateMemory(md, _workspace.Take((long)Api.MemoryDescGetSize(md)));
 
     /// <summary>Runs <paramref name="primitive"/> on this thread's stream, adding its scratchpad.</summary>
     public void Execute(DnnlPrimitive primitive, ReadOnlySpan<Dnnl.ExecArg> args)
@@ -28,13 +36,17 @@ internal sealed unsafe class DnnlCall(DnnlRuntime runtime) : IDisposable
         int count = args.Length + (primitive.ScratchpadBytes > 0 ? 1 : 0);
         var all = stackalloc Dnnl.ExecArg[count];
         args.CopyTo(new Span<Dnnl.ExecArg>(all, count));
+        // The scratchpad is only needed while the primitive runs: the next execution reuses its bytes.
+        long beforeScratchpad = _workspace.Mark;
         if (primitive.ScratchpadBytes > 0)
             all[count - 1] = new Dnnl.ExecArg
             {
                 Arg = Dnnl.ArgScratchpad,
-                Memory = CreateMemory(primitive.Md(Dnnl.QueryScratchpad), RentAligned(primitive.ScratchpadBytes)),
+                Memory = CreateMemory(primitive.Md(Dnnl.QueryScratchpad), _workspace.Take(primitive.ScratchpadBytes)),
             };
         Dnnl.Check(Api.PrimitiveExecute(primitive.Handle, runtime.Stream, count, all), $"dnnl_primitive_execute ({primitive.Implementation})");
+        Api.StreamWait(runtime.Stream);
+        _workspace.Rewind(beforeScratchpad);
     }
 
     public void Dispose()
@@ -42,10 +54,9 @@ internal sealed unsafe class DnnlCall(DnnlRuntime runtime) : IDisposable
         Api.StreamWait(runtime.Stream);
         foreach (var m in _memories) Api.MemoryDestroy(m);
         foreach (var p in _pins) p.Free();
-        foreach (var r in _rented) BufferPool.Return(r);
         _memories.Clear();
         _pins.Clear();
-        _rented.Clear();
+        _workspace.Rewind(_mark);
     }
 
     private nint Pin(float[] array)
@@ -53,16 +64,6 @@ internal sealed unsafe class DnnlCall(DnnlRuntime runtime) : IDisposable
         var handle = GCHandle.Alloc(array, GCHandleType.Pinned);
         _pins.Add(handle);
         return handle.AddrOfPinnedObject();
-    }
-
-    // NOTE: .NET arrays are only 8- or 16-byte aligned; oneDNN's blocked kernels want 64.
-    private void* RentAligned(long bytes)
-    {
-        long floats = (bytes + sizeof(float) - 1) / sizeof(float) + Alignment / sizeof(float);
-        var buffer = BufferPool.Rent(checked((int)floats));
-        _rented.Add(buffer);
-        nint address = Pin(buffer);
-        return (void*)((address + Alignment - 1) & ~(nint)(Alignment - 1));
     }
 
     private nint CreateMemory(byte* md, void* data)

@@ -5,8 +5,10 @@ namespace Circumvent.Engine.Native;
 /// <summary>Everything that selects one set of convolution primitives.</summary>
 /// <param name="Blocked">Let oneDNN choose the layouts (nChw16c activations, blocked weights) and reorder
 /// our NCHW/OIHW tensors to and from them around each call; false runs on NCHW/OIHW directly.</param>
+/// <param name="Winograd">Let oneDNN pick Winograd (F(4×4, 3×3)) where it has a kernel for the shape and expects it
+/// to pay (its convolution_auto); false always runs the direct algorithm.</param>
 /// <param name="Threads">OpenMP threads the primitives were created for (they split work by it).</param>
-internal readonly record struct DnnlConvKey(int Batch, ConvGeometry Geometry, int OutChannels, bool Bias, bool Blocked, int Threads);
+internal readonly record struct DnnlConvKey(int Batch, ConvGeometry Geometry, int OutChannels, bool Bias, bool Blocked, bool Winograd, int Threads);
 
 /// <summary>
 /// oneDNN forward, backward-data and backward-weights primitives for one convolution shape, each made
@@ -66,7 +68,7 @@ internal sealed unsafe class DnnlConvolution
     // Two inputs (and the forward's bias, which stays in our layout) → one result.
     private void Run(DnnlPrimitive p, Operand first, Operand second, Operand result, bool accumulate, float[]? bias = null)
     {
-        using var call = new DnnlCall(_rt);
+        using var call = new DnnlCall(_rt, WorkspaceBytes(p, first.Query, second.Query, result.Query));
         var (output, finish) = Output(call, p, result, accumulate);
         Span<Dnnl.ExecArg> args = [Input(call, p, first), Input(call, p, second), new() { Arg = result.Arg, Memory = output }, default];
         int count = 3;
@@ -74,6 +76,12 @@ internal sealed unsafe class DnnlConvolution
         call.Execute(p, args[..count]);
         finish?.Invoke();
     }
+
+    // Room for the worst case: every operand in a temporary of the primitive's layout, plus its scratchpad.
+    private long WorkspaceBytes(DnnlPrimitive p, int first, int second, int result) =>
+        Rounded(p, first) + Rounded(p, second) + Rounded(p, result) + DnnlWorkspace.RoundUp(p.ScratchpadBytes);
+
+    private long Rounded(DnnlPrimitive p, int query) => DnnlWorkspace.RoundUp((long)_rt.Api.MemoryDescGetSize(p.Md(query)));
 
     // Our array as the primitive's argument, reordered into a temporary when the layouts differ.
     private Dnnl.ExecArg Input(DnnlCall call, DnnlPrimitive p, Operand operand)
@@ -116,15 +124,17 @@ internal sealed unsafe class DnnlConvolution
     private static Dnnl.ExecArg To(nint memory) => new() { Arg = Dnnl.ArgTo, Memory = memory };
 
     private DnnlPrimitive CreateForward() => Create("forward", 0, (desc, strides, pad) =>
-        _rt.Api.ConvForwardDescInit(desc, Dnnl.ForwardTraining, Dnnl.ConvolutionDirect,
+        _rt.Api.ConvForwardDescInit(desc, Dnnl.ForwardTraining, Algorithm,
             _primitiveSrcMd, _primitiveWeightsMd, _key.Bias ? _biasMd : null, _primitiveDstMd, strides, pad, pad));
 
     private DnnlPrimitive CreateBackwardData() => Create("backward_data", _forward.Value.Desc, (desc, strides, pad) =>
-        _rt.Api.ConvBackwardDataDescInit(desc, Dnnl.ConvolutionDirect, _primitiveSrcMd, _primitiveWeightsMd, _primitiveDstMd, strides, pad, pad));
+        _rt.Api.ConvBackwardDataDescInit(desc, Algorithm, _primitiveSrcMd, _primitiveWeightsMd, _primitiveDstMd, strides, pad, pad));
 
     // The bias gradient stays with ConvKernels.BiasBackward (one pass over dy), so no diff_bias here.
     private DnnlPrimitive CreateBackwardWeights() => Create("backward_weights", _forward.Value.Desc, (desc, strides, pad) =>
-        _rt.Api.ConvBackwardWeightsDescInit(desc, Dnnl.ConvolutionDirect, _primitiveSrcMd, _primitiveWeightsMd, null, _primitiveDstMd, strides, pad, pad));
+        _rt.Api.ConvBackwardWeightsDescInit(desc, Algorithm, _primitiveSrcMd, _primitiveWeightsMd, null, _primitiveDstMd, strides, pad, pad));
+
+    private int Algorithm => _key.Winograd ? Dnnl.ConvolutionAuto : Dnnl.ConvolutionDirect;
 
     private delegate int DescInit(byte* desc, long* strides, long* padding);
 

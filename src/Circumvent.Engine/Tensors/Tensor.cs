@@ -169,8 +169,12 @@ public sealed class Tensor : IDisposable
         Grad = null;
     }
 
-    /// <summary>Reverse-mode differentiation from this (scalar) tensor.</summary>
-    public void Backward(Tensor? seed = null) => Backprop.Run(this, seed);
+    /// <summary>
+    /// Reverse-mode differentiation from this (scalar) tensor. <paramref name="releaseIntermediates"/>
+    /// frees the graph's op outputs as the sweep passes them (see <see cref="Backprop.Run"/>): for
+    /// training steps that have read everything they need (loss value, logits) beforehand.
+    /// </summary>
+    public void Backward(Tensor? seed = null, bool releaseIntermediates = false) => Backprop.Run(this, seed, releaseIntermediates);
 
     public void Dispose()
     {

@@ -40,7 +40,7 @@ public static class CurveTrainer
             var objectiveLoss = objective.Loss(arch, weights, batch, context);
             var loss = WeightPenalty.AddL2(objectiveLoss, weights.Parameters.Select(e => e.Tensor).ToList(), options.L2);
             double value = loss.Item();
-            loss.Backward();
+            loss.Backward(releaseIntermediates: true);
             optimizer.Step();
             return value;
         }

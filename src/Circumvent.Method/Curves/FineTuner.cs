@@ -45,7 +45,7 @@ public static class FineTuner
             optimizer.ZeroGrad();
             var loss = objective.Loss(arch, tuned, batch, context);
             double value = loss.Item();
-            loss.Backward();
+            loss.Backward(releaseIntermediates: true);
             optimizer.Step();
             return value;
         }

@@ -70,6 +70,59 @@ public class DnnlConvTests(ITestOutputHelper output)
         }
     }
 
+    // 3×3 stride-1 shapes over 16+ channels: where "auto" lets oneDNN run Winograd (the layers of
+    // cnn-small and PreAct-ResNet18 are of this kind). The transform rounds differently from the
+    // direct algorithm, so the bound is the same 1e-4 relative as above, not bit equality.
+    [SkippableTheory]
+    [InlineData(128, 32, 32, 8, 1)]
+    [InlineData(64, 32, 64, 16, 2)]
+    [InlineData(128, 64, 32, 8, 3)]
+    public void WinogradMatchesIm2Col(int n, int c, int o, int size, int seed)
+    {
+        Skip.IfNot(ConvBackend.DnnlAvailable(out var reason), $"oneDNN is not available: {reason}");
+        var rng = new Random(seed);
+        var g = new ConvGeometry(c, size, size, 3, 3, 1, 1);
+        var (x, weight, b) = (Values(rng, n * g.ImageSize), Values(rng, o * g.ColumnRows), Values(rng, o));
+        var gy = Values(rng, n * o * g.ColumnCols);
+        var (y, dx, dw) = (new float[gy.Length], new float[x.Length], new float[weight.Length]);
+        ConvKernels.Forward(g, n, o, x, weight, b, y);
+        ConvKernels.Backward(g, n, o, x, weight, gy, dx, dw);
+
+        using var algorithm = DnnlConvKernels.UseAlgorithm(DnnlConvKernels.AutoAlgorithm);
+        var conv = DnnlConvKernels.For(g, n, o, bias: true, blocked: true);
+        var backward = DnnlConvKernels.For(g, n, o, bias: false, blocked: true);
+        output.WriteLine($"{new ConvShape(n, g, o, true)}: {conv.ForwardImplementation}");
+        Assert.Contains("wino", conv.ForwardImplementation);
+        var (wy, wdx, wdw) = (new float[y.Length], new float[dx.Length], new float[dw.Length]);
+        conv.Forward(x, weight, b, wy);
+        backward.BackwardData(gy, weight, wdx, accumulate: false);
+        backward.BackwardWeights(x, gy, wdw, accumulate: false);
+        AssertRelativelyClose(y, wy, "y");
+        AssertRelativelyClose(dx, wdx, "dX");
+        AssertRelativelyClose(dw, wdw, "dW");
+    }
+
+    [SkippableFact]
+    public void AutoAlgorithmRunsWinogradOnATypicalLayerAndDirectNever()
+    {
+        Skip.IfNot(ConvBackend.DnnlAvailable(out var reason), $"oneDNN is not available: {reason}");
+        var g = new ConvGeometry(64, 32, 32, 3, 3, 1, 1);
+        using (DnnlConvKernels.UseAlgorithm(DnnlConvKernels.AutoAlgorithm))
+            Assert.Contains("wino", DnnlConvKernels.For(g, 128, 64, bias: false, blocked: true).ForwardImplementation);
+        using (DnnlConvKernels.UseAlgorithm(DnnlConvKernels.DirectAlgorithm))
+            Assert.DoesNotContain("wino", DnnlConvKernels.For(g, 128, 64, bias: false, blocked: true).ForwardImplementation);
+    }
+
+    [Fact]
+    public void AlgorithmNamesResolveAndUnknownOnesAreRejected()
+    {
+        Assert.Equal(DnnlConvKernels.AutoAlgorithm, DnnlConvKernels.SelectAlgorithm(null));
+        Assert.Equal(DnnlConvKernels.DirectAlgorithm, DnnlConvKernels.SelectAlgorithm(" Direct "));
+        Assert.Contains("'fft'", Assert.Throws<ArgumentException>(() => DnnlConvKernels.SelectAlgorithm("fft")).Message);
+        using (DnnlConvKernels.UseAlgorithm("direct"))
+            Assert.Equal(DnnlConvKernels.DirectAlgorithm, DnnlConvKernels.Algorithm);
+    }
+
     [Fact]
     public void BackendNamesResolveAndUnknownOnesAreRejected()
     {
