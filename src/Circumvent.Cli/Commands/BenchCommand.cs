@@ -48,12 +48,15 @@ internal static class BenchCommand
                 return PrintProfile(console, architecture, batch, inferBatch, count, parse.GetValue(json));
             }
             var ours = Measure(architecture, batch, inferBatch, count);
+            double gflopPerImage = TrainingFlops.ConvGflopPerImage(architecture), sgemmPeak = TrainingFlops.SgemmPeakGflops();
             var result = new Dictionary<string, object>
             {
                 ["arch"] = name, ["width"] = parse.GetValue(width), ["batch_size"] = batch, ["infer_batch_size"] = inferBatch,
                 ["input"] = $"{c}x{h}x{w}", ["train_images_per_second"] = Math.Round(ours.Train, 1),
                 ["infer_images_per_second"] = Math.Round(ours.Infer, 1), ["train_peak_rss_delta_mb"] = Math.Round(ours.PeakDeltaMb, 1),
                 ["gemm"] = Gemm.Current.Name, ["conv"] = ConvBackend.Describe(), ["threads"] = Parallelism.Threads,
+                ["conv_gflop_per_train_image"] = Math.Round(gflopPerImage, 4), ["train_gflops"] = Math.Round(gflopPerImage * ours.Train, 1),
+                ["sgemm_peak_gflops"] = Math.Round(sgemmPeak, 1),
             };
             if (parse.GetValue(compare))
             {
@@ -74,6 +77,7 @@ internal static class BenchCommand
                 result["speedup_train"] = PyTorchComparison.Ratio(ours.Train, tTrain);
                 result["speedup_infer"] = PyTorchComparison.Ratio(ours.Infer, tInfer);
                 result["memory_ratio"] = PyTorchComparison.Ratio(ours.PeakDeltaMb, tMem, higherIsBetter: false);
+                ((Dictionary<string, object>)result["pytorch"])["train_gflops"] = Math.Round(gflopPerImage * tTrain, 1);
                 if (!parse.GetValue(json))
                 {
                     console.Out.WriteLine($"{name} {c}x{h}x{w}, train batch {batch}, inference batch {inferBatch}, {Parallelism.Threads} threads, gemm {Gemm.Current.Name}, conv {ConvBackend.Describe()}");
@@ -81,7 +85,9 @@ internal static class BenchCommand
                     console.Out.WriteLine($"{"train images/s",-26}{ours.Train,12:F1}{tTrain,12:F1}{result["speedup_train"],10}");
                     console.Out.WriteLine($"{"inference images/s",-26}{ours.Infer,12:F1}{tInfer,12:F1}{result["speedup_infer"],10}");
                     console.Out.WriteLine($"{"train peak RSS delta MB",-26}{ours.PeakDeltaMb,12:F0}{tMem,12:F0}{result["memory_ratio"],10}");
+                    console.Out.WriteLine($"{"train conv GFLOP/s",-26}{gflopPerImage * ours.Train,12:F1}{gflopPerImage * tTrain,12:F1}");
                     console.Out.WriteLine("(ratio > 1: circumvent is faster / uses less memory)");
+                    PrintRoofline(console, gflopPerImage, ours.Train, sgemmPeak);
                     return 0;
                 }
             }
@@ -90,9 +96,17 @@ internal static class BenchCommand
             else
                 console.Out.WriteLine($"{name} {c}x{h}x{w} batch {batch}: train {ours.Train:F0} img/s, inference (batch {inferBatch}) {ours.Infer:F0} img/s, " +
                                       $"train peak RSS +{ours.PeakDeltaMb:F0} MB (gemm {Gemm.Current.Name}, conv {ConvBackend.Describe()}, {Parallelism.Threads} threads)");
+            if (!parse.GetValue(json)) PrintRoofline(console, gflopPerImage, ours.Train, sgemmPeak);
             return 0;
         });
         return command;
+    }
+
+    private static void PrintRoofline(CliConsole console, double gflopPerImage, double trainImagesPerSecond, double sgemmPeak)
+    {
+        double achieved = gflopPerImage * trainImagesPerSecond;
+        console.Out.WriteLine($"training step: {gflopPerImage:F3} conv GFLOP/image (direct-algorithm count) × {trainImagesPerSecond:F1} img/s = " +
+                              $"{achieved:F1} GFLOP/s, {100 * achieved / sgemmPeak:F0}% of SGEMM's {sgemmPeak:F0} GFLOP/s here ({Gemm.Current.Name}, n=2048, {Parallelism.Threads} threads)");
     }
 
     private static Command CreateGemm(CliConsole console)

@@ -74,14 +74,17 @@ public static class ConvBackend
     };
 
     /// <summary>The distinct convolution shapes <paramref name="run"/> computes on this thread, in first-seen order.</summary>
-    public static IReadOnlyList<ConvShape> RecordShapes(Action run)
+    public static IReadOnlyList<ConvShape> RecordShapes(Action run) => RecordCalls(run).Distinct().ToList();
+
+    /// <summary>The shape of every convolution <paramref name="run"/> computes on this thread, in call order.</summary>
+    public static IReadOnlyList<ConvShape> RecordCalls(Action run)
     {
         var previous = _recording;
         _recording = [];
         try
         {
             run();
-            return _recording.Distinct().ToList();
+            return _recording;
         }
         finally { _recording = previous; }
     }

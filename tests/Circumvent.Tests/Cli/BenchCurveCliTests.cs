@@ -1,3 +1,6 @@
+using Circumvent.Engine;
+using Circumvent.Engine.Kernels;
+using Circumvent.Tests.Support;
 using System.Text.Json;
 using Xunit;
 
@@ -50,5 +53,30 @@ public sealed class BenchCurveCliTests
         Assert.Contains("sgd step", train);
         Assert.Contains("linear", infer);
         Assert.DoesNotContain(infer, op => op!.EndsWith(" backward", StringComparison.Ordinal));
+    }
+
+    // cnn-small ×0.125 on 3×32×32: 3×3 pad-1 convs 3→4, 4→4 at 32×32, 4→8, 8→8 at 16×16, 8→16 at 8×8.
+    // Multiply-adds per image O·C·9·Ho·Wo: 110,592 + 147,456 + 73,728 + 147,456 + 73,728 = 552,960;
+    // ×2 FLOPs, ×3 passes (forward, backward-data, backward-weights) = 3,317,760.
+    [Fact]
+    public void BenchReportsConvolutionWorkAndTheSgemmPeakItIsMeasuredAgainst()
+    {
+        var result = CliHarness.Run("bench", "--arch", "cnn-small", "--width", "0.125", "--steps", "1", "--batch-size", "4", "--infer-batch-size", "4", "--json");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        using var doc = JsonDocument.Parse(result.Stdout);
+        var root = doc.RootElement;
+        Assert.Equal(0.0033, root.GetProperty("conv_gflop_per_train_image").GetDouble(), 4);
+        double trainRate = root.GetProperty("train_images_per_second").GetDouble();
+        Assert.Equal(3_317_760e-9 * trainRate, root.GetProperty("train_gflops").GetDouble(), 0);
+        Assert.True(root.GetProperty("sgemm_peak_gflops").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void RecordCallsCountsRepeatedShapesRecordShapesDoesNot()
+    {
+        var x = TestData.Randn(1, 1, 2, 6, 6);
+        var w = TestData.Randn(2, 3, 2, 3, 3);
+        Assert.Equal(3, ConvBackend.RecordCalls(() => { for (int i = 0; i < 3; i++) Op.Conv2d(x, w, null, 1, 1); }).Count);
+        Assert.Single(ConvBackend.RecordShapes(() => { for (int i = 0; i < 3; i++) Op.Conv2d(x, w, null, 1, 1); }));
     }
 }
