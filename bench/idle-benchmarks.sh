@@ -13,6 +13,8 @@ run $C bench curve --arch preact-resnet18 --compare-pytorch
 run $C bench --arch cnn-small --width 0.5 --steps 20 --compare-pytorch
 run $C bench curve --arch cnn-small --width 0.5 --compare-pytorch
 run $C bench gemm --compare-pytorch
+run env CIRCUMVENT_GEMM=managed $C bench gemm --sizes 1024,2048
+run env CIRCUMVENT_CONV_ALGORITHM=direct $C bench --arch preact-resnet18 --steps 5
 run $C bench --arch cnn-small --steps 10 --profile
 run $C bench --arch preact-resnet18 --steps 3 --profile
 uptime
