@@ -1,0 +1,46 @@
+using Circumvent.Experiments.Plans;
+using Circumvent.Tests.Support;
+
+namespace Circumvent.Tests.Experiments;
+
+/// <summary>
+/// The plans shipped in experiments/ parse and expand (their trigger files live in ../shared/data,
+/// so they are skipped without it), and the attack-table plan trains exactly the seed-0 models the
+/// main cnn-small plan needs, so a shared --cache serves both.
+/// </summary>
+public class ShippedPlanTests
+{
+    private static string ExperimentsDir()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "experiments", "tiny.yaml"))) return Path.Combine(dir.FullName, "experiments");
+        throw new InvalidOperationException("experiments/ not found above " + AppContext.BaseDirectory);
+    }
+
+    public static IEnumerable<object[]> Plans() =>
+        Directory.EnumerateFiles(ExperimentsDir()).Where(f => f.EndsWith(".json") || f.EndsWith(".yaml"))
+            .Order().Select(f => new object[] { Path.GetFileName(f) });
+
+    [SkippableTheory]
+    [MemberData(nameof(Plans))]
+    public void EveryShippedPlanParsesAndExpands(string file)
+    {
+        Skip.If(TestData.SharedDataDir() is null, "../shared/data (trigger files the plans name) is not available");
+        var plan = PlanReader.Read(Path.Combine(ExperimentsDir(), file));
+        var cells = Grid.Expand(plan);
+        Assert.NotEmpty(cells);
+        Assert.Equal(cells.Count, cells.Select(c => c.Key).Distinct().Count());
+    }
+
+    [SkippableFact]
+    public void TheAttackTablePlanTrainsTheMainPlansSeedZeroModels()
+    {
+        Skip.If(TestData.SharedDataDir() is null, "../shared/data (trigger files the plans name) is not available");
+        var main = Grid.Expand(PlanReader.Read(Path.Combine(ExperimentsDir(), "cnn-small.json")));
+        var table = Grid.Expand(PlanReader.Read(Path.Combine(ExperimentsDir(), "attacks-cnn-small.json")));
+        var mainSeedZero = main.Where(c => c.Seed == 0).Select(c => c.ModelKey).ToHashSet();
+        var shared = table.Where(c => c.Attack.Label is not ("lc" or "input-aware")).Select(c => c.ModelKey).ToList();
+        Assert.Equal(6, shared.Count);
+        Assert.All(shared, key => Assert.Contains(key, mainSeedZero));
+    }
+}
