@@ -9,18 +9,18 @@ namespace Circumvent.Engine.Native;
 /// </summary>
 internal sealed unsafe class DnnlCall : IDisposable
 {
-    private readonly DnnlRuntime runtime;
+    private readonly DnnlRuntime _runtime;
     private readonly DnnlWorkspace _workspace = DnnlWorkspace.Current;
     private readonly long _mark;
     private readonly List<GCHandle> _pins = [];
     private readonly List<nint> _memories = [];
-    private Dnnl Api => runtime.Api;
+    private Dnnl Api => _runtime.Api;
 
     /// <param name="workspaceBytes">What the call's temporaries and scratchpads will take (see
     /// <see cref="DnnlWorkspace.Begin"/>); an estimate that falls short costs an allocation, not an error.</param>
     public DnnlCall(DnnlRuntime runtime, long workspaceBytes)
     {
-        this.runtime = runtime;
+        _runtime = runtime;
         _mark = _workspace.Begin(workspaceBytes);
     }
 
@@ -44,14 +44,14 @@ internal sealed unsafe class DnnlCall : IDisposable
                 Arg = Dnnl.ArgScratchpad,
                 Memory = CreateMemory(primitive.Md(Dnnl.QueryScratchpad), _workspace.Take(primitive.ScratchpadBytes)),
             };
-        Dnnl.Check(Api.PrimitiveExecute(primitive.Handle, runtime.Stream, count, all), $"dnnl_primitive_execute ({primitive.Implementation})");
-        Api.StreamWait(runtime.Stream);
+        Dnnl.Check(Api.PrimitiveExecute(primitive.Handle, _runtime.Stream, count, all), $"dnnl_primitive_execute ({primitive.Implementation})");
+        Api.StreamWait(_runtime.Stream);
         _workspace.Rewind(beforeScratchpad);
     }
 
     public void Dispose()
     {
-        Api.StreamWait(runtime.Stream);
+        Api.StreamWait(_runtime.Stream);
         foreach (var m in _memories) Api.MemoryDestroy(m);
         foreach (var p in _pins) p.Free();
         _memories.Clear();
@@ -69,7 +69,7 @@ internal sealed unsafe class DnnlCall : IDisposable
     private nint CreateMemory(byte* md, void* data)
     {
         nint memory;
-        Dnnl.Check(Api.MemoryCreate(&memory, md, runtime.Engine, data), "dnnl_memory_create");
+        Dnnl.Check(Api.MemoryCreate(&memory, md, _runtime.Engine, data), "dnnl_memory_create");
         _memories.Add(memory);
         return memory;
     }
