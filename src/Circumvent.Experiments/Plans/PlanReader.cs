@@ -137,6 +137,11 @@ public sealed class PlanReader
         AttackDefinition definition;
         try { definition = Definition(fields, someRate); }
         catch (ArgumentException e) { throw Error(field, e.Message); }
+        // LC reads its clean model only when a cell trains; a missing one must fail now, not hours into the plan.
+        if (definition.Kind == AttackDefinition.LcKind && definition.CleanModel is null)
+            throw Error(field + ".clean_model", "missing: lc needs the clean checkpoint its PGD perturbation is computed against.");
+        if (definition.CleanModel is { } cleanModel && !File.Exists(cleanModel))
+            throw Error(field + ".clean_model", $"file '{cleanModel}' not found.");
         var known = JsonNode.Parse(definition.ToJson())!.AsObject();
         foreach (var (key, value) in fields)
             if (value is not null && !known.ContainsKey(key))

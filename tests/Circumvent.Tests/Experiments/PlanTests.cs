@@ -147,6 +147,8 @@ public class PlanTests
         { "input-aware cross rate", """{"attacks": [{"kind": "input-aware", "cross_rate": 1}]}""", "attacks[0]" },
         { "rate inside an attack", """{"attacks": [{"kind": "badnet", "poison_rate": 0.1}]}""", "attacks[0].poison_rate" },
         { "missing trigger image", """{"attacks": [{"kind": "blended", "trigger_image": "nope.ppm"}]}""", "attacks[0]" },
+        { "lc without its clean model", """{"attacks": [{"kind": "lc"}]}""", "attacks[0].clean_model" },
+        { "lc clean model missing", """{"attacks": [{"kind": "lc", "clean_model": "nope.safetensors"}]}""", "attacks[0].clean_model" },
         { "unknown defence", """{"defenses": ["magic"]}""", "defenses[0]" },
         { "knob that does not apply", """{"defenses": [{"name": "ft", "rounds": 2}]}""", "defenses[0]" },
         { "bad knob value", """{"defenses": [{"name": "tsc", "t": 1.5}]}""", "defenses[0]" },
@@ -164,14 +166,18 @@ public class PlanTests
     [Fact]
     public void TheNewAttacksAndTheAdaptiveAttackAreGridEntries()
     {
-        var plan = ReadTiny(p => p["attacks"] = new JsonArray(
+        var (dir, data, trigger) = TinyPlans.Folder();
+        File.WriteAllBytes(Path.Combine(dir, "clean.safetensors"), []); // the plan only checks that it exists
+        var document = TinyPlans.Plan(data, trigger);
+        document["attacks"] = new JsonArray(
             new JsonObject { ["kind"] = "badnet", ["target"] = 0 },
             new JsonObject { ["kind"] = "badnet", ["target"] = 0, ["adaptive_tsc"] = true },
             new JsonObject { ["kind"] = "badnet", ["target"] = 0, ["label"] = "adaptive long", ["adaptive_tsc"] = new JsonObject { ["epochs"] = 40, ["learning_rate"] = 0.02 } },
             new JsonObject { ["kind"] = "sig", ["target"] = 0 },
             new JsonObject { ["kind"] = "wanet", ["target"] = 0, ["noise_ratio"] = 0 },
             new JsonObject { ["kind"] = "lc", ["target"] = 0, ["clean_model"] = "clean.safetensors" },
-            new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["cross_rate"] = 0.05, ["mask_epochs"] = 2 }));
+            new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["cross_rate"] = 0.05, ["mask_epochs"] = 2 });
+        var plan = PlanReader.Read(TinyPlans.Write(dir, document));
         Assert.Equal(["badnet", "badnet+adaptive", "adaptive long", "sig", "wanet", "lc", "input-aware"], plan.Attacks.Select(a => a.Label));
         var cells = Grid.Expand(plan).Where(c => c.Defense.Name == "none").ToList();
         Assert.Equal(7, cells.Select(c => c.ModelKey).Distinct().Count());
