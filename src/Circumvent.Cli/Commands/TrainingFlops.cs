@@ -22,6 +22,8 @@ internal static class TrainingFlops
         var parameters = arch.Initialize(new Random(0));
         var c = arch.Config;
         using var noGrad = GradMode.Disable();
+        // The count does not depend on the backend; im2col keeps oneDNN from compiling batch-1 primitives no step uses.
+        using var backend = ConvBackend.Use(ConvBackend.Im2Col);
         using var scope = TensorScope.Open();
         var x = Tensor.Zeros(1, c.InChannels, c.Height, c.Width);
         // Every call, not distinct shapes: a network repeats a shape in several layers.
