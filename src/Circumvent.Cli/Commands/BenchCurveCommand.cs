@@ -80,9 +80,9 @@ internal static class BenchCurveCommand
     }
 
     /// <summary>
-    /// One warm-up epoch on two full batches and one of the timed epoch's last-batch size (JIT, buffer pools,
-    /// oneDNN primitives for every batch shape the timed epoch meets; the PyTorch script warms up on a
-    /// whole epoch for the same reason), then the timed epoch over all images, with
+    /// Warm-up passes over two full batches and one of the timed epoch's last-batch size (JIT tiers, buffer
+    /// pools, oneDNN primitives for every batch shape the timed epoch meets; the PyTorch script warms up
+    /// on a whole epoch for the same reason), then the timed epoch over all images, with
     /// per-op rows when profiled (the profiler's bookkeeping is a few branches per op, inside the timing).
     /// </summary>
     private static (double Seconds, IReadOnlyList<OpProfiler.Row>? Rows) TimeEpoch(IArchitecture arch, int count, int batch, bool profile)
@@ -92,8 +92,14 @@ internal static class BenchCurveCommand
         var end = arch.Initialize(rng);
         var options = new CurveOptions { Epochs = 1, BatchSize = batch, Augment = false, Seed = 0 };
         var objective = new SupervisedObjective();
+        // Repeated until 30 steps have run or 5 s have passed: .NET optimises a method fully only after
+        // ~30 calls (tiered JIT), and the timed epoch should measure the steady state (see BenchCommand).
         int warmup = count <= 2 * batch ? count : 2 * batch + count % batch;
-        CurveTrainer.Fit(arch, start, end, RandomImages(warmup, rng), Normalization.Cifar10, options, objective);
+        var warmupSet = RandomImages(warmup, rng);
+        int stepsPerPass = (warmup + batch - 1) / batch;
+        var warmupClock = Stopwatch.StartNew();
+        for (int steps = 0; steps == 0 || (steps < 30 && warmupClock.Elapsed < TimeSpan.FromSeconds(5)); steps += stepsPerPass)
+            CurveTrainer.Fit(arch, start, end, warmupSet, Normalization.Cifar10, options, objective);
         var data = RandomImages(count, rng);
         using var session = profile ? OpProfiler.Session() : null;
         var clock = Stopwatch.StartNew();
