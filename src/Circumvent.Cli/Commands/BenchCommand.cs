@@ -231,11 +231,11 @@ internal static class BenchCommand
     private static Throughput Measure(IArchitecture arch, int batch, int inferBatch, int steps)
     {
         var parameters = arch.Initialize(new Random(0));
-        var timed = RandomData(arch, batch, steps);
+        var data = RandomData(arch, batch, MaxWarmupSteps + steps);
         GC.Collect();
         double baseline = ProcessMemory.ResidentMegabytes() ?? 0;
         ProcessMemory.ResetPeak();
-        var (train, warmupSteps) = TrainThroughput(arch, parameters, batch, steps, timed);
+        var (train, warmupSteps) = TrainThroughput(arch, parameters, batch, steps, data);
         double peakDelta = (ProcessMemory.PeakMegabytes() ?? 0) - baseline;
         BufferPool.Trim();
         double infer = InferenceThroughput(arch, inferBatch, steps);
@@ -252,16 +252,33 @@ internal static class BenchCommand
 
     private static bool WarmingUp(int steps, Stopwatch clock) => steps < 2 || (steps < MaxWarmupSteps && clock.Elapsed < WarmupTime);
 
-    private static (double ImagesPerSecond, int WarmupSteps) TrainThroughput(IArchitecture arch, ParameterSet parameters, int batch, int steps, TensorBatchSource timed)
+    // One trainer for warm-up and timed steps, so the memory figure holds one optimizer state, as
+    // PyTorch's does; the timed steps are the `steps` after the warm-up ends, cut off by cancellation.
+    private static (double ImagesPerSecond, int WarmupSteps) TrainThroughput(IArchitecture arch, ParameterSet parameters, int batch, int steps, TensorBatchSource data)
     {
         var config = new TrainingConfig { Architecture = arch.Config.Name, Epochs = 1, BatchSize = batch, Schedule = "none" };
-        var one = RandomData(arch, batch, 1);
-        int warmup = 0;
-        for (var clock = Stopwatch.StartNew(); WarmingUp(warmup, clock); warmup++)
-            new Trainer(arch, parameters, config, new RunningStatsUpdater(parameters)).Train(one); // JIT tiers, pools, oneDNN primitives
-        var trainer = new Trainer(arch, parameters, config, new RunningStatsUpdater(parameters));
-        var result = trainer.Train(timed);
-        return (batch * steps / result.Elapsed.TotalSeconds, warmup);
+        using var stop = new CancellationTokenSource();
+        var trainer = new Trainer(arch, parameters, config, new RunningStatsUpdater(parameters)) { Cancellation = stop.Token };
+        var clock = Stopwatch.StartNew();
+        int step = 0, warmup = -1;
+        TimeSpan warmupEnd = default, end = default;
+        trainer.Progress += p =>
+        {
+            step++;
+            if (warmup < 0)
+            {
+                if (!WarmingUp(step, clock)) (warmup, warmupEnd) = (step, p.Elapsed);
+            }
+            else if (step == warmup + steps)
+            {
+                end = p.Elapsed;
+                stop.Cancel();
+            }
+        };
+        try { trainer.Train(data); }
+        catch (OperationCanceledException) { }
+        if (warmup < 0 || end == default) throw new InvalidOperationException($"bench: {step} training steps ran, expected warm-up plus {steps}.");
+        return (batch * steps / (end - warmupEnd).TotalSeconds, warmup);
     }
 
     private static double InferenceThroughput(IArchitecture arch, int batch, int steps)
