@@ -231,7 +231,7 @@ internal static class BenchCommand
     private static Throughput Measure(IArchitecture arch, int batch, int inferBatch, int steps)
     {
         var parameters = arch.Initialize(new Random(0));
-        var data = RandomData(arch, batch, MaxWarmupSteps + steps);
+        var data = RandomData(arch, batch, BenchWarmup.MaxSteps + steps);
         GC.Collect();
         double baseline = ProcessMemory.ResidentMegabytes() ?? 0;
         ProcessMemory.ResetPeak();
@@ -241,16 +241,6 @@ internal static class BenchCommand
         double infer = InferenceThroughput(arch, inferBatch, steps);
         return new Throughput(train, infer, peakDelta, warmupSteps);
     }
-
-    // NOTE: .NET compiles a method quickly first and optimises it only after ~30 calls (tiered JIT),
-    // so a couple of warm-up steps leave the BN, pooling and op code half-optimised for a short
-    // timed run: cnn-small ×0.5 measured 1047 img/s after 2 warm-up steps and 1371 after 150. The
-    // figure a user sees over an hour is the steady state, so warm up until 30 steps have run or
-    // 5 s have passed (at least 2), and give PyTorch the same number of warm-up steps.
-    private const int MaxWarmupSteps = 30;
-    private static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(5);
-
-    private static bool WarmingUp(int steps, Stopwatch clock) => steps < 2 || (steps < MaxWarmupSteps && clock.Elapsed < WarmupTime);
 
     // One trainer for warm-up and timed steps, so the memory figure holds one optimizer state, as
     // PyTorch's does; the timed steps are the `steps` after the warm-up ends, cut off by cancellation.
@@ -267,7 +257,7 @@ internal static class BenchCommand
             step++;
             if (warmup < 0)
             {
-                if (!WarmingUp(step, clock)) (warmup, warmupEnd) = (step, p.Elapsed);
+                if (!BenchWarmup.Continues(step, clock)) (warmup, warmupEnd) = (step, p.Elapsed);
             }
             else if (step == warmup + steps)
             {
@@ -295,7 +285,7 @@ internal static class BenchCommand
         using (var first = data.Batches(0).First())
         {
             var clock = Stopwatch.StartNew();
-            for (int warmup = 0; WarmingUp(warmup, clock); warmup++) Step(first.Images);
+            for (int warmup = 0; BenchWarmup.Continues(warmup, clock); warmup++) Step(first.Images);
         }
         var timer = Stopwatch.StartNew();
         foreach (var b in data.Batches(0))

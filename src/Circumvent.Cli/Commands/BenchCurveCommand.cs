@@ -92,13 +92,12 @@ internal static class BenchCurveCommand
         var end = arch.Initialize(rng);
         var options = new CurveOptions { Epochs = 1, BatchSize = batch, Augment = false, Seed = 0 };
         var objective = new SupervisedObjective();
-        // Repeated until 30 steps have run or 5 s have passed: .NET optimises a method fully only after
-        // ~30 calls (tiered JIT), and the timed epoch should measure the steady state (see BenchCommand).
+        // Repeated as BenchWarmup says, so the timed epoch measures the steady state.
         int warmup = count <= 2 * batch ? count : 2 * batch + count % batch;
         var warmupSet = RandomImages(warmup, rng);
         int stepsPerPass = (warmup + batch - 1) / batch;
         var warmupClock = Stopwatch.StartNew();
-        for (int steps = 0; steps == 0 || (steps < 30 && warmupClock.Elapsed < TimeSpan.FromSeconds(5)); steps += stepsPerPass)
+        for (int steps = 0; BenchWarmup.Continues(steps, warmupClock); steps += stepsPerPass)
             CurveTrainer.Fit(arch, start, end, warmupSet, Normalization.Cifar10, options, objective);
         var data = RandomImages(count, rng);
         using var session = profile ? OpProfiler.Session() : null;

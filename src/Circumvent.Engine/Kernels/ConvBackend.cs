@@ -44,7 +44,12 @@ public static class ConvBackend
     }
 
     /// <summary>Runs this thread's convolutions on backend <paramref name="name"/> until disposed.</summary>
-    public static IDisposable Use(string name) => new Scope(Select(name));
+    public static IDisposable Use(string name)
+    {
+        var previous = _override;
+        _override = Select(name);
+        return new ThreadSettingScope(() => _override = previous);
+    }
 
     /// <summary>y (N, O, Ho, Wo) = conv(x (N, C, H, W), w (O, C, kH, kW)) + bias, overwriting y.</summary>
     public static void Forward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[]? bias, float[] y)
@@ -87,21 +92,6 @@ public static class ConvBackend
             return _recording;
         }
         finally { _recording = previous; }
-    }
-
-    private sealed class Scope : IDisposable
-    {
-        private readonly string? _previous = _override;
-        private bool _done;
-
-        public Scope(string backend) => _override = backend;
-
-        public void Dispose()
-        {
-            if (_done) return;
-            _done = true;
-            _override = _previous;
-        }
     }
 }
 

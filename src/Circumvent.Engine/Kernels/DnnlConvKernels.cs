@@ -41,18 +41,7 @@ public static class DnnlConvKernels
     {
         var previous = _algorithmOverride;
         _algorithmOverride = SelectAlgorithm(name);
-        return new Restore(() => _algorithmOverride = previous);
-    }
-
-    private sealed class Restore(Action undo) : IDisposable
-    {
-        private Action? _undo = undo;
-
-        public void Dispose()
-        {
-            _undo?.Invoke();
-            _undo = null;
-        }
+        return new ThreadSettingScope(() => _algorithmOverride = previous);
     }
 
     /// <summary>y (N, O, Ho, Wo) = conv(x, w) + bias, overwriting y (any shape; <see cref="Suits"/> says which pay).</summary>

@@ -49,9 +49,9 @@ internal sealed unsafe class DnnlCall : IDisposable
         _workspace.Rewind(beforeScratchpad);
     }
 
+    // Every Execute has already waited for its primitive, so nothing can still be using these buffers.
     public void Dispose()
     {
-        Api.StreamWait(_runtime.Stream);
         foreach (var m in _memories) Api.MemoryDestroy(m);
         foreach (var p in _pins) p.Free();
         _memories.Clear();

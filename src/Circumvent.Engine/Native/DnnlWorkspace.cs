@@ -41,8 +41,6 @@ internal sealed unsafe class DnnlWorkspace
         if (_used == 0 && bytes > _capacity)
         {
             NativeMemory.AlignedFree(_buffer);
-            _buffer = null;
-            _capacity = 0;
             _buffer = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, Alignment);
             _capacity = bytes;
         }
