@@ -92,7 +92,7 @@ public class DnnlConvTests(ITestOutputHelper output)
         var conv = DnnlConvKernels.For(g, n, o, bias: true, blocked: true);
         var backward = DnnlConvKernels.For(g, n, o, bias: false, blocked: true);
         output.WriteLine($"{new ConvShape(n, g, o, true)}: {conv.ForwardImplementation}");
-        Assert.Contains("wino", conv.ForwardImplementation);
+        SkipUnlessWinograd(conv.ForwardImplementation);
         var (wy, wdx, wdw) = (new float[y.Length], new float[dx.Length], new float[dw.Length]);
         conv.Forward(x, weight, b, wy);
         backward.BackwardData(gy, weight, wdx, accumulate: false);
@@ -103,15 +103,22 @@ public class DnnlConvTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
-    public void AutoAlgorithmRunsWinogradOnATypicalLayerAndDirectNever()
+    public void DirectNeverRunsWinogradAndAutoDoesOnATypicalLayer()
     {
         Skip.IfNot(ConvBackend.DnnlAvailable(out var reason), $"oneDNN is not available: {reason}");
         var g = new ConvGeometry(64, 32, 32, 3, 3, 1, 1);
-        using (DnnlConvKernels.UseAlgorithm(DnnlConvKernels.AutoAlgorithm))
-            Assert.Contains("wino", DnnlConvKernels.For(g, 128, 64, bias: false, blocked: true).ForwardImplementation);
         using (DnnlConvKernels.UseAlgorithm(DnnlConvKernels.DirectAlgorithm))
             Assert.DoesNotContain("wino", DnnlConvKernels.For(g, 128, 64, bias: false, blocked: true).ForwardImplementation);
+        using (DnnlConvKernels.UseAlgorithm(DnnlConvKernels.AutoAlgorithm))
+            SkipUnlessWinograd(DnnlConvKernels.For(g, 128, 64, bias: false, blocked: true).ForwardImplementation);
     }
+
+    // Whether "auto" runs Winograd is oneDNN's call: it has Winograd kernels only for AVX-512 and
+    // weighs them against direct by the CPU's caches, so on some machines a shape stays direct.
+    // There is then no Winograd arithmetic to check, and the direct path is covered above.
+    private static void SkipUnlessWinograd(string implementation) =>
+        Skip.IfNot(implementation.Contains("wino"),
+            $"oneDNN runs '{implementation}' for this shape on this CPU under 'auto', not Winograd");
 
     [Fact]
     public void AlgorithmNamesResolveAndUnknownOnesAreRejected()
