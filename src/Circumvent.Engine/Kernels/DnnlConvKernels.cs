@@ -44,18 +44,82 @@ public static class DnnlConvKernels
         return new ThreadSettingScope(() => _algorithmOverride = previous);
     }
 
+    /// <summary>
+    /// Most bytes of workspace (reordered temporaries and scratchpad) one oneDNN call may take before its
+    /// batch is split into runs of fewer samples (CIRCUMVENT_DNNL_WORKSPACE_MB, default 64). The
+    /// workspace stays as large as the largest call, for the whole process: unsplit, PreAct-ResNet18's
+    /// first-stage backward-weights call at batch 128 takes about 200 MB (Winograd's transformed tiles
+    /// plus blocked copies of x and dy), so this bound is what keeps a training step's peak memory
+    /// below PyTorch's (BENCHMARKS.md). Each sample's output is independent, and dW adds up over runs.
+    /// </summary>
+    public static long WorkspaceBudgetBytes => _budgetOverride ?? ProcessBudget.Value;
+
+    private static readonly Lazy<long> ProcessBudget = new(() => SelectWorkspaceBudget(Environment.GetEnvironmentVariable("CIRCUMVENT_DNNL_WORKSPACE_MB")));
+    [ThreadStatic] private static long? _budgetOverride;
+
+    /// <summary>Runs this thread's oneDNN convolutions with a workspace budget of <paramref name="bytes"/> until disposed.</summary>
+    public static IDisposable UseWorkspaceBudget(long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
+        var previous = _budgetOverride;
+        _budgetOverride = bytes;
+        return new ThreadSettingScope(() => _budgetOverride = previous);
+    }
+
     /// <summary>y (N, O, Ho, Wo) = conv(x, w) + bias, overwriting y (any shape; <see cref="Suits"/> says which pay).</summary>
-    public static void Forward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[]? bias, float[] y) =>
-        For(g, batch, outChannels, bias is not null, blocked: true).Forward(x, w, bias, y);
+    public static void Forward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[]? bias, float[] y)
+    {
+        var whole = For(g, batch, outChannels, bias is not null, blocked: true);
+        foreach (var (first, count) in Runs(batch, whole.ForwardWorkspaceBytes))
+            For(g, count, outChannels, bias is not null, blocked: true).Forward(x, w, bias, y, first);
+    }
 
     /// <summary>dX and dW for output gradient gy; a fresh gradient (all zeros) is overwritten, any other added to.</summary>
     public static void Backward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[] gy,
         float[]? dx, bool dxFresh, float[]? dw, bool dwFresh)
     {
         // Bias only changes the forward primitive; the backward ones hang off it as their hint.
-        var conv = For(g, batch, outChannels, bias: false, blocked: true);
-        if (dw is not null) conv.BackwardWeights(x, gy, dw, accumulate: !dwFresh);
-        if (dx is not null) conv.BackwardData(gy, w, dx, accumulate: !dxFresh);
+        var whole = For(g, batch, outChannels, bias: false, blocked: true);
+        if (dw is not null)
+        {
+            bool accumulate = !dwFresh;
+            foreach (var (first, count) in Runs(batch, whole.BackwardWeightsWorkspaceBytes))
+            {
+                For(g, count, outChannels, bias: false, blocked: true).BackwardWeights(x, gy, dw, accumulate, first);
+                accumulate = true; // later runs add their samples' share
+            }
+        }
+        if (dx is not null)
+            foreach (var (first, count) in Runs(batch, whole.BackwardDataWorkspaceBytes))
+                For(g, count, outChannels, bias: false, blocked: true).BackwardData(gy, w, dx, !dxFresh, first);
+    }
+
+    /// <summary>
+    /// Splits <paramref name="batch"/> samples into the fewest runs of near-equal size (at most two
+    /// distinct sizes, so at most two more primitives per shape) whose workspace, scaled from the whole
+    /// batch's <paramref name="wholeBytes"/>, fits <see cref="WorkspaceBudgetBytes"/>.
+    /// </summary>
+    internal static IEnumerable<(int First, int Count)> Runs(int batch, long wholeBytes)
+    {
+        long budget = Math.Max(1, WorkspaceBudgetBytes);
+        int runs = (int)Math.Clamp((wholeBytes + budget - 1) / budget, 1, batch);
+        int size = batch / runs, larger = batch % runs; // the first `larger` runs take one sample more
+        for (int r = 0, first = 0; r < runs; r++)
+        {
+            int count = size + (r < larger ? 1 : 0);
+            yield return (first, count);
+            first += count;
+        }
+    }
+
+    /// <summary>Megabytes as text (null or blank: the default, 64) → bytes; anything but a positive whole number is refused.</summary>
+    public static long SelectWorkspaceBudget(string? megabytes)
+    {
+        const long DefaultMb = 64;
+        if (string.IsNullOrWhiteSpace(megabytes)) return DefaultMb << 20;
+        return long.TryParse(megabytes.Trim(), out long mb) && mb > 0 && mb < 1L << 40
+            ? mb << 20
+            : throw new ArgumentException($"CIRCUMVENT_DNNL_WORKSPACE_MB='{megabytes}' is not a positive whole number of megabytes.");
     }
 
     /// <summary>

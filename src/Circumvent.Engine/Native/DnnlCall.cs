@@ -24,8 +24,13 @@ internal sealed unsafe class DnnlCall : IDisposable
         _mark = _workspace.Begin(workspaceBytes);
     }
 
-    /// <summary>Memory with layout <paramref name="md"/> over <paramref name="array"/> itself.</summary>
-    public nint Wrap(byte* md, float[] array) => CreateMemory(md, (void*)Pin(array));
+    /// <summary>Memory with layout <paramref name="md"/> over <paramref name="array"/> itself, from element <paramref name="offset"/> on.</summary>
+    public nint Wrap(byte* md, float[] array, int offset = 0)
+    {
+        if ((ulong)Api.MemoryDescGetSize(md) > (ulong)(array.Length - offset) * sizeof(float))
+            throw new ArgumentException($"A {array.Length}-float array from element {offset} is smaller than the oneDNN memory over it.");
+        return CreateMemory(md, (float*)Pin(array) + offset);
+    }
 
     /// <summary>Memory with layout <paramref name="md"/> in the workspace (contents unspecified).</summary>
     public nint Temporary(byte* md) => CreateMemory(md, _workspace.Take((long)Api.MemoryDescGetSize(md)));

@@ -46,24 +46,36 @@ internal sealed unsafe class DnnlConvolution
     /// <summary>oneDNN's kernel names, for benchmarks and diagnostics.</summary>
     public string ForwardImplementation => _forward.Value.Implementation;
 
-    /// <summary>y = conv(x, w) + bias; y is overwritten.</summary>
-    public void Forward(float[] x, float[] w, float[]? bias, float[] y) =>
-        Run(_forward.Value, new(Dnnl.ArgSrc, Dnnl.QuerySrc, (nint)_srcMd, x), new(Dnnl.ArgWeights, Dnnl.QueryWeights, (nint)_weightsMd, w),
-            new(Dnnl.ArgDst, Dnnl.QueryDst, (nint)_dstMd, y), accumulate: false, bias);
+    /// <summary>
+    /// y = conv(x, w) + bias; y is overwritten. The arrays may hold more samples than this primitive's
+    /// batch: it then works on samples [<paramref name="firstSample"/>, firstSample + Batch) of x and y.
+    /// </summary>
+    public void Forward(float[] x, float[] w, float[]? bias, float[] y, int firstSample = 0) =>
+        Run(_forward.Value, new(Dnnl.ArgSrc, Dnnl.QuerySrc, (nint)_srcMd, x, firstSample * SrcSample), new(Dnnl.ArgWeights, Dnnl.QueryWeights, (nint)_weightsMd, w),
+            new(Dnnl.ArgDst, Dnnl.QueryDst, (nint)_dstMd, y, firstSample * DstSample), accumulate: false, bias);
 
-    /// <summary>dx = Wᵀ ⋆ dy, written or (with <paramref name="accumulate"/>) added into dx.</summary>
-    public void BackwardData(float[] gy, float[] w, float[] dx, bool accumulate) =>
-        Run(_backwardData.Value, new(Dnnl.ArgDiffDst, Dnnl.QueryDiffDst, (nint)_dstMd, gy), new(Dnnl.ArgWeights, Dnnl.QueryWeights, (nint)_weightsMd, w),
-            new(Dnnl.ArgDiffSrc, Dnnl.QueryDiffSrc, (nint)_srcMd, dx), accumulate);
+    /// <summary>dx = Wᵀ ⋆ dy, written or (with <paramref name="accumulate"/>) added into dx (samples as in <see cref="Forward"/>).</summary>
+    public void BackwardData(float[] gy, float[] w, float[] dx, bool accumulate, int firstSample = 0) =>
+        Run(_backwardData.Value, new(Dnnl.ArgDiffDst, Dnnl.QueryDiffDst, (nint)_dstMd, gy, firstSample * DstSample), new(Dnnl.ArgWeights, Dnnl.QueryWeights, (nint)_weightsMd, w),
+            new(Dnnl.ArgDiffSrc, Dnnl.QueryDiffSrc, (nint)_srcMd, dx, firstSample * SrcSample), accumulate);
 
-    /// <summary>dW = Σₙ dyₙ ⋆ xₙ, written or (with <paramref name="accumulate"/>) added into dw.</summary>
-    public void BackwardWeights(float[] x, float[] gy, float[] dw, bool accumulate) =>
-        Run(_backwardWeights.Value, new(Dnnl.ArgSrc, Dnnl.QuerySrc, (nint)_srcMd, x), new(Dnnl.ArgDiffDst, Dnnl.QueryDiffDst, (nint)_dstMd, gy),
+    /// <summary>dW = Σₙ dyₙ ⋆ xₙ over this primitive's samples (as in <see cref="Forward"/>), written or (with <paramref name="accumulate"/>) added into dw.</summary>
+    public void BackwardWeights(float[] x, float[] gy, float[] dw, bool accumulate, int firstSample = 0) =>
+        Run(_backwardWeights.Value, new(Dnnl.ArgSrc, Dnnl.QuerySrc, (nint)_srcMd, x, firstSample * SrcSample), new(Dnnl.ArgDiffDst, Dnnl.QueryDiffDst, (nint)_dstMd, gy, firstSample * DstSample),
             new(Dnnl.ArgDiffWeights, Dnnl.QueryDiffWeights, (nint)_weightsMd, dw), accumulate);
 
+    /// <summary>Bytes of this thread's workspace each call takes at most (temporaries and scratchpad).</summary>
+    public long ForwardWorkspaceBytes => WorkspaceBytes(_forward.Value, Dnnl.QuerySrc, Dnnl.QueryWeights, Dnnl.QueryDst);
+    public long BackwardDataWorkspaceBytes => WorkspaceBytes(_backwardData.Value, Dnnl.QueryDiffDst, Dnnl.QueryWeights, Dnnl.QueryDiffSrc);
+    public long BackwardWeightsWorkspaceBytes => WorkspaceBytes(_backwardWeights.Value, Dnnl.QuerySrc, Dnnl.QueryDiffDst, Dnnl.QueryDiffWeights);
+
+    // Floats per sample of x and of y.
+    private int SrcSample => _key.Geometry.ImageSize;
+    private int DstSample => _key.OutChannels * _key.Geometry.ColumnCols;
+
     // One of our arrays as a primitive argument: its dnnl_exec_arg_t id, the query for the layout the
-    // primitive wants, and our layout's descriptor.
-    private readonly record struct Operand(int Arg, int Query, nint Ours, float[] Data);
+    // primitive wants, our layout's descriptor, and where in the array the operand starts.
+    private readonly record struct Operand(int Arg, int Query, nint Ours, float[] Data, int Offset = 0);
 
     // Two inputs (and the forward's bias, which stays in our layout) → one result.
     private void Run(DnnlPrimitive p, Operand first, Operand second, Operand result, bool accumulate, float[]? bias = null)
@@ -87,7 +99,7 @@ internal sealed unsafe class DnnlConvolution
     private Dnnl.ExecArg Input(DnnlCall call, DnnlPrimitive p, Operand operand)
     {
         byte* ours = (byte*)operand.Ours, wanted = p.Md(operand.Query);
-        var memory = call.Wrap(ours, operand.Data);
+        var memory = call.Wrap(ours, operand.Data, operand.Offset);
         if (_rt.Api.MemoryDescEqual(ours, wanted) == 0)
         {
             var converted = call.Temporary(wanted);
@@ -102,7 +114,7 @@ internal sealed unsafe class DnnlConvolution
     private (nint Memory, Action? Finish) Output(DnnlCall call, DnnlPrimitive p, Operand result, bool accumulate)
     {
         byte* ours = (byte*)result.Ours, produced = p.Md(result.Query);
-        var target = call.Wrap(ours, result.Data);
+        var target = call.Wrap(ours, result.Data, result.Offset);
         if (!accumulate && _rt.Api.MemoryDescEqual(ours, produced) != 0) return (target, null);
         var temporary = call.Temporary(produced);
         var reorder = Reorder(produced, ours, accumulate);

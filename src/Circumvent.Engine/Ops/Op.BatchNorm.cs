@@ -47,25 +47,10 @@ public static partial class Op
     {
         CheckBatchNorm(x, weight, bias, runningMean, runningVar, training);
         int batch = x.Shape[0], channels = x.Shape[1], spatial = x.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1;
-        int count = batch * spatial;
-        var mean = new float[channels];
-        var invStd = new float[channels];
         float[] xd = x.Data, w = weight.Data, b = bias.Data;
+        var (mean, invStd) = NormalizingMoments(x, runningMean, runningVar, training, eps, out batchStats);
         var y = Tensor.Empty(x.Shape.ToArray());
         float[] yd = y.Data;
-
-        if (training)
-        {
-            var unbiased = new float[channels];
-            ChannelMoments(xd, batch, channels, spatial, mean, invStd, unbiased, eps);
-            // A copy: observers may keep or edit the statistics, the backward still needs the mean.
-            batchStats = new BatchStatistics((float[])mean.Clone(), unbiased, count);
-        }
-        else
-        {
-            RunningMoments(runningMean, runningVar, eps, mean, invStd);
-            batchStats = null;
-        }
         NormalizePlanes(xd, yd, batch, channels, spatial, mean, invStd, w, b, relu);
 
         string name = (relu ? "batch_norm_relu" : "batch_norm") + (training ? "_train" : "_eval");
@@ -73,28 +58,67 @@ public static partial class Op
         {
             bool dxFresh = false;
             float[]? dx = x.RequiresGrad ? x.GradForWrite(out dxFresh) : null;
-            float[]? dw = weight.RequiresGrad ? GradArray(weight) : null;
-            float[]? db = bias.RequiresGrad ? GradArray(bias) : null;
-            float[] g = gy.Data;
-            // Fused ReLU: d/d(pre-activation) = gy where the output is positive, else 0; the kernels mask on the fly.
-            ReadOnlySpan<float> ReluOutput(int p) => relu ? Plane(yd, p, spatial) : default;
-            // Per channel: Σ dy in sums[c], Σ dy·x̂ in sums[channels + c].
-            var sums = new double[2 * channels];
-            ChannelPlanes.Sum(batch, channels, 3L * spatial, (p, c) => BatchNormKernels.GradSums(
-                    Plane(xd, p, spatial), Plane(g, p, spatial), ReluOutput(p), mean[c], invStd[c]),
-                sums.AsSpan(0, channels), sums.AsSpan(channels));
-            for (int c = 0; c < channels; c++)
-            {
-                if (db is not null) db[c] += (float)sums[c];
-                if (dw is not null) dw[c] += (float)sums[channels + c];
-            }
-            if (dx is null) return;
-            // Training: mean and variance are functions of x, which adds the two mean terms.
-            ChannelPlanes.ForEach(batch, channels, 5L * spatial, (p, c) => BatchNormKernels.InputGrad(
-                Plane(xd, p, spatial), Plane(g, p, spatial), ReluOutput(p), dx.AsSpan(p * spatial, spatial),
-                mean[c], invStd[c], w[c] * invStd[c],
-                training ? (float)(sums[c] / count) : 0f, training ? (float)(sums[channels + c] / count) : 0f, accumulate: !dxFresh));
+            BatchNormBackward(new BatchNormShape(batch, channels, spatial), xd, gy.Data, relu ? yd : null, mean, invStd, w, training,
+                dx, dxFresh, weight.RequiresGrad ? GradArray(weight) : null, bias.RequiresGrad ? GradArray(bias) : null);
         });
+    }
+
+    /// <summary>Per channel, the mean and 1/sqrt(var + eps) to normalise x with: the batch's (training; its mean and unbiased variance also go to <paramref name="batchStats"/>) or the running buffers'.</summary>
+    private static (float[] Mean, float[] InvStd) NormalizingMoments(Tensor x, Tensor runningMean, Tensor runningVar, bool training, float eps,
+        out BatchStatistics? batchStats)
+    {
+        var (batch, channels, spatial) = new BatchNormShape(x);
+        var mean = new float[channels];
+        var invStd = new float[channels];
+        if (training)
+        {
+            var unbiased = new float[channels];
+            ChannelMoments(x.Data, batch, channels, spatial, mean, invStd, unbiased, eps);
+            // A copy: observers may keep or edit the statistics, the backward still needs the mean.
+            batchStats = new BatchStatistics((float[])mean.Clone(), unbiased, batch * spatial);
+        }
+        else
+        {
+            RunningMoments(runningMean, runningVar, eps, mean, invStd);
+            batchStats = null;
+        }
+        return (mean, invStd);
+    }
+
+    // x viewed as (batch, channels, spatial) planes.
+    private readonly record struct BatchNormShape(int Batch, int Channels, int Spatial)
+    {
+        public BatchNormShape(Tensor x) : this(x.Shape[0], x.Shape[1], x.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1) { }
+    }
+
+    /// <summary>
+    /// Backward of batch norm (followed by ReLU when <paramref name="reluOutput"/>, the op's output, is
+    /// given: the mask is y &gt; 0) for output gradient g: adds into dw and db; writes dx when
+    /// <paramref name="dxFresh"/>, else adds into it.
+    /// </summary>
+    private static void BatchNormBackward(BatchNormShape shape, float[] xd, float[] g, float[]? reluOutput,
+        float[] mean, float[] invStd, float[] w, bool training, float[]? dx, bool dxFresh, float[]? dw, float[]? db)
+    {
+        var (batch, channels, spatial) = shape;
+        int count = batch * spatial;
+        // Fused ReLU: d/d(pre-activation) = gy where the output is positive, else 0; the kernels mask on the fly.
+        ReadOnlySpan<float> ReluOutput(int p) => reluOutput is null ? default : Plane(reluOutput, p, spatial);
+        // Per channel: Σ dy in sums[c], Σ dy·x̂ in sums[channels + c].
+        var sums = new double[2 * channels];
+        ChannelPlanes.Sum(batch, channels, 3L * spatial, (p, c) => BatchNormKernels.GradSums(
+                Plane(xd, p, spatial), Plane(g, p, spatial), ReluOutput(p), mean[c], invStd[c]),
+            sums.AsSpan(0, channels), sums.AsSpan(channels));
+        for (int c = 0; c < channels; c++)
+        {
+            if (db is not null) db[c] += (float)sums[c];
+            if (dw is not null) dw[c] += (float)sums[channels + c];
+        }
+        if (dx is null) return;
+        // Training: mean and variance are functions of x, which adds the two mean terms.
+        ChannelPlanes.ForEach(batch, channels, 5L * spatial, (p, c) => BatchNormKernels.InputGrad(
+            Plane(xd, p, spatial), Plane(g, p, spatial), ReluOutput(p), dx.AsSpan(p * spatial, spatial),
+            mean[c], invStd[c], w[c] * invStd[c],
+            training ? (float)(sums[c] / count) : 0f, training ? (float)(sums[channels + c] / count) : 0f, accumulate: !dxFresh));
     }
 
     private static ReadOnlySpan<float> Plane(float[] data, int plane, int spatial) => data.AsSpan(plane * spatial, spatial);

@@ -16,14 +16,7 @@ public static partial class Op
         int n = x.Shape[0], o = weight.Shape[0];
         var y = Tensor.Empty(n, o, g.OutHeight, g.OutWidth);
         ConvBackend.Forward(g, n, o, x.Data, weight.Data, bias?.Data, y.Data);
-        if (residual is not null)
-        {
-            if (!Shape.Equal(residual.Shape, y.Shape))
-                throw new ArgumentException($"conv2d: residual {Shape.Format(residual.Shape)} must match the output {Shape.Format(y.Shape)}.");
-            float[] r = residual.Data, yd = y.Data;
-            Parallelism.ForRanges(yd.Length, 1, (s, e) =>
-                System.Numerics.Tensors.TensorPrimitives.Add(yd.AsSpan(s, e - s), r.AsSpan(s, e - s), yd.AsSpan(s, e - s)));
-        }
+        if (residual is not null) AddResidual(y, residual);
 
         var inputs = new List<Tensor> { x, weight };
         if (bias is not null) inputs.Add(bias);
@@ -41,6 +34,16 @@ public static partial class Op
             if (bias is not null && bias.RequiresGrad)
                 ConvKernels.BiasBackward(n, o, g.ColumnCols, gy.Data, bias.GradSpan());
         });
+    }
+
+    // y += residual, for a convolution's fused residual connection.
+    private static void AddResidual(Tensor y, Tensor residual)
+    {
+        if (!Shape.Equal(residual.Shape, y.Shape))
+            throw new ArgumentException($"conv2d: residual {Shape.Format(residual.Shape)} must match the output {Shape.Format(y.Shape)}.");
+        float[] r = residual.Data, yd = y.Data;
+        Parallelism.ForRanges(yd.Length, 1, (s, e) =>
+            System.Numerics.Tensors.TensorPrimitives.Add(yd.AsSpan(s, e - s), r.AsSpan(s, e - s), yd.AsSpan(s, e - s)));
     }
 
     private static float[] GradArray(Tensor t)

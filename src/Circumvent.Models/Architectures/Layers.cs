@@ -51,6 +51,22 @@ public static class Layers
         return y;
     }
 
+    /// <summary>
+    /// conv(relu(bn(x))) (+ <paramref name="residual"/>) through the fused op, which keeps no copy of the
+    /// pre-activation for the backward (<see cref="Op.BatchNormReluConv2d"/>): for a pre-activation
+    /// that only this convolution reads. BN statistics and the convolution's output are reported as by
+    /// <see cref="BatchNormRelu"/> and <see cref="Conv"/>.
+    /// </summary>
+    public static Tensor BatchNormReluConv(ParameterSet p, string bnPrefix, string convPrefix, Tensor x, ForwardContext ctx,
+        int stride = 1, int padding = 0, bool convBias = false, Tensor? residual = null)
+    {
+        var y = Op.BatchNormReluConv2d(x, p[bnPrefix + ".weight"], p[bnPrefix + ".bias"], p[bnPrefix + ".running_mean"], p[bnPrefix + ".running_var"],
+            ctx.Training, BatchNormEps, out var stats, p[convPrefix + ".weight"], convBias ? p[convPrefix + ".bias"] : null, stride, padding, residual);
+        if (ctx.Training && stats is not null) ctx.BatchNormObserver?.Observe(bnPrefix, stats);
+        ctx.ActivationObserver?.Observe(convPrefix, y);
+        return y;
+    }
+
     /// <summary>relu(bn(conv(x))); the convolution is bias-free unless <paramref name="convBias"/>.</summary>
     public static Tensor ConvBnRelu(ParameterSet p, string convPrefix, string bnPrefix, Tensor x, ForwardContext ctx,
         int stride = 1, int padding = 1, bool convBias = false) =>

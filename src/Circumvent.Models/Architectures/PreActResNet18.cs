@@ -39,11 +39,21 @@ public sealed class PreActResNet18 : ArchitectureBase
         foreach (var block in _layout.Blocks)
         {
             string k = block.Prefix;
-            var pre = Layers.BatchNormRelu(p, $"{k}.bn1", h, ctx);
             // The projection shortcut sees the pre-activated input; the identity shortcut the raw one.
-            var shortcut = block.HasShortcut ? Layers.Conv(p, $"{k}.shortcut.0", pre, ctx, block.Stride, 0) : h;
-            var o = Layers.Conv(p, $"{k}.conv1", pre, ctx, block.Stride, 1);
-            h = Layers.Conv(p, $"{k}.conv2", Layers.BatchNormRelu(p, $"{k}.bn2", o, ctx, temporary: true), ctx, 1, 1, residual: shortcut);
+            // Where conv1 is the only reader of relu(bn1(h)), the fused op keeps no copy of it.
+            Tensor o, shortcut;
+            if (block.HasShortcut)
+            {
+                var pre = Layers.BatchNormRelu(p, $"{k}.bn1", h, ctx);
+                shortcut = Layers.Conv(p, $"{k}.shortcut.0", pre, ctx, block.Stride, 0);
+                o = Layers.Conv(p, $"{k}.conv1", pre, ctx, block.Stride, 1);
+            }
+            else
+            {
+                shortcut = h;
+                o = Layers.BatchNormReluConv(p, $"{k}.bn1", $"{k}.conv1", h, ctx, block.Stride, 1);
+            }
+            h = Layers.BatchNormReluConv(p, $"{k}.bn2", $"{k}.conv2", o, ctx, 1, 1, residual: shortcut);
         }
         // (N, 512·w, h, w) → (N, 512·w)
         return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);

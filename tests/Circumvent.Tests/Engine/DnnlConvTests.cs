@@ -178,7 +178,7 @@ public class DnnlConvTests(ITestOutputHelper output)
     }
 
     // |a − b| ≤ 1e-4·(|expected| + rms(expected)): relative, with a floor for entries near zero.
-    private static void AssertRelativelyClose(float[] expected, float[] actual, string what)
+    internal static void AssertRelativelyClose(float[] expected, float[] actual, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
         double rms = Math.Sqrt(expected.Sum(v => (double)v * v) / Math.Max(1, expected.Length));
@@ -187,7 +187,7 @@ public class DnnlConvTests(ITestOutputHelper output)
                 $"{what}[{i}]: im2col {expected[i]:G7}, dnnl {actual[i]:G7}");
     }
 
-    private static float[] Values(Random rng, int length)
+    internal static float[] Values(Random rng, int length)
     {
         var values = new float[length];
         for (int i = 0; i < values.Length; i++) values[i] = (float)(rng.NextDouble() * 2 - 1);
