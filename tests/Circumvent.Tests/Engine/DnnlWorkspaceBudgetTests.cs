@@ -27,7 +27,7 @@ public class DnnlWorkspaceBudgetTests
     }
 
     [Theory]
-    [InlineData(null, 64L << 20)]
+    [InlineData(null, 128L << 20)]
     [InlineData(" 200 ", 200L << 20)]
     public void BudgetIsReadInMegabytes(string? text, long bytes) => Assert.Equal(bytes, DnnlConvKernels.SelectWorkspaceBudget(text));
 
