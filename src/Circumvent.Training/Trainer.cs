@@ -40,21 +40,31 @@ public sealed class Trainer
     /// <summary>Replaces the plain cross-entropy on each batch (null = plain training).</summary>
     public IBatchObjective? Objective { get; init; }
 
+    /// <summary>
+    /// Saves progress after every epoch and continues from it (null = a run that starts over when
+    /// stopped). Not with an <see cref="Objective"/>: its own networks are not part of the state.
+    /// </summary>
+    public ITrainingState? State { get; init; }
+
     public TrainingResult Train(IBatchSource data)
     {
         if (data.Count == 0) throw new ArgumentException("The training set is empty.");
+        if (State is not null && Objective is not null)
+            throw new InvalidOperationException("A training objective's own networks are not saved with the training state; run it without one.");
         var trainable = _parameters.Parameters.Select(p => p.Tensor).ToList();
         foreach (var p in trainable) p.RequiresGrad = true;
         var optimizer = Factories.CreateOptimizer(_config, trainable);
         int stepsPerEpoch = data.BatchesPerEpoch;
         var schedule = Factories.CreateSchedule(_config, stepsPerEpoch);
-        var context = ForwardContext.Train(BatchNormObserver, new Random(_config.SeedFor(RandomStream.Dropout)));
+        int firstEpoch = Math.Min(State?.Restore(optimizer) ?? 0, _config.Epochs);
 
         var total = Stopwatch.StartNew();
-        int step = 0, totalSteps = _config.Epochs * stepsPerEpoch;
+        int step = firstEpoch * stepsPerEpoch, firstStep = step, totalSteps = _config.Epochs * stepsPerEpoch;
         double lossSum = 0, lastLoss = double.NaN, lastAccuracy = 0;
-        for (int epoch = 0; epoch < _config.Epochs; epoch++)
+        for (int epoch = firstEpoch; epoch < _config.Epochs; epoch++)
         {
+            // Dropout's draws derive from (seed, epoch), like the data order, so a resumed run repeats them.
+            var context = ForwardContext.Train(BatchNormObserver, new Random(BatchLoader.MixSeed(_config.SeedFor(RandomStream.Dropout), epoch, 0)));
             var epochClock = Stopwatch.StartNew();
             long seen = 0, correct = 0;
             lossSum = 0;
@@ -77,10 +87,11 @@ public sealed class Trainer
                 lastLoss = lossSum / seen;
                 lastAccuracy = (double)correct / seen;
                 double ips = seen / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
-                var perStep = total.Elapsed / step;
+                var perStep = total.Elapsed / (step - firstStep);
                 Progress?.Invoke(new TrainingProgress(epoch + 1, _config.Epochs, batchIndex, stepsPerEpoch,
                     lastLoss, lastAccuracy, optimizer.LearningRate, ips, total.Elapsed, perStep * (totalSteps - step)));
             }
+            State?.Save(epoch + 1, optimizer);
         }
         return new TrainingResult(lastLoss, lastAccuracy, step, total.Elapsed);
     }

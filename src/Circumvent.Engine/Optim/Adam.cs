@@ -12,7 +12,6 @@ public class Adam : OptimizerBase
     private readonly float[]?[] _firstMoments;
     private readonly float[]?[] _secondMoments;
     private readonly bool _decoupled;
-    private int _step;
 
     public Adam(IReadOnlyList<Tensor> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0)
@@ -40,14 +39,16 @@ public class Adam : OptimizerBase
     public double Eps { get; }
     public double WeightDecay { get; }
 
+    protected override IEnumerable<(string Name, float[]?[] Slots)> StateSlots => [("exp_avg", _firstMoments), ("exp_avg_sq", _secondMoments)];
+
     public override void Step()
     {
         using var profiled = OpProfiler.Region("adam step");
         // NOTE: PyTorch keeps a step count per parameter; all parameters here step together, except
         // ones whose grad is null, which PyTorch also skips without advancing their count. We keep a
         // per-optimiser count, which matches as long as a parameter never misses a step after its first.
-        _step++;
-        double bc1 = 1 - Math.Pow(Beta1, _step), bc2 = 1 - Math.Pow(Beta2, _step);
+        Steps++;
+        double bc1 = 1 - Math.Pow(Beta1, Steps), bc2 = 1 - Math.Pow(Beta2, Steps);
         float stepSize = (float)(LearningRate / bc1);
         float invSqrtBc2 = (float)(1 / Math.Sqrt(bc2));
         float b1 = (float)Beta1, b2 = (float)Beta2, eps = (float)Eps, wd = (float)WeightDecay;

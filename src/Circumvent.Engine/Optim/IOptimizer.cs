@@ -14,4 +14,10 @@ public interface IOptimizer
 
     /// <summary>Clears every parameter's gradient (keeps the buffers for reuse).</summary>
     void ZeroGrad();
+
+    /// <summary>A copy of the step count and per-parameter buffers (see <see cref="OptimizerState"/>).</summary>
+    OptimizerState ExportState();
+
+    /// <summary>Continues from <paramref name="state"/> (from <see cref="ExportState"/> of an optimiser over the same parameters).</summary>
+    void ImportState(OptimizerState state);
 }

@@ -22,6 +22,40 @@ public abstract class OptimizerBase : IOptimizer
         foreach (var p in Parameters) p.ZeroGrad();
     }
 
+    /// <summary>Steps taken so far.</summary>
+    protected long Steps { get; set; }
+
+    /// <summary>The per-parameter buffer arrays by name ("momentum", "exp_avg", ...), for state export and import.</summary>
+    protected abstract IEnumerable<(string Name, float[]?[] Slots)> StateSlots { get; }
+
+    public OptimizerState ExportState()
+    {
+        var buffers = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        foreach (var (name, slots) in StateSlots)
+            for (int i = 0; i < slots.Length; i++)
+                if (slots[i] is { } buffer) buffers[$"{name}.{i}"] = (float[])buffer.Clone();
+        return new OptimizerState(Steps, buffers);
+    }
+
+    public void ImportState(OptimizerState state)
+    {
+        if (state.Steps < 0) throw new ArgumentException($"Optimiser state: step count {state.Steps} is negative.");
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, slots) in StateSlots)
+            for (int i = 0; i < slots.Length; i++)
+            {
+                string key = $"{name}.{i}";
+                known.Add(key);
+                if (!state.Buffers.TryGetValue(key, out var buffer)) { slots[i] = null; continue; }
+                if (buffer.Length != Parameters[i].Length)
+                    throw new ArgumentException($"Optimiser state: '{key}' has {buffer.Length} values, parameter {i} has {Parameters[i].Length}.");
+                slots[i] = (float[])buffer.Clone();
+            }
+        if (state.Buffers.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
+            throw new ArgumentException($"Optimiser state: '{unknown}' belongs to no parameter of this {GetType().Name} ({Parameters.Length} parameters).");
+        Steps = state.Steps;
+    }
+
     /// <summary>A zeroed state buffer the size of parameter <paramref name="index"/>, allocated on first use.</summary>
     protected static float[] StateFor(float[]?[] slots, int index, int length) => slots[index] ??= new float[length];
 

@@ -27,9 +27,12 @@ public sealed class Sgd : OptimizerBase
     public double WeightDecay { get; }
     public bool Nesterov { get; }
 
+    protected override IEnumerable<(string Name, float[]?[] Slots)> StateSlots => [("momentum", _momentumBuffers)];
+
     public override void Step()
     {
         using var profiled = OpProfiler.Region("sgd step");
+        Steps++;
         float lr = (float)LearningRate, mu = (float)Momentum, wd = (float)WeightDecay;
         for (int i = 0; i < Parameters.Length; i++)
         {

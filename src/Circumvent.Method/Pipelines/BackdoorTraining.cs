@@ -104,7 +104,12 @@ public static class BackdoorTraining
             inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation);
         }
         using var objective = inputAwareTraining?.CreateObjective();
-        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective };
+        // Progress is kept beside the output after every epoch, so a stopped run continues; not for
+        // input-aware, whose trigger networks train alongside and are not part of that state.
+        var state = objective is null ? new TrainingStateFile(StatePath(output), parameters, statsUpdater, config.ToJson()) : null;
+        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective, State = state };
+        if (state is not null && File.Exists(state.FilePath))
+            log?.Invoke($"continuing the training saved in {state.FilePath}");
         string poisoningText = inputAwareTraining is not null
             ? $", input-aware attack: per batch {inputAwareTraining.BackdoorPerBatch} get their trigger → class {attack!.Target}, {inputAwareTraining.CrossPerBatch} another image's (labels kept)"
             : poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
@@ -151,8 +156,12 @@ public static class BackdoorTraining
             Extra = extra,
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
+        state?.Delete();
         return new Outcome(result, accuracy, output, scores, poisonedCount, attack);
     }
+
+    /// <summary>Where a training run writing <paramref name="outputPath"/> keeps its progress until the model is saved.</summary>
+    public static string StatePath(string outputPath) => outputPath + ".train-state";
 
     /// <summary>One log line per finished epoch of a stage (mask pre-training).</summary>
     private sealed class EpochLog(Action<string> log) : IProgress<Curves.StageProgress>

@@ -26,6 +26,13 @@ public sealed class RunningStatsUpdater : IBatchNormObserver
     /// <summary>How many batches each BN prefix has absorbed through this updater (PyTorch's num_batches_tracked increments).</summary>
     public IReadOnlyDictionary<string, long> BatchesTracked => _batchesTracked;
 
+    /// <summary>Continues the counts of a saved run (<see cref="BatchesTracked"/> as it was saved).</summary>
+    public void RestoreBatchesTracked(IReadOnlyDictionary<string, long> counts)
+    {
+        _batchesTracked.Clear();
+        foreach (var (prefix, count) in counts) _batchesTracked[prefix] = count;
+    }
+
     public void Observe(string prefix, BatchStatistics stats)
     {
         Blend(_target[prefix + ".running_mean"], stats.Mean, prefix + ".running_mean");

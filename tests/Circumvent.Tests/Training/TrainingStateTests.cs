@@ -1,0 +1,148 @@
+using Circumvent.Data.Loading;
+using Circumvent.Engine;
+using Circumvent.Engine.Optim;
+using Circumvent.Models;
+using Circumvent.Models.Checkpoints;
+using Circumvent.Tests.Support;
+using Circumvent.Training;
+
+namespace Circumvent.Tests.Training;
+
+/// <summary>
+/// A training run stopped mid-epoch and started again from its state file ends bit for bit where the
+/// uninterrupted run ends: parameters, BN buffers and batch counts, through the optimiser's momentum.
+/// </summary>
+public sealed class TrainingStateTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("circumvent-state-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    // cnn-small at width 1/8 on 8×8 images: BN, convolutions and pooling, small enough for a test.
+    private static readonly IArchitecture Network = Architectures.Create(new ArchitectureConfig("cnn-small", 3, 8, 8, 3, 0.125));
+
+    private static readonly TrainingConfig Config = new()
+    {
+        Architecture = "cnn-small", WidthMultiplier = 0.125, Epochs = 3, BatchSize = 8, LearningRate = 0.05, Schedule = "cosine", Seed = 5,
+    };
+
+    private static TensorBatchSource Data()
+    {
+        var rng = new Random(3);
+        var x = Tensor.Randn(rng, 40, 3, 8, 8).ToArray();
+        var labels = Enumerable.Range(0, 40).Select(i => i % 3).ToArray();
+        return new TensorBatchSource(x, labels, [3, 8, 8], 8, shuffleSeed: 9);
+    }
+
+    private (ParameterSet Parameters, RunningStatsUpdater Stats, int Steps) Train(TrainingConfig config, string? statePath, int stopAtStep = -1)
+    {
+        var parameters = Network.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
+        var stats = new RunningStatsUpdater(parameters);
+        using var stop = new CancellationTokenSource();
+        var trainer = new Trainer(Network, parameters, config, stats)
+        {
+            Cancellation = stop.Token,
+            State = statePath is null ? null : new TrainingStateFile(statePath, parameters, stats, config.ToJson()),
+        };
+        int steps = 0;
+        trainer.Progress += _ => { if (++steps == stopAtStep) stop.Cancel(); };
+        trainer.Train(Data());
+        return (parameters, stats, steps);
+    }
+
+    [Fact]
+    public void ResumedRunEqualsTheUninterruptedOne()
+    {
+        var (expected, expectedStats, _) = Train(Config, statePath: null);
+        string state = Path.Combine(_folder, "model.safetensors.train-state");
+        // Stopped in the middle of the second epoch (5 batches per epoch): one epoch is saved.
+        Assert.Throws<OperationCanceledException>(() => Train(Config, state, stopAtStep: 7));
+        Assert.True(File.Exists(state));
+        var (resumed, resumedStats, steps) = Train(Config, state);
+        Assert.Equal(10, steps); // only the two epochs left
+        foreach (var entry in expected)
+            Assert.Equal(entry.Tensor.ToArray(), resumed[entry.Name].ToArray());
+        Assert.Equal(expectedStats.BatchesTracked.OrderBy(kv => kv.Key), resumedStats.BatchesTracked.OrderBy(kv => kv.Key));
+        Assert.Equal(15, resumedStats.BatchesTracked.First().Value);
+    }
+
+    [Fact]
+    public void FinishedStateTrainsNoFurther()
+    {
+        string state = Path.Combine(_folder, "done.train-state");
+        var (first, _, _) = Train(Config, state);
+        var (again, _, steps) = Train(Config, state);
+        Assert.Equal(0, steps);
+        foreach (var entry in first) Assert.Equal(entry.Tensor.ToArray(), again[entry.Name].ToArray());
+    }
+
+    [Fact]
+    public void StateOfOtherSettingsIsRefused()
+    {
+        string state = Path.Combine(_folder, "other.train-state");
+        Assert.Throws<OperationCanceledException>(() => Train(Config, state, stopAtStep: 6));
+        var error = Assert.Throws<CheckpointException>(() => Train(Config with { LearningRate = 0.01 }, state));
+        Assert.Contains(state, error.Message);
+        Assert.Contains("other settings", error.Message);
+    }
+
+    [Fact]
+    public void ObjectiveAndStateDoNotMix()
+    {
+        var parameters = Network.Initialize(new Random(1));
+        var trainer = new Trainer(Network, parameters, Config)
+        {
+            Objective = new PlainObjective(),
+            State = new TrainingStateFile(Path.Combine(_folder, "x"), parameters, null, Config.ToJson()),
+        };
+        Assert.Contains("not saved", Assert.Throws<InvalidOperationException>(() => trainer.Train(Data())).Message);
+    }
+
+    private sealed class PlainObjective : IBatchObjective
+    {
+        public BatchLoss Loss(Batch batch, Func<Tensor, Tensor> classify)
+        {
+            var logits = classify(batch.Images);
+            return new BatchLoss(Op.CrossEntropy(logits, batch.Labels), logits, batch.Labels);
+        }
+
+        public void AfterStep(double classifierLearningRate) { }
+    }
+
+    [Theory]
+    [InlineData("sgd")]
+    [InlineData("sgd-nesterov")]
+    [InlineData("adam")]
+    public void OptimizerStateRoundTripsExactly(string kind)
+    {
+        Tensor[] Weights() => [TestData.Randn(1, 4, 3).Clone(requiresGrad: true), TestData.Randn(2, 5).Clone(requiresGrad: true)];
+        IOptimizer Make(Tensor[] p) => kind switch
+        {
+            "adam" => new Adam(p, 0.01, weightDecay: 1e-3),
+            _ => new Sgd(p, 0.1, 0.9, 5e-4, nesterov: kind == "sgd-nesterov"),
+        };
+        void Step(Tensor[] p, IOptimizer o, int seed)
+        {
+            o.ZeroGrad();
+            Op.Add(Op.Sum(Op.Mul(p[0], TestData.Randn(seed, 4, 3))), Op.Sum(Op.Mul(p[1], TestData.Randn(seed + 1, 5)))).Backward();
+            o.Step();
+        }
+        var (a, b) = (Weights(), Weights());
+        var (oa, ob) = (Make(a), Make(b));
+        for (int i = 0; i < 3; i++) Step(a, oa, 10 + i);
+        for (int i = 0; i < a.Length; i++) a[i].Data.CopyTo(b[i].Data, 0);
+        ob.ImportState(oa.ExportState());
+        for (int i = 0; i < 2; i++) { Step(a, oa, 20 + i); Step(b, ob, 20 + i); }
+        for (int i = 0; i < a.Length; i++) Assert.Equal(a[i].ToArray(), b[i].ToArray());
+    }
+
+    [Fact]
+    public void OptimizerStateOfAnotherShapeIsRefused()
+    {
+        var sgd = new Sgd([TestData.Randn(1, 3).Clone(requiresGrad: true)], 0.1, 0.9);
+        Assert.Contains("'momentum.0' has 2 values", Assert.Throws<ArgumentException>(() =>
+            sgd.ImportState(new OptimizerState(1, new Dictionary<string, float[]> { ["momentum.0"] = new float[2] }))).Message);
+        Assert.Contains("'momentum.1' belongs to no parameter", Assert.Throws<ArgumentException>(() =>
+            sgd.ImportState(new OptimizerState(1, new Dictionary<string, float[]> { ["momentum.1"] = new float[3] }))).Message);
+    }
+}
