@@ -72,7 +72,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
                 observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
                 var clock = Stopwatch.StartNew();
                 var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation, description: cell.Architecture.Description,
-                    adaptive: cell.AdaptiveTsc);
+                    adaptive: cell.AdaptiveTsc, log: message => observer.Log(cell, message));
                 var result = new JsonObject
                 {
                     ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),

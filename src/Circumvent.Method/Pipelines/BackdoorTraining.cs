@@ -110,6 +110,13 @@ public static class BackdoorTraining
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective, State = state };
         if (state is not null && File.Exists(state.FilePath))
             log?.Invoke($"continuing the training saved in {state.FilePath}");
+        // Without a live display (the experiment runner), one line per epoch on the log instead.
+        if (display is null && log is not null)
+            trainer.Progress += p =>
+            {
+                if (p.IsEpochEnd)
+                    log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {100 * p.Accuracy:F2}% lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s, about {p.EstimatedRemaining.TotalMinutes:F0} min left");
+            };
         string poisoningText = inputAwareTraining is not null
             ? $", input-aware attack: per batch {inputAwareTraining.BackdoorPerBatch} get their trigger → class {attack!.Target}, {inputAwareTraining.CrossPerBatch} another image's (labels kept)"
             : poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";

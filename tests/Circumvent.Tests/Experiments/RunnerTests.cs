@@ -12,6 +12,12 @@ public class RunnerTests
     private sealed class CancelAfter(int after, CancellationTokenSource cancel) : IExperimentObserver
     {
         public int Finished;
+        public readonly List<string> Logged = [];
+
+        public void Log(Cell cell, string message)
+        {
+            lock (Logged) Logged.Add(message);
+        }
 
         public void CellFinished(Cell cell, JsonObject result, int finished, int remaining, TimeSpan eta)
         {
@@ -43,8 +49,11 @@ public class RunnerTests
         Assert.Equal(allKeys.Take(2), Lines(settings.ResultsPath).Select(l => l["key"]!.GetValue<string>()));
 
         // 2. Restart: runs exactly the remaining cells, keeps the first lines byte for byte.
-        var summary = ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+        var restart = new CancelAfter(int.MaxValue, new CancellationTokenSource());
+        var summary = ExperimentRunner.Run(plan, settings, restart, CancellationToken.None);
         Assert.Equal((6, 2, 4), (summary.Cells, summary.AlreadyDone, summary.RunNow));
+        // A model trained in a cell reports each epoch on the log (the second attack's model is trained now).
+        Assert.Contains(restart.Logged, m => m.StartsWith("epoch 1/", StringComparison.Ordinal) && m.Contains("img/s"));
         var lines = Lines(settings.ResultsPath);
         Assert.Equal(first, File.ReadAllLines(settings.ResultsPath).Take(2));
         Assert.Equal(allKeys.Order(), lines.Select(l => l["key"]!.GetValue<string>()).Order());
