@@ -115,7 +115,7 @@ public static class BackdoorTraining
             trainer.Progress += p =>
             {
                 if (p.IsEpochEnd)
-                    log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {100 * p.Accuracy:F2}% lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s, about {p.EstimatedRemaining.TotalMinutes:F0} min left");
+                    log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {100 * p.Accuracy:F2}% lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s ETA {(int)p.EstimatedRemaining.TotalMinutes}m{p.EstimatedRemaining.Seconds:D2}s");
             };
         string poisoningText = inputAwareTraining is not null
             ? $", input-aware attack: per batch {inputAwareTraining.BackdoorPerBatch} get their trigger → class {attack!.Target}, {inputAwareTraining.CrossPerBatch} another image's (labels kept)"
