@@ -63,8 +63,13 @@ public sealed class InputAwareTraining
     public static string GeneratorsPath(string modelPath) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, Path.GetFileNameWithoutExtension(modelPath) + ".input-aware.safetensors");
 
-    /// <summary>Trains M alone (diversity + mask norm), then freezes it. Returns the last epoch's mean loss.</summary>
-    public double PretrainMask(IProgress<StageProgress>? progress, CancellationToken cancellation)
+    /// <summary>
+    /// Trains M alone (diversity + mask norm), then freezes it. Returns the last epoch's mean loss (NaN when
+    /// <paramref name="state"/> held all of it). With a state (made over <see cref="Networks"/>' Mask and
+    /// <see cref="MaskStats"/>), progress is saved after every epoch and a rerun continues from it: the
+    /// partner stream restarts at the same epoch, so the result equals an uninterrupted run.
+    /// </summary>
+    public double PretrainMask(IProgress<StageProgress>? progress, CancellationToken cancellation, ITrainingState? state = null)
     {
         var parameters = Networks.Mask.Parameters.Select(p => p.Tensor).ToList();
         foreach (var p in parameters) p.RequiresGrad = true;
@@ -73,7 +78,9 @@ public sealed class InputAwareTraining
         var schedule = new MultiStepSchedule(MaskLearningRate, MaskMilestoneEpochs.Select(e => e * batches), 0.1);
         var context = ForwardContext.Train(MaskStats, new Random(0));
         float density = (float)_attack.MaskDensity;
-        using var partners = Endless(_partners).GetEnumerator();
+        int done = Math.Min(state?.Restore(optimizer) ?? 0, _attack.MaskEpochs);
+        // Both loaders have the same batches per epoch, so after `done` epochs the partners are at epoch `done` too.
+        using var partners = Endless(_partners, done).GetEnumerator();
         double loss = StepLoop.Run("mask", _loader, _attack.MaskEpochs, optimizer, schedule, batch =>
         {
             optimizer.ZeroGrad();
@@ -87,7 +94,7 @@ public sealed class InputAwareTraining
             total.Backward();
             optimizer.Step();
             return value;
-        }, progress, cancellation);
+        }, progress, cancellation, firstEpoch: done, epochFinished: epochs => state?.Save(epochs, optimizer));
         foreach (var p in parameters)
         {
             p.ZeroGrad();
@@ -115,10 +122,10 @@ public sealed class InputAwareTraining
         ["generator_channels"] = Networks.GeneratorNet.BaseChannels,
     });
 
-    /// <summary>The loader's epochs one after another, without end.</summary>
-    internal static IEnumerable<Batch> Endless(BatchLoader loader)
+    /// <summary>The loader's epochs one after another from <paramref name="firstEpoch"/>, without end.</summary>
+    internal static IEnumerable<Batch> Endless(BatchLoader loader, int firstEpoch = 0)
     {
-        for (int epoch = 0; ; epoch++)
+        for (int epoch = firstEpoch; ; epoch++)
             foreach (var batch in loader.Epoch(epoch)) yield return batch;
     }
 

@@ -13,16 +13,19 @@ namespace Circumvent.Method.Curves;
 internal static class StepLoop
 {
     /// <param name="step">Runs forward, backward and the optimiser step on a batch; returns the batch's loss.</param>
-    /// <returns>The mean loss of the last epoch.</returns>
+    /// <param name="firstEpoch">Epochs already done by an earlier, resumed run (the schedule continues from there).</param>
+    /// <param name="epochFinished">Hears the number of epochs done after each one (to save progress).</param>
+    /// <returns>The mean loss of the last epoch (NaN when no epoch was left to run).</returns>
     public static double Run(string stage, BatchLoader loader, int epochs, IOptimizer optimizer, ILearningRateSchedule schedule,
-        Func<Batch, double> step, IProgress<StageProgress>? progress, CancellationToken cancellation)
+        Func<Batch, double> step, IProgress<StageProgress>? progress, CancellationToken cancellation,
+        int firstEpoch = 0, Action<int>? epochFinished = null)
     {
         int batches = loader.BatchesPerEpoch;
         if (batches == 0) throw new ArgumentException($"{stage}: the data ({loader.Dataset.Count} images) gives no batch.");
-        int totalSteps = epochs * batches, stepIndex = 0;
+        int totalSteps = epochs * batches, stepIndex = firstEpoch * batches, firstStep = stepIndex;
         var total = Stopwatch.StartNew();
         double epochLoss = double.NaN;
-        for (int epoch = 0; epoch < epochs; epoch++)
+        for (int epoch = firstEpoch; epoch < epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
             double lossSum = 0;
@@ -47,10 +50,11 @@ internal static class StepLoop
                 epochLoss = lossSum / seen;
                 if (progress is null) continue;
                 double imagesPerSecond = seen / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-                var remaining = total.Elapsed / stepIndex * (totalSteps - stepIndex);
+                var remaining = total.Elapsed / (stepIndex - firstStep) * (totalSteps - stepIndex);
                 progress.Report(new StageProgress(stage, epoch + 1, epochs, batchIndex, batches, epochLoss,
                     optimizer.LearningRate, imagesPerSecond, total.Elapsed, remaining));
             }
+            epochFinished?.Invoke(epoch + 1);
         }
         return epochLoss;
     }

@@ -98,14 +98,18 @@ public static class BackdoorTraining
         var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, dataset.Normalization, BatchLoaderOptions.Evaluation(256)));
 
         var statsUpdater = new RunningStatsUpdater(parameters);
+        // Input-aware's mask pre-training (25 epochs, the longest part) keeps its progress beside the output too.
+        var maskState = inputAwareTraining is null ? null
+            : new TrainingStateFile(output + ".mask-state", inputAwareTraining.Networks.Mask, inputAwareTraining.MaskStats, config.ToJson() + attack!.ToJson());
         if (inputAwareTraining is not null)
         {
-            log?.Invoke($"input-aware: training the mask network alone for {attack!.MaskEpochs} epochs ({inputAwareTraining.BatchesPerEpoch} batches each)");
-            inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation);
+            log?.Invoke($"input-aware: training the mask network alone for {attack!.MaskEpochs} epochs ({inputAwareTraining.BatchesPerEpoch} batches each)"
+                + (File.Exists(maskState!.FilePath) ? $", continuing from {maskState.FilePath}" : ""));
+            inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation, maskState);
         }
         using var objective = inputAwareTraining?.CreateObjective();
         // Progress is kept beside the output after every epoch, so a stopped run continues; not for
-        // input-aware, whose trigger networks train alongside and are not part of that state.
+        // input-aware's joint training, whose generator trains alongside and is not part of that state.
         var state = objective is null ? new TrainingStateFile(StatePath(output), parameters, statsUpdater, config.ToJson()) : null;
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective, State = state };
         if (state is not null && File.Exists(state.FilePath))
@@ -164,6 +168,7 @@ public static class BackdoorTraining
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
         state?.Delete();
+        maskState?.Delete();
         return new Outcome(result, accuracy, output, scores, poisonedCount, attack);
     }
 

@@ -231,9 +231,48 @@ public class InputAwareAttackTests
         Assert.Equal(epochs * batches * 2, training.MaskStats.BatchesTracked.Values.First());
     }
 
-    private sealed class Collect(List<double> losses) : IProgress<Circumvent.Method.Curves.StageProgress>
+    [Fact]
+    public void MaskPretrainingStoppedAndResumedEqualsAnUninterruptedOne()
     {
-        public void Report(Circumvent.Method.Curves.StageProgress p) => losses.Add(p.Loss);
+        var data = AttackTestImages.Dataset(count: 64, channels: 1, height: 8, width: 8);
+        var attack = Definition with { MaskEpochs = 4 };
+        var options = BatchLoaderOptions.Training(16, seed: 1) with { Prefetch = false };
+        var config = new TrainingConfig { Seed = 2, BatchSize = 16 };
+        InputAwareTraining Fresh() => new(attack, config, data, Grey, options);
+        string folder = Directory.CreateTempSubdirectory("circumvent-mask-").FullName;
+        try
+        {
+            var whole = Fresh();
+            whole.PretrainMask(null, CancellationToken.None);
+
+            string path = Path.Combine(folder, "m.mask-state");
+            ITrainingState StateOf(InputAwareTraining t) => new TrainingStateFile(path, t.Networks.Mask, t.MaskStats, "mask");
+            var stopped = Fresh();
+            using (var stop = new CancellationTokenSource())
+            {
+                var steps = new List<double>();
+                // Cancel during the third epoch (4 batches each): two epochs are saved.
+                var cancelInThird = new Collect(steps, () => { if (steps.Count == 10) stop.Cancel(); });
+                Assert.Throws<OperationCanceledException>(() => stopped.PretrainMask(cancelInThird, stop.Token, StateOf(stopped)));
+            }
+            var resumed = Fresh();
+            var resumedSteps = new List<double>();
+            resumed.PretrainMask(new Collect(resumedSteps), CancellationToken.None, StateOf(resumed));
+            Assert.Equal(8, resumedSteps.Count); // only the last two epochs ran
+            foreach (var entry in whole.Networks.Mask)
+                Assert.Equal(entry.Tensor.ToArray(), resumed.Networks.Mask[entry.Name].ToArray());
+            Assert.Equal(whole.MaskStats.BatchesTracked.Values.First(), resumed.MaskStats.BatchesTracked.Values.First());
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    private sealed class Collect(List<double> losses, Action? after = null) : IProgress<Circumvent.Method.Curves.StageProgress>
+    {
+        public void Report(Circumvent.Method.Curves.StageProgress p)
+        {
+            losses.Add(p.Loss);
+            after?.Invoke();
+        }
     }
 
     [Fact]
