@@ -64,6 +64,8 @@ public class DnnlWorkspaceBudgetTests
         // A 1-byte budget splits every call into one-sample runs.
         using (DnnlConvKernels.UseWorkspaceBudget(1))
         {
+            var conv = DnnlConvKernels.For(g, n, o, bias: false, blocked: true);
+            Assert.Equal(n, DnnlConvKernels.Runs(n, conv.BackwardWeightsWorkspaceBytes).Count()); // it really splits
             var split = Run();
             AssertRelativelyClose(whole.Y, split.Y, "y");
             AssertRelativelyClose(whole.Dx, split.Dx, "dX");
