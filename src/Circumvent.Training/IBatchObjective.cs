@@ -19,6 +19,15 @@ public interface IBatchObjective
 
     /// <summary>After the classifier's optimiser step (taken at <paramref name="classifierLearningRate"/>): update the objective's own networks.</summary>
     void AfterStep(double classifierLearningRate);
+
+    /// <summary>
+    /// Before each epoch's first batch. A resumed run starts at a later epoch, so an objective that draws
+    /// random numbers or walks a second data stream resets both here from the epoch.
+    /// </summary>
+    void BeginEpoch(int epoch) { }
+
+    /// <summary>The networks the objective trains, saved with the classifier's training state; null when it cannot be resumed.</summary>
+    TrainingStatePart? StatePart => null;
 }
 
 /// <param name="Loss">Scalar to minimise.</param>

@@ -42,15 +42,16 @@ public sealed class Trainer
 
     /// <summary>
     /// Saves progress after every epoch and continues from it (null = a run that starts over when
-    /// stopped). Not with an <see cref="Objective"/>: its own networks are not part of the state.
+    /// stopped). With an <see cref="Objective"/>, only one that offers its networks
+    /// (<see cref="IBatchObjective.StatePart"/>), which the state must then hold too.
     /// </summary>
     public ITrainingState? State { get; init; }
 
     public TrainingResult Train(IBatchSource data)
     {
         if (data.Count == 0) throw new ArgumentException("The training set is empty.");
-        if (State is not null && Objective is not null)
-            throw new InvalidOperationException("A training objective's own networks are not saved with the training state; run it without one.");
+        if (State is not null && Objective is not null && Objective.StatePart is null)
+            throw new InvalidOperationException("This training objective's own networks cannot be saved with the training state; run it without one.");
         var trainable = _parameters.Parameters.Select(p => p.Tensor).ToList();
         foreach (var p in trainable) p.RequiresGrad = true;
         var optimizer = Factories.CreateOptimizer(_config, trainable);
@@ -65,6 +66,7 @@ public sealed class Trainer
         {
             // Dropout's draws derive from (seed, epoch), like the data order, so a resumed run repeats them.
             var context = ForwardContext.Train(BatchNormObserver, new Random(BatchLoader.MixSeed(_config.SeedFor(RandomStream.Dropout), epoch, 0)));
+            Objective?.BeginEpoch(epoch);
             var epochClock = Stopwatch.StartNew();
             long seen = 0, correct = 0;
             lossSum = 0;

@@ -14,11 +14,20 @@ namespace Circumvent.Training;
 /// </summary>
 /// <param name="path">The state file, e.g. the model's output path + ".train-state".</param>
 /// <param name="configJson">The run's config (<see cref="TrainingConfig.ToJson"/>): a saved state of another config is refused, never mixed in.</param>
-public sealed class TrainingStateFile(string path, ParameterSet parameters, RunningStatsUpdater? batchNormStats, string configJson) : ITrainingState
+/// <param name="extraParts">Networks that train alongside (a training objective's), saved in the same file so the
+/// two can never be from different epochs.</param>
+public sealed class TrainingStateFile(string path, ParameterSet parameters, RunningStatsUpdater? batchNormStats, string configJson,
+    IReadOnlyList<TrainingStatePart>? extraParts = null) : ITrainingState
 {
-    private const string MetadataKey = "circumvent.training_state", ParameterPrefix = "parameter/", OptimizerPrefix = "optimizer/";
+    private const string MetadataKey = "circumvent.training_state";
 
     public string FilePath => path;
+
+    // The run's own network under "" (tensors "parameter/NAME", "optimizer/KEY"), then the extra parts
+    // under their names ("NAME.parameter/…").
+    private IEnumerable<(string Prefix, ParameterSet Tensors, RunningStatsUpdater? Stats, IOptimizer? Optimizer)> Parts(IOptimizer optimizer) =>
+        new[] { ("", parameters, batchNormStats, (IOptimizer?)optimizer) }
+            .Concat((extraParts ?? []).Select(p => (p.Name + ".", p.Tensors, p.Stats, (IOptimizer?)p.Optimizer)));
 
     public int Restore(IOptimizer optimizer)
     {
@@ -29,35 +38,41 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
         if (meta["config"]?.GetValue<string>() != configJson)
             throw new CheckpointException(path, "holds the progress of a training run with other settings; delete it to start over, or rerun with the settings it was made with.");
         var tensors = content.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        foreach (var entry in parameters)
+        foreach (var (prefix, set, stats, partOptimizer) in Parts(optimizer))
         {
-            if (!tensors.TryGetValue(ParameterPrefix + entry.Name, out var saved) || saved.Floats is not { } values || values.Length != entry.Tensor.Length)
-                throw Invalid($"'{entry.Name}' is missing or has another size");
-            values.CopyTo(entry.Tensor.Data, 0);
+            foreach (var entry in set)
+            {
+                if (!tensors.TryGetValue(prefix + "parameter/" + entry.Name, out var saved) || saved.Floats is not { } values || values.Length != entry.Tensor.Length)
+                    throw Invalid($"'{prefix}{entry.Name}' is missing or has another size");
+                values.CopyTo(entry.Tensor.Data, 0);
+            }
+            string optimizerPrefix = prefix + "optimizer/";
+            var buffers = content.Tensors.Where(t => t.Name.StartsWith(optimizerPrefix, StringComparison.Ordinal))
+                .ToDictionary(t => t.Name[optimizerPrefix.Length..], t => t.Floats ?? throw Invalid($"'{t.Name}' is not float"), StringComparer.Ordinal);
+            partOptimizer?.ImportState(new OptimizerState(meta[prefix + "optimizer_steps"]!.GetValue<long>(), buffers));
+            stats?.RestoreBatchesTracked(meta[prefix + "batches_tracked"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<long>()));
         }
-        var buffers = content.Tensors.Where(t => t.Name.StartsWith(OptimizerPrefix, StringComparison.Ordinal))
-            .ToDictionary(t => t.Name[OptimizerPrefix.Length..], t => t.Floats ?? throw Invalid($"'{t.Name}' is not float"), StringComparer.Ordinal);
-        optimizer.ImportState(new OptimizerState(meta["optimizer_steps"]!.GetValue<long>(), buffers));
-        batchNormStats?.RestoreBatchesTracked(meta["batches_tracked"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<long>()));
         return meta["epochs_done"]!.GetValue<int>();
     }
 
     public void Save(int epochsDone, IOptimizer optimizer)
     {
-        var state = optimizer.ExportState();
-        var tensors = parameters.Select(e => SafeTensor.FromFloats(ParameterPrefix + e.Name, e.Tensor.Shape.ToArray(), e.Tensor.Data))
-            .Concat(state.Buffers.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-                .Select(kv => SafeTensor.FromFloats(OptimizerPrefix + kv.Key, [kv.Value.Length], kv.Value)))
-            .ToList();
-        var batches = new JsonObject();
-        foreach (var (prefix, count) in batchNormStats?.BatchesTracked ?? new Dictionary<string, long>()) batches[prefix] = count;
-        var meta = new JsonObject
+        var tensors = new List<SafeTensor>();
+        var meta = new JsonObject { ["epochs_done"] = epochsDone, ["config"] = configJson };
+        foreach (var (prefix, set, stats, partOptimizer) in Parts(optimizer))
         {
-            ["epochs_done"] = epochsDone,
-            ["optimizer_steps"] = state.Steps,
-            ["batches_tracked"] = batches,
-            ["config"] = configJson,
-        };
+            tensors.AddRange(set.Select(e => SafeTensor.FromFloats(prefix + "parameter/" + e.Name, e.Tensor.Shape.ToArray(), e.Tensor.Data)));
+            if (partOptimizer is not null)
+            {
+                var state = partOptimizer.ExportState();
+                tensors.AddRange(state.Buffers.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+                    .Select(kv => SafeTensor.FromFloats(prefix + "optimizer/" + kv.Key, [kv.Value.Length], kv.Value)));
+                meta[prefix + "optimizer_steps"] = state.Steps;
+            }
+            var batches = new JsonObject();
+            foreach (var (bn, count) in stats?.BatchesTracked ?? new Dictionary<string, long>()) batches[bn] = count;
+            meta[prefix + "batches_tracked"] = batches;
+        }
         SafeTensorsWriter.Write(path, tensors, new Dictionary<string, string> { [MetadataKey] = meta.ToJsonString() });
     }
 
@@ -70,3 +85,6 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
     private CheckpointException Invalid(string what) =>
         new(path, $"not a usable training state ({what}); delete it to start the run over.");
 }
+
+/// <summary>A network trained alongside the run's own (e.g. a training objective's), saved in its state file under <paramref name="Name"/>.</summary>
+public sealed record TrainingStatePart(string Name, ParameterSet Tensors, RunningStatsUpdater? Stats, IOptimizer? Optimizer);

@@ -18,8 +18,10 @@ public sealed class InputAwareObjective : IBatchObjective, IDisposable
 {
     private readonly InputAwareNetworks _networks;
     private readonly AttackDefinition _attack;
-    private readonly IEnumerator<Batch> _partners;
-    private readonly Random _planRng;
+    private readonly BatchLoader _partnerLoader;
+    private readonly int _planSeed;
+    private IEnumerator<Batch> _partners;
+    private Random _planRng;
     private readonly float _labelSmoothing;
     private readonly double _classifierPeakLearningRate;
     private readonly Adam _generatorOptimizer;
@@ -35,8 +37,10 @@ public sealed class InputAwareObjective : IBatchObjective, IDisposable
         _classifierPeakLearningRate = classifierPeakLearningRate;
         _networks = networks;
         _attack = attack;
+        _partnerLoader = partners;
+        _planSeed = planSeed;
         _partners = InputAwareTraining.Endless(partners).GetEnumerator();
-        _planRng = new Random(planSeed);
+        _planRng = PlanRandom(0);
         _labelSmoothing = (float)labelSmoothing;
         var parameters = networks.Generator.Parameters.Select(p => p.Tensor).ToList();
         foreach (var p in parameters) p.RequiresGrad = true;
@@ -44,6 +48,22 @@ public sealed class InputAwareObjective : IBatchObjective, IDisposable
         GeneratorStats = new RunningStatsUpdater(networks.Generator, InputAwareNetworks.BatchNormMomentum);
         _generatorContext = ForwardContext.Train(GeneratorStats, new Random(planSeed));
     }
+
+    /// <summary>
+    /// Epoch <paramref name="epoch"/>'s batch plans and partner batches start from the epoch alone, so a
+    /// resumed run draws what the uninterrupted one drew (both loaders have the same batches per epoch).
+    /// </summary>
+    public void BeginEpoch(int epoch)
+    {
+        _planRng = PlanRandom(epoch);
+        _partners.Dispose();
+        _partners = InputAwareTraining.Endless(_partnerLoader, epoch).GetEnumerator();
+    }
+
+    /// <summary>G, its BN counts and its Adam state, saved with the classifier's training state.</summary>
+    public TrainingStatePart StatePart => new("generator", _networks.Generator, GeneratorStats, _generatorOptimizer);
+
+    private Random PlanRandom(int epoch) => new(BatchLoader.MixSeed(_planSeed, epoch, 0));
 
     /// <summary>Updates G's BN running statistics (its num_batches_tracked counts).</summary>
     public RunningStatsUpdater GeneratorStats { get; }

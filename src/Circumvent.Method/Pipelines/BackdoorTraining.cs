@@ -108,11 +108,12 @@ public static class BackdoorTraining
             inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation, maskState);
         }
         using var objective = inputAwareTraining?.CreateObjective();
-        // Progress is kept beside the output after every epoch, so a stopped run continues; not for
-        // input-aware's joint training, whose generator trains alongside and is not part of that state.
-        var state = objective is null ? new TrainingStateFile(StatePath(output), parameters, statsUpdater, config.ToJson()) : null;
+        // Progress is kept beside the output after every epoch, so a stopped run continues (input-aware:
+        // with its generator, which trains alongside). Keyed by the config and the attack.
+        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, config.ToJson() + (attack?.ToJson() ?? ""),
+            objective is null ? null : [objective.StatePart]);
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective, State = state };
-        if (state is not null && File.Exists(state.FilePath))
+        if (File.Exists(state.FilePath))
             log?.Invoke($"continuing the training saved in {state.FilePath}");
         // Without a live display (the experiment runner), one line per epoch on the log instead.
         if (display is null && log is not null)
@@ -167,7 +168,7 @@ public static class BackdoorTraining
             Extra = extra,
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
-        state?.Delete();
+        state.Delete();
         maskState?.Delete();
         return new Outcome(result, accuracy, output, scores, poisonedCount, attack);
     }

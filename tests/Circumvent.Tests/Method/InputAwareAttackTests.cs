@@ -266,6 +266,50 @@ public class InputAwareAttackTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
+    [Fact]
+    public void JointTrainingStoppedAndResumedEqualsAnUninterruptedOne()
+    {
+        var data = AttackTestImages.Dataset(count: 64, channels: 1, height: 8, width: 8);
+        var attack = Definition with { PoisonRate = 0.2, CrossRate = 0.2 };
+        var options = BatchLoaderOptions.Training(16, seed: 1) with { Prefetch = false };
+        var config = new TrainingConfig { Architecture = "cnn-small", WidthMultiplier = 0.125, Epochs = 3, BatchSize = 16, LearningRate = 0.05, Seed = 2 };
+        var classifier = Architectures.Create(new ArchitectureConfig("cnn-small", 1, 8, 8, 10, 0.125));
+        string folder = Directory.CreateTempSubdirectory("circumvent-joint-").FullName;
+        string path = Path.Combine(folder, "m.train-state");
+
+        // One joint run: the classifier and G after it, and how many steps it took.
+        (ParameterSet Classifier, ParameterSet Generator, int Steps) Run(bool withState, int stopAtStep = -1)
+        {
+            var training = new InputAwareTraining(attack, config, data, Grey, options);
+            var parameters = classifier.Initialize(new Random(3));
+            var stats = new RunningStatsUpdater(parameters);
+            using var objective = training.CreateObjective();
+            using var stop = new CancellationTokenSource();
+            var trainer = new Trainer(classifier, parameters, config, stats)
+            {
+                Objective = objective,
+                Cancellation = stop.Token,
+                State = withState ? new TrainingStateFile(path, parameters, stats, "joint", [objective.StatePart]) : null,
+            };
+            int steps = 0;
+            trainer.Progress += _ => { if (++steps == stopAtStep) stop.Cancel(); };
+            trainer.Train(new BatchLoaderSource(new BatchLoader(data, Grey, options)));
+            return (parameters, training.Networks.Generator, steps);
+        }
+
+        try
+        {
+            var whole = Run(withState: false);
+            // 4 batches an epoch: stopped during the second epoch, one epoch saved.
+            Assert.Throws<OperationCanceledException>(() => Run(withState: true, stopAtStep: 6));
+            var resumed = Run(withState: true);
+            Assert.Equal(8, resumed.Steps);
+            foreach (var entry in whole.Classifier) Assert.Equal(entry.Tensor.ToArray(), resumed.Classifier[entry.Name].ToArray());
+            foreach (var entry in whole.Generator) Assert.Equal(entry.Tensor.ToArray(), resumed.Generator[entry.Name].ToArray());
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
     private sealed class Collect(List<double> losses, Action? after = null) : IProgress<Circumvent.Method.Curves.StageProgress>
     {
         public void Report(Circumvent.Method.Curves.StageProgress p)

@@ -95,7 +95,7 @@ public sealed class TrainingStateTests : IDisposable
             Objective = new PlainObjective(),
             State = new TrainingStateFile(Path.Combine(_folder, "x"), parameters, null, Config.ToJson()),
         };
-        Assert.Contains("not saved", Assert.Throws<InvalidOperationException>(() => trainer.Train(Data())).Message);
+        Assert.Contains("cannot be saved", Assert.Throws<InvalidOperationException>(() => trainer.Train(Data())).Message);
     }
 
     private sealed class PlainObjective : IBatchObjective
