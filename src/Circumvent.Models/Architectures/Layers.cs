@@ -57,11 +57,17 @@ public static class Layers
     /// that only this convolution reads. BN statistics and the convolution's output are reported as by
     /// <see cref="BatchNormRelu"/> and <see cref="Conv"/>.
     /// </summary>
+    /// <param name="temporary">x is a temporary only this call reads (as in <see cref="BatchNormRelu"/>): in eval mode
+    /// without a graph it is then normalised in place, with no buffer for the pre-activation.</param>
     public static Tensor BatchNormReluConv(ParameterSet p, string bnPrefix, string convPrefix, Tensor x, ForwardContext ctx,
-        int stride = 1, int padding = 0, bool convBias = false, Tensor? residual = null)
+        int stride = 1, int padding = 0, bool convBias = false, Tensor? residual = null, bool temporary = false)
     {
-        var y = Op.BatchNormReluConv2d(x, p[bnPrefix + ".weight"], p[bnPrefix + ".bias"], p[bnPrefix + ".running_mean"], p[bnPrefix + ".running_var"],
-            ctx.Training, BatchNormEps, out var stats, p[convPrefix + ".weight"], convBias ? p[convPrefix + ".bias"] : null, stride, padding, residual);
+        Tensor bnWeight = p[bnPrefix + ".weight"], bnBias = p[bnPrefix + ".bias"], convWeight = p[convPrefix + ".weight"];
+        if (temporary && !ctx.Training && !Tensor.NeedsGraph(x, bnWeight, bnBias, convWeight)
+            && !(convBias && p[convPrefix + ".bias"].RequiresGrad) && residual is not { RequiresGrad: true })
+            return Conv(p, convPrefix, BatchNormRelu(p, bnPrefix, x, ctx, temporary: true), ctx, stride, padding, convBias, residual);
+        var y = Op.BatchNormReluConv2d(x, bnWeight, bnBias, p[bnPrefix + ".running_mean"], p[bnPrefix + ".running_var"],
+            ctx.Training, BatchNormEps, out var stats, convWeight, convBias ? p[convPrefix + ".bias"] : null, stride, padding, residual);
         if (ctx.Training && stats is not null) ctx.BatchNormObserver?.Observe(bnPrefix, stats);
         ctx.ActivationObserver?.Observe(convPrefix, y);
         return y;

@@ -53,7 +53,7 @@ public sealed class PreActResNet18 : ArchitectureBase
                 shortcut = h;
                 o = Layers.BatchNormReluConv(p, $"{k}.bn1", $"{k}.conv1", h, ctx, block.Stride, 1);
             }
-            h = Layers.BatchNormReluConv(p, $"{k}.bn2", $"{k}.conv2", o, ctx, 1, 1, residual: shortcut);
+            h = Layers.BatchNormReluConv(p, $"{k}.bn2", $"{k}.conv2", o, ctx, 1, 1, residual: shortcut, temporary: true);
         }
         // (N, 512·w, h, w) → (N, 512·w)
         return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);
