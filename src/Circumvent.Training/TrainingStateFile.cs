@@ -23,11 +23,10 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
 
     public string FilePath => path;
 
-    // The run's own network under "" (tensors "parameter/NAME", "optimizer/KEY"), then the extra parts
-    // under their names ("NAME.parameter/…").
-    private IEnumerable<(string Prefix, ParameterSet Tensors, RunningStatsUpdater? Stats, IOptimizer? Optimizer)> Parts(IOptimizer optimizer) =>
-        new[] { ("", parameters, batchNormStats, (IOptimizer?)optimizer) }
-            .Concat((extraParts ?? []).Select(p => (p.Name + ".", p.Tensors, p.Stats, (IOptimizer?)p.Optimizer)));
+    // The run's own network, its names unprefixed (tensors "parameter/NAME", "optimizer/KEY"), then the
+    // extra parts, prefixed with their names ("generator.parameter/…").
+    private IEnumerable<(string Prefix, TrainingStatePart Part)> Parts(IOptimizer optimizer) =>
+        [("", new TrainingStatePart("", parameters, batchNormStats, optimizer)), .. (extraParts ?? []).Select(p => (p.Name + ".", p))];
 
     public int Restore(IOptimizer optimizer)
     {
@@ -38,7 +37,7 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
         if (meta["config"]?.GetValue<string>() != configJson)
             throw new CheckpointException(path, "holds the progress of a training run with other settings; delete it to start over, or rerun with the settings it was made with.");
         var tensors = content.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        foreach (var (prefix, set, stats, partOptimizer) in Parts(optimizer))
+        foreach (var (prefix, (_, set, stats, partOptimizer)) in Parts(optimizer))
         {
             foreach (var entry in set)
             {
@@ -59,7 +58,7 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
     {
         var tensors = new List<SafeTensor>();
         var meta = new JsonObject { ["epochs_done"] = epochsDone, ["config"] = configJson };
-        foreach (var (prefix, set, stats, partOptimizer) in Parts(optimizer))
+        foreach (var (prefix, (_, set, stats, partOptimizer)) in Parts(optimizer))
         {
             tensors.AddRange(set.Select(e => SafeTensor.FromFloats(prefix + "parameter/" + e.Name, e.Tensor.Shape.ToArray(), e.Tensor.Data)));
             if (partOptimizer is not null)

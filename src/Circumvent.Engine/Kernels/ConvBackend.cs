@@ -13,12 +13,11 @@ public static class ConvBackend
 {
     public const string Auto = "auto", Dnnl = "dnnl", Im2Col = "im2col";
 
-    private static readonly Lazy<string> ProcessDefault = new(() => Select(Environment.GetEnvironmentVariable("CIRCUMVENT_CONV")));
-    [ThreadStatic] private static string? _override;
+    private static readonly ThreadSetting<string> Setting = new(() => Select(Environment.GetEnvironmentVariable("CIRCUMVENT_CONV")));
     [ThreadStatic] private static List<ConvShape>? _recording;
 
     /// <summary>The backend convolutions on this thread use: <see cref="Auto"/> (libdnnl loaded), <see cref="Dnnl"/> or <see cref="Im2Col"/>.</summary>
-    public static string Current => _override ?? ProcessDefault.Value;
+    public static string Current => Setting.Value;
 
     /// <summary>Whether oneDNN can be used here; <paramref name="reason"/> says why not, or which version loaded.</summary>
     public static bool DnnlAvailable(out string reason) => DnnlRuntime.TryGet(out reason) is not null;
@@ -44,12 +43,7 @@ public static class ConvBackend
     }
 
     /// <summary>Runs this thread's convolutions on backend <paramref name="name"/> until disposed.</summary>
-    public static IDisposable Use(string name)
-    {
-        var previous = _override;
-        _override = Select(name);
-        return new ThreadSettingScope(() => _override = previous);
-    }
+    public static IDisposable Use(string name) => Setting.Use(Select(name));
 
     /// <summary>y (N, O, Ho, Wo) = conv(x (N, C, H, W), w (O, C, kH, kW)) + bias, overwriting y.</summary>
     public static void Forward(in ConvGeometry g, int batch, int outChannels, float[] x, float[] w, float[]? bias, float[] y)

@@ -18,11 +18,11 @@ public static class DnnlConvKernels
     public const string AutoAlgorithm = "auto", DirectAlgorithm = "direct";
 
     private static readonly ConcurrentDictionary<DnnlConvKey, DnnlConvolution> Cache = new();
-    private static readonly Lazy<string> ProcessAlgorithm = new(() => SelectAlgorithm(Environment.GetEnvironmentVariable("CIRCUMVENT_CONV_ALGORITHM")));
-    [ThreadStatic] private static string? _algorithmOverride;
+    private static readonly ThreadSetting<string> AlgorithmSetting = new(() => SelectAlgorithm(Environment.GetEnvironmentVariable("CIRCUMVENT_CONV_ALGORITHM")));
+    private static readonly ThreadSetting<long> BudgetSetting = new(() => SelectWorkspaceBudget(Environment.GetEnvironmentVariable("CIRCUMVENT_DNNL_WORKSPACE_MB")));
 
     /// <summary>The algorithm this thread's oneDNN convolutions use: <see cref="AutoAlgorithm"/> or <see cref="DirectAlgorithm"/>.</summary>
-    public static string Algorithm => _algorithmOverride ?? ProcessAlgorithm.Value;
+    public static string Algorithm => AlgorithmSetting.Value;
 
     /// <summary>"" or "auto" → <see cref="AutoAlgorithm"/>; "direct" → <see cref="DirectAlgorithm"/>; anything else is refused.</summary>
     public static string SelectAlgorithm(string? name)
@@ -37,12 +37,7 @@ public static class DnnlConvKernels
     }
 
     /// <summary>Runs this thread's oneDNN convolutions with algorithm <paramref name="name"/> until disposed.</summary>
-    public static IDisposable UseAlgorithm(string name)
-    {
-        var previous = _algorithmOverride;
-        _algorithmOverride = SelectAlgorithm(name);
-        return new ThreadSettingScope(() => _algorithmOverride = previous);
-    }
+    public static IDisposable UseAlgorithm(string name) => AlgorithmSetting.Use(SelectAlgorithm(name));
 
     /// <summary>
     /// Most bytes of workspace (reordered temporaries and scratchpad) one oneDNN call may take before its
@@ -53,18 +48,13 @@ public static class DnnlConvKernels
     /// only those, at no measurable cost in training speed; 64 MB saves another 40 MB of peak for 12%
     /// of the speed (BENCHMARKS.md). Each sample's output is independent, and dW adds up over the runs.
     /// </summary>
-    public static long WorkspaceBudgetBytes => _budgetOverride ?? ProcessBudget.Value;
-
-    private static readonly Lazy<long> ProcessBudget = new(() => SelectWorkspaceBudget(Environment.GetEnvironmentVariable("CIRCUMVENT_DNNL_WORKSPACE_MB")));
-    [ThreadStatic] private static long? _budgetOverride;
+    public static long WorkspaceBudgetBytes => BudgetSetting.Value;
 
     /// <summary>Runs this thread's oneDNN convolutions with a workspace budget of <paramref name="bytes"/> until disposed.</summary>
     public static IDisposable UseWorkspaceBudget(long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
-        var previous = _budgetOverride;
-        _budgetOverride = bytes;
-        return new ThreadSettingScope(() => _budgetOverride = previous);
+        return BudgetSetting.Use(bytes);
     }
 
     /// <summary>y (N, O, Ho, Wo) = conv(x, w) + bias, overwriting y (any shape; <see cref="Suits"/> says which pay).</summary>
@@ -72,7 +62,7 @@ public static class DnnlConvKernels
     {
         var whole = For(g, batch, outChannels, bias is not null, blocked: true);
         foreach (var (first, count) in Runs(batch, whole.ForwardWorkspaceBytes))
-            For(g, count, outChannels, bias is not null, blocked: true).Forward(x, w, bias, y, first);
+            Part(whole, g, count, outChannels, bias is not null).Forward(x, w, bias, y, first);
     }
 
     /// <summary>dX and dW for output gradient gy; a fresh gradient (all zeros) is overwritten, any other added to.</summary>
@@ -86,14 +76,18 @@ public static class DnnlConvKernels
             bool accumulate = !dwFresh;
             foreach (var (first, count) in Runs(batch, whole.BackwardWeightsWorkspaceBytes))
             {
-                For(g, count, outChannels, bias: false, blocked: true).BackwardWeights(x, gy, dw, accumulate, first);
+                Part(whole, g, count, outChannels, bias: false).BackwardWeights(x, gy, dw, accumulate, first);
                 accumulate = true; // later runs add their samples' share
             }
         }
         if (dx is not null)
             foreach (var (first, count) in Runs(batch, whole.BackwardDataWorkspaceBytes))
-                For(g, count, outChannels, bias: false, blocked: true).BackwardData(gy, w, dx, !dxFresh, first);
+                Part(whole, g, count, outChannels, bias: false).BackwardData(gy, w, dx, !dxFresh, first);
     }
+
+    // The primitives for a run of `count` samples: the whole batch's own when the call is not split.
+    private static DnnlConvolution Part(DnnlConvolution whole, in ConvGeometry g, int count, int outChannels, bool bias) =>
+        count == whole.Batch ? whole : For(g, count, outChannels, bias, blocked: true);
 
     /// <summary>
     /// Splits <paramref name="batch"/> samples into the fewest runs of near-equal size (at most two

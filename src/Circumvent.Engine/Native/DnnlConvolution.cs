@@ -43,6 +43,9 @@ internal sealed unsafe class DnnlConvolution
         _backwardWeights = new(CreateBackwardWeights);
     }
 
+    /// <summary>Samples per call.</summary>
+    public int Batch => _key.Batch;
+
     /// <summary>oneDNN's kernel names, for benchmarks and diagnostics.</summary>
     public string ForwardImplementation => _forward.Value.Implementation;
 

@@ -33,11 +33,8 @@ public static partial class Op
         CheckBatchNorm(x, weight, bias, runningMean, runningVar, training: false);
         if (Tensor.NeedsGraph(x, weight, bias))
             throw new InvalidOperationException("batch_norm_relu in place: the inputs need gradients; use BatchNormRelu.");
-        int batch = x.Shape[0], channels = x.Shape[1], spatial = x.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1;
-        var mean = new float[channels];
-        var invStd = new float[channels];
-        RunningMoments(runningMean, runningVar, eps, mean, invStd);
-        NormalizePlanes(x.Data, x.Data, batch, channels, spatial, mean, invStd, weight.Data, bias.Data, relu: true);
+        var (mean, invStd) = NormalizingMoments(x, runningMean, runningVar, training: false, eps, out _);
+        NormalizePlanes(new BatchNormShape(x), x.Data, x.Data, mean, invStd, weight.Data, bias.Data, relu: true);
         Diagnostics.OpProfiler.OpFinished("batch_norm_relu_eval");
         return x;
     }
@@ -46,19 +43,19 @@ public static partial class Op
         bool training, float eps, bool relu, out BatchStatistics? batchStats)
     {
         CheckBatchNorm(x, weight, bias, runningMean, runningVar, training);
-        int batch = x.Shape[0], channels = x.Shape[1], spatial = x.Rank == 4 ? x.Shape[2] * x.Shape[3] : 1;
-        float[] xd = x.Data, w = weight.Data, b = bias.Data;
+        var shape = new BatchNormShape(x);
+        float[] xd = x.Data, w = weight.Data;
         var (mean, invStd) = NormalizingMoments(x, runningMean, runningVar, training, eps, out batchStats);
         var y = Tensor.Empty(x.Shape.ToArray());
         float[] yd = y.Data;
-        NormalizePlanes(xd, yd, batch, channels, spatial, mean, invStd, w, b, relu);
+        NormalizePlanes(shape, xd, yd, mean, invStd, w, bias.Data, relu);
 
         string name = (relu ? "batch_norm_relu" : "batch_norm") + (training ? "_train" : "_eval");
         return y.WithBackward(name, [x, weight, bias], gy =>
         {
             bool dxFresh = false;
             float[]? dx = x.RequiresGrad ? x.GradForWrite(out dxFresh) : null;
-            BatchNormBackward(new BatchNormShape(batch, channels, spatial), xd, gy.Data, relu ? yd : null, mean, invStd, w, training,
+            BatchNormBackward(shape, xd, gy.Data, relu ? yd : null, mean, invStd, w, training,
                 dx, dxFresh, weight.RequiresGrad ? GradArray(weight) : null, bias.RequiresGrad ? GradArray(bias) : null);
         });
     }
@@ -153,10 +150,13 @@ public static partial class Op
     }
 
     // y = (x − mean)·(weight·invStd) + bias per channel (then ReLU), plane by plane; y may be x.
-    private static void NormalizePlanes(float[] xd, float[] yd, int batch, int channels, int spatial,
-        float[] mean, float[] invStd, float[] w, float[] b, bool relu) =>
-        ChannelPlanes.ForEach(batch, channels, 2L * spatial, (p, c) =>
+    private static void NormalizePlanes(BatchNormShape shape, float[] xd, float[] yd,
+        float[] mean, float[] invStd, float[] w, float[] b, bool relu)
+    {
+        int spatial = shape.Spatial;
+        ChannelPlanes.ForEach(shape.Batch, shape.Channels, 2L * spatial, (p, c) =>
             BatchNormKernels.Normalize(Plane(xd, p, spatial), yd.AsSpan(p * spatial, spatial), mean[c], w[c] * invStd[c], b[c], relu));
+    }
 
     private static void CheckBatchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, bool training)
     {

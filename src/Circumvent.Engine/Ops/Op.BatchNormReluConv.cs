@@ -22,7 +22,6 @@ public static partial class Op
     {
         CheckBatchNorm(x, bnWeight, bnBias, runningMean, runningVar, training);
         var g = CheckConv2d(x, convWeight, convBias, stride, padding);
-        if (x.Rank != 4) throw new ArgumentException($"batch_norm_relu_conv2d: input must be (N, C, H, W), got shape {Shape.Format(x.Shape)}.");
         var shape = new BatchNormShape(x);
         int n = x.Shape[0], o = convWeight.Shape[0];
         var (mean, invStd) = NormalizingMoments(x, runningMean, runningVar, training, eps, out batchStats);
@@ -32,7 +31,7 @@ public static partial class Op
         float[] PreActivation()
         {
             var a = BufferPool.Rent(xd.Length);
-            NormalizePlanes(xd, a, shape.Batch, shape.Channels, shape.Spatial, mean, invStd, bnW, bnB, relu: true);
+            NormalizePlanes(shape, xd, a, mean, invStd, bnW, bnB, relu: true);
             return a;
         }
 
@@ -47,10 +46,7 @@ public static partial class Op
         if (residual is not null) inputs.Add(residual);
         return y.WithBackward(training ? "batch_norm_relu_conv2d_train" : "batch_norm_relu_conv2d_eval", [.. inputs], gy =>
         {
-            if (residual is not null && residual.RequiresGrad)
-                System.Numerics.Tensors.TensorPrimitives.Add(residual.GradSpan(), gy.Span, residual.GradSpan());
-            if (convBias is not null && convBias.RequiresGrad)
-                ConvKernels.BiasBackward(n, o, g.ColumnCols, gy.Data, convBias.GradSpan());
+            ResidualAndBiasGrads(gy, residual, convBias, n, o, g);
             bool throughNorm = x.RequiresGrad || bnWeight.RequiresGrad || bnBias.RequiresGrad;
             if (!throughNorm && !convWeight.RequiresGrad) return;
 

@@ -23,17 +23,23 @@ public static partial class Op
         if (residual is not null) inputs.Add(residual);
         return y.WithBackward(residual is null ? "conv2d" : "conv2d_add", [.. inputs], gy =>
         {
-            if (residual is not null && residual.RequiresGrad)
-                System.Numerics.Tensors.TensorPrimitives.Add(residual.GradSpan(), gy.Span, residual.GradSpan());
+            ResidualAndBiasGrads(gy, residual, bias, n, o, g);
             // Gradients are allocated here, outside the parallel loops. oneDNN overwrites a gradient allocated
             // just now, so that one skips the zeroing; im2col adds into it, so it gets zeros.
             bool overwrites = ConvBackend.UsesDnnl(g), dxFresh = false, dwFresh = false;
             float[]? dx = x.RequiresGrad ? ConvGradArray(x, overwrites, out dxFresh) : null;
             float[]? dw = weight.RequiresGrad ? ConvGradArray(weight, overwrites, out dwFresh) : null;
             ConvBackend.Backward(g, n, o, x.Data, weight.Data, gy.Data, dx, dxFresh, dw, dwFresh);
-            if (bias is not null && bias.RequiresGrad)
-                ConvKernels.BiasBackward(n, o, g.ColumnCols, gy.Data, bias.GradSpan());
         });
+    }
+
+    // The gradients a convolution's output gradient gy gives its fused residual (gy itself) and its bias (Σ over N, Ho, Wo).
+    private static void ResidualAndBiasGrads(Tensor gy, Tensor? residual, Tensor? bias, int n, int o, in ConvGeometry g)
+    {
+        if (residual is not null && residual.RequiresGrad)
+            System.Numerics.Tensors.TensorPrimitives.Add(residual.GradSpan(), gy.Span, residual.GradSpan());
+        if (bias is not null && bias.RequiresGrad)
+            ConvKernels.BiasBackward(n, o, g.ColumnCols, gy.Data, bias.GradSpan());
     }
 
     // y += residual, for a convolution's fused residual connection.

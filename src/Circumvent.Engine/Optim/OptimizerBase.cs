@@ -40,19 +40,19 @@ public abstract class OptimizerBase : IOptimizer
     public void ImportState(OptimizerState state)
     {
         if (state.Steps < 0) throw new ArgumentException($"Optimiser state: step count {state.Steps} is negative.");
-        var known = new HashSet<string>(StringComparer.Ordinal);
+        var slotsByKey = new Dictionary<string, (float[]?[] Slots, int Index)>(StringComparer.Ordinal);
         foreach (var (name, slots) in StateSlots)
-            for (int i = 0; i < slots.Length; i++)
-            {
-                string key = $"{name}.{i}";
-                known.Add(key);
-                if (!state.Buffers.TryGetValue(key, out var buffer)) { slots[i] = null; continue; }
-                if (buffer.Length != Parameters[i].Length)
-                    throw new ArgumentException($"Optimiser state: '{key}' has {buffer.Length} values, parameter {i} has {Parameters[i].Length}.");
-                slots[i] = (float[])buffer.Clone();
-            }
-        if (state.Buffers.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
-            throw new ArgumentException($"Optimiser state: '{unknown}' belongs to no parameter of this {GetType().Name} ({Parameters.Length} parameters).");
+            for (int i = 0; i < slots.Length; i++) slotsByKey[$"{name}.{i}"] = (slots, i);
+        // Everything is checked before anything changes, so a refused state leaves the optimiser as it was.
+        foreach (var (key, buffer) in state.Buffers)
+        {
+            if (!slotsByKey.TryGetValue(key, out var slot))
+                throw new ArgumentException($"Optimiser state: '{key}' belongs to no parameter of this {GetType().Name} ({Parameters.Length} parameters).");
+            if (buffer.Length != Parameters[slot.Index].Length)
+                throw new ArgumentException($"Optimiser state: '{key}' has {buffer.Length} values, parameter {slot.Index} has {Parameters[slot.Index].Length}.");
+        }
+        foreach (var (key, (slots, i)) in slotsByKey)
+            slots[i] = state.Buffers.TryGetValue(key, out var buffer) ? (float[])buffer.Clone() : null;
         Steps = state.Steps;
     }
 

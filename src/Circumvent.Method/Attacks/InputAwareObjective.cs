@@ -39,8 +39,7 @@ public sealed class InputAwareObjective : IBatchObjective, IDisposable
         _attack = attack;
         _partnerLoader = partners;
         _planSeed = planSeed;
-        _partners = InputAwareTraining.Endless(partners).GetEnumerator();
-        _planRng = PlanRandom(0);
+        (_planRng, _partners) = StreamsFrom(0);
         _labelSmoothing = (float)labelSmoothing;
         var parameters = networks.Generator.Parameters.Select(p => p.Tensor).ToList();
         foreach (var p in parameters) p.RequiresGrad = true;
@@ -55,15 +54,16 @@ public sealed class InputAwareObjective : IBatchObjective, IDisposable
     /// </summary>
     public void BeginEpoch(int epoch)
     {
-        _planRng = PlanRandom(epoch);
         _partners.Dispose();
-        _partners = InputAwareTraining.Endless(_partnerLoader, epoch).GetEnumerator();
+        (_planRng, _partners) = StreamsFrom(epoch);
     }
 
     /// <summary>G, its BN counts and its Adam state, saved with the classifier's training state.</summary>
     public TrainingStatePart StatePart => new("generator", _networks.Generator, GeneratorStats, _generatorOptimizer);
 
-    private Random PlanRandom(int epoch) => new(BatchLoader.MixSeed(_planSeed, epoch, 0));
+    // The plan draws and the partner batches as they stand at the start of `epoch`.
+    private (Random Plans, IEnumerator<Batch> Partners) StreamsFrom(int epoch) =>
+        (new Random(BatchLoader.MixSeed(_planSeed, epoch, 0)), InputAwareTraining.Endless(_partnerLoader, epoch).GetEnumerator());
 
     /// <summary>Updates G's BN running statistics (its num_batches_tracked counts).</summary>
     public RunningStatsUpdater GeneratorStats { get; }

@@ -98,9 +98,12 @@ public static class BackdoorTraining
         var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, dataset.Normalization, BatchLoaderOptions.Evaluation(256)));
 
         var statsUpdater = new RunningStatsUpdater(parameters);
-        // Input-aware's mask pre-training (25 epochs, the longest part) keeps its progress beside the output too.
+        // Progress is kept beside the output after every epoch, so a stopped run continues; a state saved
+        // by a run with another config or attack is refused.
+        string runKey = config.ToJson() + (attack?.ToJson() ?? "");
+        // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
         var maskState = inputAwareTraining is null ? null
-            : new TrainingStateFile(output + ".mask-state", inputAwareTraining.Networks.Mask, inputAwareTraining.MaskStats, config.ToJson() + attack!.ToJson());
+            : new TrainingStateFile(output + ".mask-state", inputAwareTraining.Networks.Mask, inputAwareTraining.MaskStats, runKey);
         if (inputAwareTraining is not null)
         {
             log?.Invoke($"input-aware: training the mask network alone for {attack!.MaskEpochs} epochs ({inputAwareTraining.BatchesPerEpoch} batches each)"
@@ -108,10 +111,8 @@ public static class BackdoorTraining
             inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation, maskState);
         }
         using var objective = inputAwareTraining?.CreateObjective();
-        // Progress is kept beside the output after every epoch, so a stopped run continues (input-aware:
-        // with its generator, which trains alongside). Keyed by the config and the attack.
-        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, config.ToJson() + (attack?.ToJson() ?? ""),
-            objective is null ? null : [objective.StatePart]);
+        // Input-aware's generator trains alongside the classifier, so it is saved with it.
+        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, runKey, objective is null ? null : [objective.StatePart]);
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective, State = state };
         if (File.Exists(state.FilePath))
             log?.Invoke($"continuing the training saved in {state.FilePath}");

@@ -62,12 +62,12 @@ public static class Layers
     public static Tensor BatchNormReluConv(ParameterSet p, string bnPrefix, string convPrefix, Tensor x, ForwardContext ctx,
         int stride = 1, int padding = 0, bool convBias = false, Tensor? residual = null, bool temporary = false)
     {
-        Tensor bnWeight = p[bnPrefix + ".weight"], bnBias = p[bnPrefix + ".bias"], convWeight = p[convPrefix + ".weight"];
-        if (temporary && !ctx.Training && !Tensor.NeedsGraph(x, bnWeight, bnBias, convWeight)
-            && !(convBias && p[convPrefix + ".bias"].RequiresGrad) && residual is not { RequiresGrad: true })
+        Tensor bnWeight = p[bnPrefix + ".weight"], bnBias = p[bnPrefix + ".bias"];
+        // Normalising in place keeps no pre-activation either; the convolution records its own graph if it needs one.
+        if (temporary && !ctx.Training && !Tensor.NeedsGraph(x, bnWeight, bnBias))
             return Conv(p, convPrefix, BatchNormRelu(p, bnPrefix, x, ctx, temporary: true), ctx, stride, padding, convBias, residual);
         var y = Op.BatchNormReluConv2d(x, bnWeight, bnBias, p[bnPrefix + ".running_mean"], p[bnPrefix + ".running_var"],
-            ctx.Training, BatchNormEps, out var stats, convWeight, convBias ? p[convPrefix + ".bias"] : null, stride, padding, residual);
+            ctx.Training, BatchNormEps, out var stats, p[convPrefix + ".weight"], convBias ? p[convPrefix + ".bias"] : null, stride, padding, residual);
         if (ctx.Training && stats is not null) ctx.BatchNormObserver?.Observe(bnPrefix, stats);
         ctx.ActivationObserver?.Observe(convPrefix, y);
         return y;
