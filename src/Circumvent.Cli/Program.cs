@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Circumvent.Training;
 
 namespace Circumvent.Cli;
@@ -9,11 +10,26 @@ public static class Program
     /// <summary>Exit code for an unexpected internal failure.</summary>
     public const int InternalError = 1;
 
+    /// <summary>Exit code after Ctrl+C (128 + SIGINT), as shells report it.</summary>
+    public const int Interrupted = 130;
+    /// <summary>Exit code after SIGTERM (128 + 15), as shells report it.</summary>
+    public const int Terminated = 143;
+
     public static int Main(string[] args)
     {
         using var cancel = new CancellationTokenSource();
+        int stoppedWith = Interrupted;
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        return Run(args, Console.Out, Console.Error, interactive: !Console.IsOutputRedirected, cancel.Token);
+        // `kill`, a job scheduler's time limit or a container stop send SIGTERM: stop as for Ctrl+C, after the
+        // current batch, keeping every finished epoch, curve and cell, instead of the runtime exiting mid-step.
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stoppedWith = Terminated;
+            cancel.Cancel();
+        });
+        int code = Run(args, Console.Out, Console.Error, interactive: !Console.IsOutputRedirected, cancel.Token);
+        return code == Interrupted ? stoppedWith : code;
     }
 
     /// <summary>
@@ -36,7 +52,7 @@ public static class Program
         catch (OperationCanceledException)
         {
             stderr.WriteLine("circumvent: cancelled; no partial output was written (finished work is kept: rerun the command to resume).");
-            return 130;
+            return Interrupted;
         }
         catch (Exception ex)
         {
