@@ -37,7 +37,8 @@ public sealed record AdaptiveTscOptions
 /// copy of the backdoored model θ (activation matching, <see cref="MatchMode.Unalign"/>, on a probe
 /// subset of the attacker's data), train the whole quadratic Bézier curve — both endpoints and the
 /// middle bend — on the poisoned training set (clean + poisoned samples), and return the curve's
-/// start point with its BN statistics re-estimated on that set.
+/// start point with its BN statistics re-estimated on that set. With a checkpoint the curve's
+/// progress is kept after every epoch; the un-aligned copy is recomputed (deterministically) on a rerun.
 /// </summary>
 public static class AdaptiveTscAttack
 {
@@ -45,7 +46,8 @@ public static class AdaptiveTscAttack
     public static int ProbeCount(int datasetCount) => Math.Min(datasetCount, Math.Max(256, datasetCount / 20));
 
     public static ParameterSet Run(IArchitecture arch, ParameterSet backdoored, ImageDataset poisonedTrain, Normalization normalization,
-        AdaptiveTscOptions options, IProgress<StageProgress>? progress = null, CancellationToken cancellation = default)
+        AdaptiveTscOptions options, IProgress<StageProgress>? progress = null, CancellationToken cancellation = default,
+        CurveCheckpoint? checkpoint = null)
     {
         options.Validate();
         var probeSet = Subsets.Random(poisonedTrain, ProbeCount(poisonedTrain.Count), options.Seed);
@@ -72,7 +74,7 @@ public static class AdaptiveTscAttack
             Seed = options.Seed,
         };
         var curve = CurveTrainer.Fit(arch, backdoored, unaligned, poisonedTrain, normalization, curveOptions,
-            new SupervisedObjective(), progress, cancellation);
+            new SupervisedObjective(), progress, cancellation, checkpoint);
         return CurvePoint.At(arch, curve, 0, poisonedTrain, normalization);
     }
 }

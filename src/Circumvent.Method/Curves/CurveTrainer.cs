@@ -11,13 +11,14 @@ namespace Circumvent.Method.Curves;
 /// per mini-batch one t ~ U(0, 1), forward with w(t) in training mode (BN on batch statistics, no
 /// running statistics kept), loss = objective + 0.5·λ·‖w(t)‖², backward into the trained bends,
 /// SGD with momentum and weight decay on them, cosine learning rate per step over the actual run.
-/// Deterministic for a given <see cref="CurveOptions.Seed"/>.
+/// Deterministic for a given <see cref="CurveOptions.Seed"/>, resumed or not.
 /// </summary>
 public static class CurveTrainer
 {
+    /// <param name="checkpoint">Keeps the fit's progress after every epoch, and continues from it (null = none).</param>
     public static BezierCurve Fit(IArchitecture arch, ParameterSet start, ParameterSet end, ImageDataset clean,
         Normalization normalization, CurveOptions options, ITrainingObjective objective,
-        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default)
+        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default, CurveCheckpoint? checkpoint = null)
     {
         options.Validate();
         if (clean.Count < 2) throw new ArgumentException($"Curve training needs at least 2 clean images, got {clean.Count}.");
@@ -29,9 +30,15 @@ public static class CurveTrainer
         var optimizer = new Sgd(trained, options.LearningRate, options.Momentum, options.WeightDecay);
         var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
         var schedule = new CosineSchedule(options.LearningRate, options.Epochs * loader.BatchesPerEpoch);
-        // Streams the loader never uses (it mixes epoch ≥ 0), so t and dropout are independent of crops and order.
+        var state = checkpoint?.For(curve);
+        int done = Math.Min(state?.Restore(optimizer) ?? 0, options.Epochs);
+        // Streams the loader never uses (stream -1 and batch indices ≥ 0), so t and dropout are independent of
+        // crops and order. One t per batch from one stream: a resumed fit skips the draws of the epochs done.
         var tDraws = new Random(BatchLoader.MixSeed(options.Seed, -1, -2));
-        var context = ForwardContext.Train(null, new Random(BatchLoader.MixSeed(options.Seed, -1, -3)));
+        for (long i = 0; i < (long)done * loader.BatchesPerEpoch; i++) tDraws.NextDouble();
+        // Dropout draws a varying count per batch, so its stream starts afresh each epoch instead.
+        ForwardContext ContextFor(int epoch) => ForwardContext.Train(null, new Random(BatchLoader.MixSeed(options.Seed, epoch, -3)));
+        var context = ContextFor(done);
 
         double Step(Batch batch)
         {
@@ -45,7 +52,12 @@ public static class CurveTrainer
             return value;
         }
 
-        StepLoop.Run("curve", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation);
+        StepLoop.Run("curve", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation, firstEpoch: done,
+            epochFinished: epochs =>
+            {
+                state?.Save(epochs, optimizer);
+                context = ContextFor(epochs);
+            });
         return curve;
     }
 }

@@ -102,6 +102,8 @@ public static class BackdoorTraining
         // by a run with another config or attack is refused.
         string runKey = config.ToJson() + (attack?.ToJson() ?? "");
         // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
+        // So does the adaptive attack's curve, which comes after the training.
+        var adaptiveState = adaptive is null ? null : new Curves.CurveCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive));
         var maskState = inputAwareTraining is null ? null
             : new TrainingStateFile(output + ".mask-state", inputAwareTraining.Networks.Mask, inputAwareTraining.MaskStats, runKey);
         if (inputAwareTraining is not null)
@@ -131,8 +133,10 @@ public static class BackdoorTraining
         var result = display is null ? trainer.Train(trainSource) : display(header, trainer, () => trainer.Train(trainSource));
         if (adaptive is not null)
         {
-            log?.Invoke($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set");
-            parameters = AdaptiveTscAttack.Run(architecture, parameters, train, dataset.Normalization, adaptive, cancellation: cancellation);
+            log?.Invoke($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set"
+                + (File.Exists(adaptiveState!.Path) ? $", continuing from {adaptiveState.Path}" : ""));
+            parameters = AdaptiveTscAttack.Run(architecture, parameters, train, dataset.Normalization, adaptive, log is null ? null : new EpochLog(log),
+                cancellation, adaptiveState);
         }
         int poisonedCount = poisonedIndices.Length;
         if (inputAwareTraining is not null)
@@ -171,13 +175,14 @@ public static class BackdoorTraining
         }.Save(output);
         state.Delete();
         maskState?.Delete();
+        adaptiveState?.Delete();
         return new Outcome(result, accuracy, output, scores, poisonedCount, attack);
     }
 
     /// <summary>Where a training run writing <paramref name="outputPath"/> keeps its progress until the model is saved.</summary>
     public static string StatePath(string outputPath) => outputPath + ".train-state";
 
-    /// <summary>One log line per finished epoch of a stage (mask pre-training).</summary>
+    /// <summary>One log line per finished epoch of a stage (mask pre-training, the adaptive attack's curve).</summary>
     private sealed class EpochLog(Action<string> log) : IProgress<Curves.StageProgress>
     {
         public void Report(Curves.StageProgress p)

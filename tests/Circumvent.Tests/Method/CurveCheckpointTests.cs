@@ -1,0 +1,113 @@
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Curves;
+using Circumvent.Models;
+using Circumvent.Models.Checkpoints;
+using Circumvent.Models.Described;
+
+namespace Circumvent.Tests.Method;
+
+/// <summary>A curve fit (the adaptive attack's) stopped mid-way and rerun with its checkpoint ends where an uninterrupted fit ends.</summary>
+public class CurveCheckpointTests
+{
+    // Dropout draws a varying number of values per batch: the case a single random stream could not resume.
+    private const string DropoutMlp = """
+        { "name": "dropout-mlp", "input": [1, 8, 8], "classes": 3,
+          "layers": [
+            { "type": "flatten" },
+            { "type": "linear", "name": "fc1", "in_features": 64, "out_features": 16 },
+            { "type": "relu" },
+            { "type": "dropout", "p": 0.3 },
+            { "type": "linear", "name": "fc2", "in_features": 16, "out_features": 3 }
+          ] }
+        """;
+
+    private static IArchitecture Network(string name) => name == "dropout-mlp"
+        ? Architectures.Create(DescriptionParser.ParseJson(DropoutMlp, "dropout-mlp.json").ToConfig())
+        : CurveProblems.SmallCnn();
+
+    private static CurveOptions Options(bool trainEndpoints) =>
+        new() { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Augment = true, Seed = 3, TrainEndpoints = trainEndpoints };
+
+    [Theory]
+    [InlineData("cnn-small", false)]
+    [InlineData("cnn-small", true)]
+    [InlineData("dropout-mlp", true)]
+    public void StoppedAndResumedFitEqualsAnUninterruptedOne(string network, bool trainEndpoints)
+    {
+        var arch = Network(network);
+        var data = CurveProblems.Blocks(48, 1); // 3 batches per epoch
+        var (start, end) = (arch.Initialize(new Random(1)), arch.Initialize(new Random(2)));
+        var options = Options(trainEndpoints);
+        BezierCurve Fit(IProgress<StageProgress>? progress, CancellationToken cancel, CurveCheckpoint? checkpoint) =>
+            CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, new SupervisedObjective(), progress, cancel, checkpoint);
+
+        var whole = Fit(null, CancellationToken.None, null);
+        string folder = Directory.CreateTempSubdirectory("circumvent-curve-state-").FullName;
+        try
+        {
+            var checkpoint = new CurveCheckpoint(Path.Combine(folder, "curve.state"), "run");
+            using (var stop = new CancellationTokenSource())
+            {
+                // Stop at the end of epoch 2: the next batch sees the cancellation after epoch 2 was saved.
+                var stopAfterTwo = new CallbackProgress(p => { if (p.IsEpochEnd && p.Epoch == 2) stop.Cancel(); });
+                Assert.Throws<OperationCanceledException>(() => Fit(stopAfterTwo, stop.Token, checkpoint));
+            }
+            Assert.True(File.Exists(checkpoint.Path));
+
+            var seen = new CollectProgress<StageProgress>();
+            var resumed = Fit(seen, CancellationToken.None, checkpoint);
+            Assert.All(seen.Items, p => Assert.Equal(3, p.Epoch)); // it continued, it did not start over
+            CurveProblems.AssertSetsBitIdentical(whole.Start, resumed.Start);
+            CurveProblems.AssertSetsBitIdentical(whole.Middle, resumed.Middle);
+            CurveProblems.AssertSetsBitIdentical(whole.End, resumed.End);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
+    public void AStateOfAnotherRunIsRefused()
+    {
+        var arch = CurveProblems.SmallCnn();
+        var data = CurveProblems.Blocks(32, 1);
+        var (start, end) = (arch.Initialize(new Random(1)), arch.Initialize(new Random(2)));
+        string folder = Directory.CreateTempSubdirectory("circumvent-curve-state-").FullName;
+        try
+        {
+            string path = Path.Combine(folder, "curve.state");
+            var options = Options(trainEndpoints: true) with { Epochs = 1 };
+            CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, new SupervisedObjective(), checkpoint: new CurveCheckpoint(path, "one"));
+            var ex = Assert.Throws<CheckpointException>(() => CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options,
+                new SupervisedObjective(), checkpoint: new CurveCheckpoint(path, "another")));
+            Assert.Contains("curve.state", ex.Message);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
+    public void AdaptiveAttackResumesFromItsCheckpoint()
+    {
+        var arch = CurveProblems.SmallCnn();
+        var data = CurveProblems.Blocks(48, 2);
+        var backdoored = arch.Initialize(new Random(5));
+        var options = new AdaptiveTscOptions { Epochs = 2, BatchSize = 16, LearningRate = 0.05, Augment = false, Seed = 4 };
+        var whole = AdaptiveTscAttack.Run(arch, backdoored, data, CurveProblems.Norm, options);
+        string folder = Directory.CreateTempSubdirectory("circumvent-adaptive-state-").FullName;
+        try
+        {
+            var checkpoint = new CurveCheckpoint(Path.Combine(folder, "m.adaptive-state"), "run");
+            using (var stop = new CancellationTokenSource())
+            {
+                var stopAfterOne = new CallbackProgress(p => { if (p.IsEpochEnd && p.Epoch == 1) stop.Cancel(); });
+                Assert.Throws<OperationCanceledException>(() => AdaptiveTscAttack.Run(arch, backdoored, data, CurveProblems.Norm, options, stopAfterOne, stop.Token, checkpoint));
+            }
+            var resumed = AdaptiveTscAttack.Run(arch, backdoored, data, CurveProblems.Norm, options, checkpoint: checkpoint);
+            CurveProblems.AssertSetsBitIdentical(whole, resumed);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    private sealed class CallbackProgress(Action<StageProgress> callback) : IProgress<StageProgress>
+    {
+        public void Report(StageProgress value) => callback(value);
+    }
+}
