@@ -29,8 +29,8 @@ public sealed class Mcr(McrOptions options) : IDefense
         run.Evaluate(1, "fine-tuned endpoint", tuned);
 
         var curveUnit = new DefenseUnit(1, "curve", UnitKind.Curve);
-        var curve = run.Curve(curveUnit, "curve", () =>
-            steps.FitCurve(theta, tuned, Options.Curve, UnitSeeds.For(input.Seed, 1, UnitSeeds.FirstCurve), curveUnit, observer));
+        var curve = run.Curve(curveUnit, "curve", checkpoint =>
+            steps.FitCurve(theta, tuned, Options.Curve, UnitSeeds.For(input.Seed, 1, UnitSeeds.FirstCurve), curveUnit, observer, checkpoint));
         var point = run.Weights(new DefenseUnit(1, "point", UnitKind.Point), () =>
             steps.PointAt(curve, Options.T, Options.Curve, UnitSeeds.For(input.Seed, 1, UnitSeeds.SecondPoint)));
         var after = run.Evaluate(1, "curve point", point);

@@ -28,9 +28,10 @@ internal sealed class PurificationSteps : IDisposable
     public ParameterSet PermuteLayers(ParameterSet reference, ParameterSet toPermute, MatchMode mode) =>
         ActivationMatcher.PermuteLayers(Arch, reference, toPermute, ProbeBatches(), mode);
 
-    public BezierCurve FitCurve(ParameterSet start, ParameterSet end, CurveOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer) =>
+    public BezierCurve FitCurve(ParameterSet start, ParameterSet end, CurveOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
+        CurveCheckpoint? checkpoint) =>
         CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,
-            Progress(unit, observer), _input.Cancellation);
+            Progress(unit, observer), _input.Cancellation, checkpoint);
 
     /// <summary>The curve's weights at t with BN statistics re-estimated on D, augmented as the curve was trained.</summary>
     public ParameterSet PointAt(BezierCurve curve, double t, CurveOptions settings, int seed) =>

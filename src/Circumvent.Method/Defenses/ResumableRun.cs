@@ -71,8 +71,12 @@ internal sealed class ResumableRun
         });
     }
 
-    /// <summary>A unit whose result is a trained curve; <paramref name="stage"/> labels it for `curve`.</summary>
-    public BezierCurve Curve(DefenseUnit unit, string stage, Func<BezierCurve> compute)
+    /// <summary>
+    /// A unit whose result is a trained curve; <paramref name="stage"/> labels it for `curve`. With a run folder,
+    /// <paramref name="compute"/> gets a checkpoint that keeps the fit's progress after every epoch
+    /// ("UNIT.state", removed once the curve is saved), so a stopped fit continues mid-curve.
+    /// </summary>
+    public BezierCurve Curve(DefenseUnit unit, string stage, Func<CurveCheckpoint?, BezierCurve> compute)
     {
         string? path = _folder?.FileFor(unit, CurveFile.Extension);
         BezierCurve curve;
@@ -83,9 +87,12 @@ internal sealed class ResumableRun
         }
         else
         {
-            curve = Compute(unit, compute, result =>
+            // The folder's config is the run's identity; the unit's id tells its curves apart.
+            var checkpoint = _folder is null ? null : new CurveCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id);
+            curve = Compute(unit, () => compute(checkpoint), result =>
             {
                 if (path is not null) CurveFile.Save(path, _input.Architecture.Config, result, unit.Round, stage);
+                checkpoint?.Delete();
             });
         }
         if (path is not null) _curves.Add(new StoredCurve(unit.Round, stage, path));

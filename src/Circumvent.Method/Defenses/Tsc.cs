@@ -37,22 +37,22 @@ public sealed class Tsc(TscOptions options) : IDefense
             var round = r;
             var start = theta;
             var unit1 = new DefenseUnit(round, "stage1-curve", UnitKind.Curve);
-            var curve1 = run.Curve(unit1, "stage 1", () =>
+            var curve1 = run.Curve(unit1, "stage 1", checkpoint =>
             {
                 var permuted = steps.RandomlyPermuted(start, UnitSeeds.For(input.Seed, round, UnitSeeds.RandomPermutation));
                 var unaligned = steps.PermuteLayers(start, permuted, MatchMode.Unalign);
-                return steps.FitCurve(start, unaligned, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstCurve), unit1, observer);
+                return steps.FitCurve(start, unaligned, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstCurve), unit1, observer, checkpoint);
             });
             var theta1 = run.Weights(new DefenseUnit(round, "stage1-point", UnitKind.Point), () =>
                 steps.PointAt(curve1, Options.T, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstPoint)));
             run.Evaluate(round, "stage 1", theta1);
 
             var unit2 = new DefenseUnit(round, "stage2-curve", UnitKind.Curve);
-            var curve2 = run.Curve(unit2, "stage 2", () =>
+            var curve2 = run.Curve(unit2, "stage 2", checkpoint =>
             {
                 // Stage 2 permutes the CURRENT model θ into θ1's basin, then connects the two.
                 var aligned = steps.PermuteLayers(theta1, start, MatchMode.Align);
-                return steps.FitCurve(aligned, theta1, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondCurve), unit2, observer);
+                return steps.FitCurve(aligned, theta1, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondCurve), unit2, observer, checkpoint);
             });
             theta = run.Weights(new DefenseUnit(round, "stage2-point", UnitKind.Point), () =>
                 steps.PointAt(curve2, Options.T, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondPoint)));

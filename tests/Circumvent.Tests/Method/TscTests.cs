@@ -95,6 +95,30 @@ public class TscTests
     }
 
     [Fact]
+    public void AnInterruptionMidCurveResumesFromTheCurvesLastFinishedEpoch()
+    {
+        var problem = TinyDefenseProblem.Create();
+        using var straight = new Circumvent.Tests.Data.TempFolder();
+        using var interrupted = new Circumvent.Tests.Data.TempFolder();
+        string straightRun = Path.Combine(straight.Path, "run"), interruptedRun = Path.Combine(interrupted.Path, "run");
+        var reference = new Tsc(Quick).Run(problem.Input() with { RunFolder = straightRun });
+
+        // Stop in the second (last) epoch of round 1's stage-2 curve: its first epoch is kept.
+        var stopper = new RecordingObserver { StopDuring = (unit, line) => unit.Id == "round1.stage2-curve" && line.StartsWith("curve epoch 2/2", StringComparison.Ordinal) };
+        Assert.Throws<InterruptedForTest>(() => new Tsc(Quick).Run(problem.Input() with { RunFolder = interruptedRun }, stopper));
+        Assert.True(File.Exists(Path.Combine(interruptedRun, "round1.stage2-curve.state")));
+
+        var resumedObserver = new RecordingObserver();
+        var resumed = new Tsc(Quick).Run(problem.Input() with { RunFolder = interruptedRun }, resumedObserver);
+        var resumedCurveLines = resumedObserver.ProgressLines.Where(l => l.Id == "round1.stage2-curve").Select(l => l.Detail).ToList();
+        Assert.NotEmpty(resumedCurveLines);
+        Assert.All(resumedCurveLines, line => Assert.StartsWith("curve epoch 2/2", line)); // epoch 1 was not redone
+        AssertSameWeights(reference.Purified, resumed.Purified);
+        Assert.Equal(reference.Stages, resumed.Stages);
+        Assert.Empty(Directory.GetFiles(interruptedRun, "*.state")); // a saved curve needs no state
+    }
+
+    [Fact]
     public void InMemoryRunEqualsTheCheckpointedOneForTheSameSeed()
     {
         var problem = TinyDefenseProblem.Create();
@@ -149,7 +173,17 @@ internal sealed class InterruptedForTest : Exception;
 internal sealed class RecordingObserver : IDefenseObserver
 {
     public string? StopAfter { get; init; }
+    /// <summary>Stops the run from inside a unit when a progress line satisfies it (as Ctrl-C mid-curve would).</summary>
+    public Func<DefenseUnit, string, bool>? StopDuring { get; init; }
     public List<string> Started { get; } = [];
+    public List<(string Id, string Detail)> ProgressLines { get; } = [];
+
+    public void Progress(DefenseUnit unit, string detail)
+    {
+        ProgressLines.Add((unit.Id, detail));
+        if (StopDuring?.Invoke(unit, detail) == true) throw new InterruptedForTest();
+    }
+
     public List<(string Id, bool Resumed)> Finished { get; } = [];
     public List<StageEvaluation> Evaluations { get; } = [];
     public int BeforeCount { get; private set; }
