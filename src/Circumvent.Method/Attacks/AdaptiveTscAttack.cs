@@ -47,7 +47,7 @@ public static class AdaptiveTscAttack
 
     public static ParameterSet Run(IArchitecture arch, ParameterSet backdoored, ImageDataset poisonedTrain, Normalization normalization,
         AdaptiveTscOptions options, IProgress<StageProgress>? progress = null, CancellationToken cancellation = default,
-        CurveCheckpoint? checkpoint = null)
+        EpochCheckpoint? checkpoint = null)
     {
         options.Validate();
         var probeSet = Subsets.Random(poisonedTrain, ProbeCount(poisonedTrain.Count), options.Seed);

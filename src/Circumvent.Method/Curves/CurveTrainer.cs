@@ -18,7 +18,7 @@ public static class CurveTrainer
     /// <param name="checkpoint">Keeps the fit's progress after every epoch, and continues from it (null = none).</param>
     public static BezierCurve Fit(IArchitecture arch, ParameterSet start, ParameterSet end, ImageDataset clean,
         Normalization normalization, CurveOptions options, ITrainingObjective objective,
-        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default, CurveCheckpoint? checkpoint = null)
+        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)
     {
         options.Validate();
         if (clean.Count < 2) throw new ArgumentException($"Curve training needs at least 2 clean images, got {clean.Count}.");
@@ -30,7 +30,7 @@ public static class CurveTrainer
         var optimizer = new Sgd(trained, options.LearningRate, options.Momentum, options.WeightDecay);
         var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
         var schedule = new CosineSchedule(options.LearningRate, options.Epochs * loader.BatchesPerEpoch);
-        var state = checkpoint?.For(curve);
+        var state = checkpoint?.ForCurve(curve);
         int done = Math.Min(state?.Restore(optimizer) ?? 0, options.Epochs);
         // Streams the loader never uses (stream -1 and batch indices ≥ 0), so t and dropout are independent of
         // crops and order. One t per batch from one stream: a resumed fit skips the draws of the epochs done.

@@ -13,10 +13,11 @@ namespace Circumvent.Method.Curves;
 /// </summary>
 public static class FineTuner
 {
+    /// <param name="checkpoint">Keeps the progress after every epoch, and continues from it (null = none).</param>
     /// <returns>A new parameter set; <paramref name="parameters"/> is not modified.</returns>
     public static ParameterSet Run(IArchitecture arch, ParameterSet parameters, ImageDataset clean, Normalization normalization,
         FineTuneOptions options, ITrainingObjective objective,
-        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default)
+        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)
     {
         options.Validate();
         if (clean.Count < 2) throw new ArgumentException($"Fine-tuning needs at least 2 clean images, got {clean.Count}.");
@@ -38,7 +39,12 @@ public static class FineTuner
         var optimizer = Factories.CreateOptimizer(config, tuned.Parameters.Select(e => e.Tensor).ToList());
         var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
         var schedule = Factories.CreateSchedule(config, loader.BatchesPerEpoch);
-        var context = ForwardContext.Train(new RunningStatsUpdater(tuned), new Random(BatchLoader.MixSeed(options.Seed, -1, -3)));
+        var statsUpdater = new RunningStatsUpdater(tuned);
+        var state = checkpoint?.ForModel(tuned, statsUpdater);
+        int done = Math.Min(state?.Restore(optimizer) ?? 0, options.Epochs);
+        // Dropout's stream starts afresh each epoch (a stream the loader never uses), so a resumed run draws what an uninterrupted one would.
+        ForwardContext ContextFor(int epoch) => ForwardContext.Train(statsUpdater, new Random(BatchLoader.MixSeed(options.Seed, epoch, -3)));
+        var context = ContextFor(done);
 
         double Step(Batch batch)
         {
@@ -50,7 +56,12 @@ public static class FineTuner
             return value;
         }
 
-        StepLoop.Run("fine-tune", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation);
+        StepLoop.Run("fine-tune", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation, firstEpoch: done,
+            epochFinished: epochs =>
+            {
+                state?.Save(epochs, optimizer);
+                context = ContextFor(epochs);
+            });
         // A clean copy without gradient buffers or the requires-grad flag, like a loaded checkpoint.
         return tuned.Clone();
     }

@@ -21,8 +21,8 @@ public sealed class FineTuneDefense(FineTuneOptions settings) : IDefense
         using var steps = new PurificationSteps(input);
         var before = run.EvaluateBefore(input.Parameters);
         var unit = new DefenseUnit(1, "finetune", UnitKind.FineTune);
-        var tuned = run.Weights(unit, () =>
-            steps.FineTune(input.Parameters, Settings, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), unit, observer));
+        var tuned = run.Weights(unit, checkpoint =>
+            steps.FineTune(input.Parameters, Settings, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), unit, observer, checkpoint));
         var after = run.Evaluate(1, "fine-tune", tuned);
         return run.Finish(tuned, before, after);
     }

@@ -24,14 +24,14 @@ public sealed class Mcr(McrOptions options) : IDefense
         var theta = input.Parameters;
 
         var tuneUnit = new DefenseUnit(1, "finetune", UnitKind.FineTune);
-        var tuned = run.Weights(tuneUnit, () =>
-            steps.FineTune(theta, Options.FineTune, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), tuneUnit, observer));
+        var tuned = run.Weights(tuneUnit, checkpoint =>
+            steps.FineTune(theta, Options.FineTune, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), tuneUnit, observer, checkpoint));
         run.Evaluate(1, "fine-tuned endpoint", tuned);
 
         var curveUnit = new DefenseUnit(1, "curve", UnitKind.Curve);
         var curve = run.Curve(curveUnit, "curve", checkpoint =>
             steps.FitCurve(theta, tuned, Options.Curve, UnitSeeds.For(input.Seed, 1, UnitSeeds.FirstCurve), curveUnit, observer, checkpoint));
-        var point = run.Weights(new DefenseUnit(1, "point", UnitKind.Point), () =>
+        var point = run.Weights(new DefenseUnit(1, "point", UnitKind.Point), _ =>
             steps.PointAt(curve, Options.T, Options.Curve, UnitSeeds.For(input.Seed, 1, UnitSeeds.SecondPoint)));
         var after = run.Evaluate(1, "curve point", point);
         return run.Finish(point, before, after);

@@ -29,7 +29,7 @@ internal sealed class PurificationSteps : IDisposable
         ActivationMatcher.PermuteLayers(Arch, reference, toPermute, ProbeBatches(), mode);
 
     public BezierCurve FitCurve(ParameterSet start, ParameterSet end, CurveOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
-        CurveCheckpoint? checkpoint) =>
+        EpochCheckpoint? checkpoint) =>
         CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,
             Progress(unit, observer), _input.Cancellation, checkpoint);
 
@@ -37,9 +37,10 @@ internal sealed class PurificationSteps : IDisposable
     public ParameterSet PointAt(BezierCurve curve, double t, CurveOptions settings, int seed) =>
         CurvePoint.At(Arch, curve, t, _input.Clean, _input.Normalization, settings.BatchSize, settings.AugmentationFor(_input.Clean.Height), seed);
 
-    public ParameterSet FineTune(ParameterSet parameters, FineTuneOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer) =>
+    public ParameterSet FineTune(ParameterSet parameters, FineTuneOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
+        EpochCheckpoint? checkpoint) =>
         FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,
-            Progress(unit, observer), _input.Cancellation);
+            Progress(unit, observer), _input.Cancellation, checkpoint);
 
     /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>
     private static IProgress<StageProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>

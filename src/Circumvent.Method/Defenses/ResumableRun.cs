@@ -55,8 +55,12 @@ internal sealed class ResumableRun
         return new ResumableRun(input, config, observer);
     }
 
-    /// <summary>A unit whose result is a weight set (a curve point, a fine-tuned model).</summary>
-    public ParameterSet Weights(DefenseUnit unit, Func<ParameterSet> compute)
+    /// <summary>
+    /// A unit whose result is a weight set (a curve point, a fine-tuned model). With a run folder,
+    /// <paramref name="compute"/> gets a checkpoint for keeping its progress after every epoch
+    /// ("UNIT.state", removed once the result is saved); a unit without epochs ignores it.
+    /// </summary>
+    public ParameterSet Weights(DefenseUnit unit, Func<EpochCheckpoint?, ParameterSet> compute)
     {
         string? path = _folder?.FileFor(unit, ".safetensors");
         if (path is not null && _folder!.IsFinished(unit) && File.Exists(path))
@@ -65,18 +69,19 @@ internal sealed class ResumableRun
             Resumed(unit);
             return restored;
         }
-        return Compute(unit, compute, result =>
+        var checkpoint = CheckpointFor(unit);
+        return Compute(unit, () => compute(checkpoint), result =>
         {
             if (path is not null) new ModelCheckpoint { Architecture = _input.Architecture.Config, Parameters = result }.Save(path);
+            checkpoint?.Delete();
         });
     }
 
     /// <summary>
     /// A unit whose result is a trained curve; <paramref name="stage"/> labels it for `curve`. With a run folder,
-    /// <paramref name="compute"/> gets a checkpoint that keeps the fit's progress after every epoch
-    /// ("UNIT.state", removed once the curve is saved), so a stopped fit continues mid-curve.
+    /// <paramref name="compute"/> gets a checkpoint as for <see cref="Weights"/>, so a stopped fit continues mid-curve.
     /// </summary>
-    public BezierCurve Curve(DefenseUnit unit, string stage, Func<CurveCheckpoint?, BezierCurve> compute)
+    public BezierCurve Curve(DefenseUnit unit, string stage, Func<EpochCheckpoint?, BezierCurve> compute)
     {
         string? path = _folder?.FileFor(unit, CurveFile.Extension);
         BezierCurve curve;
@@ -87,8 +92,7 @@ internal sealed class ResumableRun
         }
         else
         {
-            // The folder's config is the run's identity; the unit's id tells its curves apart.
-            var checkpoint = _folder is null ? null : new CurveCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id);
+            var checkpoint = CheckpointFor(unit);
             curve = Compute(unit, () => compute(checkpoint), result =>
             {
                 if (path is not null) CurveFile.Save(path, _input.Architecture.Config, result, unit.Round, stage);
@@ -133,6 +137,10 @@ internal sealed class ResumableRun
         else _memorySeconds += clock.Elapsed.TotalSeconds;
         return scores;
     }
+
+    // The folder's config is the run's identity; the unit's id tells its units apart.
+    private EpochCheckpoint? CheckpointFor(DefenseUnit unit) =>
+        _folder is null ? null : new EpochCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id);
 
     private T Compute<T>(DefenseUnit unit, Func<T> compute, Action<T> save)
     {

@@ -43,7 +43,7 @@ public sealed class Tsc(TscOptions options) : IDefense
                 var unaligned = steps.PermuteLayers(start, permuted, MatchMode.Unalign);
                 return steps.FitCurve(start, unaligned, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstCurve), unit1, observer, checkpoint);
             });
-            var theta1 = run.Weights(new DefenseUnit(round, "stage1-point", UnitKind.Point), () =>
+            var theta1 = run.Weights(new DefenseUnit(round, "stage1-point", UnitKind.Point), _ =>
                 steps.PointAt(curve1, Options.T, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstPoint)));
             run.Evaluate(round, "stage 1", theta1);
 
@@ -54,7 +54,7 @@ public sealed class Tsc(TscOptions options) : IDefense
                 var aligned = steps.PermuteLayers(theta1, start, MatchMode.Align);
                 return steps.FitCurve(aligned, theta1, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondCurve), unit2, observer, checkpoint);
             });
-            theta = run.Weights(new DefenseUnit(round, "stage2-point", UnitKind.Point), () =>
+            theta = run.Weights(new DefenseUnit(round, "stage2-point", UnitKind.Point), _ =>
                 steps.PointAt(curve2, Options.T, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondPoint)));
             after = run.Evaluate(round, "stage 2", theta);
 
@@ -62,8 +62,8 @@ public sealed class Tsc(TscOptions options) : IDefense
             {
                 var tuned = theta;
                 var unit = new DefenseUnit(round, "finetune", UnitKind.FineTune);
-                theta = run.Weights(unit, () =>
-                    steps.FineTune(tuned, Options.FineTune, UnitSeeds.For(input.Seed, round, UnitSeeds.FineTune), unit, observer));
+                theta = run.Weights(unit, checkpoint =>
+                    steps.FineTune(tuned, Options.FineTune, UnitSeeds.For(input.Seed, round, UnitSeeds.FineTune), unit, observer, checkpoint));
                 after = run.Evaluate(round, "fine-tune", theta);
             }
         }

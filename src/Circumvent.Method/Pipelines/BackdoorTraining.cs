@@ -103,7 +103,7 @@ public static class BackdoorTraining
         string runKey = config.ToJson() + (attack?.ToJson() ?? "");
         // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
         // So does the adaptive attack's curve, which comes after the training.
-        var adaptiveState = adaptive is null ? null : new Curves.CurveCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive));
+        var adaptiveState = adaptive is null ? null : new Curves.EpochCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive));
         var maskState = inputAwareTraining is null ? null
             : new TrainingStateFile(output + ".mask-state", inputAwareTraining.Networks.Mask, inputAwareTraining.MaskStats, runKey);
         if (inputAwareTraining is not null)

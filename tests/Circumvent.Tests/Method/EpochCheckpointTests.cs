@@ -7,7 +7,7 @@ using Circumvent.Models.Described;
 namespace Circumvent.Tests.Method;
 
 /// <summary>A curve fit (the adaptive attack's) stopped mid-way and rerun with its checkpoint ends where an uninterrupted fit ends.</summary>
-public class CurveCheckpointTests
+public class EpochCheckpointTests
 {
     // Dropout draws a varying number of values per batch: the case a single random stream could not resume.
     private const string DropoutMlp = """
@@ -38,14 +38,14 @@ public class CurveCheckpointTests
         var data = CurveProblems.Blocks(48, 1); // 3 batches per epoch
         var (start, end) = (arch.Initialize(new Random(1)), arch.Initialize(new Random(2)));
         var options = Options(trainEndpoints);
-        BezierCurve Fit(IProgress<StageProgress>? progress, CancellationToken cancel, CurveCheckpoint? checkpoint) =>
+        BezierCurve Fit(IProgress<StageProgress>? progress, CancellationToken cancel, EpochCheckpoint? checkpoint) =>
             CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, new SupervisedObjective(), progress, cancel, checkpoint);
 
         var whole = Fit(null, CancellationToken.None, null);
         string folder = Directory.CreateTempSubdirectory("circumvent-curve-state-").FullName;
         try
         {
-            var checkpoint = new CurveCheckpoint(Path.Combine(folder, "curve.state"), "run");
+            var checkpoint = new EpochCheckpoint(Path.Combine(folder, "curve.state"), "run");
             using (var stop = new CancellationTokenSource())
             {
                 // Stop at the end of epoch 2: the next batch sees the cancellation after epoch 2 was saved.
@@ -64,6 +64,37 @@ public class CurveCheckpointTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
+    [Theory]
+    [InlineData("cnn-small")]
+    [InlineData("dropout-mlp")]
+    public void StoppedAndResumedFineTuningEqualsAnUninterruptedOne(string network)
+    {
+        var arch = Network(network);
+        var data = CurveProblems.Blocks(48, 3);
+        var start = arch.Initialize(new Random(1));
+        var options = new FineTuneOptions { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Augment = true, Seed = 2 };
+        ParameterSet Tune(IProgress<StageProgress>? progress, CancellationToken cancel, EpochCheckpoint? checkpoint) =>
+            FineTuner.Run(arch, start, data, CurveProblems.Norm, options, new SupervisedObjective(), progress, cancel, checkpoint);
+
+        var whole = Tune(null, CancellationToken.None, null);
+        string folder = Directory.CreateTempSubdirectory("circumvent-tune-state-").FullName;
+        try
+        {
+            var checkpoint = new EpochCheckpoint(Path.Combine(folder, "tune.state"), "run");
+            using (var stop = new CancellationTokenSource())
+            {
+                var stopAfterTwo = new CallbackProgress(p => { if (p.IsEpochEnd && p.Epoch == 2) stop.Cancel(); });
+                Assert.Throws<OperationCanceledException>(() => Tune(stopAfterTwo, stop.Token, checkpoint));
+            }
+            var seen = new CollectProgress<StageProgress>();
+            var resumed = Tune(seen, CancellationToken.None, checkpoint);
+            Assert.All(seen.Items, p => Assert.Equal(3, p.Epoch));
+            // Parameters and BN running statistics alike.
+            CurveProblems.AssertSetsBitIdentical(whole, resumed);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
     [Fact]
     public void AStateOfAnotherRunIsRefused()
     {
@@ -75,9 +106,9 @@ public class CurveCheckpointTests
         {
             string path = Path.Combine(folder, "curve.state");
             var options = Options(trainEndpoints: true) with { Epochs = 1 };
-            CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, new SupervisedObjective(), checkpoint: new CurveCheckpoint(path, "one"));
+            CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, new SupervisedObjective(), checkpoint: new EpochCheckpoint(path, "one"));
             var ex = Assert.Throws<CheckpointException>(() => CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options,
-                new SupervisedObjective(), checkpoint: new CurveCheckpoint(path, "another")));
+                new SupervisedObjective(), checkpoint: new EpochCheckpoint(path, "another")));
             Assert.Contains("curve.state", ex.Message);
         }
         finally { Directory.Delete(folder, recursive: true); }
@@ -94,7 +125,7 @@ public class CurveCheckpointTests
         string folder = Directory.CreateTempSubdirectory("circumvent-adaptive-state-").FullName;
         try
         {
-            var checkpoint = new CurveCheckpoint(Path.Combine(folder, "m.adaptive-state"), "run");
+            var checkpoint = new EpochCheckpoint(Path.Combine(folder, "m.adaptive-state"), "run");
             using (var stop = new CancellationTokenSource())
             {
                 var stopAfterOne = new CallbackProgress(p => { if (p.IsEpochEnd && p.Epoch == 1) stop.Cancel(); });

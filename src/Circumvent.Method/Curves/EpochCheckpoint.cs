@@ -1,0 +1,35 @@
+using Circumvent.Models;
+using Circumvent.Training;
+
+namespace Circumvent.Method.Curves;
+
+/// <summary>
+/// Where a curve fit or a fine-tuning keeps its progress after every epoch — what it trains and the
+/// optimiser (a <see cref="TrainingStateFile"/>) — so a run stopped by a crash or Ctrl+C continues from
+/// its last finished epoch with the result an uninterrupted run gives.
+/// </summary>
+/// <param name="Path">The state file.</param>
+/// <param name="RunKey">Everything the run depends on; a state saved under another key is refused, never mixed in.</param>
+public sealed record EpochCheckpoint(string Path, string RunKey)
+{
+    /// <summary>The bends a curve fit trains, as "start/NAME", "middle/NAME", "end/NAME" (the curve's own tensors).</summary>
+    internal TrainingStateFile ForCurve(BezierCurve curve)
+    {
+        var bends = new ParameterSet();
+        void AddAll(string prefix, ParameterSet set)
+        {
+            foreach (var entry in set.Parameters) bends.Add(prefix + entry.Name, entry.Tensor, TensorRole.Parameter);
+        }
+        if (curve.TrainsEndpoints) AddAll("start/", curve.Start);
+        AddAll("middle/", curve.Middle);
+        if (curve.TrainsEndpoints) AddAll("end/", curve.End);
+        return new TrainingStateFile(Path, bends, null, RunKey);
+    }
+
+    /// <summary>A model being fine-tuned: its parameters, BN running statistics and their batch counts.</summary>
+    internal TrainingStateFile ForModel(ParameterSet parameters, RunningStatsUpdater batchNormStats) =>
+        new(Path, parameters, batchNormStats, RunKey);
+
+    /// <summary>Removes the state once the run's result is saved elsewhere.</summary>
+    public void Delete() => File.Delete(Path);
+}
