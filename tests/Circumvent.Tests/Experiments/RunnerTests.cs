@@ -132,6 +132,7 @@ public class RunnerTests
         var stored = JsonNode.Parse(model.Extra[Circumvent.Method.Pipelines.BackdoorTraining.AdaptiveTscKey])!;
         Assert.Equal(1, stored["Epochs"]!.GetValue<int>());
         Assert.Equal(30, stored["BatchSize"]!.GetValue<int>());
+        Assert.Contains("augmented", stored["BnStatistics"]!.GetValue<string>());
         Assert.NotNull(line["config"]!["model"]!["adaptive_tsc"]);
     }
 

@@ -1,3 +1,4 @@
+using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
@@ -67,6 +68,26 @@ public class AdaptiveTscAttackTests
         Assert.NotEqual(backdoored.Parameters.First().Tensor.ToArray(), result.Parameters.First().Tensor.ToArray());
         CurveProblems.AssertSetsBitIdentical(copy, backdoored);
         CurveProblems.AssertSetsBitIdentical(result, AdaptiveTscAttack.Run(arch, backdoored, data, CurveProblems.Norm, options));
+    }
+
+    [Fact]
+    public void StartPointBatchNormStatisticsSeeTheImagesAugmentedAsInTraining()
+    {
+        var arch = CurveProblems.SmallCnn();
+        var data = CurveProblems.Blocks(64, 2);
+        var options = new AdaptiveTscOptions { Epochs = 1, BatchSize = 16, LearningRate = 0.05, Augment = true, Seed = 4 };
+        var result = AdaptiveTscAttack.Run(arch, arch.Initialize(new Random(5)), data, CurveProblems.Norm, options);
+
+        ParameterSet Reestimated(Augmentation augmentation)
+        {
+            var copy = result.Clone();
+            BatchNormReestimation.Recompute(arch, copy, data, CurveProblems.Norm, options.BatchSize, augmentation, options.Seed);
+            return copy;
+        }
+        CurveProblems.AssertSetsBitIdentical(Reestimated(new CurveOptions().AugmentationFor(data.Height)), result);
+        // And that is a different answer from the plain images' (the bug this guards against).
+        var plain = Reestimated(Augmentation.None);
+        Assert.Contains(result.Buffers, b => !b.Tensor.ToArray().SequenceEqual(plain[b.Name].ToArray()));
     }
 
     [Fact]
