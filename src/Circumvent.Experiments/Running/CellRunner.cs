@@ -56,11 +56,14 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         return line;
     }
 
+    /// <summary>Where the cache keeps <paramref name="cell"/>'s backdoored model.</summary>
+    public static string ModelPath(string cacheFolder, Cell cell) => Path.Combine(cacheFolder, cell.ModelKey, "model.safetensors");
+
     /// <summary>The cached backdoored model, trained first when absent (once, even when several cells need it at the same time).</summary>
     private (string Path, JsonObject Training) Model(Cell cell)
     {
-        string folder = Path.Combine(cacheFolder, cell.ModelKey);
-        string path = Path.Combine(folder, "model.safetensors");
+        string path = ModelPath(cacheFolder, cell);
+        string folder = Path.GetDirectoryName(path)!;
         string summary = Path.Combine(folder, "training.json");
         lock (_modelLocks.GetOrAdd(cell.ModelKey, _ => new object()))
         {

@@ -29,7 +29,7 @@ public interface IExperimentObserver
     void CellStarted(Cell cell) { }
 
     /// <param name="finished">Cells finished by this run so far; <paramref name="remaining"/> still to do.</param>
-    /// <param name="eta">Estimated time to finish the rest, from this run's pace.</param>
+    /// <param name="eta">Estimated time to finish the rest (see <see cref="PlanEta"/>).</param>
     void CellFinished(Cell cell, JsonObject result, int finished, int remaining, TimeSpan eta) { }
 
     void Log(Cell cell, string message) { }
@@ -52,6 +52,10 @@ public static class ExperimentRunner
         Directory.CreateDirectory(cache);
 
         var cells = Grid.Expand(plan).Where(settings.ShardOrAll.Contains).ToList();
+        // The ETA learns from the cells earlier runs finished, so a resumed plan has one at once.
+        var eta = new PlanEta();
+        if (File.Exists(settings.ResultsPath))
+            foreach (var earlier in ResultsFile.ReadAll([settings.ResultsPath])) eta.Add(earlier);
         using var results = ResultsFile.Open(settings.ResultsPath);
         var todo = cells.Where(c => !results.Contains(c.Key)).ToList();
         int threadsBefore = Parallelism.Threads;
@@ -64,6 +68,8 @@ public static class ExperimentRunner
         var queue = new ConcurrentQueue<Cell>(todo);
         var failures = new ConcurrentQueue<Exception>();
         int finished = 0;
+        var pending = todo.ToList();
+        var etaGate = new Lock();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         void Worker()
         {
@@ -76,8 +82,15 @@ public static class ExperimentRunner
                     results.Append(line);
                     int n = Interlocked.Increment(ref finished);
                     int remaining = todo.Count - n;
-                    var eta = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / n * remaining);
-                    observer.CellFinished(cell, line, n, remaining, eta);
+                    TimeSpan left;
+                    lock (etaGate)
+                    {
+                        eta.Add(line);
+                        pending.Remove(cell);
+                        left = eta.Remaining(pending, c => File.Exists(CellRunner.ModelPath(cache, c)), parallel)
+                            ?? TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / n * remaining);
+                    }
+                    observer.CellFinished(cell, line, n, remaining, left);
                 }
                 catch (Exception e)
                 {
