@@ -42,26 +42,10 @@ public class EpochCheckpointTests
             CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, new SupervisedObjective(), progress, cancel, checkpoint);
 
         var whole = Fit(null, CancellationToken.None, null);
-        string folder = Directory.CreateTempSubdirectory("circumvent-curve-state-").FullName;
-        try
-        {
-            var checkpoint = new EpochCheckpoint(Path.Combine(folder, "curve.state"), "run");
-            using (var stop = new CancellationTokenSource())
-            {
-                // Stop at the end of epoch 2: the next batch sees the cancellation after epoch 2 was saved.
-                var stopAfterTwo = new CallbackProgress(p => { if (p.IsEpochEnd && p.Epoch == 2) stop.Cancel(); });
-                Assert.Throws<OperationCanceledException>(() => Fit(stopAfterTwo, stop.Token, checkpoint));
-            }
-            Assert.True(File.Exists(checkpoint.Path));
-
-            var seen = new CollectProgress<StageProgress>();
-            var resumed = Fit(seen, CancellationToken.None, checkpoint);
-            Assert.All(seen.Items, p => Assert.Equal(3, p.Epoch)); // it continued, it did not start over
-            CurveProblems.AssertSetsBitIdentical(whole.Start, resumed.Start);
-            CurveProblems.AssertSetsBitIdentical(whole.Middle, resumed.Middle);
-            CurveProblems.AssertSetsBitIdentical(whole.End, resumed.End);
-        }
-        finally { Directory.Delete(folder, recursive: true); }
+        var resumed = StopAfterTwoEpochsThenResume((progress, cancel, checkpoint) => Fit(progress, cancel, checkpoint));
+        CurveProblems.AssertSetsBitIdentical(whole.Start, resumed.Start);
+        CurveProblems.AssertSetsBitIdentical(whole.Middle, resumed.Middle);
+        CurveProblems.AssertSetsBitIdentical(whole.End, resumed.End);
     }
 
     [Theory]
@@ -77,20 +61,31 @@ public class EpochCheckpointTests
             FineTuner.Run(arch, start, data, CurveProblems.Norm, options, new SupervisedObjective(), progress, cancel, checkpoint);
 
         var whole = Tune(null, CancellationToken.None, null);
-        string folder = Directory.CreateTempSubdirectory("circumvent-tune-state-").FullName;
+        var resumed = StopAfterTwoEpochsThenResume((progress, cancel, checkpoint) => Tune(progress, cancel, checkpoint));
+        // Parameters and BN running statistics alike.
+        CurveProblems.AssertSetsBitIdentical(whole, resumed);
+    }
+
+    /// <summary>
+    /// Runs a 3-epoch run with a checkpoint, stops it at the end of epoch 2 (the next batch sees the
+    /// cancellation after epoch 2 was saved), then reruns it and checks that only epoch 3 ran.
+    /// </summary>
+    private static T StopAfterTwoEpochsThenResume<T>(Func<IProgress<StageProgress>?, CancellationToken, EpochCheckpoint, T> run)
+    {
+        string folder = Directory.CreateTempSubdirectory("circumvent-epoch-state-").FullName;
         try
         {
-            var checkpoint = new EpochCheckpoint(Path.Combine(folder, "tune.state"), "run");
+            var checkpoint = new EpochCheckpoint(Path.Combine(folder, "run.state"), "run");
             using (var stop = new CancellationTokenSource())
             {
                 var stopAfterTwo = new CallbackProgress(p => { if (p.IsEpochEnd && p.Epoch == 2) stop.Cancel(); });
-                Assert.Throws<OperationCanceledException>(() => Tune(stopAfterTwo, stop.Token, checkpoint));
+                Assert.Throws<OperationCanceledException>(() => run(stopAfterTwo, stop.Token, checkpoint));
             }
+            Assert.True(File.Exists(checkpoint.Path));
             var seen = new CollectProgress<StageProgress>();
-            var resumed = Tune(seen, CancellationToken.None, checkpoint);
-            Assert.All(seen.Items, p => Assert.Equal(3, p.Epoch));
-            // Parameters and BN running statistics alike.
-            CurveProblems.AssertSetsBitIdentical(whole, resumed);
+            var resumed = run(seen, CancellationToken.None, checkpoint);
+            Assert.All(seen.Items, p => Assert.Equal(3, p.Epoch)); // it continued, it did not start over
+            return resumed;
         }
         finally { Directory.Delete(folder, recursive: true); }
     }
