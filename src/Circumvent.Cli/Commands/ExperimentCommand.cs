@@ -34,7 +34,7 @@ internal static class ExperimentCommand
         command.SetAction(parse =>
         {
             string planPath = parse.GetValue(plan)!;
-            var experiment = PlanReader.Read(planPath);
+            var experiment = PlanReader.Read(planPath, requireMadeInputs: !parse.GetValue(dryRun));
             var settings = new RunSettings(
                 Path.GetFullPath(parse.GetValue(output) ?? Path.ChangeExtension(planPath, null) + ".out"),
                 parse.GetValue(cache) is { } c ? Path.GetFullPath(c) : null,

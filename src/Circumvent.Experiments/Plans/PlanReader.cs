@@ -23,14 +23,21 @@ public sealed class PlanReader
 
     private readonly string _path;
     private readonly string _folder;
+    private readonly bool _requireMadeInputs;
 
-    private PlanReader(string path)
+    private PlanReader(string path, bool requireMadeInputs)
     {
         _path = path;
         _folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        _requireMadeInputs = requireMadeInputs;
     }
 
-    public static ExperimentPlan Read(string path) => new PlanReader(path).Parse(PlanDocument.Load(path));
+    /// <param name="requireMadeInputs">
+    /// Whether files the user makes before running (an LC attack's clean model) must already exist.
+    /// Running a plan needs them; reading its grid (status, tests on a fresh clone) does not.
+    /// </param>
+    public static ExperimentPlan Read(string path, bool requireMadeInputs = true) =>
+        new PlanReader(path, requireMadeInputs).Parse(PlanDocument.Load(path));
 
     private ExperimentPlan Parse(JsonObject root)
     {
@@ -140,8 +147,8 @@ public sealed class PlanReader
         // LC reads its clean model only when a cell trains; a missing one must fail now, not hours into the plan.
         if (definition.Kind == AttackDefinition.LcKind && definition.CleanModel is null)
             throw Error(field + ".clean_model", "missing: lc needs the clean checkpoint its PGD perturbation is computed against.");
-        if (definition.CleanModel is { } cleanModel && !File.Exists(cleanModel))
-            throw Error(field + ".clean_model", $"file '{cleanModel}' not found.");
+        if (_requireMadeInputs && definition.CleanModel is { } cleanModel && !File.Exists(cleanModel))
+            throw Error(field + ".clean_model", $"file '{cleanModel}' not found; train a clean model first (circumvent train … --out that file).");
         var known = JsonNode.Parse(definition.ToJson())!.AsObject();
         foreach (var (key, value) in fields)
             if (value is not null && !known.ContainsKey(key))

@@ -194,6 +194,19 @@ public class PlanTests
         Assert.True(Path.IsPathRooted(cells[5].AttackDefinition.CleanModel));
     }
 
+    [Fact]
+    public void AMissingCleanModelStopsARunButNotAReadingOfTheGrid()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var document = TinyPlans.Plan(data, trigger);
+        document["attacks"] = new JsonArray(new JsonObject { ["kind"] = "lc", ["target"] = 0, ["clean_model"] = "later.safetensors" });
+        string path = TinyPlans.Write(dir, document);
+        var error = Assert.Throws<PlanException>(() => PlanReader.Read(path));
+        Assert.Contains("later.safetensors", error.Message);
+        var cells = Grid.Expand(PlanReader.Read(path, requireMadeInputs: false));
+        Assert.Equal(Path.Combine(dir, "later.safetensors"), cells[0].AttackDefinition.CleanModel);
+    }
+
     [Theory]
     [MemberData(nameof(BadPlans))]
     public void BadPlanIsOneLineExitTwoNamingTheField(string why, string change, string field)
