@@ -75,7 +75,7 @@ internal static class TrainCommand
             };
             var adaptiveOptions = AdaptiveOptions(parse, adaptive, adaptiveEpochs, adaptiveLr, config);
             var run = TrainingRun.Execute(config, parse.Value(output), console, attack, described, adaptiveOptions);
-            console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.Training.Elapsed.TotalSeconds:F0} s); saved {run.OutputPath}");
+            console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.ComputeSeconds:F0} s); saved {run.OutputPath}");
             if (run.Backdoor is { Asr: { } asr, Ra: { } ra })
             {
                 string perEpoch = run.Attack?.Generators is null ? "" : " per epoch";

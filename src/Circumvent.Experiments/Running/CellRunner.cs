@@ -13,6 +13,7 @@ namespace Circumvent.Experiments.Running;
 /// and return the results line. Files:
 /// <code>
 /// CACHE/MODELKEY/model.safetensors   the backdoored model (written by temp + rename), config.json beside it
+///                                    training.json (its scores and seconds); while training, model.safetensors.train-state and .train-seconds
 /// OUT/runs/CELLKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
 /// </code>
 /// </summary>
@@ -73,18 +74,17 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
                 Directory.CreateDirectory(folder);
                 AtomicText.Write(Path.Combine(folder, "config.json"), cell.ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
-                var clock = Stopwatch.StartNew();
                 var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation, description: cell.Architecture.Description,
                     adaptive: cell.AdaptiveTsc, log: message => observer.Log(cell, message));
                 var result = new JsonObject
                 {
-                    ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
+                    ["seconds"] = Math.Round(trained.ComputeSeconds, 3), // stopped and resumed calls included
                     ["poisoned_count"] = trained.PoisonedCount,
                     ["acc"] = trained.Backdoor?.Acc,
                     ["asr"] = trained.Backdoor?.Asr,
                 };
                 AtomicText.Write(summary, result.ToJsonString());
-                observer.Log(cell, $"model {cell.ModelKey}: ACC {trained.Backdoor?.Acc:F2} ASR {trained.Backdoor?.Asr:F2} ({clock.Elapsed.TotalSeconds:F0} s)");
+                observer.Log(cell, $"model {cell.ModelKey}: ACC {trained.Backdoor?.Acc:F2} ASR {trained.Backdoor?.Asr:F2} ({trained.ComputeSeconds:F0} s)");
             }
             var training = File.Exists(summary) ? JsonNode.Parse(File.ReadAllText(summary))!.AsObject() : new JsonObject();
             training["trained_now"] = trainedNow;

@@ -60,7 +60,7 @@ public sealed record DefenseInput
 /// <param name="Stages">Scores after every stage, in order (empty without an evaluator).</param>
 /// <param name="Curves">The curves trained, as stored in the run folder (empty without one).</param>
 /// <param name="Elapsed">Wall time of this call.</param>
-/// <param name="ComputeSeconds">Time spent on all finished units, including those of earlier (interrupted) calls.</param>
+/// <param name="ComputeSeconds">Time spent on all finished units, including the parts done by earlier (interrupted) calls.</param>
 /// <param name="UnitsRun">Units computed by this call.</param>
 /// <param name="UnitsResumed">Units restored from the run folder.</param>
 public sealed record DefenseResult(

@@ -147,9 +147,15 @@ internal sealed class ResumableRun
         _input.Cancellation.ThrowIfCancellationRequested();
         _observer?.UnitStarted(unit);
         var clock = Stopwatch.StartNew();
+        // With a run folder, the unit's seconds include those of calls stopped mid-unit ("UNIT.seconds").
+        using var ledger = _folder is null ? null : new ComputeLedger(_folder.FileFor(unit, ".seconds"));
         var result = compute();
         save(result);
-        if (_folder is not null) _folder.MarkFinished(unit, clock.Elapsed.TotalSeconds);
+        if (_folder is not null)
+        {
+            _folder.MarkFinished(unit, ledger!.Stop());
+            ledger.Delete();
+        }
         else _memorySeconds += clock.Elapsed.TotalSeconds;
         _unitsRun++;
         _observer?.UnitFinished(unit, resumed: false);

@@ -9,6 +9,8 @@ using Circumvent.Models.Checkpoints;
 using Circumvent.Models.Described;
 using Circumvent.Training;
 
+using Circumvent.Method.Defenses;
+
 namespace Circumvent.Method.Pipelines;
 
 /// <summary>
@@ -21,8 +23,9 @@ public static class BackdoorTraining
     /// <param name="Backdoor">ACC/ASR/RA on the test set when an attack was used, else null.</param>
     /// <param name="PoisonedCount">How many training samples were poisoned (0 without an attack; input-aware: per epoch).</param>
     /// <param name="Attack">The attack as stored in the checkpoint (input-aware: with its trigger networks' file), or null.</param>
+    /// <param name="ComputeSeconds">Seconds the model cost, including calls that were stopped and resumed (<see cref="SecondsPath"/>).</param>
     public sealed record Outcome(TrainingResult Training, double TestAccuracy, string OutputPath, BackdoorScores? Backdoor = null, int PoisonedCount = 0,
-        AttackDefinition? Attack = null);
+        AttackDefinition? Attack = null, double ComputeSeconds = 0);
 
     /// <summary>Checkpoint metadata key of the attack definition (JSON).</summary>
     public const string AttackKey = "circumvent.attack";
@@ -98,6 +101,8 @@ public static class BackdoorTraining
         var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, dataset.Normalization, BatchLoaderOptions.Evaluation(256)));
 
         var statsUpdater = new RunningStatsUpdater(parameters);
+        // From here on work is done that a resumed call does not redo; count its seconds across calls.
+        using var ledger = new ComputeLedger(SecondsPath(output));
         // Progress is kept beside the output after every epoch, so a stopped run continues; a state saved
         // by a run with another config or attack is refused.
         string runKey = config.ToJson() + (attack?.ToJson() ?? "");
@@ -173,14 +178,19 @@ public static class BackdoorTraining
             Extra = extra,
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
+        double seconds = ledger.Stop();
         state.Delete();
         maskState?.Delete();
         adaptiveState?.Delete();
-        return new Outcome(result, accuracy, output, scores, poisonedCount, attack);
+        ledger.Delete();
+        return new Outcome(result, accuracy, output, scores, poisonedCount, attack, seconds);
     }
 
     /// <summary>Where a training run writing <paramref name="outputPath"/> keeps its progress until the model is saved.</summary>
     public static string StatePath(string outputPath) => outputPath + ".train-state";
+
+    /// <summary>Where it counts the seconds spent on it by calls that were stopped (see <see cref="ComputeLedger"/>).</summary>
+    public static string SecondsPath(string outputPath) => outputPath + ".train-seconds";
 
     /// <summary>One log line per finished epoch of a stage (mask pre-training, the adaptive attack's curve).</summary>
     private sealed class EpochLog(Action<string> log) : IProgress<Curves.StageProgress>

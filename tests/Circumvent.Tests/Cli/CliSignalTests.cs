@@ -50,7 +50,8 @@ public class CliSignalTests
         Assert.Equal(143, process.ExitCode);
         var lines = stderr.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains("cancelled", Assert.Single(lines));
-        // The finished epochs are kept for a rerun; no model file, whole or partial, and no temporary left.
-        Assert.Equal([state], Directory.GetFiles(dir));
+        // The finished epochs and the seconds spent are kept for a rerun; no model file, whole or partial,
+        // and no temporary left.
+        Assert.Equal([model + ".train-seconds", state], Directory.GetFiles(dir).Order());
     }
 }

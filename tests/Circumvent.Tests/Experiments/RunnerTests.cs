@@ -27,8 +27,42 @@ public class RunnerTests
         }
     }
 
+    /// <summary>Cancels the run at the first log line <paramref name="when"/> accepts.</summary>
+    private sealed class CancelOnLog(Func<string, bool> when, CancellationTokenSource cancel) : IExperimentObserver
+    {
+        public void Log(Cell cell, string message)
+        {
+            if (when(message)) cancel.Cancel();
+        }
+    }
+
     private static List<JsonObject> Lines(string path) =>
         [.. File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject())];
+
+    [Fact]
+    public void AModelStoppedMidTrainingReportsTheSecondsOfEveryCallThatTrainedIt()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var document = TinyPlans.Plan(data, trigger);
+        document["attacks"] = new JsonArray(new JsonObject { ["kind"] = "badnet", ["target"] = 0 });
+        document["defenses"] = new JsonArray("none");
+        var plan = PlanReader.Read(TinyPlans.Write(dir, document));
+        var settings = new RunSettings(Path.Combine(dir, "out"));
+        using (var cancel = new CancellationTokenSource())
+        {
+            var stopper = new CancelOnLog(m => m.StartsWith("epoch 1/", StringComparison.Ordinal), cancel);
+            Assert.ThrowsAny<OperationCanceledException>(() => ExperimentRunner.Run(plan, settings, stopper, cancel.Token));
+        }
+        string model = Directory.GetDirectories(Path.Combine(settings.OutFolder, "models")).Single();
+        string seconds = Path.Combine(model, "model.safetensors.train-seconds");
+        Assert.True(File.Exists(seconds));
+        File.WriteAllText(seconds, "500"); // pretend the stopped call trained for long, to see it counted
+
+        ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+        var training = JsonNode.Parse(File.ReadAllText(Path.Combine(model, "training.json")))!;
+        Assert.InRange(training["seconds"]!.GetValue<double>(), 500, 560);
+        Assert.False(File.Exists(seconds));
+    }
 
     [Fact]
     public void KilledRunLosesNoFinishedCellAndRestartRepeatsNone()

@@ -107,6 +107,10 @@ public class TscTests
         var stopper = new RecordingObserver { StopDuring = (unit, line) => unit.Id == "round1.stage2-curve" && line.StartsWith("curve epoch 2/2", StringComparison.Ordinal) };
         Assert.Throws<InterruptedForTest>(() => new Tsc(Quick).Run(problem.Input() with { RunFolder = interruptedRun }, stopper));
         Assert.True(File.Exists(Path.Combine(interruptedRun, "round1.stage2-curve.state")));
+        // The stopped call's seconds on that curve are kept; pretend they were many, to see them counted.
+        string seconds = Path.Combine(interruptedRun, "round1.stage2-curve.seconds");
+        Assert.True(double.Parse(File.ReadAllText(seconds), System.Globalization.CultureInfo.InvariantCulture) > 0);
+        File.WriteAllText(seconds, "1000");
 
         var resumedObserver = new RecordingObserver();
         var resumed = new Tsc(Quick).Run(problem.Input() with { RunFolder = interruptedRun }, resumedObserver);
@@ -116,6 +120,8 @@ public class TscTests
         AssertSameWeights(reference.Purified, resumed.Purified);
         Assert.Equal(reference.Stages, resumed.Stages);
         Assert.Empty(Directory.GetFiles(interruptedRun, "*.state")); // a saved curve needs no state
+        Assert.Empty(Directory.GetFiles(interruptedRun, "*.seconds")); // nor a count of its own
+        Assert.InRange(resumed.ComputeSeconds, 1000, 1000 + 10 * reference.ComputeSeconds + 60);
     }
 
     [Fact]
