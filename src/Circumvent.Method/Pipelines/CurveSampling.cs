@@ -29,9 +29,12 @@ public static class CurveSampling
     /// <param name="onSample">Called after every point, e.g. to print it.</param>
     /// <param name="augment">Whether the curves were trained with augmentation (the run's options.curve.augment, see
     /// <see cref="AugmentFrom"/>): BN re-estimation then sees augmented images too, as in the purification.</param>
+    /// <param name="onCleanSet">Score on the clean subset the curves were trained on instead of the test set: a
+    /// barrier there is one the fit did not remove; one on the test set only is a generalisation gap.</param>
     public static IReadOnlyList<CurveSample> Sample(IReadOnlyList<CurveFile.Content> curves, int points, int batchSize, PurificationSetup setup,
-        CancellationToken cancellation, Action<CurveSample>? onSample = null, bool augment = true)
+        CancellationToken cancellation, Action<CurveSample>? onSample = null, bool augment = true, bool onCleanSet = false)
     {
+        var evaluated = onCleanSet ? setup.Clean : setup.Test;
         var augmentation = Curves.OptionChecks.AugmentationFor(augment, setup.Clean.Height);
         if (points < 2) throw new ArgumentException($"--points must be at least 2 (t = 0 and t = 1), got {points}.");
         var samples = new List<CurveSample>();
@@ -43,7 +46,7 @@ public static class CurveSampling
                 cancellation.ThrowIfCancellationRequested();
                 double t = (double)i / (points - 1);
                 var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize, augmentation);
-                var sample = new CurveSample(curve.Round, curve.Stage, t, BackdoorMetrics.Evaluate(arch, weights, setup.Test, setup.Normalization, setup.Attack));
+                var sample = new CurveSample(curve.Round, curve.Stage, t, BackdoorMetrics.Evaluate(arch, weights, evaluated, setup.Normalization, setup.Attack));
                 samples.Add(sample);
                 onSample?.Invoke(sample);
             }

@@ -74,6 +74,20 @@ public class PurifyCliTests
         var svg = File.ReadAllText(Path.Combine(output + ".run", "curves.svg"));
         Assert.StartsWith("<svg", svg);
         Assert.Equal(4, svg.Split("<polyline").Length - 1); // ACC and ASR for two curves
+
+        // The same curves scored on the clean images they were trained on: every ACC is a whole number of those images.
+        string cleanCsv = Path.Combine(dir, "on-clean.csv"), cleanSvg = Path.Combine(dir, "on-clean.svg");
+        var onClean = CliHarness.Run("curve", "--run", output + ".run", "--points", "3", "--on", "clean", "--csv", cleanCsv, "--svg", cleanSvg);
+        Assert.True(onClean.ExitCode == 0, onClean.Stderr);
+        var count = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(cleanSvg), @"on the (\d+) clean images");
+        Assert.True(count.Success, "the plot's title names the images it scored");
+        int cleanImages = int.Parse(count.Groups[1].Value);
+        Assert.NotEqual(100, cleanImages); // the test set's size
+        Assert.All(File.ReadAllLines(cleanCsv).Skip(1), l =>
+        {
+            double correct = double.Parse(l.Split(',')[3], System.Globalization.CultureInfo.InvariantCulture) * cleanImages / 100;
+            Assert.Equal(Math.Round(correct), correct, 3);
+        });
     }
 
     [Fact]
@@ -157,5 +171,9 @@ public class PurifyCliTests
         var tooFew = CliHarness.Run("curve", "--run", dir, "--points", "1");
         Assert.Equal(2, tooFew.ExitCode);
         Assert.Contains("--points", tooFew.Stderr);
+
+        var badImages = CliHarness.Run("curve", "--run", dir, "--on", "train");
+        Assert.Equal(2, badImages.ExitCode);
+        Assert.Contains("--on", Assert.Single(badImages.StderrLines));
     }
 }
