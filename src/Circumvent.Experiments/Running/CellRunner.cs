@@ -13,7 +13,8 @@ namespace Circumvent.Experiments.Running;
 /// and return the results line. Files:
 /// <code>
 /// CACHE/MODELKEY/model.safetensors   the backdoored model (written by temp + rename), config.json beside it
-///                                    training.json (its scores and seconds); while training, model.safetensors.train-state and .train-seconds
+///                                    training.json (its scores and seconds), inputs.json (its attack's files by content);
+///                                    while training, model.safetensors.train-state and .train-seconds
 /// OUT/runs/CELLKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
 /// </code>
 /// </summary>
@@ -73,6 +74,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
             {
                 Directory.CreateDirectory(folder);
                 AtomicText.Write(Path.Combine(folder, "config.json"), cell.ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                ModelInputs.Record(folder, cell);
                 observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
                 var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation, description: cell.Architecture.Description,
                     adaptive: cell.AdaptiveTsc, log: message => observer.Log(cell, message));

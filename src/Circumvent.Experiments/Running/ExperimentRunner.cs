@@ -58,6 +58,7 @@ public static class ExperimentRunner
             foreach (var earlier in ResultsFile.ReadAll([settings.ResultsPath])) eta.Add(earlier);
         using var results = ResultsFile.Open(settings.ResultsPath);
         var todo = cells.Where(c => !results.Contains(c.Key)).ToList();
+        ModelInputs.CheckUnchanged(cache, todo); // a cached model made from a file since changed is refused before any work
         int threadsBefore = Parallelism.Threads;
         int parallel = Math.Max(1, Math.Min(settings.Parallel, todo.Count));
         int threadsPerCell = Math.Max(1, threadsBefore / parallel);

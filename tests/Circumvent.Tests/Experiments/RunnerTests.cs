@@ -65,6 +65,40 @@ public class RunnerTests
     }
 
     [Fact]
+    public void ACachedModelWhoseTriggerImageChangedIsRefusedBeforeAnyWork()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var document = TinyPlans.Plan(data, trigger);
+        document["attacks"] = new JsonArray(new JsonObject { ["kind"] = "blended", ["trigger_image"] = trigger, ["alpha"] = 0.2 });
+        document["defenses"] = new JsonArray("none");
+        var plan = PlanReader.Read(TinyPlans.Write(dir, document));
+        string cache = Path.Combine(dir, "cache");
+        ExperimentRunner.Summary RunInto(string name) =>
+            ExperimentRunner.Run(plan, new RunSettings(Path.Combine(dir, name), cache), new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
+
+        RunInto("first");
+        string entry = Directory.GetDirectories(cache).Single();
+        Assert.True(File.Exists(Path.Combine(entry, "inputs.json")));
+
+        // The same bytes written again: the cached model is served.
+        File.WriteAllBytes(trigger, File.ReadAllBytes(trigger));
+        Assert.Equal(1, RunInto("same").RunNow);
+        string trained = File.ReadAllText(Path.Combine(entry, "training.json"));
+
+        // Another image under the same name: refused, naming the file, before any cell runs.
+        Circumvent.Data.Formats.Netpbm.Write(trigger, 1, 28, 28, new byte[28 * 28]);
+        var error = Assert.Throws<ArgumentException>(() => RunInto("changed"));
+        Assert.Contains(trigger, error.Message);
+        Assert.Empty(File.ReadAllText(Path.Combine(dir, "changed", "results.jsonl")));
+        Assert.Equal(trained, File.ReadAllText(Path.Combine(entry, "training.json")));
+
+        // An entry from before the record existed gets one from the files as they are (then guards them).
+        File.Delete(Path.Combine(entry, "inputs.json"));
+        Assert.Equal(1, RunInto("recorded").RunNow);
+        Assert.True(File.Exists(Path.Combine(entry, "inputs.json")));
+    }
+
+    [Fact]
     public void KilledRunLosesNoFinishedCellAndRestartRepeatsNone()
     {
         var (dir, data, trigger) = TinyPlans.Folder();

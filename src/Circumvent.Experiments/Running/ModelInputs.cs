@@ -1,0 +1,75 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Circumvent.Experiments.Plans;
+using Circumvent.Method.Defenses;
+
+namespace Circumvent.Experiments.Running;
+
+/// <summary>
+/// The files a cached model was made from, by content. A model's cache key names its attack's files
+/// by path (a trigger image, LC's clean model), so a file changed in place would otherwise be served
+/// the model made from its old content. Each cache entry keeps <c>inputs.json</c> (path → SHA-256);
+/// a run checks it before any work. The dataset is named by its folder and not hashed: 180 MB per
+/// run for a file set nobody edits in place is not worth it.
+/// </summary>
+internal static class ModelInputs
+{
+    public const string FileName = "inputs.json";
+
+    /// <summary>path → SHA-256 (hex) of every file the cell's attack reads.</summary>
+    public static JsonObject Fingerprint(Cell cell)
+    {
+        var attack = cell.AttackDefinition;
+        var fingerprint = new JsonObject();
+        foreach (var path in new[] { attack.TriggerImage, attack.CleanModel })
+            if (!string.IsNullOrEmpty(path) && File.Exists(path)) fingerprint[path] = Hash(path);
+        return fingerprint;
+    }
+
+    /// <summary>Records what the model in <paramref name="cacheEntry"/> is being made from.</summary>
+    public static void Record(string cacheEntry, Cell cell) =>
+        AtomicText.Write(Path.Combine(cacheEntry, FileName), Fingerprint(cell).ToJsonString());
+
+    /// <summary>
+    /// For every cached model the cells use: its inputs must be what it was made from. An entry made
+    /// before this record existed gets one now, from the files as they are.
+    /// </summary>
+    /// <exception cref="ArgumentException">An input file's content changed since its model was made.</exception>
+    public static void CheckUnchanged(string cacheFolder, IEnumerable<Cell> cells)
+    {
+        foreach (var cell in cells.DistinctBy(c => c.ModelKey))
+        {
+            string entry = Path.GetDirectoryName(CellRunner.ModelPath(cacheFolder, cell))!;
+            if (!File.Exists(CellRunner.ModelPath(cacheFolder, cell))) continue;
+            string recordPath = Path.Combine(entry, FileName);
+            var now = Fingerprint(cell);
+            if (!File.Exists(recordPath))
+            {
+                Record(entry, cell);
+                continue;
+            }
+            JsonObject then;
+            try { then = JsonNode.Parse(File.ReadAllText(recordPath)) as JsonObject ?? throw new System.Text.Json.JsonException("not an object"); }
+            catch (System.Text.Json.JsonException e)
+            {
+                throw new ArgumentException($"'{recordPath}' is unreadable ({e.Message}); delete it to record the files as they are now.");
+            }
+            foreach (var (path, hash) in then)
+            {
+                string? current = now[path]?.GetValue<string>();
+                if (current != hash?.GetValue<string>())
+                    throw new ArgumentException(
+                        $"cached model '{entry}' was made from '{path}' with SHA-256 {Short(hash)}, but that file is now {(current is null ? "missing" : Short(current))}; " +
+                        "restore the file, or delete that folder to make the model again.");
+            }
+        }
+    }
+
+    private static string Hash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private static string Short(JsonNode? hash) => hash?.GetValue<string>() is { } h ? h[..12] + "…" : "unknown";
+}
