@@ -30,21 +30,17 @@ public static class CurveTrainer
         var optimizer = new Sgd(trained, options.LearningRate, options.Momentum, options.WeightDecay);
         var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
         var schedule = new CosineSchedule(options.LearningRate, options.Epochs * loader.BatchesPerEpoch);
-        var state = checkpoint?.ForCurve(curve);
-        int done = Math.Min(state?.Restore(optimizer) ?? 0, options.Epochs);
-        // Streams the loader never uses (stream -1 and batch indices ≥ 0), so t and dropout are independent of
-        // crops and order. One t per batch from one stream: a resumed fit skips the draws of the epochs done.
+        var epochs = new ResumableEpochs(checkpoint?.ForCurve(curve), optimizer, options.Epochs, options.Seed, dropout => ForwardContext.Train(null, dropout));
+        // A stream the loader never uses (stream -1, batch -2), so t is independent of crops and order.
+        // One t per batch from one stream: a resumed fit skips the draws of the epochs done.
         var tDraws = new Random(BatchLoader.MixSeed(options.Seed, -1, -2));
-        for (long i = 0; i < (long)done * loader.BatchesPerEpoch; i++) tDraws.NextDouble();
-        // Dropout draws a varying count per batch, so its stream starts afresh each epoch instead.
-        ForwardContext ContextFor(int epoch) => ForwardContext.Train(null, new Random(BatchLoader.MixSeed(options.Seed, epoch, -3)));
-        var context = ContextFor(done);
+        for (long i = 0; i < (long)epochs.Done * loader.BatchesPerEpoch; i++) tDraws.NextDouble();
 
         double Step(Batch batch)
         {
             optimizer.ZeroGrad();
             var weights = curve.WeightsAt(tDraws.NextDouble());
-            var objectiveLoss = objective.Loss(arch, weights, batch, context);
+            var objectiveLoss = objective.Loss(arch, weights, batch, epochs.Context);
             var loss = WeightPenalty.AddL2(objectiveLoss, weights.Parameters.Select(e => e.Tensor).ToList(), options.L2);
             double value = loss.Item();
             loss.Backward(releaseIntermediates: true);
@@ -52,12 +48,8 @@ public static class CurveTrainer
             return value;
         }
 
-        StepLoop.Run("curve", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation, firstEpoch: done,
-            epochFinished: epochs =>
-            {
-                state?.Save(epochs, optimizer);
-                context = ContextFor(epochs);
-            });
+        StepLoop.Run("curve", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation, firstEpoch: epochs.Done,
+            epochFinished: epochs.Finished);
         return curve;
     }
 }

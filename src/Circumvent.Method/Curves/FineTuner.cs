@@ -40,28 +40,21 @@ public static class FineTuner
         var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
         var schedule = Factories.CreateSchedule(config, loader.BatchesPerEpoch);
         var statsUpdater = new RunningStatsUpdater(tuned);
-        var state = checkpoint?.ForModel(tuned, statsUpdater);
-        int done = Math.Min(state?.Restore(optimizer) ?? 0, options.Epochs);
-        // Dropout's stream starts afresh each epoch (a stream the loader never uses), so a resumed run draws what an uninterrupted one would.
-        ForwardContext ContextFor(int epoch) => ForwardContext.Train(statsUpdater, new Random(BatchLoader.MixSeed(options.Seed, epoch, -3)));
-        var context = ContextFor(done);
+        var epochs = new ResumableEpochs(checkpoint?.ForModel(tuned, statsUpdater), optimizer, options.Epochs, options.Seed,
+            dropout => ForwardContext.Train(statsUpdater, dropout));
 
         double Step(Batch batch)
         {
             optimizer.ZeroGrad();
-            var loss = objective.Loss(arch, tuned, batch, context);
+            var loss = objective.Loss(arch, tuned, batch, epochs.Context);
             double value = loss.Item();
             loss.Backward(releaseIntermediates: true);
             optimizer.Step();
             return value;
         }
 
-        StepLoop.Run("fine-tune", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation, firstEpoch: done,
-            epochFinished: epochs =>
-            {
-                state?.Save(epochs, optimizer);
-                context = ContextFor(epochs);
-            });
+        StepLoop.Run("fine-tune", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation, firstEpoch: epochs.Done,
+            epochFinished: epochs.Finished);
         // A clean copy without gradient buffers or the requires-grad flag, like a loaded checkpoint.
         return tuned.Clone();
     }
