@@ -15,6 +15,7 @@ namespace Circumvent.Experiments.Running;
 /// CACHE/MODELKEY/model.safetensors   the backdoored model (written by temp + rename), config.json beside it
 ///                                    training.json (its scores and seconds), inputs.json (its attack's files by content);
 ///                                    while training, model.safetensors.train-state and .train-seconds
+/// CACHE/input-aware-masks/KEY.mask-state  pre-trained mask networks, reused by any recipe with the same data, batches and seed
 /// OUT/runs/CELLKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
 /// </code>
 /// </summary>
@@ -58,6 +59,9 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         return line;
     }
 
+    /// <summary>The cache's folder of pre-trained input-aware mask networks, shared by every recipe that can use them.</summary>
+    public const string MaskStoreFolder = "input-aware-masks";
+
     /// <summary>Where the cache keeps <paramref name="cell"/>'s backdoored model.</summary>
     public static string ModelPath(string cacheFolder, Cell cell) => Path.Combine(cacheFolder, cell.ModelKey, "model.safetensors");
 
@@ -77,7 +81,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
                 ModelInputs.Record(folder, cell);
                 observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
                 var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation, description: cell.Architecture.Description,
-                    adaptive: cell.AdaptiveTsc, log: message => observer.Log(cell, message));
+                    adaptive: cell.AdaptiveTsc, log: message => observer.Log(cell, message), maskStore: Path.Combine(cacheFolder, MaskStoreFolder));
                 var result = new JsonObject
                 {
                     ["seconds"] = Math.Round(trained.ComputeSeconds, 3), // stopped and resumed calls included

@@ -103,6 +103,23 @@ public sealed class InputAwareTraining
         return loss;
     }
 
+    /// <summary>
+    /// Everything the mask pre-training depends on: the images and their batches (data, subset, batch size,
+    /// seed, augmentation), the attack, and the mask's own optimiser. A mask network pre-trained under the
+    /// same key is the same network whatever the classifier's recipe (epochs, learning rate, schedule), so
+    /// a longer training of the classifier can reuse it (<see cref="BackdoorTraining"/>'s mask store).
+    /// </summary>
+    public static string MaskKeyJson(TrainingConfig config, AttackDefinition attack) => JsonSerializer.Serialize(new Dictionary<string, object?>
+    {
+        ["data"] = config.Data,
+        ["limit_train"] = config.LimitTrain,
+        ["batch_size"] = config.BatchSize,
+        ["seed"] = config.Seed,
+        ["augment"] = config.Augment,
+        ["attack"] = JsonDocument.Parse(attack.ToJson()).RootElement,
+        ["mask"] = new { optimizer = "adam", learning_rate = MaskLearningRate, betas = new[] { AdamBeta1, AdamBeta2 }, milestones = MaskMilestoneEpochs, lambda_div = DiversityWeight, lambda_norm = NormWeight },
+    });
+
     /// <summary>The classifier's objective (G trains with it); dispose it after training.</summary>
     public InputAwareObjective CreateObjective() =>
         new(Networks, _attack, _partners, PlanSeed, _config.LabelSmoothing, _config.LearningRate);

@@ -51,8 +51,13 @@ public static class BackdoorTraining
     /// <paramref name="attack"/>); the saved model is then its result and its settings are saved under <see cref="AdaptiveTscKey"/>.
     /// </param>
     /// <param name="log">Hears one line when the adaptive attack starts.</param>
+    /// <param name="maskStore">
+    /// Input-aware only: a folder that keeps pre-trained mask networks by what they depend on
+    /// (<see cref="InputAwareTraining.MaskKeyJson"/>), so another recipe for the classifier reuses one instead
+    /// of pre-training it again. Null: the mask's progress is kept beside the output and removed with the rest.
+    /// </param>
     public static Outcome Run(TrainingConfig config, string outputPath, AttackDefinition? attack, CancellationToken cancellation, Display? display = null,
-        ModelDescription? description = null, AdaptiveTscOptions? adaptive = null, Action<string>? log = null)
+        ModelDescription? description = null, AdaptiveTscOptions? adaptive = null, Action<string>? log = null, string? maskStore = null)
     {
         // Everything that can be checked cheaply is checked before the (long) training starts,
         // so a typo never costs a run and never touches the output.
@@ -109,12 +114,11 @@ public static class BackdoorTraining
         // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
         // So does the adaptive attack's curve, which comes after the training.
         var adaptiveState = adaptive is null ? null : new Curves.EpochCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive));
-        var maskState = inputAwareTraining is null ? null
-            : new TrainingStateFile(output + ".mask-state", inputAwareTraining.Networks.Mask, inputAwareTraining.MaskStats, runKey);
+        var maskState = inputAwareTraining is null ? null : MaskState(inputAwareTraining, config, attack!, output, maskStore);
         if (inputAwareTraining is not null)
         {
             log?.Invoke($"input-aware: training the mask network alone for {attack!.MaskEpochs} epochs ({inputAwareTraining.BatchesPerEpoch} batches each)"
-                + (File.Exists(maskState!.FilePath) ? $", continuing from {maskState.FilePath}" : ""));
+                + (File.Exists(maskState!.FilePath) ? $", continuing from (or, when complete, reusing) {maskState.FilePath}" : ""));
             inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation, maskState);
         }
         using var objective = inputAwareTraining?.CreateObjective();
@@ -180,10 +184,24 @@ public static class BackdoorTraining
         }.Save(output);
         double seconds = ledger.Stop();
         state.Delete();
-        maskState?.Delete();
+        if (maskStore is null) maskState?.Delete();
         adaptiveState?.Delete();
         ledger.Delete();
         return new Outcome(result, accuracy, output, scores, poisonedCount, attack, seconds);
+    }
+
+    // The mask pre-training's progress: beside the output, or in the store under the hash of what it depends on.
+    private static TrainingStateFile MaskState(InputAwareTraining training, TrainingConfig config, AttackDefinition attack, string output, string? maskStore)
+    {
+        string key = InputAwareTraining.MaskKeyJson(config, attack);
+        string path = output + ".mask-state";
+        if (maskStore is not null)
+        {
+            Directory.CreateDirectory(maskStore);
+            string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16];
+            path = Path.Combine(maskStore, hash + ".mask-state");
+        }
+        return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key);
     }
 
     /// <summary>Where a training run writing <paramref name="outputPath"/> keeps its progress until the model is saved.</summary>

@@ -214,6 +214,45 @@ public class RunnerTests
         Assert.True(File.Exists(Circumvent.Method.Attacks.InputAwareTraining.GeneratorsPath(model)));
     }
 
+    [Fact]
+    public void ALongerRecipeReusesTheInputAwareMaskNetworkPreTrainedForAShorterOne()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        string cache = Path.Combine(dir, "cache");
+        (JsonObject Line, List<string> Log) Run(string name, int epochs, int batchSize)
+        {
+            var json = TinyPlans.Plan(data, trigger);
+            json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 2 });
+            json["defenses"] = new JsonArray("none");
+            json["curve_points"] = 0;
+            json["training"]!["epochs"] = epochs;
+            json["training"]!["batch_size"] = batchSize;
+            var plan = PlanReader.Read(TinyPlans.Write(dir, json, name + ".json"));
+            var observer = new CancelAfter(int.MaxValue, new CancellationTokenSource());
+            var settings = new RunSettings(Path.Combine(dir, name), cache);
+            ExperimentRunner.Run(plan, settings, observer, CancellationToken.None);
+            return (Assert.Single(Lines(settings.ResultsPath)), observer.Logged);
+        }
+        float[] MaskWeights(JsonObject line)
+        {
+            var networks = Circumvent.Method.Attacks.InputAwareTraining.GeneratorsPath(line["model"]!["path"]!.GetValue<string>());
+            return [.. Circumvent.Models.Checkpoints.SafeTensorsReader.Read(networks).Tensors
+                .Where(t => t.Name.StartsWith(Circumvent.Method.Attacks.InputAwareNetworks.MaskPrefix, StringComparison.Ordinal))
+                .OrderBy(t => t.Name, StringComparer.Ordinal).SelectMany(t => t.Floats!)];
+        }
+
+        var shorter = Run("shorter", epochs: 1, batchSize: 30);
+        Assert.Equal(2, shorter.Log.Count(m => m.StartsWith("mask epoch", StringComparison.Ordinal)));
+        var longer = Run("longer", epochs: 2, batchSize: 30);
+        Assert.NotEqual(shorter.Line["model"]!["key"]!.ToString(), longer.Line["model"]!["key"]!.ToString());
+        Assert.DoesNotContain(longer.Log, m => m.StartsWith("mask epoch", StringComparison.Ordinal));
+        Assert.Equal(MaskWeights(shorter.Line), MaskWeights(longer.Line));
+        // Other batches make another mask network: pre-trained again, kept beside the first.
+        var otherBatches = Run("other-batches", epochs: 1, batchSize: 20);
+        Assert.Equal(2, otherBatches.Log.Count(m => m.StartsWith("mask epoch", StringComparison.Ordinal)));
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(cache, "input-aware-masks"), "*.mask-state").Length);
+    }
+
     /// <summary>Runs a tiny plan of one cell (this attack, no defence, no curve sampling); returns its results line.</summary>
     private static JsonObject RunSingleCell(JsonObject attack)
     {
