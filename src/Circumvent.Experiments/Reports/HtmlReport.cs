@@ -15,12 +15,12 @@ public static class HtmlReport
         html.AppendLine("<!DOCTYPE html>");
         html.AppendLine("<html lang=\"en\"><head><meta charset=\"utf-8\">");
         html.AppendLine($"<title>{E(title)}</title>");
-        html.AppendLine("<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}" +
+        html.AppendLine("<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td{white-space:nowrap}" +
                         "th,td{border:1px solid #bbb;padding:4px 8px;text-align:right}th{background:#f0f0f0}td.l,th.l{text-align:left}" +
                         "td.ok{background:#e3f5e1;font-weight:bold}figure{display:inline-block;margin:0.5em}figcaption{font-size:90%;color:#555}</style>");
         html.AppendLine("</head><body>");
         html.AppendLine($"<h1>{E(title)}</h1>");
-        html.AppendLine($"<p>{records.Count} results. ACC and ASR (%) after each defence, mean ± sample std over seeds; " +
+        html.AppendLine($"<p>{records.Count} results. ACC and ASR (%) after each defence, mean ± sample std over seeds, ACC's mean change against the undefended model in brackets; " +
                         $"green = defence succeeded (mean ASR &lt; {ResultsTable.SuccessAsr:0}%).</p>");
         foreach (var table in tables) Table(html, table);
 
@@ -64,7 +64,7 @@ public static class HtmlReport
             foreach (var d in table.Defenses)
             {
                 var e = table.At(attack, rate, d);
-                html.Append($"<td>{E(e?.Acc?.Format() ?? "-")}</td><td{(e?.Success == true ? " class=\"ok\"" : "")}>{E(e?.Asr?.Format() ?? "-")}</td>");
+                html.Append($"<td>{E(e?.AccText() ?? "-")}</td><td{(e?.Success == true ? " class=\"ok\"" : "")}>{E(e?.Asr?.Format() ?? "-")}</td>");
             }
             html.AppendLine("</tr>");
         }

@@ -31,9 +31,14 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
 {
     public const double SuccessAsr = 15;
 
-    public sealed record Entry(int Seeds, Statistic? Acc, Statistic? Asr, Statistic? Ra)
+    /// <param name="AccChange">ACC after minus ACC before (the model without defence), per seed: what the defence cost.</param>
+    public sealed record Entry(int Seeds, Statistic? Acc, Statistic? Asr, Statistic? Ra, Statistic? AccChange = null)
     {
         public bool Success => Asr is { } asr && asr.Mean < SuccessAsr;
+
+        /// <summary>"87.00 ± 1.41 (−3.00)": ACC with its mean change; no change shown when it is 0 (no defence).</summary>
+        public string AccText() => Acc is null ? "-"
+            : Acc.Format() + (AccChange is { Mean: not 0 } c ? " (" + c.Mean.ToString("+0.00;−0.00", CultureInfo.InvariantCulture) + ")" : "");
     }
 
     /// <summary>One table per setting, rows and columns in the order they first appear in the results.</summary>
@@ -42,7 +47,8 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         {
             var entries = setting.GroupBy(r => (r.Attack, r.PoisonRate, r.Defense)).ToDictionary(
                 g => g.Key,
-                g => new Entry(g.Count(), Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)), Statistic.Of(g.Select(r => r.After?.Ra))));
+                g => new Entry(g.Count(), Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)), Statistic.Of(g.Select(r => r.After?.Ra)),
+                    Statistic.Of(g.Select(r => r.After?.Acc - r.Before?.Acc))));
             return new ResultsTable(setting.Key,
                 [.. setting.Select(r => (r.Attack, r.PoisonRate)).Distinct()],
                 [.. setting.Select(r => r.Defense).Distinct()],
@@ -69,16 +75,16 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
             {
                 var e = At(attack, rate, d);
                 string asr = e?.Asr?.Format() ?? "-";
-                md.Append($" {e?.Acc?.Format() ?? "-"} | {(e?.Success == true ? $"**{asr}** ✓" : asr)} |");
+                md.Append($" {e?.AccText() ?? "-"} | {(e?.Success == true ? $"**{asr}** ✓" : asr)} |");
             }
             md.AppendLine();
         }
         int seeds = Entries.Values.Max(e => e.Seeds);
-        md.AppendLine().AppendLine($"ACC and ASR (%) after each defence, mean ± sample std over up to {seeds} seed(s); ✓ = defence succeeded (mean ASR < {SuccessAsr:0}%).");
+        md.AppendLine().AppendLine($"ACC and ASR (%) after each defence, mean ± sample std over up to {seeds} seed(s), ACC's mean change against the undefended model in brackets; ✓ = defence succeeded (mean ASR < {SuccessAsr:0}%).");
         return md.ToString();
     }
 
-    public const string CsvHeader = "dataset_architecture,attack,poison_rate,defense,seeds,acc_mean,acc_std,asr_mean,asr_std,ra_mean,ra_std,success";
+    public const string CsvHeader = "dataset_architecture,attack,poison_rate,defense,seeds,acc_mean,acc_std,asr_mean,asr_std,ra_mean,ra_std,acc_change_mean,success";
 
     public IEnumerable<string> CsvRows()
     {
@@ -88,7 +94,7 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         {
             if (At(attack, rate, d) is not { } e) continue;
             yield return string.Join(",", Csv(Setting), Csv(attack), N(rate), Csv(d), e.Seeds, N(e.Acc?.Mean), N(e.Acc?.Std),
-                N(e.Asr?.Mean), N(e.Asr?.Std), N(e.Ra?.Mean), N(e.Ra?.Std), e.Success ? "true" : "false");
+                N(e.Asr?.Mean), N(e.Asr?.Std), N(e.Ra?.Mean), N(e.Ra?.Std), N(e.AccChange?.Mean), e.Success ? "true" : "false");
         }
     }
 

@@ -75,9 +75,10 @@ public class ReportTests(ITestOutputHelper output)
         Assert.Contains("# Hand-made", md);
         Assert.Contains("| Attack | Rate | none ACC | none ASR | tsc ACC | tsc ASR |", md);
         // badnet none: ACC 91, 93 → 92 ± √2; ASR 100, 98 → 99 ± √2. tsc: ACC 88, 86 → 87 ± √2; ASR 2, 6 → 4 ± 2√2 (< 15: success).
-        Assert.Contains("| badnet | 5% | 92.00 ± 1.41 | 99.00 ± 1.41 | 87.00 ± 1.41 | **4.00 ± 2.83** ✓ |", md);
-        // blended none has one seed: no ± part; tsc ASR 35 ± 7.07 is not a success.
-        Assert.Contains("| blended | 5% | 92.00 | 99.00 | 82.00 ± 2.83 | 35.00 ± 7.07 |", md);
+        // In brackets ACC's mean change against acc_before (90 in every line): none +1, +3 → +2; tsc −2, −4 → −3.
+        Assert.Contains("| badnet | 5% | 92.00 ± 1.41 (+2.00) | 99.00 ± 1.41 | 87.00 ± 1.41 (−3.00) | **4.00 ± 2.83** ✓ |", md);
+        // blended none has one seed: no ± part; tsc ASR 35 ± 7.07 is not a success; its ACC changes −10, −6 → −8.
+        Assert.Contains("| blended | 5% | 92.00 (+2.00) | 99.00 | 82.00 ± 2.83 (−8.00) | 35.00 ± 7.07 |", md);
 
         var csv = File.ReadAllLines(Path.Combine(dir, "report", "table.csv"));
         Assert.Equal(5, csv.Length);
@@ -89,8 +90,18 @@ public class ReportTests(ITestOutputHelper output)
         Assert.Equal(4, Field("asr_mean"));
         Assert.Equal(2 * Math.Sqrt(2), Field("asr_std"), 3);
         Assert.Equal(2, Field("seeds"));
+        Assert.Equal(-3, Field("acc_change_mean"), 9);
         Assert.Equal("true", tsc[^1]);
         Assert.EndsWith(",false", csv.Single(l => l.Contains(",blended,") && l.Contains(",tsc,")));
+    }
+
+    [Fact]
+    public void NoDefenceShowsNoAccuracyChange()
+    {
+        var none = new Circumvent.Experiments.Reports.ResultsTable.Entry(2, new(79.06, 0.32, 2), new(93.81, 0.8, 2), null, new(0, 0, 2));
+        Assert.Equal("79.06 ± 0.32", none.AccText());
+        var tsc = none with { AccChange = new(-5.554, 0.7, 2) };
+        Assert.Equal("79.06 ± 0.32 (−5.55)", tsc.AccText());
     }
 
     [Fact]
