@@ -1,7 +1,6 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json.Nodes;
 using Circumvent.Method.Attacks;
+using Circumvent.Method.Defenses;
 using Circumvent.Method.Pipelines;
 using Circumvent.Training;
 
@@ -54,7 +53,7 @@ public sealed record Cell(
     public string Describe() => $"{Attack.Label} {PoisonRate * 100:0.##}% · {Defense.Label} · seed {Seed} · {Architecture.Label} on {Dataset.Split(':')[0]}";
 
     /// <summary>First 16 hex digits of SHA-256 of the JSON text (properties in a fixed order, so equal configs hash equally).</summary>
-    public static string Hash(JsonNode node) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(node.ToJsonString())))[..16];
+    public static string Hash(JsonNode node) => Sha256Hex.ShortOf(node.ToJsonString());
 }
 
 /// <summary>Expands a plan into its cells, in a fixed order with the defence innermost (a model's defences run back to back).</summary>

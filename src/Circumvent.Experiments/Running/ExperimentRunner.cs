@@ -52,11 +52,10 @@ public static class ExperimentRunner
         Directory.CreateDirectory(cache);
 
         var cells = Grid.Expand(plan).Where(settings.ShardOrAll.Contains).ToList();
+        using var results = ResultsFile.Open(settings.ResultsPath);
         // The ETA learns from the cells earlier runs finished, so a resumed plan has one at once.
         var eta = new PlanEta();
-        if (File.Exists(settings.ResultsPath))
-            foreach (var earlier in ResultsFile.ReadAll([settings.ResultsPath])) eta.Add(earlier);
-        using var results = ResultsFile.Open(settings.ResultsPath);
+        foreach (var earlier in results.Earlier) eta.Add(earlier);
         var todo = cells.Where(c => !results.Contains(c.Key)).ToList();
         ModelInputs.CheckUnchanged(cache, todo); // a cached model made from a file since changed is refused before any work
         int threadsBefore = Parallelism.Threads;

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Circumvent.Experiments.Plans;
 using Circumvent.Method.Defenses;
@@ -16,19 +15,19 @@ internal static class ModelInputs
 {
     public const string FileName = "inputs.json";
 
-    /// <summary>path → SHA-256 (hex) of every file the cell's attack reads.</summary>
-    public static JsonObject Fingerprint(Cell cell)
+    /// <summary>path → SHA-256 (hex) of every file the cell's attack reads; <paramref name="hash"/> may remember files seen.</summary>
+    private static JsonObject Fingerprint(Cell cell, Func<string, string> hash)
     {
         var attack = cell.AttackDefinition;
         var fingerprint = new JsonObject();
         foreach (var path in new[] { attack.TriggerImage, attack.CleanModel })
-            if (!string.IsNullOrEmpty(path) && File.Exists(path)) fingerprint[path] = Hash(path);
+            if (!string.IsNullOrEmpty(path) && File.Exists(path)) fingerprint[path] = hash(path);
         return fingerprint;
     }
 
     /// <summary>Records what the model in <paramref name="cacheEntry"/> is being made from.</summary>
     public static void Record(string cacheEntry, Cell cell) =>
-        AtomicText.Write(Path.Combine(cacheEntry, FileName), Fingerprint(cell).ToJsonString());
+        AtomicText.Write(Path.Combine(cacheEntry, FileName), Fingerprint(cell, Sha256Hex.OfFile).ToJsonString());
 
     /// <summary>
     /// For every cached model the cells use: its inputs must be what it was made from. An entry made
@@ -37,15 +36,19 @@ internal static class ModelInputs
     /// <exception cref="ArgumentException">An input file's content changed since its model was made.</exception>
     public static void CheckUnchanged(string cacheFolder, IEnumerable<Cell> cells)
     {
+        // Several models share a trigger image or clean model: each file is read once.
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        string HashOnce(string path) => hashes.TryGetValue(path, out var h) ? h : hashes[path] = Sha256Hex.OfFile(path);
         foreach (var cell in cells.DistinctBy(c => c.ModelKey))
         {
-            string entry = Path.GetDirectoryName(CellRunner.ModelPath(cacheFolder, cell))!;
-            if (!File.Exists(CellRunner.ModelPath(cacheFolder, cell))) continue;
+            string model = CellRunner.ModelPath(cacheFolder, cell);
+            if (!File.Exists(model)) continue;
+            string entry = Path.GetDirectoryName(model)!;
             string recordPath = Path.Combine(entry, FileName);
-            var now = Fingerprint(cell);
+            var now = Fingerprint(cell, HashOnce);
             if (!File.Exists(recordPath))
             {
-                Record(entry, cell);
+                AtomicText.Write(recordPath, now.ToJsonString());
                 continue;
             }
             JsonObject then;
@@ -63,12 +66,6 @@ internal static class ModelInputs
                         "restore the file, or delete that folder to make the model again.");
             }
         }
-    }
-
-    private static string Hash(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     private static string Short(JsonNode? hash) => hash?.GetValue<string>() is { } h ? h[..12] + "…" : "unknown";

@@ -15,12 +15,16 @@ public sealed class ResultsFile : IDisposable
     private readonly HashSet<string> _keys;
     private readonly Lock _gate = new();
 
-    private ResultsFile(FileStream stream, HashSet<string> keys, long tornBytes)
+    private ResultsFile(FileStream stream, HashSet<string> keys, IReadOnlyList<JsonObject> earlier, long tornBytes)
     {
         _stream = stream;
         _keys = keys;
+        Earlier = earlier;
         TornBytes = tornBytes;
     }
+
+    /// <summary>The lines finished before this open (whole lines only), in file order.</summary>
+    public IReadOnlyList<JsonObject> Earlier { get; }
 
     /// <summary>Bytes of an incomplete last line that were cut off on open (0 when the file was whole).</summary>
     public long TornBytes { get; }
@@ -35,11 +39,15 @@ public sealed class ResultsFile : IDisposable
             stream.ReadExactly(bytes);
             int whole = Array.LastIndexOf(bytes, (byte)'\n') + 1;
             var keys = new HashSet<string>(StringComparer.Ordinal);
+            var earlier = new List<JsonObject>();
             foreach (var line in Parse(path, Encoding.UTF8.GetString(bytes, 0, whole)))
+            {
                 keys.Add(KeyOf(path, line.Number, line.Value));
+                earlier.Add(line.Value);
+            }
             if (whole < bytes.Length) stream.SetLength(whole);
             stream.Seek(whole, SeekOrigin.Begin);
-            return new ResultsFile(stream, keys, bytes.Length - whole);
+            return new ResultsFile(stream, keys, earlier, bytes.Length - whole);
         }
         catch
         {

@@ -3,13 +3,12 @@ using System.Text.Json.Nodes;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
 using Circumvent.Method.Attacks;
+using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Models.Described;
 using Circumvent.Training;
-
-using Circumvent.Method.Defenses;
 
 namespace Circumvent.Method.Pipelines;
 
@@ -198,8 +197,7 @@ public static class BackdoorTraining
         if (maskStore is not null)
         {
             Directory.CreateDirectory(maskStore);
-            string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16];
-            path = Path.Combine(maskStore, hash + ".mask-state");
+            path = Path.Combine(maskStore, Sha256Hex.ShortOf(key) + ".mask-state");
         }
         return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key);
     }

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Circumvent.Data;
@@ -58,7 +57,7 @@ public static class Purification
         var architecture = Architectures.Create(checkpoint.Architecture);
         var identity = new JsonObject
         {
-            ["model_sha256"] = Sha256(request.ModelPath),
+            ["model_sha256"] = Sha256Hex.OfFile(request.ModelPath),
             ["data"] = spec.ToString(),
             ["clean_fraction"] = request.CleanFraction,
             ["normalization"] = new JsonObject { ["mean"] = ToArray(normalization.Mean), ["std"] = ToArray(normalization.Std) },
@@ -122,12 +121,6 @@ public static class Purification
         if (definition.Target >= dataset.NumClasses)
             throw new ArgumentException($"--target {definition.Target} is outside {dataset.Name}'s classes 0..{dataset.NumClasses - 1}.");
         return AttackFactory.Create(definition);
-    }
-
-    private static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     private static JsonArray ToArray(float[] values) => new([.. values.Select(v => (JsonNode)JsonValue.Create((double)v))]);
