@@ -116,6 +116,9 @@ public static class BackdoorTraining
         var maskState = inputAwareTraining is null ? null : MaskState(inputAwareTraining, config, attack!, output, maskStore);
         if (inputAwareTraining is not null)
         {
+            // Runners sharing the store take turns on one mask, so the second reuses what the first pre-trained.
+            using var storeLock = maskStore is null ? null : ExclusiveFileLock.Acquire(maskState!.FilePath + ".lock",
+                () => log?.Invoke($"input-aware: another runner is pre-training this mask network ({maskState.FilePath}); waiting for it"), cancellation);
             log?.Invoke($"input-aware: training the mask network alone for {attack!.MaskEpochs} epochs ({inputAwareTraining.BatchesPerEpoch} batches each)"
                 + (File.Exists(maskState!.FilePath) ? $", continuing from (or, when complete, reusing) {maskState.FilePath}" : ""));
             inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation, maskState);

@@ -253,6 +253,32 @@ public class RunnerTests
         Assert.Equal(2, Directory.GetFiles(Path.Combine(cache, "input-aware-masks"), "*.mask-state").Length);
     }
 
+    [Fact]
+    public async Task TwoRunnersSharingACachePreTrainTheirCommonMaskNetworkOnce()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        string cache = Path.Combine(dir, "cache");
+        (JsonObject Line, List<string> Log) Run(string name, int epochs)
+        {
+            var json = TinyPlans.Plan(data, trigger);
+            json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 3 });
+            json["defenses"] = new JsonArray("none");
+            json["curve_points"] = 0;
+            json["training"]!["epochs"] = epochs;
+            var plan = PlanReader.Read(TinyPlans.Write(dir, json, name + ".json"));
+            var observer = new CancelAfter(int.MaxValue, new CancellationTokenSource());
+            var settings = new RunSettings(Path.Combine(dir, name), cache);
+            ExperimentRunner.Run(plan, settings, observer, CancellationToken.None);
+            return (Assert.Single(Lines(settings.ResultsPath)), observer.Logged);
+        }
+
+        var runs = await Task.WhenAll(Task.Run(() => Run("one", epochs: 1)), Task.Run(() => Run("two", epochs: 2)));
+        var logs = runs.SelectMany(r => r.Log).ToList();
+        // Three mask epochs in all: one runner pre-trains, the other reuses the finished network.
+        Assert.Equal(3, logs.Count(m => m.StartsWith("mask epoch", StringComparison.Ordinal)));
+        Assert.Single(Directory.GetFiles(Path.Combine(cache, "input-aware-masks"), "*.mask-state"));
+    }
+
     /// <summary>Runs a tiny plan of one cell (this attack, no defence, no curve sampling); returns its results line.</summary>
     private static JsonObject RunSingleCell(JsonObject attack)
     {
