@@ -105,9 +105,10 @@ public sealed class InputAwareTraining
 
     /// <summary>
     /// Everything the mask pre-training depends on: the images and their batches (data, subset, batch size,
-    /// seed, augmentation), the attack, and the mask's own optimiser. A mask network pre-trained under the
-    /// same key is the same network whatever the classifier's recipe (epochs, learning rate, schedule), so
-    /// a longer training of the classifier can reuse it (<see cref="BackdoorTraining"/>'s mask store).
+    /// seed, augmentation), the mask's own settings (epochs, density) and optimiser. A mask network
+    /// pre-trained under the same key is the same network whatever the classifier's recipe (epochs,
+    /// learning rate, schedule) and the rest of the attack (target, poisoning and cross rates, which only
+    /// the joint training uses), so such runs reuse it (<see cref="BackdoorTraining"/>'s mask store).
     /// </summary>
     public static string MaskKeyJson(TrainingConfig config, AttackDefinition attack) => JsonSerializer.Serialize(new Dictionary<string, object?>
     {
@@ -116,7 +117,7 @@ public sealed class InputAwareTraining
         ["batch_size"] = config.BatchSize,
         ["seed"] = config.Seed,
         ["augment"] = config.Augment,
-        ["attack"] = JsonDocument.Parse(attack.ToJson()).RootElement,
+        ["attack"] = new { kind = attack.Kind, mask_epochs = attack.MaskEpochs, mask_density = attack.MaskDensity },
         ["mask"] = new { optimizer = "adam", learning_rate = MaskLearningRate, betas = new[] { AdamBeta1, AdamBeta2 }, milestones = MaskMilestoneEpochs, lambda_div = DiversityWeight, lambda_norm = NormWeight },
     });
 

@@ -215,14 +215,15 @@ public class RunnerTests
     }
 
     [Fact]
-    public void ALongerRecipeReusesTheInputAwareMaskNetworkPreTrainedForAShorterOne()
+    public void ALongerRecipeOrAnotherPoisoningRateReusesTheInputAwareMaskNetworkPreTrainedBefore()
     {
         var (dir, data, trigger) = TinyPlans.Folder();
         string cache = Path.Combine(dir, "cache");
-        (JsonObject Line, List<string> Log) Run(string name, int epochs, int batchSize)
+        (JsonObject Line, List<string> Log) Run(string name, int epochs, int batchSize, double poisonRate = 0.1, double maskDensity = 0.032)
         {
             var json = TinyPlans.Plan(data, trigger);
-            json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 2 });
+            json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 2, ["mask_density"] = maskDensity });
+            json["poison_rates"] = new JsonArray(poisonRate);
             json["defenses"] = new JsonArray("none");
             json["curve_points"] = 0;
             json["training"]!["epochs"] = epochs;
@@ -247,10 +248,17 @@ public class RunnerTests
         Assert.NotEqual(shorter.Line["model"]!["key"]!.ToString(), longer.Line["model"]!["key"]!.ToString());
         Assert.DoesNotContain(longer.Log, m => m.StartsWith("mask epoch", StringComparison.Ordinal));
         Assert.Equal(MaskWeights(shorter.Line), MaskWeights(longer.Line));
-        // Other batches make another mask network: pre-trained again, kept beside the first.
+        // The poisoning rate only matters to the joint training: the same mask again.
+        var morePoison = Run("more-poison", epochs: 1, batchSize: 30, poisonRate: 0.2);
+        Assert.DoesNotContain(morePoison.Log, m => m.StartsWith("mask epoch", StringComparison.Ordinal));
+        Assert.Equal(MaskWeights(shorter.Line), MaskWeights(morePoison.Line));
+        // Other batches, or another mask density, make another mask network: pre-trained again, kept beside the first.
         var otherBatches = Run("other-batches", epochs: 1, batchSize: 20);
         Assert.Equal(2, otherBatches.Log.Count(m => m.StartsWith("mask epoch", StringComparison.Ordinal)));
-        Assert.Equal(2, Directory.GetFiles(Path.Combine(cache, "input-aware-masks"), "*.mask-state").Length);
+        var otherDensity = Run("other-density", epochs: 1, batchSize: 30, maskDensity: 0.05);
+        Assert.Equal(2, otherDensity.Log.Count(m => m.StartsWith("mask epoch", StringComparison.Ordinal)));
+        Assert.NotEqual(MaskWeights(shorter.Line), MaskWeights(otherDensity.Line));
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(cache, "input-aware-masks"), "*.mask-state").Length);
     }
 
     [Fact]
