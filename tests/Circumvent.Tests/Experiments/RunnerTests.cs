@@ -219,21 +219,14 @@ public class RunnerTests
     {
         var (dir, data, trigger) = TinyPlans.Folder();
         string cache = Path.Combine(dir, "cache");
-        (JsonObject Line, List<string> Log) Run(string name, int epochs, int batchSize, double poisonRate = 0.1, double maskDensity = 0.032)
-        {
-            var json = TinyPlans.Plan(data, trigger);
-            json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 2, ["mask_density"] = maskDensity });
-            json["poison_rates"] = new JsonArray(poisonRate);
-            json["defenses"] = new JsonArray("none");
-            json["curve_points"] = 0;
-            json["training"]!["epochs"] = epochs;
-            json["training"]!["batch_size"] = batchSize;
-            var plan = PlanReader.Read(TinyPlans.Write(dir, json, name + ".json"));
-            var observer = new CancelAfter(int.MaxValue, new CancellationTokenSource());
-            var settings = new RunSettings(Path.Combine(dir, name), cache);
-            ExperimentRunner.Run(plan, settings, observer, CancellationToken.None);
-            return (Assert.Single(Lines(settings.ResultsPath)), observer.Logged);
-        }
+        (JsonObject Line, List<string> Log) Run(string name, int epochs, int batchSize, double poisonRate = 0.1, double maskDensity = 0.032) =>
+            RunInputAwareCell(dir, cache, name, TinyPlans.Plan(data, trigger), new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 2, ["mask_density"] = maskDensity },
+                json =>
+                {
+                    json["poison_rates"] = new JsonArray(poisonRate);
+                    json["training"]!["epochs"] = epochs;
+                    json["training"]!["batch_size"] = batchSize;
+                });
         float[] MaskWeights(JsonObject line)
         {
             var networks = Circumvent.Method.Attacks.InputAwareTraining.GeneratorsPath(line["model"]!["path"]!.GetValue<string>());
@@ -266,25 +259,34 @@ public class RunnerTests
     {
         var (dir, data, trigger) = TinyPlans.Folder();
         string cache = Path.Combine(dir, "cache");
-        (JsonObject Line, List<string> Log) Run(string name, int epochs)
-        {
-            var json = TinyPlans.Plan(data, trigger);
-            json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 3 });
-            json["defenses"] = new JsonArray("none");
-            json["curve_points"] = 0;
-            json["training"]!["epochs"] = epochs;
-            var plan = PlanReader.Read(TinyPlans.Write(dir, json, name + ".json"));
-            var observer = new CancelAfter(int.MaxValue, new CancellationTokenSource());
-            var settings = new RunSettings(Path.Combine(dir, name), cache);
-            ExperimentRunner.Run(plan, settings, observer, CancellationToken.None);
-            return (Assert.Single(Lines(settings.ResultsPath)), observer.Logged);
-        }
+        (JsonObject Line, List<string> Log) Run(string name, int epochs) =>
+            RunInputAwareCell(dir, cache, name, TinyPlans.Plan(data, trigger), new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 3 },
+                json => json["training"]!["epochs"] = epochs);
 
         var runs = await Task.WhenAll(Task.Run(() => Run("one", epochs: 1)), Task.Run(() => Run("two", epochs: 2)));
         var logs = runs.SelectMany(r => r.Log).ToList();
         // Three mask epochs in all: one runner pre-trains, the other reuses the finished network.
         Assert.Equal(3, logs.Count(m => m.StartsWith("mask epoch", StringComparison.Ordinal)));
         Assert.Single(Directory.GetFiles(Path.Combine(cache, "input-aware-masks"), "*.mask-state"));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="json"/> (a tiny plan) as one cell of this attack, no defence, no curve sampling,
+    /// after <paramref name="adjust"/>, with its output in DIR/NAME and the shared <paramref name="cache"/>;
+    /// returns its results line and the runner's log.
+    /// </summary>
+    private static (JsonObject Line, List<string> Log) RunInputAwareCell(string dir, string cache, string name, JsonObject json, JsonObject attack,
+        Action<JsonObject> adjust)
+    {
+        json["attacks"] = new JsonArray(attack);
+        json["defenses"] = new JsonArray("none");
+        json["curve_points"] = 0;
+        adjust(json);
+        var plan = PlanReader.Read(TinyPlans.Write(dir, json, name + ".json"));
+        var observer = new CancelAfter(int.MaxValue, new CancellationTokenSource());
+        var settings = new RunSettings(Path.Combine(dir, name), cache);
+        ExperimentRunner.Run(plan, settings, observer, CancellationToken.None);
+        return (Assert.Single(Lines(settings.ResultsPath)), observer.Logged);
     }
 
     /// <summary>Runs a tiny plan of one cell (this attack, no defence, no curve sampling); returns its results line.</summary>
