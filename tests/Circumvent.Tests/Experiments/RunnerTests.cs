@@ -220,8 +220,8 @@ public class RunnerTests
         var (dir, data, trigger) = TinyPlans.Folder();
         string cache = Path.Combine(dir, "cache");
         (JsonObject Line, List<string> Log) Run(string name, int epochs, int batchSize, double poisonRate = 0.1, double maskDensity = 0.032) =>
-            RunInputAwareCell(dir, cache, name, TinyPlans.Plan(data, trigger), new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 2, ["mask_density"] = maskDensity },
-                json =>
+            RunCell(dir, TinyPlans.Plan(data, trigger), new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 2, ["mask_density"] = maskDensity },
+                name, cache, json =>
                 {
                     json["poison_rates"] = new JsonArray(poisonRate);
                     json["training"]!["epochs"] = epochs;
@@ -260,8 +260,8 @@ public class RunnerTests
         var (dir, data, trigger) = TinyPlans.Folder();
         string cache = Path.Combine(dir, "cache");
         (JsonObject Line, List<string> Log) Run(string name, int epochs) =>
-            RunInputAwareCell(dir, cache, name, TinyPlans.Plan(data, trigger), new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 3 },
-                json => json["training"]!["epochs"] = epochs);
+            RunCell(dir, TinyPlans.Plan(data, trigger), new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 3 },
+                name, cache, json => json["training"]!["epochs"] = epochs);
 
         var runs = await Task.WhenAll(Task.Run(() => Run("one", epochs: 1)), Task.Run(() => Run("two", epochs: 2)));
         var logs = runs.SelectMany(r => r.Log).ToList();
@@ -271,17 +271,17 @@ public class RunnerTests
     }
 
     /// <summary>
-    /// Runs <paramref name="json"/> (a tiny plan) as one cell of this attack, no defence, no curve sampling,
-    /// after <paramref name="adjust"/>, with its output in DIR/NAME and the shared <paramref name="cache"/>;
-    /// returns its results line and the runner's log.
+    /// Runs <paramref name="json"/> (a tiny plan in <paramref name="dir"/>) as one cell of this attack, no defence, no
+    /// curve sampling, after <paramref name="adjust"/>, with its output in DIR/NAME and an optional shared
+    /// <paramref name="cache"/>; returns its results line and the runner's log.
     /// </summary>
-    private static (JsonObject Line, List<string> Log) RunInputAwareCell(string dir, string cache, string name, JsonObject json, JsonObject attack,
-        Action<JsonObject> adjust)
+    private static (JsonObject Line, List<string> Log) RunCell(string dir, JsonObject json, JsonObject attack, string name = "out",
+        string? cache = null, Action<JsonObject>? adjust = null)
     {
         json["attacks"] = new JsonArray(attack);
         json["defenses"] = new JsonArray("none");
         json["curve_points"] = 0;
-        adjust(json);
+        adjust?.Invoke(json);
         var plan = PlanReader.Read(TinyPlans.Write(dir, json, name + ".json"));
         var observer = new CancelAfter(int.MaxValue, new CancellationTokenSource());
         var settings = new RunSettings(Path.Combine(dir, name), cache);
@@ -289,17 +289,10 @@ public class RunnerTests
         return (Assert.Single(Lines(settings.ResultsPath)), observer.Logged);
     }
 
-    /// <summary>Runs a tiny plan of one cell (this attack, no defence, no curve sampling); returns its results line.</summary>
+    /// <summary>Runs a tiny plan of one cell (this attack, no defence, no curve sampling) in a new folder; returns its results line.</summary>
     private static JsonObject RunSingleCell(JsonObject attack)
     {
         var (dir, data, trigger) = TinyPlans.Folder();
-        var json = TinyPlans.Plan(data, trigger);
-        json["attacks"] = new JsonArray(attack);
-        json["defenses"] = new JsonArray("none");
-        json["curve_points"] = 0;
-        var plan = PlanReader.Read(TinyPlans.Write(dir, json));
-        var settings = new RunSettings(Path.Combine(dir, "out"));
-        ExperimentRunner.Run(plan, settings, new CancelAfter(int.MaxValue, new CancellationTokenSource()), CancellationToken.None);
-        return Assert.Single(Lines(settings.ResultsPath));
+        return RunCell(dir, TinyPlans.Plan(data, trigger), attack).Line;
     }
 }
