@@ -21,7 +21,7 @@ public static class Evaluator
             using (TensorScope.Open())
             {
                 var logits = architecture.Forward(parameters, batch.Images, context);
-                correct += Trainer.CountCorrect(logits, batch.Labels);
+                correct += TrainingLoop.CountCorrect(logits, batch.Labels);
                 seen += batch.Count;
             }
         }

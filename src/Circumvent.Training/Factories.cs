@@ -6,12 +6,17 @@ namespace Circumvent.Training;
 /// <summary>Builds the optimiser and learning-rate schedule a <see cref="TrainingConfig"/> describes.</summary>
 public static class Factories
 {
-    public static IOptimizer CreateOptimizer(TrainingConfig config, IReadOnlyList<Tensor> parameters) => config.Optimizer switch
+    public static IOptimizer CreateOptimizer(TrainingConfig config, IReadOnlyList<Tensor> parameters) =>
+        CreateOptimizer(config.Optimizer, parameters, config.LearningRate, config.Momentum, config.WeightDecay, config.Nesterov);
+
+    /// <param name="name">sgd, adam or adamw (<see cref="TrainingConfig.Optimizers"/>); momentum and Nesterov apply to SGD only.</param>
+    public static IOptimizer CreateOptimizer(string name, IReadOnlyList<Tensor> parameters, double learningRate, double momentum,
+        double weightDecay, bool nesterov) => name switch
     {
-        "sgd" => new Sgd(parameters, config.LearningRate, config.Momentum, config.WeightDecay, config.Nesterov && config.Momentum > 0),
-        "adam" => new Adam(parameters, config.LearningRate, weightDecay: config.WeightDecay),
-        "adamw" => new AdamW(parameters, config.LearningRate, weightDecay: config.WeightDecay),
-        _ => throw new ArgumentException($"--optimizer must be one of {string.Join(", ", TrainingConfig.Optimizers)}, got '{config.Optimizer}'."),
+        "sgd" => new Sgd(parameters, learningRate, momentum, weightDecay, nesterov && momentum > 0),
+        "adam" => new Adam(parameters, learningRate, weightDecay: weightDecay),
+        "adamw" => new AdamW(parameters, learningRate, weightDecay: weightDecay),
+        _ => throw new ArgumentException($"--optimizer must be one of {string.Join(", ", TrainingConfig.Optimizers)}, got '{name}'."),
     };
 
     /// <summary>

@@ -6,6 +6,7 @@ using Circumvent.Data;
 using Circumvent.Engine.Diagnostics;
 using Circumvent.Engine.Kernels;
 using Circumvent.Models;
+using Circumvent.Training;
 using Circumvent.Method.Curves;
 
 namespace Circumvent.Cli.Commands;

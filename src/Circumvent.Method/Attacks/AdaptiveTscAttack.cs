@@ -51,7 +51,7 @@ public static class AdaptiveTscAttack
     public static int ProbeCount(int datasetCount) => Math.Min(datasetCount, Math.Max(256, datasetCount / 20));
 
     public static ParameterSet Run(IArchitecture arch, ParameterSet backdoored, ImageDataset poisonedTrain, Normalization normalization,
-        AdaptiveTscOptions options, IProgress<StageProgress>? progress = null, CancellationToken cancellation = default,
+        AdaptiveTscOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default,
         EpochCheckpoint? checkpoint = null)
     {
         options.Validate();

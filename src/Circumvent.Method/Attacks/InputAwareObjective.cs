@@ -14,7 +14,7 @@ namespace Circumvent.Method.Attacks;
 /// λ_div × the generator's diversity loss on the backdoor/cross pairs; after the classifier's step G
 /// takes its own Adam step. M is frozen (eval mode, no gradients); G trains in training mode.
 /// </summary>
-public sealed class InputAwareObjective : IBatchObjective, IDisposable
+public sealed class InputAwareObjective : ITrainingObjective, IDisposable
 {
     private readonly InputAwareNetworks _networks;
     private readonly AttackDefinition _attack;
@@ -71,8 +71,9 @@ public sealed class InputAwareObjective : IBatchObjective, IDisposable
     /// <summary>The plan of the last batch (for inspection).</summary>
     public InputAwareBatchPlan? LastPlan { get; private set; }
 
-    public BatchLoss Loss(Batch batch, Func<Tensor, Tensor> classify)
+    public BatchLoss Loss(IArchitecture classifier, ParameterSet weights, Batch batch, ForwardContext context)
     {
+        Tensor classify(Tensor x) => classifier.Forward(weights, x, context);
         _generatorOptimizer.ZeroGrad();
         var plan = InputAwareBatchPlan.Draw(batch.Count, _attack.PoisonRate, _attack.CrossRate, _planRng);
         LastPlan = plan;

@@ -69,38 +69,85 @@ public sealed class InputAwareTraining
     /// <see cref="MaskStats"/>), progress is saved after every epoch and a rerun continues from it: the
     /// partner stream restarts at the same epoch, so the result equals an uninterrupted run.
     /// </summary>
-    public double PretrainMask(IProgress<StageProgress>? progress, CancellationToken cancellation, ITrainingState? state = null)
+    public double PretrainMask(IProgress<TrainingProgress>? progress, CancellationToken cancellation, ITrainingState? state = null)
     {
         var parameters = Networks.Mask.Parameters.Select(p => p.Tensor).ToList();
         foreach (var p in parameters) p.RequiresGrad = true;
-        var optimizer = new Adam(parameters, MaskLearningRate, AdamBeta1, AdamBeta2);
         int batches = _loader.BatchesPerEpoch;
-        var schedule = new MultiStepSchedule(MaskLearningRate, MaskMilestoneEpochs.Select(e => e * batches), 0.1);
         var context = ForwardContext.Train(MaskStats, new Random(0));
-        float density = (float)_attack.MaskDensity;
-        int done = Math.Min(state?.Restore(optimizer) ?? 0, _attack.MaskEpochs);
-        // Both loaders have the same batches per epoch, so after `done` epochs the partners are at epoch `done` too.
-        using var partners = Endless(_partners, done).GetEnumerator();
-        double loss = StepLoop.Run("mask", _loader, _attack.MaskEpochs, optimizer, schedule, batch =>
+        using var objective = new MaskObjective(_partners, (float)_attack.MaskDensity);
+        var result = new TrainingLoop
         {
-            optimizer.ZeroGrad();
-            using var partner = NextPartner(partners, batch.Count);
-            var masks = Networks.Masks(batch.Images, context);
-            var partnerMasks = Networks.Masks(partner.Images, context);
-            var norm = Op.Mean(Op.Relu(Op.AddScalar(masks, -density)));
-            var diversity = InputAwareTrigger.DiversityLoss(batch.Images, partner.Images, masks, partnerMasks);
-            var total = Op.Add(Op.MulScalar(norm, NormWeight), Op.MulScalar(diversity, DiversityWeight));
-            float value = total.Item();
-            total.Backward();
-            optimizer.Step();
-            return value;
-        }, progress, cancellation, firstEpoch: done, epochFinished: epochs => state?.Save(epochs, optimizer));
+            Stage = "mask",
+            Architecture = new MaskNetwork(Networks),
+            Weights = new ModelWeights(Networks.Mask),
+            Objective = objective,
+            Optimizer = new Adam(parameters, MaskLearningRate, AdamBeta1, AdamBeta2),
+            Schedule = new MultiStepSchedule(MaskLearningRate, MaskMilestoneEpochs.Select(e => e * batches), 0.1),
+            Epochs = _attack.MaskEpochs,
+            ContextForEpoch = _ => context,
+            State = state,
+            Progress = progress,
+            Cancellation = cancellation,
+        }.Run(new BatchLoaderSource(_loader));
         foreach (var p in parameters)
         {
             p.ZeroGrad();
             p.RequiresGrad = false;
         }
-        return loss;
+        return result.FinalLoss;
+    }
+
+    /// <summary>
+    /// M's pre-training loss, λ_norm·mean(relu(m − density)) + λ_div·diversity against a partner batch from
+    /// a second, differently shuffled loader. Both loaders have the same batches per epoch, so the partners
+    /// of epoch e start at the partner loader's epoch e, resumed or not.
+    /// </summary>
+    private sealed class MaskObjective(BatchLoader partnerLoader, float density) : ITrainingObjective, IDisposable
+    {
+        private IEnumerator<Batch>? _partners;
+        // The step's partner batch: backward still reads its images, so it is released after the step.
+        private Batch? _partner;
+
+        public void BeginEpoch(int epoch)
+        {
+            _partners?.Dispose();
+            _partners = Endless(partnerLoader, epoch).GetEnumerator();
+        }
+
+        public BatchLoss Loss(IArchitecture maskNetwork, ParameterSet mask, Batch batch, ForwardContext context)
+        {
+            var partner = _partner = NextPartner(_partners!, batch.Count);
+            var masks = maskNetwork.Forward(mask, batch.Images, context);
+            var partnerMasks = maskNetwork.Forward(mask, partner.Images, context);
+            var norm = Op.Mean(Op.Relu(Op.AddScalar(masks, -density)));
+            var diversity = InputAwareTrigger.DiversityLoss(batch.Images, partner.Images, masks, partnerMasks);
+            return Op.Add(Op.MulScalar(norm, NormWeight), Op.MulScalar(diversity, DiversityWeight));
+        }
+
+        public void AfterStep(double learningRate) => ReleasePartner();
+
+        public void Dispose()
+        {
+            ReleasePartner();
+            _partners?.Dispose();
+        }
+
+        private void ReleasePartner()
+        {
+            _partner?.Dispose();
+            _partner = null;
+        }
+    }
+
+    /// <summary>M as the network the training loop trains: its thresholded masks (N, 1, H, W) for normalised inputs.</summary>
+    private sealed class MaskNetwork(InputAwareNetworks networks) : IArchitecture
+    {
+        public ArchitectureConfig Config { get; } = new("input-aware-mask", networks.Channels, networks.Height, networks.Width, Classes: 1);
+        public IReadOnlyList<TensorSpec> Tensors => networks.MaskNet.Tensors;
+        public ParameterSet Initialize(Random rng) => networks.MaskNet.Initialize(rng);
+        public Tensor Forward(ParameterSet parameters, Tensor x, ForwardContext context) =>
+            parameters == networks.Mask ? networks.Masks(x, context) : throw new ArgumentException("The mask network trains its own parameters only.");
     }
 
     /// <summary>

@@ -1,6 +1,9 @@
 using System.Text.Json.Serialization;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
+using Circumvent.Engine;
+using Circumvent.Engine.Optim;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Curves;
 
@@ -16,6 +19,12 @@ public sealed record CurveOptions
     public double Momentum { get; init; } = 0.9;
     /// <summary>SGD weight decay on the middle bend.</summary>
     public double WeightDecay { get; init; } = 5e-4;
+    /// <summary>
+    /// sgd (null, the supervised default), adam or adamw (the self-supervised curves). Left out of the
+    /// recorded settings when null, so run folders made before the option existed still match.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Optimizer { get; init; }
     /// <summary>λ of the loss term 0.5·λ·‖w(t)‖² (1e-4 for TSC; 0 for MCR).</summary>
     public double L2 { get; init; } = 1e-4;
     /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training, as the authors train.</summary>
@@ -45,6 +54,7 @@ public sealed record CurveOptions
         OptionChecks.Momentum(Momentum, "curve momentum");
         OptionChecks.NonNegative(WeightDecay, "curve weight decay");
         OptionChecks.NonNegative(L2, "curve L2 coefficient");
+        OptionChecks.OptimizerName(Optimizer, "curve optimizer");
     }
 }
 
@@ -56,6 +66,9 @@ public sealed record FineTuneOptions
     public double LearningRate { get; init; } = 1e-4;
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; } = 5e-4;
+    /// <summary>sgd (null, the default), adam or adamw; recorded only when set, as for curves.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Optimizer { get; init; }
     /// <summary>cosine, step or none (as the trainer's --schedule).</summary>
     public string Schedule { get; init; } = "cosine";
     /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training.</summary>
@@ -74,6 +87,7 @@ public sealed record FineTuneOptions
         OptionChecks.PositiveRate(LearningRate, "--finetune-lr");
         OptionChecks.Momentum(Momentum, "fine-tune momentum");
         OptionChecks.NonNegative(WeightDecay, "fine-tune weight decay");
+        OptionChecks.OptimizerName(Optimizer, "fine-tune optimizer");
     }
 }
 
@@ -99,8 +113,24 @@ internal static class OptionChecks
         if (!(value >= 0) || double.IsInfinity(value)) throw new ArgumentException($"{name} must be a finite value ≥ 0, got {value}.");
     }
 
+    public static void OptimizerName(string? value, string name)
+    {
+        if (value is not null && !TrainingConfig.Optimizers.Contains(value))
+            throw new ArgumentException($"{name} must be one of {string.Join(", ", TrainingConfig.Optimizers)}, got '{value}'.");
+    }
+
+    /// <summary>The optimiser an option names (null = SGD); momentum applies to SGD only, never Nesterov (as torch.optim.SGD's default).</summary>
+    public static IOptimizer CreateOptimizer(string? name, IReadOnlyList<Tensor> trained, double learningRate, double momentum, double weightDecay) =>
+        Factories.CreateOptimizer(name ?? "sgd", trained, learningRate, momentum, weightDecay, nesterov: false);
+
     public static Augmentation AugmentationFor(bool augment, int height) =>
         augment ? Augmentation.CropAndFlip(height / 8) : Augmentation.None;
+
+    /// <summary>
+    /// The dropout stream of a curve fit's or fine-tuning's epoch: stream -3 with the epoch as batch index,
+    /// one the loader never uses, so dropout is independent of crops and order.
+    /// </summary>
+    public static Random DropoutStream(int seed, int epoch) => new(BatchLoader.MixSeed(seed, epoch, -3));
 
     /// <summary>Shuffled, augmented training batches; a trailing batch of one image is dropped (training-mode BN needs two).</summary>
     public static BatchLoader TrainingLoader(ImageDataset data, Normalization normalization, int batchSize, int seed, Augmentation augmentation) =>

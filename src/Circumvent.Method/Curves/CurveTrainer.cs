@@ -2,6 +2,7 @@ using Circumvent.Data;
 using Circumvent.Data.Loading;
 using Circumvent.Engine.Optim;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Curves;
 
@@ -10,15 +11,16 @@ namespace Circumvent.Method.Curves;
 /// or, with <see cref="CurveOptions.TrainEndpoints"/>, all three bends (the adaptive attack):
 /// per mini-batch one t ~ U(0, 1), forward with w(t) in training mode (BN on batch statistics, no
 /// running statistics kept), loss = objective + 0.5·λ·‖w(t)‖², backward into the trained bends,
-/// SGD with momentum and weight decay on them, cosine learning rate per step over the actual run.
-/// Deterministic for a given <see cref="CurveOptions.Seed"/>, resumed or not.
+/// SGD with momentum and weight decay on them (or Adam, <see cref="CurveOptions.Optimizer"/>), cosine learning rate per step over the actual run.
+/// The <see cref="TrainingLoop"/> with the curve's w(t) as the step's weights. Deterministic for a
+/// given <see cref="CurveOptions.Seed"/>, resumed or not.
 /// </summary>
 public static class CurveTrainer
 {
     /// <param name="checkpoint">Keeps the fit's progress after every epoch, and continues from it (null = none).</param>
     public static BezierCurve Fit(IArchitecture arch, ParameterSet start, ParameterSet end, ImageDataset clean,
         Normalization normalization, CurveOptions options, ITrainingObjective objective,
-        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)
     {
         options.Validate();
         if (clean.Count < 2) throw new ArgumentException($"Curve training needs at least 2 clean images, got {clean.Count}.");
@@ -27,29 +29,56 @@ public static class CurveTrainer
         var line = BezierCurve.Initialize(start.Clone(requiresGrad: all), end.Clone(requiresGrad: all));
         var curve = all ? new BezierCurve(line.Start, line.Middle, line.End) { TrainsEndpoints = true } : line;
         var trained = all ? curve.AllBendTensors() : curve.TrainableTensors();
-        var optimizer = new Sgd(trained, options.LearningRate, options.Momentum, options.WeightDecay);
         var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
-        var schedule = new CosineSchedule(options.LearningRate, options.Epochs * loader.BatchesPerEpoch);
-        var epochs = new ResumableEpochs(checkpoint?.ForCurve(curve), optimizer, options.Epochs, options.Seed, dropout => ForwardContext.Train(null, dropout));
-        // A stream the loader never uses (stream -1, batch -2), so t is independent of crops and order.
-        // One t per batch from one stream: a resumed fit skips the draws of the epochs done.
-        var tDraws = new Random(BatchLoader.MixSeed(options.Seed, -1, -2));
-        for (long i = 0; i < (long)epochs.Done * loader.BatchesPerEpoch; i++) tDraws.NextDouble();
-
-        double Step(Batch batch)
+        new TrainingLoop
         {
-            optimizer.ZeroGrad();
-            var weights = curve.WeightsAt(tDraws.NextDouble());
-            var objectiveLoss = objective.Loss(arch, weights, batch, epochs.Context);
-            var loss = WeightPenalty.AddL2(objectiveLoss, weights.Parameters.Select(e => e.Tensor).ToList(), options.L2);
-            double value = loss.Item();
-            loss.Backward(releaseIntermediates: true);
-            optimizer.Step();
-            return value;
+            Stage = "curve",
+            Architecture = arch,
+            Weights = new CurveWeights(curve, options.Seed),
+            Objective = new WithWeightPenalty(objective, options.L2),
+            Optimizer = OptionChecks.CreateOptimizer(options.Optimizer, trained, options.LearningRate, options.Momentum, options.WeightDecay),
+            Schedule = new CosineSchedule(options.LearningRate, options.Epochs * loader.BatchesPerEpoch),
+            Epochs = options.Epochs,
+            ContextForEpoch = epoch => ForwardContext.Train(null, OptionChecks.DropoutStream(options.Seed, epoch)),
+            State = checkpoint?.ForCurve(curve),
+            Progress = progress,
+            Cancellation = cancellation,
+        }.Run(new BatchLoaderSource(loader));
+        return curve;
+    }
+
+    /// <summary>
+    /// w(t) for one t ~ U(0, 1) per step, all from one stream the loader never uses (stream -1, batch -2),
+    /// so t is independent of crops and order; a resumed fit skips the draws of the epochs done.
+    /// </summary>
+    private sealed class CurveWeights(BezierCurve curve, int seed) : IStepWeights
+    {
+        private readonly Random _draws = new(BatchLoader.MixSeed(seed, -1, -2));
+        private long _drawn;
+
+        public ParameterSet ForStep()
+        {
+            _drawn++;
+            return curve.WeightsAt(_draws.NextDouble());
         }
 
-        StepLoop.Run("curve", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation, firstEpoch: epochs.Done,
-            epochFinished: epochs.Finished);
-        return curve;
+        public void BeginEpoch(int epoch, int batchesPerEpoch)
+        {
+            for (long skip = (long)epoch * batchesPerEpoch; _drawn < skip; _drawn++) _draws.NextDouble();
+        }
+    }
+
+    /// <summary>The objective's loss at w(t) + 0.5·λ·‖w(t)‖² (the curve's L2 term); the rest of the objective as it is.</summary>
+    private sealed class WithWeightPenalty(ITrainingObjective inner, double l2) : ITrainingObjective
+    {
+        public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context)
+        {
+            var result = inner.Loss(architecture, weights, batch, context);
+            return result with { Loss = WeightPenalty.AddL2(result.Loss, weights.Parameters.Select(e => e.Tensor).ToList(), l2) };
+        }
+
+        public void BeginEpoch(int epoch) => inner.BeginEpoch(epoch);
+        public void AfterStep(double learningRate) => inner.AfterStep(learningRate);
+        public TrainingStatePart? StatePart => inner.StatePart;
     }
 }

@@ -6,10 +6,9 @@ using Circumvent.Training;
 namespace Circumvent.Method.Curves;
 
 /// <summary>
-/// Short SGD fine-tuning of a copy of a model on the clean data, with any <see cref="ITrainingObjective"/>
-/// (the Training layer's <see cref="Trainer"/> is fixed to cross-entropy, so this reuses its optimiser
-/// and schedule factories around the shared step loop instead). BN running statistics follow
-/// PyTorch's momentum update (<see cref="RunningStatsUpdater"/>, momentum 0.1).
+/// Short fine-tuning (SGD, or Adam: <see cref="FineTuneOptions.Optimizer"/>) of a copy of a model on the clean data, with any <see cref="ITrainingObjective"/>:
+/// the <see cref="TrainingLoop"/> over the copy's parameters. BN running statistics follow PyTorch's
+/// momentum update (<see cref="RunningStatsUpdater"/>, momentum 0.1).
 /// </summary>
 public static class FineTuner
 {
@@ -17,7 +16,7 @@ public static class FineTuner
     /// <returns>A new parameter set; <paramref name="parameters"/> is not modified.</returns>
     public static ParameterSet Run(IArchitecture arch, ParameterSet parameters, ImageDataset clean, Normalization normalization,
         FineTuneOptions options, ITrainingObjective objective,
-        IProgress<StageProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)
     {
         options.Validate();
         if (clean.Count < 2) throw new ArgumentException($"Fine-tuning needs at least 2 clean images, got {clean.Count}.");
@@ -31,30 +30,27 @@ public static class FineTuner
             // torch.optim.SGD's default, as the authors' fine-tuning uses.
             Nesterov = false,
             WeightDecay = options.WeightDecay,
-            Optimizer = "sgd",
+            Optimizer = options.Optimizer ?? "sgd",
             Schedule = options.Schedule,
             Seed = options.Seed,
         };
         config.Validate();
-        var optimizer = Factories.CreateOptimizer(config, tuned.Parameters.Select(e => e.Tensor).ToList());
         var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
-        var schedule = Factories.CreateSchedule(config, loader.BatchesPerEpoch);
         var statsUpdater = new RunningStatsUpdater(tuned);
-        var epochs = new ResumableEpochs(checkpoint?.ForModel(tuned, statsUpdater), optimizer, options.Epochs, options.Seed,
-            dropout => ForwardContext.Train(statsUpdater, dropout));
-
-        double Step(Batch batch)
+        new TrainingLoop
         {
-            optimizer.ZeroGrad();
-            var loss = objective.Loss(arch, tuned, batch, epochs.Context);
-            double value = loss.Item();
-            loss.Backward(releaseIntermediates: true);
-            optimizer.Step();
-            return value;
-        }
-
-        StepLoop.Run("fine-tune", loader, options.Epochs, optimizer, schedule, Step, progress, cancellation, firstEpoch: epochs.Done,
-            epochFinished: epochs.Finished);
+            Stage = "fine-tune",
+            Architecture = arch,
+            Weights = new ModelWeights(tuned),
+            Objective = objective,
+            Optimizer = Factories.CreateOptimizer(config, tuned.Parameters.Select(e => e.Tensor).ToList()),
+            Schedule = Factories.CreateSchedule(config, loader.BatchesPerEpoch),
+            Epochs = options.Epochs,
+            ContextForEpoch = epoch => ForwardContext.Train(statsUpdater, OptionChecks.DropoutStream(options.Seed, epoch)),
+            State = checkpoint?.ForModel(tuned, statsUpdater),
+            Progress = progress,
+            Cancellation = cancellation,
+        }.Run(new BatchLoaderSource(loader));
         // A clean copy without gradient buffers or the requires-grad flag, like a loaded checkpoint.
         return tuned.Clone();
     }

@@ -3,6 +3,7 @@ using Circumvent.Data;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Defenses;
 

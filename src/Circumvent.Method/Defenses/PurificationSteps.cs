@@ -3,6 +3,7 @@ using Circumvent.Engine;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Permutations;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Defenses;
 
@@ -43,7 +44,7 @@ internal sealed class PurificationSteps : IDisposable
             Progress(unit, observer), _input.Cancellation, checkpoint);
 
     /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>
-    private static IProgress<StageProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>
+    private static IProgress<TrainingProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>
         observer is null ? null : new ProgressRelay(p => observer.Progress(unit,
             $"{p.Stage} epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} lr {p.LearningRate:g3} " +
             $"{p.ImagesPerSecond:F0} img/s, {FormatTime(p.EstimatedRemaining)} left"));
@@ -65,11 +66,5 @@ internal sealed class PurificationSteps : IDisposable
         if (_probeBatches is null) return;
         foreach (var t in _probeBatches) t.Dispose();
         _probeBatches = null;
-    }
-
-    /// <summary>Synchronous IProgress (System.Progress posts to a context; a run must see reports in order, on its thread).</summary>
-    private sealed class ProgressRelay(Action<StageProgress> report) : IProgress<StageProgress>
-    {
-        public void Report(StageProgress value) => report(value);
     }
 }

@@ -212,9 +212,9 @@ public static class BackdoorTraining
     public static string SecondsPath(string outputPath) => outputPath + ".train-seconds";
 
     /// <summary>One log line per finished epoch of a stage (mask pre-training, the adaptive attack's curve).</summary>
-    private sealed class EpochLog(Action<string> log) : IProgress<Curves.StageProgress>
+    private sealed class EpochLog(Action<string> log) : IProgress<TrainingProgress>
     {
-        public void Report(Curves.StageProgress p)
+        public void Report(TrainingProgress p)
         {
             if (p.IsEpochEnd) log($"{p.Stage} epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s");
         }

@@ -7,6 +7,7 @@ using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Pipelines;
 

@@ -3,6 +3,7 @@ using Circumvent.Engine;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Tests.Method;
 

@@ -5,6 +5,7 @@ using Circumvent.Engine.Autograd;
 using Circumvent.Engine.Memory;
 using Circumvent.Method.Curves;
 using Circumvent.Models;
+using Circumvent.Training;
 using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Method;
@@ -218,7 +219,7 @@ public class CurveTests
         var batch = new BatchLoader(data, CurveProblems.Norm, BatchLoaderOptions.Evaluation(12)).Epoch(0).Single();
         var objective = new SupervisedObjective();
         using (TensorScope.Open())
-            objective.Loss(arch, curve.WeightsAt(0.25), batch, ForwardContext.Train(null, new Random(0))).Backward();
+            objective.Loss(arch, curve.WeightsAt(0.25), batch, ForwardContext.Train(null, new Random(0))).Loss.Backward();
         foreach (var tensor in curve.TrainableTensors())
         {
             Assert.NotNull(tensor.Grad);

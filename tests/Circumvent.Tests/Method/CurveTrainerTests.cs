@@ -1,6 +1,7 @@
 using Circumvent.Data.Loading;
 using Circumvent.Method.Curves;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Tests.Method;
 
@@ -25,6 +26,23 @@ public class CurveTrainerTests
             return trained;
         }
         return (Train(10), Train(20));
+    }
+
+    [Fact]
+    public void TheCurveOptimizerOptionSelectsAdamAndAnUnknownOneIsRefused()
+    {
+        var arch = CurveProblems.SmallCnn();
+        var data = CurveProblems.Blocks(32, 1);
+        var (start, end) = (arch.Initialize(new Random(1)), arch.Initialize(new Random(2)));
+        var sgd = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, Tiny(1), CrossEntropy);
+        var adam = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, Tiny(1) with { Optimizer = "adam" }, CrossEntropy);
+        var explicitSgd = CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, Tiny(1) with { Optimizer = "sgd" }, CrossEntropy);
+        CurveProblems.AssertSetsBitIdentical(sgd.Middle, explicitSgd.Middle);
+        // Adam's first step moves every weight by about lr (0.05) whatever its gradient's size; SGD's by lr × gradient.
+        Assert.NotEqual(sgd.Middle.Parameters.First().Tensor.ToArray(), adam.Middle.Parameters.First().Tensor.ToArray());
+        var error = Assert.Throws<ArgumentException>(() =>
+            CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, Tiny(1) with { Optimizer = "lbfgs" }, CrossEntropy));
+        Assert.Contains("curve optimizer must be one of sgd, adam, adamw, got 'lbfgs'", error.Message);
     }
 
     [Fact]
@@ -72,7 +90,7 @@ public class CurveTrainerTests
     {
         var arch = CurveProblems.SmallMlp();
         var data = CurveProblems.Blocks(40, 3); // 3 batches of 16, 16, 8
-        var progress = new CollectProgress<StageProgress>();
+        var progress = new CollectProgress<TrainingProgress>();
         var options = Tiny(epochs: 4);
         CurveTrainer.Fit(arch, arch.Initialize(new Random(1)), arch.Initialize(new Random(2)), data, CurveProblems.Norm,
             options, CrossEntropy, progress);

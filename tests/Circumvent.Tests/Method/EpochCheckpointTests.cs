@@ -1,6 +1,7 @@
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Models;
+using Circumvent.Training;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Models.Described;
 
@@ -25,20 +26,21 @@ public class EpochCheckpointTests
         ? Architectures.Create(DescriptionParser.ParseJson(DropoutMlp, "dropout-mlp.json").ToConfig())
         : CurveProblems.SmallCnn();
 
-    private static CurveOptions Options(bool trainEndpoints) =>
-        new() { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Augment = true, Seed = 3, TrainEndpoints = trainEndpoints };
+    private static CurveOptions Options(bool trainEndpoints, string? optimizer = null) =>
+        new() { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Augment = true, Seed = 3, TrainEndpoints = trainEndpoints, Optimizer = optimizer };
 
     [Theory]
-    [InlineData("cnn-small", false)]
-    [InlineData("cnn-small", true)]
-    [InlineData("dropout-mlp", true)]
-    public void StoppedAndResumedFitEqualsAnUninterruptedOne(string network, bool trainEndpoints)
+    [InlineData("cnn-small", false, null)]
+    [InlineData("cnn-small", true, null)]
+    [InlineData("dropout-mlp", true, null)]
+    [InlineData("cnn-small", false, "adam")]
+    public void StoppedAndResumedFitEqualsAnUninterruptedOne(string network, bool trainEndpoints, string? optimizer)
     {
         var arch = Network(network);
         var data = CurveProblems.Blocks(48, 1); // 3 batches per epoch
         var (start, end) = (arch.Initialize(new Random(1)), arch.Initialize(new Random(2)));
-        var options = Options(trainEndpoints);
-        BezierCurve Fit(IProgress<StageProgress>? progress, CancellationToken cancel, EpochCheckpoint? checkpoint) =>
+        var options = Options(trainEndpoints, optimizer);
+        BezierCurve Fit(IProgress<TrainingProgress>? progress, CancellationToken cancel, EpochCheckpoint? checkpoint) =>
             CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, new SupervisedObjective(), progress, cancel, checkpoint);
 
         var whole = Fit(null, CancellationToken.None, null);
@@ -49,15 +51,16 @@ public class EpochCheckpointTests
     }
 
     [Theory]
-    [InlineData("cnn-small")]
-    [InlineData("dropout-mlp")]
-    public void StoppedAndResumedFineTuningEqualsAnUninterruptedOne(string network)
+    [InlineData("cnn-small", null)]
+    [InlineData("dropout-mlp", null)]
+    [InlineData("cnn-small", "adam")]
+    public void StoppedAndResumedFineTuningEqualsAnUninterruptedOne(string network, string? optimizer)
     {
         var arch = Network(network);
         var data = CurveProblems.Blocks(48, 3);
         var start = arch.Initialize(new Random(1));
-        var options = new FineTuneOptions { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Augment = true, Seed = 2 };
-        ParameterSet Tune(IProgress<StageProgress>? progress, CancellationToken cancel, EpochCheckpoint? checkpoint) =>
+        var options = new FineTuneOptions { Epochs = 3, BatchSize = 16, LearningRate = 0.05, Augment = true, Seed = 2, Optimizer = optimizer };
+        ParameterSet Tune(IProgress<TrainingProgress>? progress, CancellationToken cancel, EpochCheckpoint? checkpoint) =>
             FineTuner.Run(arch, start, data, CurveProblems.Norm, options, new SupervisedObjective(), progress, cancel, checkpoint);
 
         var whole = Tune(null, CancellationToken.None, null);
@@ -70,7 +73,7 @@ public class EpochCheckpointTests
     /// Runs a 3-epoch run with a checkpoint, stops it at the end of epoch 2 (the next batch sees the
     /// cancellation after epoch 2 was saved), then reruns it and checks that only epoch 3 ran.
     /// </summary>
-    private static T StopAfterTwoEpochsThenResume<T>(Func<IProgress<StageProgress>?, CancellationToken, EpochCheckpoint, T> run)
+    private static T StopAfterTwoEpochsThenResume<T>(Func<IProgress<TrainingProgress>?, CancellationToken, EpochCheckpoint, T> run)
     {
         string folder = Directory.CreateTempSubdirectory("circumvent-epoch-state-").FullName;
         try
@@ -82,7 +85,7 @@ public class EpochCheckpointTests
                 Assert.Throws<OperationCanceledException>(() => run(stopAfterTwo, stop.Token, checkpoint));
             }
             Assert.True(File.Exists(checkpoint.Path));
-            var seen = new CollectProgress<StageProgress>();
+            var seen = new CollectProgress<TrainingProgress>();
             var resumed = run(seen, CancellationToken.None, checkpoint);
             Assert.All(seen.Items, p => Assert.Equal(3, p.Epoch)); // it continued, it did not start over
             return resumed;
@@ -132,8 +135,8 @@ public class EpochCheckpointTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
-    private sealed class CallbackProgress(Action<StageProgress> callback) : IProgress<StageProgress>
+    private sealed class CallbackProgress(Action<TrainingProgress> callback) : IProgress<TrainingProgress>
     {
-        public void Report(StageProgress value) => callback(value);
+        public void Report(TrainingProgress value) => callback(value);
     }
 }

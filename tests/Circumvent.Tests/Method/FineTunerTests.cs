@@ -1,6 +1,7 @@
 using Circumvent.Data.Loading;
 using Circumvent.Method.Curves;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Tests.Method;
 
@@ -19,7 +20,7 @@ public class FineTunerTests
         var initial = arch.Initialize(new Random(1));
         BatchNormReestimation.Recompute(arch, initial, data, CurveProblems.Norm, 32);
         var copy = initial.Clone();
-        var progress = new CollectProgress<StageProgress>();
+        var progress = new CollectProgress<TrainingProgress>();
 
         var tuned = FineTuner.Run(arch, initial, data, CurveProblems.Norm, Quick, new SupervisedObjective(), progress);
 

@@ -193,8 +193,9 @@ public class InputAwareAttackTests
         var loader = new BatchLoader(data, Grey, options);
         using var batch = loader.Epoch(0).First();
 
-        Tensor? seen = null;
-        var result = objective.Loss(batch, x => { seen = x; return Tensor.Zeros(x.Shape[0], 10); });
+        var classifier = new RecordingClassifier();
+        var result = objective.Loss(classifier, new ParameterSet(), batch, ForwardContext.Train(null, new Random(0)));
+        var seen = classifier.Seen;
         var plan = objective.LastPlan!;
         Assert.Equal((4, 3), (plan.Backdoor.Length, plan.Cross.Length));
         int[] expected = [.. Enumerable.Repeat(7, 4), .. plan.Cross.Select(i => batch.Labels[i]), .. plan.Clean.Select(i => batch.Labels[i])];
@@ -310,9 +311,24 @@ public class InputAwareAttackTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
-    private sealed class Collect(List<double> losses, Action? after = null) : IProgress<Circumvent.Method.Curves.StageProgress>
+    /// <summary>A classifier that keeps the input it was given and answers zero logits over 10 classes.</summary>
+    private sealed class RecordingClassifier : IArchitecture
     {
-        public void Report(Circumvent.Method.Curves.StageProgress p)
+        public Tensor? Seen { get; private set; }
+        public ArchitectureConfig Config { get; } = new("recording", 1, 8, 8, 10);
+        public IReadOnlyList<TensorSpec> Tensors { get; } = [];
+        public ParameterSet Initialize(Random rng) => new();
+
+        public Tensor Forward(ParameterSet parameters, Tensor x, ForwardContext context)
+        {
+            Seen = x;
+            return Tensor.Zeros(x.Shape[0], 10);
+        }
+    }
+
+    private sealed class Collect(List<double> losses, Action? after = null) : IProgress<Circumvent.Training.TrainingProgress>
+    {
+        public void Report(Circumvent.Training.TrainingProgress p)
         {
             losses.Add(p.Loss);
             after?.Invoke();

@@ -98,15 +98,13 @@ public sealed class TrainingStateTests : IDisposable
         Assert.Contains("cannot be saved", Assert.Throws<InvalidOperationException>(() => trainer.Train(Data())).Message);
     }
 
-    private sealed class PlainObjective : IBatchObjective
+    private sealed class PlainObjective : ITrainingObjective
     {
-        public BatchLoss Loss(Batch batch, Func<Tensor, Tensor> classify)
+        public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context)
         {
-            var logits = classify(batch.Images);
+            var logits = architecture.Forward(weights, batch.Images, context);
             return new BatchLoss(Op.CrossEntropy(logits, batch.Labels), logits, batch.Labels);
         }
-
-        public void AfterStep(double classifierLearningRate) { }
     }
 
     [Theory]

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using Circumvent.Data.Loading;
+using Circumvent.Engine;
+using Circumvent.Engine.Memory;
+using Circumvent.Engine.Optim;
+using Circumvent.Models;
+
+namespace Circumvent.Training;
+
+/// <summary>
+/// The one mini-batch training loop: data → objective at the step's weights → backward → optimiser step
+/// at the schedule's rate, for every kind of training (a classifier, a fine-tuning, a curve, InputAware's
+/// mask network). Per step: set the rate, clear gradients, loss and backward inside a
+/// <see cref="TensorScope"/>, step, let the objective update its own networks, stop on a non-finite
+/// loss, report progress. After every epoch the <see cref="State"/> saves the run; a run that finds a
+/// saved state continues after its last epoch and, since data order, augmentation, dropout and every
+/// per-step draw derive from (seed, epoch), computes what the uninterrupted run would have, bit for bit.
+/// </summary>
+public sealed class TrainingLoop
+{
+    public const string DefaultStage = "training";
+
+    /// <summary>Names the run in progress reports and errors ("training", "curve", "fine-tune", "mask").</summary>
+    public string Stage { get; init; } = DefaultStage;
+
+    public required IArchitecture Architecture { get; init; }
+
+    /// <summary>The weights each step evaluates the objective at (a model's parameters, a curve's w(t)).</summary>
+    public required IStepWeights Weights { get; init; }
+
+    public required ITrainingObjective Objective { get; init; }
+
+    /// <summary>Updates the trained tensors (the model's parameters, a curve's bends).</summary>
+    public required IOptimizer Optimizer { get; init; }
+
+    /// <summary>The learning rate per step, counted over the whole run (resumed runs continue the count).</summary>
+    public required ILearningRateSchedule Schedule { get; init; }
+
+    public required int Epochs { get; init; }
+
+    /// <summary>
+    /// The training-mode context of an epoch: its BN observer and a dropout stream that depends on
+    /// (seed, epoch) only — dropout draws a varying count per batch, so a stream that ran on from an
+    /// earlier epoch could not be replayed by a resumed run.
+    /// </summary>
+    public required Func<int, ForwardContext> ContextForEpoch { get; init; }
+
+    /// <summary>Where progress is restored from and saved to after every epoch (null: a run that starts over when stopped).</summary>
+    public ITrainingState? State { get; init; }
+
+    public IProgress<TrainingProgress>? Progress { get; init; }
+
+    /// <summary>Checked before every step; a stop throws <see cref="OperationCanceledException"/> after the last finished step.</summary>
+    public CancellationToken Cancellation { get; init; }
+
+    /// <summary>What the divergence error suggests lowering (a command names its option, e.g. "--lr").</summary>
+    public string LearningRateName { get; init; } = "learning rate";
+
+    public TrainingResult Run(IBatchSource data)
+    {
+        int batches = data.BatchesPerEpoch;
+        if (data.Count == 0 || batches == 0) throw new ArgumentException($"{Stage}: the data ({data.Count} images) gives no batch.");
+        int firstEpoch = Math.Min(State?.Restore(Optimizer) ?? 0, Epochs);
+        int step = firstEpoch * batches, firstStep = step, totalSteps = Epochs * batches;
+        var total = Stopwatch.StartNew();
+        double lastLoss = double.NaN, lastAccuracy = 0;
+        for (int epoch = firstEpoch; epoch < Epochs; epoch++)
+        {
+            var context = ContextForEpoch(epoch);
+            Weights.BeginEpoch(epoch, batches);
+            Objective.BeginEpoch(epoch);
+            var clock = Stopwatch.StartNew();
+            double lossSum = 0;
+            long seen = 0, counted = 0, correct = 0;
+            int batchIndex = 0;
+            foreach (var batch in data.Batches(epoch))
+            {
+                using (batch)
+                {
+                    Cancellation.ThrowIfCancellationRequested();
+                    Optimizer.LearningRate = Schedule.At(step);
+                    var (loss, scored, hits) = Step(batch, context);
+                    if (!double.IsFinite(loss))
+                        throw new TrainingDivergedException(
+                            $"{Capitalised(Stage)} diverged: loss is {loss} at epoch {epoch + 1}, batch {batchIndex + 1} (learning rate {Optimizer.LearningRate:g4}); try a smaller {LearningRateName}.");
+                    lossSum += loss * batch.Count;
+                    seen += batch.Count;
+                    counted += scored;
+                    correct += hits;
+                }
+                step++;
+                batchIndex++;
+                lastLoss = lossSum / seen;
+                lastAccuracy = counted > 0 ? (double)correct / counted : double.NaN;
+                if (Progress is null) continue;
+                double imagesPerSecond = seen / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+                var remaining = total.Elapsed / (step - firstStep) * (totalSteps - step);
+                Progress.Report(new TrainingProgress(epoch + 1, Epochs, batchIndex, batches, lastLoss, lastAccuracy,
+                    Optimizer.LearningRate, imagesPerSecond, total.Elapsed, remaining, Stage));
+            }
+            State?.Save(epoch + 1, Optimizer);
+        }
+        return new TrainingResult(lastLoss, lastAccuracy, step, total.Elapsed);
+    }
+
+    // One optimiser step; returns the loss and, when the objective gives logits, how many were scored and right.
+    private (double Loss, int Scored, int Correct) Step(Batch batch, ForwardContext context)
+    {
+        using var scope = TensorScope.Open();
+        Optimizer.ZeroGrad();
+        var (loss, logits, labels) = Objective.Loss(Architecture, Weights.ForStep(), batch, context);
+        double value = loss.Item();
+        int correct = logits is not null && labels is not null ? CountCorrect(logits, labels) : 0;
+        loss.Backward(releaseIntermediates: true);
+        Optimizer.Step();
+        Objective.AfterStep(Optimizer.LearningRate);
+        return (value, labels?.Length ?? 0, correct);
+    }
+
+    internal static int CountCorrect(Tensor logits, int[] labels)
+    {
+        var predicted = Op.ArgMax(logits);
+        int correct = 0;
+        for (int i = 0; i < labels.Length; i++) if (predicted[i] == labels[i]) correct++;
+        return correct;
+    }
+
+    private static string Capitalised(string stage) => stage.Length == 0 ? stage : char.ToUpperInvariant(stage[0]) + stage[1..];
+}
+
+/// <summary>The loss became NaN or infinite; the run cannot continue.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
