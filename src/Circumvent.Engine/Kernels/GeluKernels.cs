@@ -65,22 +65,20 @@ public static class GeluKernels
         return x < 0f ? halfErfc : 1f - halfErfc;
     }
 
-    // P(t) of the erfc fit, highest power first, evaluated in Horner form by both Exponent overloads.
-    private static readonly float[] Coefficients =
-        [0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f];
-
-    // −z² + P(t): the exponent of the erfc fit.
+    // −z² + P(t): the exponent of the erfc fit, P in Horner form (the scalar overload is the same polynomial).
     private static Vector<float> Exponent(Vector<float> z, Vector<float> t)
     {
-        var p = new Vector<float>(Coefficients[0]);
-        for (int k = 1; k < Coefficients.Length; k++) p = p * t + new Vector<float>(Coefficients[k]);
+        var p = t * 0.17087277f + new Vector<float>(-0.82215223f);
+        p = p * t + new Vector<float>(1.48851587f);
+        p = p * t + new Vector<float>(-1.13520398f);
+        p = p * t + new Vector<float>(0.27886807f);
+        p = p * t + new Vector<float>(-0.18628806f);
+        p = p * t + new Vector<float>(0.09678418f);
+        p = p * t + new Vector<float>(0.37409196f);
+        p = p * t + new Vector<float>(1.00002368f);
+        p = p * t + new Vector<float>(-1.26551223f);
         return p - z * z;
     }
 
-    private static float Exponent(float z, float t)
-    {
-        float p = Coefficients[0];
-        for (int k = 1; k < Coefficients.Length; k++) p = p * t + Coefficients[k];
-        return p - z * z;
-    }
+    private static float Exponent(float z, float t) => Exponent(new Vector<float>(z), new Vector<float>(t))[0];
 }
