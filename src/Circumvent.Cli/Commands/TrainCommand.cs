@@ -10,7 +10,7 @@ internal static class TrainCommand
     public static Command Create(CliConsole console)
     {
         var defaults = new TrainingConfig();
-        var arch = new Option<string?>("--arch") { Description = "Built-in architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18." };
+        var arch = new Option<string?>("--arch") { Description = "Built-in architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18, airnet." };
         var description = new DescriptionOption("Or a network described in a file (JSON or YAML; see README, 'Your own architecture').");
         var data = Options.Required("--data", "Dataset as KIND[:PATH], e.g. cifar10:/data/cifar10 or fashion-mnist.");
         var output = Options.Required("--out", "Checkpoint to write (.safetensors); written only when training succeeds.");

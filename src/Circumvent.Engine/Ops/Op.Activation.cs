@@ -42,6 +42,10 @@ public static partial class Op
     public static Tensor Relu(Tensor a) =>
         Unary("relu", a, (x, y) => TensorPrimitives.Max(x, 0f, y), ReluBackward);
 
+    /// <summary>The exact GELU, x·Φ(x) (PyTorch's nn.GELU() default, approximate='none'); see <see cref="GeluKernels"/>.</summary>
+    public static Tensor Gelu(Tensor a) =>
+        Unary("gelu", a, GeluKernels.Forward, (gy, x, y, gx) => GeluKernels.Backward(gy, x, gx));
+
     public static Tensor Sigmoid(Tensor a) =>
         Unary("sigmoid", a, TensorPrimitives.Sigmoid, (gy, x, y, gx) =>
         {

@@ -29,8 +29,9 @@ public static class PermutationSpecs
             "vgg11" or "vgg16" or "vgg19" => PlainConvStack(b, VggLayers(arch), "classifier"),
             "preact-resnet18" => ResidualSpecs.PreActResNet(b, arch),
             "resnet18" => ResidualSpecs.ResNet(b, arch),
+            "airnet" => AirNetStack(b),
             _ => throw new ArgumentException(
-                $"No permutation spec for architecture '{arch.Config.Name}'. Known: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18."),
+                $"No permutation spec for architecture '{arch.Config.Name}'. Known: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18, airnet."),
         };
         var spec = b.Build();
         return keepLastStreamUnpermuted ? spec.Without(last.Name) : spec;
@@ -65,6 +66,18 @@ public static class PermutationSpecs
             group = b.Group(conv, conv).Writes(conv).Norm(bn).ReadBy(i + 1 < list.Count ? list[i + 1].Conv : head);
         }
         return group ?? throw new InvalidOperationException("Permutation spec: the network has no convolutions.");
+    }
+
+    /// <summary>
+    /// The whitening conv's outputs (weight rows and bias, read by the first group's conv1), then every group conv
+    /// with its BN as a plain stack into the head: max-pool and GELU act per channel, so they commute with the permutation.
+    /// </summary>
+    private static PermutationSpecBuilder.GroupBuilder AirNetStack(PermutationSpecBuilder b)
+    {
+        var groups = AirNet.Groups;
+        b.Group(AirNet.Whitening, AirNet.Whitening).Writes(AirNet.Whitening).ReadBy($"{groups[0]}.conv1");
+        var layers = groups.SelectMany(g => new[] { ($"{g}.conv1", $"{g}.norm1"), ($"{g}.conv2", $"{g}.norm2") });
+        return PlainConvStack(b, layers, AirNet.Head);
     }
 
     /// <summary>VGG's `features.{i}` convs (rank-4 weights) in order; each BN sits at index i + 1.</summary>

@@ -12,6 +12,7 @@ public static class Architectures
         ["vgg19"] = c => new Vgg(c),
         ["preact-resnet18"] = c => new PreActResNet18(c),
         ["resnet18"] = c => new ResNet18(c),
+        ["airnet"] = c => new AirNet(c),
     };
 
     /// <summary>Every registered name, in a stable order.</summary>
@@ -19,13 +20,14 @@ public static class Architectures
 
     /// <summary>
     /// Smallest input height/width a network's pooling stages accept: cnn-small halves three times
-    /// (≥ 8 leaves a 1×1 map), VGG five times (≥ 32); the others reduce with strided padded convs
+    /// (≥ 8 leaves a 1×1 map), VGG five times (≥ 32), airnet a 2×2 conv then three times (≥ 9); the others reduce with strided padded convs
     /// and adaptive pooling, so any size works.
     /// </summary>
     public static int MinimumInputSize(string name) => name switch
     {
         "cnn-small" => 8,
         "vgg11" or "vgg16" or "vgg19" => 32,
+        "airnet" => 9,
         _ => 1,
     };
 

@@ -29,10 +29,10 @@ public static class Layers
     /// nn.BatchNorm2d / 1d. Training: batch statistics, reported to the context's observer under
     /// <paramref name="prefix"/> (the buffers themselves are never written here). Eval: running buffers.
     /// </summary>
-    public static Tensor BatchNorm(ParameterSet p, string prefix, Tensor x, ForwardContext ctx)
+    public static Tensor BatchNorm(ParameterSet p, string prefix, Tensor x, ForwardContext ctx, float eps = BatchNormEps)
     {
         var y = Op.BatchNorm(x, p[prefix + ".weight"], p[prefix + ".bias"], p[prefix + ".running_mean"], p[prefix + ".running_var"],
-            ctx.Training, BatchNormEps, out var stats);
+            ctx.Training, eps, out var stats);
         if (ctx.Training && stats is not null) ctx.BatchNormObserver?.Observe(prefix, stats);
         return y;
     }

@@ -22,6 +22,18 @@ internal sealed class SpecBuilder
         if (bias) Add($"{prefix}.bias", [outChannels], TensorRole.Parameter, InitRule.Uniform(bound));
     }
 
+    /// <summary>
+    /// A conv started as airbench starts it: U(±1/√(in·k·k)) (PyTorch's default), then filter o for
+    /// o &lt; min(out, in) replaced by the identity on input channel o (torch.nn.init.dirac_ on the first `in`
+    /// filters), so every layer starts as an implicit residual connection; the bias, if any, starts at 0.
+    /// </summary>
+    public void DiracConv(string prefix, int inChannels, int outChannels, int kernel, bool bias = false)
+    {
+        float bound = 1f / MathF.Sqrt(inChannels * kernel * kernel);
+        Add($"{prefix}.weight", [outChannels, inChannels, kernel, kernel], TensorRole.Parameter, InitRule.UniformDirac(bound));
+        if (bias) Add($"{prefix}.bias", [outChannels], TensorRole.Parameter, InitRule.Constant(0f));
+    }
+
     /// <summary>nn.BatchNorm2d: γ = 1, β = 0, running mean 0, running var 1 (num_batches_tracked lives in checkpoints only).</summary>
     public void BatchNorm(string prefix, int channels)
     {
@@ -48,11 +60,13 @@ internal sealed class SpecBuilder
 
 /// <summary>
 /// How one tensor starts: uniform in ±Bound (kaiming_uniform with a = √5 reduces to bound 1/√fan_in,
-/// the same bound PyTorch uses for biases) or a constant.
+/// the same bound PyTorch uses for biases) or a constant; a uniform conv weight may then get identity
+/// filters (<see cref="SpecBuilder.DiracConv"/>).
 /// </summary>
-internal readonly record struct InitRule(bool IsUniform, float Value)
+internal readonly record struct InitRule(bool IsUniform, float Value, bool Dirac = false)
 {
     public static InitRule Uniform(float bound) => new(true, bound);
+    public static InitRule UniformDirac(float bound) => new(true, bound, Dirac: true);
     public static InitRule Constant(float value) => new(false, value);
 
     /// <summary>
@@ -71,8 +85,20 @@ internal readonly record struct InitRule(bool IsUniform, float Value)
                 for (int j = 0; j < data.Length; j++) data[j] = (float)((2.0 * rng.NextDouble() - 1.0) * rule.Value);
             else
                 Array.Fill(data, rule.Value);
+            if (rule.Dirac) SetIdentityFilters(data, spec.Shape);
             set.Add(spec.Name, new Tensor(spec.Shape.ToArray(), data, spec.Role == TensorRole.Parameter), spec.Role);
         }
         return set;
+    }
+
+    // OIHW weight: filter o < min(O, I) becomes 1 at (o, o, centre) and 0 elsewhere.
+    private static void SetIdentityFilters(float[] weight, int[] shape)
+    {
+        int outC = shape[0], inC = shape[1], kh = shape[2], kw = shape[3], filter = inC * kh * kw;
+        for (int o = 0; o < Math.Min(outC, inC); o++)
+        {
+            Array.Clear(weight, o * filter, filter);
+            weight[o * filter + (o * kh + kh / 2) * kw + kw / 2] = 1f;
+        }
     }
 }

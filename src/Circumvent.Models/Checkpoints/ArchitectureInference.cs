@@ -24,11 +24,17 @@ public static class ArchitectureInference
             "cnn-small" => ("conv1.weight", 32, "fc.weight"),
             "vgg11" or "vgg16" or "vgg19" => ("features.0.weight", 64, "classifier.weight"),
             "preact-resnet18" or "resnet18" => ("conv1.weight", 64, "linear.weight"),
+            "airnet" => ("2.conv1.weight", 64, "7.weight"),
             _ => throw new CheckpointException(path, $"unknown architecture '{name}'; known: {string.Join(", ", Architectures.Names)}."),
         };
         var firstShape = Require(path, tensors, first, name, rank: name == "mlp" ? 2 : 4);
         var outputShape = Require(path, tensors, output, name, rank: 2);
-        int inChannels = name == "mlp" ? MlpChannels(path, firstShape[1], height, width) : firstShape[1];
+        int inChannels = name switch
+        {
+            "mlp" => MlpChannels(path, firstShape[1], height, width),
+            "airnet" => Require(path, tensors, "0.weight", name, rank: 4)[1], // the whitening conv, not scaled by the width
+            _ => firstShape[1],
+        };
         double multiplier = widthMultiplier ?? (double)firstShape[0] / firstBase;
         return new ArchitectureConfig(name, inChannels, height, width, outputShape[0], multiplier);
     }
@@ -55,6 +61,7 @@ public static class ArchitectureInference
             return Has("bn1.weight") ? "resnet18" : "preact-resnet18";
         if (Has("conv5.weight") && Has("fc.weight")) return "cnn-small";
         if (Has("fc1.weight") && Has("fc3.weight")) return "mlp";
+        if (Has("0.weight") && Has("2.conv1.weight") && Has("7.weight")) return "airnet";
         var sample = string.Join(", ", tensors.Keys.Take(4));
         throw new CheckpointException(path,
             $"cannot tell which architecture its tensors ({sample}, …) belong to; pass --arch (one of {string.Join(", ", Architectures.Names)}).");

@@ -6,7 +6,7 @@ namespace Circumvent.Models;
 public sealed record TensorSpec(string Name, int[] Shape, TensorRole Role);
 
 /// <summary>What every architecture is built from; stored in checkpoints.</summary>
-/// <param name="Name">Registry name: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18.</param>
+/// <param name="Name">Registry name: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18, airnet.</param>
 /// <param name="Height">Input height the network is built for (mlp and cnn-small accept only this size).</param>
 /// <param name="Width">Input width (see Height).</param>
 /// <param name="WidthMultiplier">Channel multiplier (1 = the published network); channels = round(c·m), at least 1.</param>

@@ -114,6 +114,42 @@ public class ElementwiseTests
         GradCheck.Check(t => Op.Relu(t[0]), [AwayFromZero(6, 0.05f, 3, 5)]);
         GradCheck.Check(t => Op.Sigmoid(t[0]), [TestData.Randn(7, 3, 5)]);
         GradCheck.Check(t => Op.Tanh(t[0]), [TestData.Randn(8, 3, 5)]);
+        // Spread to about ±4.5 so both tails of Φ, the SIMD body and the scalar tail (45 values) are exercised.
+        GradCheck.Check(t => Op.Gelu(t[0]), [Scaled(TestData.Randn(9, 3, 5, 3), 1.5f)]);
+    }
+
+    private static Tensor Scaled(Tensor t, float factor)
+    {
+        var s = t.Span;
+        for (int i = 0; i < s.Length; i++) s[i] *= factor;
+        return t;
+    }
+
+    /// <summary>x·Φ(x) and Φ(x) + x·φ(x) in float64 (Python's math.erfc), including the far negative tail.</summary>
+    [Theory]
+    [InlineData(-5.0, -1.4332578593959731e-06, -7.146946001792295e-06)]
+    [InlineData(-3.0, -0.004049694094890287, -0.011945647204183927)]
+    [InlineData(-1.0, -0.15865525393145707, -0.08331547058768629)]
+    [InlineData(-0.5, -0.15426876936299344, 0.13250487534383712)]
+    [InlineData(0.0, 0.0, 0.5)]
+    [InlineData(0.5, 0.34573123063700656, 0.8674951246561629)]
+    [InlineData(1.0, 0.8413447460685429, 1.0833154705876864)]
+    [InlineData(2.0, 1.9544997361036416, 1.085231801078197)]
+    [InlineData(4.0, 3.9998733150326675, 1.0005036496612265)]
+    public void GeluMatchesTheErfFormToFloatPrecision(double x, double gelu, double slope)
+    {
+        // 17 copies so the value goes through the SIMD body and the scalar tail alike.
+        var input = Tensor.FromArray(Enumerable.Repeat((float)x, 17).ToArray(), 17);
+        input.RequiresGrad = true;
+        var y = Op.Gelu(input);
+        Op.Sum(y).Backward();
+        for (int i = 0; i < 17; i++)
+        {
+            // Relative 1e-6 (a few float ulps): the negative tail keeps its relative accuracy.
+            Assert.True(Math.Abs(y.Data[i] - gelu) <= 1e-6 * Math.Abs(gelu) + 1e-12, $"gelu({x})[{i}] = {y.Data[i]:G9}, expected {gelu:G9}");
+            Assert.True(Math.Abs(input.Grad!.Data[i] - slope) <= 1e-6 * Math.Abs(slope) + 1e-7,
+                $"gelu'({x})[{i}] = {input.Grad.Data[i]:G9}, expected {slope:G9}");
+        }
     }
 
     [Fact]

@@ -8,7 +8,7 @@ namespace Circumvent.Tests.Method;
 /// <summary>Small instances of every built-in architecture with informative BN state.</summary>
 internal static class PermutationTestNets
 {
-    public static readonly string[] Names = ["mlp", "cnn-small", "vgg11", "vgg16", "vgg19", "preact-resnet18", "resnet18"];
+    public static readonly string[] Names = ["mlp", "cnn-small", "vgg11", "vgg16", "vgg19", "preact-resnet18", "resnet18", "airnet"];
 
     public static TheoryData<string> All() => [.. Names];
 
@@ -20,6 +20,7 @@ internal static class PermutationTestNets
             "mlp" => (6, 0.03125),
             "cnn-small" => (16, 0.125),
             "vgg11" or "vgg16" or "vgg19" => (32, 0.0625),
+            "airnet" => (16, 0.125), // 16 → 15 → 7 → 3 → 1 after the 2×2 conv and three pools
             _ => (8, 0.0625),
         };
         return (Architectures.Create(new ArchitectureConfig(name, 3, size, size, 5, width)), size);

@@ -14,6 +14,7 @@ public class ForwardTests
         { "vgg11", 1, 32 }, { "vgg16", 3, 32 }, { "vgg19", 3, 40 },
         { "preact-resnet18", 1, 28 }, { "preact-resnet18", 3, 32 },
         { "resnet18", 1, 28 }, { "resnet18", 3, 32 },
+        { "airnet", 1, 28 }, { "airnet", 3, 32 }, { "airnet", 3, 9 },
     };
 
     [Theory]

@@ -5,9 +5,9 @@ using Circumvent.Tests.Support;
 namespace Circumvent.Tests.Parity;
 
 /// <summary>
-/// Whole networks against PyTorch (Fixtures/preact_resnet18_w0125, vgg11_bn_w0125): state_dict
+/// Whole networks against PyTorch (Fixtures/preact_resnet18_w0125, vgg11_bn_w0125, airnet_w0125): state_dict
 /// layout, eval and train logits, CE loss, the gradient of every parameter, and the running
-/// statistics after one momentum-0.1 train-mode forward.
+/// statistics after one train-mode forward at the fixture's BN momentum (0.1; airnet 0.4, airbench's).
 /// </summary>
 public class ModelParityTests
 {
@@ -15,6 +15,7 @@ public class ModelParityTests
     {
         { "preact_resnet18_w0125.safetensors", "preact-resnet18", 0.125 },
         { "vgg11_bn_w0125.safetensors", "vgg11", 0.125 },
+        { "airnet_w0125.safetensors", "airnet", 0.125 },
     };
 
     [Theory]
@@ -48,7 +49,7 @@ public class ModelParityTests
         var (model, parameters) = Load(fx, arch, width);
         // The updater writes into a separate copy, so the forward itself sees the stored buffers.
         var updated = parameters.Clone();
-        var updater = new RunningStatsUpdater(updated, momentum: 0.1f);
+        var updater = new RunningStatsUpdater(updated, momentum: float.Parse(fx.Metadata["bn_momentum"], System.Globalization.CultureInfo.InvariantCulture));
 
         var logits = model.Forward(parameters, fx.F32("input"), ForwardContext.Train(updater, new Random(0)));
         Parity.Close($"{arch} train logits", logits, fx.F32("logits_train"));

@@ -14,6 +14,7 @@ public static class PthFixtures
         ["preact_resnet18_wrapped"] = new("preact-resnet18", 3, 32, 32, 10, 0.0625),
         ["preact_resnet18_fp16"] = new("preact-resnet18", 3, 32, 32, 10, 0.0625),
         ["mlp_noncontiguous"] = new("mlp", 3, 8, 8, 10, 0.0625),
+        ["airnet_airbench"] = new("airnet", 3, 32, 32, 10, 0.0625),
     };
 
     public static IEnumerable<object[]> Names => Checkpoints.Keys.Select(k => new object[] { k });

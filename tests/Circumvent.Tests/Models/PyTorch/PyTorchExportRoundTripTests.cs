@@ -16,7 +16,7 @@ public class PyTorchExportRoundTripTests
     public const string ExportDirVariable = "CIRCUMVENT_EXPORT_DIR";
 
     public static IEnumerable<object[]> Cases =>
-        from name in new[] { "preact_resnet18_backdoorbench", "vgg11_bn", "mlp_noncontiguous" }
+        from name in new[] { "preact_resnet18_backdoorbench", "vgg11_bn", "mlp_noncontiguous", "airnet_airbench" }
         from extension in new[] { ".pth", ".safetensors" }
         select new object[] { name, extension };
 
