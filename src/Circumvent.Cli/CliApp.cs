@@ -29,6 +29,9 @@ internal sealed class CliApp
         NumberOptions.Install(_root);
     }
 
+    /// <summary>The command tree (tests walk it to check every option).</summary>
+    internal RootCommand Root => _root;
+
     public int Invoke(string[] args)
     {
         var parse = _root.Parse(args);
