@@ -3,14 +3,16 @@ using Circumvent.Method.Pipelines;
 namespace Circumvent.Cli.Commands;
 
 /// <summary>
-/// The files and folders a command reads and writes, checked together before any work: an output file
-/// has an extension of a format it is written in and an existing folder; no output is one of the inputs
-/// or another output (paths compared after resolving symbolic links); and every output can be created.
+/// The files and folders a command reads and writes, checked together before any work: no output is one
+/// of the inputs or another output (paths compared after resolving symbolic links); an output file has the
+/// extension of a format it is written in and an existing folder (a missing one is refused, not created);
+/// an output folder is not a file (a missing one is created later, parents included); every output can be created.
 /// Every command that writes declares its paths here, so the rules are the same for all of them.
 /// </summary>
 internal sealed class CommandFiles
 {
-    private sealed record Entry(string Option, string Path, bool IsFolder);
+    /// <param name="Extensions">An output file's accepted extensions; null for inputs and folders.</param>
+    private sealed record Entry(string Option, string Path, bool IsFolder, IReadOnlyList<string>? Extensions = null);
 
     private readonly List<Entry> _inputs = [];
     private readonly List<Entry> _outputs = [];
@@ -35,26 +37,21 @@ internal sealed class CommandFiles
     /// <summary>A file the command writes, with the extensions of the formats it can be written in; null is skipped.</summary>
     public CommandFiles Writes(string option, string? path, IReadOnlyList<string> extensions)
     {
-        if (path is null) return this;
-        string extension = Path.GetExtension(path);
-        if (!extensions.Contains(extension, StringComparer.OrdinalIgnoreCase))
-            throw new UsageException($"{option} '{path}' must end in {string.Join(", ", extensions)} (the format{(extensions.Count > 1 ? "s" : "")} it is written in), " +
-                                     (extension.Length == 0 ? "got no extension." : $"got '{extension}'."));
-        OutputPaths.Check(option, path);
-        _outputs.Add(new Entry(option, path, IsFolder: false));
+        if (path is not null) _outputs.Add(new Entry(option, path, IsFolder: false, extensions));
         return this;
     }
 
     /// <summary>A folder the command writes into; it is created (with missing parents) when absent.</summary>
     public CommandFiles WritesFolder(string option, string? path)
     {
-        if (path is null) return this;
-        if (File.Exists(path)) throw new UsageException($"{option} '{path}' is a file; expected a folder.");
-        _outputs.Add(new Entry(option, path, IsFolder: true));
+        if (path is not null) _outputs.Add(new Entry(option, path, IsFolder: true));
         return this;
     }
 
-    /// <summary>Refuses an output that is an input or another output, then probes that every output can be written.</summary>
+    /// <summary>
+    /// Refuses an output that is an input or another output (first, as the most telling message), then an
+    /// output file with a foreign extension or no folder, then probes that every output can be written.
+    /// </summary>
     public void Check()
     {
         var seen = _inputs.Select(e => (Entry: e, Written: false, Full: OutputPaths.Resolve(e.Path))).ToList();
@@ -67,6 +64,21 @@ internal sealed class CommandFiles
                                          $"what {clash.Entry.Option} {(clash.Written ? "writes" : "reads")}; give {output.Option} another path.");
             seen.Add((output, true, full));
         }
+        foreach (var output in _outputs)
+        {
+            if (output.IsFolder && File.Exists(output.Path)) throw new UsageException($"{output.Option} '{output.Path}' is a file; expected a folder.");
+            if (output.IsFolder) continue;
+            CheckExtension(output.Option, output.Path, output.Extensions!);
+            OutputPaths.Check(output.Option, output.Path);
+        }
         foreach (var output in _outputs) OutputPaths.CheckWritable(output.Option, output.Path, output.IsFolder);
+    }
+
+    private static void CheckExtension(string option, string path, IReadOnlyList<string> extensions)
+    {
+        string extension = Path.GetExtension(path);
+        if (!extensions.Contains(extension, StringComparer.OrdinalIgnoreCase))
+            throw new UsageException($"{option} '{path}' must end in {string.Join(", ", extensions)} (the format{(extensions.Count > 1 ? "s" : "")} it is written in), " +
+                                     (extension.Length == 0 ? "got no extension." : $"got '{extension}'."));
     }
 }
