@@ -27,7 +27,6 @@ internal static class NumberOptions
         {
             case Option<int> o: o.CustomParser = Parse<int>; break;
             case Option<int?> o: o.CustomParser = r => Parse<int>(r); break;
-            case Option<long> o: o.CustomParser = Parse<long>; break;
             case Option<double> o: o.CustomParser = Parse<double>; break;
             case Option<double?> o: o.CustomParser = r => Parse<double>(r); break;
             default:

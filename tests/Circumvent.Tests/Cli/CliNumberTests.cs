@@ -50,6 +50,22 @@ public class CliNumberTests
         }
     }
 
+    [Fact]
+    public void NoParseErrorOfAnyOptionNamesADotNetType()
+    {
+        var app = new CliApp(TextWriter.Null, TextWriter.Null, interactive: false, CancellationToken.None);
+        void Walk(Command command, string[] path)
+        {
+            foreach (var option in command.Options)
+            {
+                var errors = app.Root.Parse([.. path, option.Name, "1,5x"]).Errors;
+                Assert.DoesNotContain(errors, e => e.Message.Contains("System.", StringComparison.Ordinal) || e.Message.Contains("`1", StringComparison.Ordinal));
+            }
+            foreach (var sub in command.Subcommands) Walk(sub, [.. path, sub.Name]);
+        }
+        Walk(app.Root, []);
+    }
+
     [Theory]
     [MemberData(nameof(NumericOptions))]
     public void InvariantNumbersAreAccepted(string[] command, string option)
