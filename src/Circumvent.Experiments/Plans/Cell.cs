@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Defenses;
@@ -88,7 +87,7 @@ public sealed record Shard(int Index, int Count)
     public static Shard Parse(string text)
     {
         var parts = text.Split('/');
-        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int i) && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 && i >= 0 && i < n)
+        if (parts.Length == 2 && int.TryParse(parts[0], out int i) && int.TryParse(parts[1], out int n) && n >= 1 && i >= 0 && i < n)
             return new Shard(i, n);
         throw new ArgumentException($"--shard must be i/n with 0 ≤ i < n (e.g. 0/4), got '{text}'.");
     }
