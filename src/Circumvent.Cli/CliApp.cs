@@ -26,7 +26,11 @@ internal sealed class CliApp
             InspectCommand.Create(console),
             ExperimentCommand.Create(console),
         };
+        NumberOptions.Install(_root);
     }
+
+    /// <summary>The command tree (tests walk it to check every option).</summary>
+    internal RootCommand Root => _root;
 
     public int Invoke(string[] args)
     {
@@ -36,7 +40,7 @@ internal sealed class CliApp
             // An unknown token explains more than the "required command missing" that it also causes.
             var error = parse.Errors.FirstOrDefault(e => parse.UnmatchedTokens.Any(t => e.Message.Contains(t, StringComparison.Ordinal)))
                         ?? parse.Errors[0];
-            _stderr.WriteLine($"circumvent: {error.Message} (see 'circumvent --help').");
+            _stderr.WriteLine($"circumvent: {error.Message.TrimEnd('.')} (see 'circumvent --help').");
             return Program.BadInput;
         }
         return parse.Invoke(new InvocationConfiguration

@@ -78,6 +78,10 @@ internal sealed class AttackOptions
 
     public IEnumerable<Option> All => [Attack, .. _fields.Select(f => f.Option)];
 
+    /// <summary>The files these options name as given (trigger image, clean model, trigger networks), for <see cref="CommandFiles"/>.</summary>
+    public IEnumerable<(string Option, string? Path)> Files(ParseResult parse) =>
+        _fields.Select(f => f.Option).OfType<Option<string>>().Select(o => (o.Name, parse.GetValue(o)));
+
     public void AddTo(Command command)
     {
         foreach (var option in All) command.Options.Add(option);

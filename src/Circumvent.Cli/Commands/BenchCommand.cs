@@ -111,7 +111,7 @@ internal static class BenchCommand
 
     private static Command CreateGemm(CliConsole console)
     {
-        var sizes = Options.Make("--sizes", "Comma-separated square sizes.", string.Join(",", GemmBenchmark.DefaultSizes));
+        var sizes = Options.Make("--sizes", "Square sizes separated by commas (whole numbers, e.g. 256,512).", string.Join(",", GemmBenchmark.DefaultSizes));
         var json = Options.Json();
         var compare = new Option<bool>("--compare-pytorch") { Description = "Also measure torch.mm (python3-torch) at n = 256..2048 and print ratios." };
         var script = PyTorchComparison.ScriptOption();
@@ -119,8 +119,8 @@ internal static class BenchCommand
         command.SetAction(parse =>
         {
             var list = (parse.GetValue(sizes) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(s => int.TryParse(s, CultureInfo.InvariantCulture, out int n) && n > 0 ? n
-                    : throw new UsageException($"--sizes: '{s}' is not a positive integer.")).ToArray();
+                .Select(s => NumberOptions.TryParse(s, out int n) && n > 0 ? n
+                    : throw new UsageException($"--sizes expects comma-separated positive whole numbers such as 256,512, got '{s}'.")).ToArray();
             if (list.Length == 0) throw new UsageException("--sizes needs at least one size.");
             var results = GemmBenchmark.Run(Gemm.Current, list);
             if (parse.GetValue(compare))
@@ -206,9 +206,9 @@ internal static class BenchCommand
 
     private static (int C, int H, int W) ParseShape(string text)
     {
-        var parts = text.Split('x');
-        if (parts.Length == 3 && parts.All(p => int.TryParse(p, CultureInfo.InvariantCulture, out int v) && v > 0))
-            return (int.Parse(parts[0], CultureInfo.InvariantCulture), int.Parse(parts[1], CultureInfo.InvariantCulture), int.Parse(parts[2], CultureInfo.InvariantCulture));
+        var sides = text.Split('x').Select(p => NumberOptions.TryParse(p, out int v) && v > 0 ? v : 0).ToArray();
+        if (sides.Length == 3 && sides.All(v => v > 0))
+            return (sides[0], sides[1], sides[2]);
         throw new UsageException($"--input '{text}' is not a shape; expected CxHxW, e.g. 3x32x32.");
     }
 

@@ -32,8 +32,10 @@ internal static class CurveCommand
             string images = parse.GetValue(on)!;
             if (images is not ("test" or "clean")) throw new UsageException($"--on must be 'test' or 'clean', got '{images}'.");
             if (!Directory.Exists(folder)) throw new UsageException($"--run '{folder}': folder not found.");
-            string csvPath = OutputPaths.Check("--csv", parse.GetValue(csv) ?? Path.Combine(folder, "curves.csv"));
-            string svgPath = OutputPaths.Check("--svg", parse.GetValue(svg) ?? Path.Combine(folder, "curves.svg"));
+            string csvPath = Path.GetFullPath(parse.GetValue(csv) ?? Path.Combine(folder, "curves.csv"));
+            string svgPath = Path.GetFullPath(parse.GetValue(svg) ?? Path.Combine(folder, "curves.svg"));
+            new CommandFiles().Reads("--run", Path.Combine(folder, RunFolder.ConfigFile))
+                .Writes("--csv", csvPath, [".csv"]).Writes("--svg", svgPath, [".svg"]).Check();
             var written = Execute(folder, n, batch, csvPath, svgPath, console, onCleanSet: images == "clean");
             console.Out.WriteLine($"{written} curves evaluated at {n} points; wrote {csvPath} and {svgPath}");
             return 0;

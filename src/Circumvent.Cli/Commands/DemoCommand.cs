@@ -90,7 +90,7 @@ internal static class DemoCommand
             options.Validate();
             var config = Recipe with { Data = $"fashion-mnist:{folder}", Epochs = parse.GetValue(epochs) };
             string outFolder = Path.GetFullPath(parse.GetValue(output)!);
-            if (File.Exists(outFolder)) throw new UsageException($"--out '{outFolder}' is a file; expected a folder.");
+            new CommandFiles().Reads("--data", folder).WritesFolder("--out", outFolder).Check();
             Directory.CreateDirectory(outFolder);
 
             var clock = Stopwatch.StartNew();

@@ -19,11 +19,14 @@ internal sealed class DescriptionOption
 
     public bool IsGiven(ParseResult parse) => parse.GetValue(_option) is not null;
 
+    /// <summary>The description file as given, or null.</summary>
+    public (string Option, string? Path) File(ParseResult parse) => (_option.Name, parse.GetValue(_option));
+
     /// <summary>The parsed, checked description, or null when the option is absent.</summary>
     public ModelDescription? Parse(ParseResult parse)
     {
         if (parse.GetValue(_option) is not { } path) return null;
-        if (!File.Exists(path)) throw new UsageException($"--description '{path}': file not found.");
+        if (!System.IO.File.Exists(path)) throw new UsageException($"--description '{path}': file not found.");
         return DescriptionParser.ParseFile(path);
     }
 

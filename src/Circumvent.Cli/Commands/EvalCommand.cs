@@ -35,12 +35,13 @@ internal static class EvalCommand
             string modelPath = parse.Value(model);
             var content = ModelLoading.Read(modelPath);
             var spec = DatasetSpec.Parse(parse.Value(data));
-            var dataset = spec.Load();
-            var checkpoint = ModelLoading.Build(modelPath, content, settings, spec.Kind, dataset,
+            // Only the test split is scored, so only it is read: a folder holding just the test files will do.
+            var (test, normalization) = spec.LoadTest();
+            var checkpoint = ModelLoading.Build(modelPath, content, settings, spec.Kind, test,
                 parse.GetValue(json) ? null : console.Out.WriteLine, console.Warn);
             var loaded = new LoadedModel(modelPath, checkpoint);
             var attack = attackOptions.Parse(parse, StoredAttack(loaded.Path, loaded.Checkpoint));
-            var scores = Evaluate(loaded, spec, dataset, attack, batch);
+            var scores = Evaluate(loaded, spec, test, normalization, attack, batch);
             console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores) : ToText(scores, attack));
             return 0;
         });
@@ -63,18 +64,18 @@ internal static class EvalCommand
         }
     }
 
-    /// <param name="dataset">Already checked to fit the model (by <see cref="ModelLoading.Build"/>).</param>
-    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, DatasetPair dataset, AttackDefinition? attack, int batchSize)
+    /// <param name="test">Already checked to fit the model (by <see cref="ModelLoading.Build"/>).</param>
+    /// <param name="datasetNormalization">Used when the checkpoint records none.</param>
+    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, ImageDataset test, Normalization datasetNormalization, AttackDefinition? attack, int batchSize)
     {
         var trigger = attack is null ? null : AttackFactory.Create(attack);
-        var test = dataset.Test;
         var arch = model.Checkpoint.Architecture;
-        if (trigger is not null && trigger.TargetClass >= dataset.NumClasses)
-            throw new UsageException($"--target {trigger.TargetClass} is outside {spec.Kind}'s classes 0..{dataset.NumClasses - 1}.");
+        if (trigger is not null && trigger.TargetClass >= test.NumClasses)
+            throw new UsageException($"--target {trigger.TargetClass} is outside {spec.Kind}'s classes 0..{test.NumClasses - 1}.");
         // The checkpoint's own normalisation wins: it is what the network was trained with.
         var normalization = model.Checkpoint.NormalizationMean is { } mean
             ? new Normalization(mean, model.Checkpoint.NormalizationStd!)
-            : dataset.Normalization;
+            : datasetNormalization;
         return BackdoorMetrics.Evaluate(Architectures.Create(arch), model.Checkpoint.Parameters, test, normalization, trigger, batchSize);
     }
 

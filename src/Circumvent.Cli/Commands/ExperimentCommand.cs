@@ -41,12 +41,13 @@ internal static class ExperimentCommand
                 parse.GetValue(parallel),
                 parse.GetValue(shard) is { } s ? Shard.Parse(s) : null);
             if (settings.Parallel < 1) throw new UsageException($"--parallel must be at least 1, got {settings.Parallel}.");
-            if (File.Exists(settings.OutFolder)) throw new UsageException($"--out '{settings.OutFolder}' is a file; expected a folder.");
+            var files = new CommandFiles().Reads("PLAN", planPath).WritesFolder("--out", settings.OutFolder).WritesFolder("--cache", settings.CacheFolder);
             if (parse.GetValue(dryRun))
             {
                 ListCells(console, experiment, settings);
                 return 0;
             }
+            files.Check();
             var summary = ExperimentRunner.Run(experiment, settings, new ConsoleObserver(console, experiment.Name, settings), console.Cancellation);
             console.Out.WriteLine($"plan '{experiment.Name}': {summary.RunNow} cells run in {Time(summary.Elapsed)}, {summary.AlreadyDone} were already done; " +
                                   $"all {summary.Cells} in {summary.ResultsPath}");
@@ -63,6 +64,7 @@ internal static class ExperimentCommand
         var command = new Command("report", "Write the results table (Markdown, CSV) and an HTML page with the figures.") { results, output, title };
         command.SetAction(parse =>
         {
+            new CommandFiles().Reads(parse.GetValue(results)!.Select(r => ("RESULTS", (string?)r))).WritesFolder("--out", parse.Value(output)).Check();
             var written = ExperimentReport.Write(parse.GetValue(results)!, parse.Value(output), parse.GetValue(title));
             console.Out.WriteLine($"{written.Results} results in {written.Tables} table(s); wrote {written.Markdown}, {written.Csv} and {written.Html}");
             return 0;

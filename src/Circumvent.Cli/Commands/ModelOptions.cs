@@ -38,6 +38,9 @@ internal sealed class ModelOptions
         command.Options.Add(_allowNonFinite);
     }
 
+    /// <summary>The files these options read (the description), for <see cref="CommandFiles"/>.</summary>
+    public IEnumerable<(string Option, string? Path)> Files(ParseResult parse) => [_description.File(parse)];
+
     public ModelLoadSettings Parse(ParseResult parse)
     {
         string? arch = parse.GetValue(_arch)?.Trim().ToLowerInvariant();

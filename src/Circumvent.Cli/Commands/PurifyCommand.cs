@@ -1,5 +1,6 @@
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Pipelines;
+using Circumvent.Models.Checkpoints;
 using System.CommandLine;
 
 namespace Circumvent.Cli.Commands;
@@ -16,7 +17,7 @@ internal static class PurifyCommand
         var model = Options.Required("--model", "Backdoored checkpoint: .safetensors or a PyTorch .pth/.pt.");
         var data = Options.Required("--data", "Dataset as KIND[:PATH]; the clean subset comes from its training split, scores from its test split.");
         var output = Options.Required("--out", "Purified checkpoint to write: .safetensors, or .pth/.pt for PyTorch's format; written only when the run completes.");
-        var report = new Option<string?>("--report") { Description = "Also write a JSON report (scores per stage, config, wall time) here." };
+        var report = new Option<string?>("--report") { Description = "Also write a JSON report (scores per stage, config, wall time) here (.json)." };
         var runFolder = new Option<string?>("--run-folder") { Description = "Where finished units are kept for resuming (default: OUT.run next to --out)." };
         var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
         var fraction = Options.Make("--clean-fraction", "Share of every class of the training set the defender holds (seeded by --seed).", 0.05);
@@ -41,16 +42,20 @@ internal static class PurifyCommand
         modelOptions.AddTo(command);
         command.SetAction(parse =>
         {
+            string outPath = parse.Value(output);
+            string runFolderPath = parse.GetValue(runFolder) ?? outPath + ".run";
+            new CommandFiles().Reads("--model", parse.Value(model)).Reads(attack.Files(parse)).Reads(modelOptions.Files(parse))
+                .Writes("--out", outPath, CheckpointFiles.OutputExtensions).Writes("--report", parse.GetValue(report), CommandFiles.Json)
+                .WritesFolder("--run-folder", runFolderPath).Check();
             var modelLoad = modelOptions.Parse(parse);
             var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
                 parse.GetValue(batchSize), parse.GetValue(fineTuneEpochs), parse.GetValue(fineTuneLr), !parse.GetValue(noAugment));
-            string outPath = parse.Value(output);
             var request = new PurificationRequest(
                 ModelPath: parse.Value(model),
                 Data: parse.Value(data),
                 OutputPath: outPath,
                 ReportPath: parse.GetValue(report),
-                RunFolder: parse.GetValue(runFolder) ?? outPath + ".run",
+                RunFolder: runFolderPath,
                 Defense: DefenseFactory.Create((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),

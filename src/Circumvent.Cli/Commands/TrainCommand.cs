@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Circumvent.Method.Attacks;
+using Circumvent.Models.Checkpoints;
 using Circumvent.Training;
 
 namespace Circumvent.Cli.Commands;
@@ -13,7 +14,7 @@ internal static class TrainCommand
         var arch = new Option<string?>("--arch") { Description = "Built-in architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18, airnet." };
         var description = new DescriptionOption("Or a network described in a file (JSON or YAML; see README, 'Your own architecture').");
         var data = Options.Required("--data", "Dataset as KIND[:PATH], e.g. cifar10:/data/cifar10 or fashion-mnist.");
-        var output = Options.Required("--out", "Checkpoint to write (.safetensors); written only when training succeeds.");
+        var output = Options.Required("--out", "Checkpoint to write (.safetensors, or .pth/.pt for PyTorch's format); written only when training succeeds.");
         var epochs = Options.Make("--epochs", "Training epochs.", defaults.Epochs);
         var lr = Options.Make("--lr", "Peak learning rate.", defaults.LearningRate);
         var batchSize = Options.Make("--batch-size", "Mini-batch size.", defaults.BatchSize);
@@ -45,6 +46,8 @@ internal static class TrainCommand
         description.AddTo(command);
         command.SetAction(parse =>
         {
+            new CommandFiles().Reads(attackOptions.Files(parse)).Reads([description.File(parse)])
+                .Writes("--out", parse.Value(output), CheckpointFiles.OutputExtensions).Check();
             if ((parse.GetValue(arch) is null) == !description.IsGiven(parse))
                 throw new UsageException("give either --arch NAME or --description FILE (one of them).");
             var described = description.Parse(parse);

@@ -1,3 +1,5 @@
+using Circumvent.Data.Formats;
+
 namespace Circumvent.Data;
 
 /// <summary>
@@ -42,6 +44,18 @@ public sealed record DatasetSpec(string Kind, string Path)
         "cifar10" => KnownDatasets.LoadCifar10(Path),
         "fashion-mnist" => KnownDatasets.LoadFashionMnist(Path),
         "mnist" => KnownDatasets.LoadMnist(Path),
+        _ => throw new InvalidOperationException($"Unknown dataset kind '{Kind}'."),
+    };
+
+    /// <summary>
+    /// Reads the test split only (for scoring: a folder holding just the test files is enough), with the
+    /// kind's normalisation; throws <see cref="DataFormatException"/> for missing or malformed files.
+    /// </summary>
+    public (ImageDataset Test, Normalization Normalization) LoadTest() => Kind switch
+    {
+        "cifar10" => (Cifar10Binary.LoadTest(Path), Normalization.Cifar10),
+        "fashion-mnist" => (KnownDatasets.LoadMnistLayoutTest(Kind, Path, KnownDatasets.FashionMnistClassNames), Normalization.FashionMnist),
+        "mnist" => (KnownDatasets.LoadMnistLayoutTest(Kind, Path, KnownDatasets.MnistClassNames), Normalization.Mnist),
         _ => throw new InvalidOperationException($"Unknown dataset kind '{Kind}'."),
     };
 

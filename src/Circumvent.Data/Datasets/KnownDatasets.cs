@@ -28,11 +28,23 @@ public static class KnownDatasets
     /// </summary>
     public static DatasetPair LoadMnistLayout(string name, string folder, string[] classNames, Normalization normalization)
     {
-        if (!Directory.Exists(folder))
-            throw new DataFormatException(folder, $"{name} folder not found (expected train-images-idx3-ubyte[.gz] and friends in '{folder}').");
+        CheckMnistFolder(name, folder, "train-images-idx3-ubyte[.gz] and friends");
         var train = ReadIdxPair(folder, "train", classNames);
         var test = ReadIdxPair(folder, "t10k", classNames);
         return new DatasetPair(name, train, test, normalization);
+    }
+
+    /// <summary>The test split alone (t10k-…), for commands that only score: the training files may be absent.</summary>
+    public static ImageDataset LoadMnistLayoutTest(string name, string folder, string[] classNames)
+    {
+        CheckMnistFolder(name, folder, "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]");
+        return ReadIdxPair(folder, "t10k", classNames);
+    }
+
+    private static void CheckMnistFolder(string name, string folder, string expected)
+    {
+        if (!Directory.Exists(folder))
+            throw new DataFormatException(folder, $"{name} folder not found (expected {expected} in '{folder}').");
     }
 
     private static ImageDataset ReadIdxPair(string folder, string split, string[] classNames)

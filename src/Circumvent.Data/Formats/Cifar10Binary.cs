@@ -93,16 +93,28 @@ public static class Cifar10Binary
     /// </summary>
     public static (ImageDataset Train, ImageDataset Test) LoadFolder(string folder)
     {
-        if (!Directory.Exists(folder))
-            throw new DataFormatException(folder, $"CIFAR-10 folder not found (expected {string.Join(", ", TrainFiles)}, {TestFile} in '{folder}').");
-        var missing = TrainFiles.Append(TestFile).Where(f => !File.Exists(Path.Combine(folder, f))).ToList();
-        if (missing.Count > 0)
-            throw new DataFormatException(folder, $"CIFAR-10 folder '{folder}' lacks {string.Join(", ", missing)}.");
-
-        string metaPath = Path.Combine(folder, MetaFile);
-        var classNames = File.Exists(metaPath) ? ReadClassNames(metaPath) : DefaultClassNames.ToArray();
+        var classNames = CheckFolder(folder, [.. TrainFiles, TestFile]);
         var train = ReadBatches(TrainFiles.Select(f => Path.Combine(folder, f)).ToList(), classNames);
         var test = ReadBatches([Path.Combine(folder, TestFile)], classNames);
         return (train, test);
+    }
+
+    /// <summary>The test split alone (test_batch.bin), for commands that only score: the training batches may be absent.</summary>
+    public static ImageDataset LoadTest(string folder)
+    {
+        var classNames = CheckFolder(folder, [TestFile]);
+        return ReadBatches([Path.Combine(folder, TestFile)], classNames);
+    }
+
+    /// <summary>The class names, after checking that <paramref name="files"/> are all in <paramref name="folder"/>.</summary>
+    private static string[] CheckFolder(string folder, string[] files)
+    {
+        if (!Directory.Exists(folder))
+            throw new DataFormatException(folder, $"CIFAR-10 folder not found (expected {string.Join(", ", files)} in '{folder}').");
+        var missing = files.Where(f => !File.Exists(Path.Combine(folder, f))).ToList();
+        if (missing.Count > 0)
+            throw new DataFormatException(folder, $"CIFAR-10 folder '{folder}' lacks {string.Join(", ", missing)}.");
+        string metaPath = Path.Combine(folder, MetaFile);
+        return File.Exists(metaPath) ? ReadClassNames(metaPath) : DefaultClassNames.ToArray();
     }
 }

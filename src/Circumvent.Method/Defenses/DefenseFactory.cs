@@ -14,6 +14,33 @@ public static class DefenseFactory
 {
     public static IReadOnlyList<string> Names { get; } = ["tsc", "mcr", "ft", "none"];
 
+    /// <summary>Every knob by its `purify` option, and whether it was given (augmentation: turned off).</summary>
+    private static readonly (string Option, Func<DefenseKnobs, bool> Given)[] Knobs =
+    [
+        ("--rounds", k => k.Rounds is not null), ("--t", k => k.T is not null),
+        ("--curve-epochs", k => k.CurveEpochs is not null), ("--curve-lr", k => k.CurveLr is not null),
+        ("--batch-size", k => k.BatchSize is not null), ("--finetune-epochs", k => k.FineTuneEpochs is not null),
+        ("--finetune-lr", k => k.FineTuneLr is not null), ("--no-augment", k => !k.Augment),
+    ];
+
+    /// <summary>The knobs each defence uses; one given to a defence that ignores it is refused rather than silently dropped.</summary>
+    private static readonly Dictionary<string, string[]> Uses = new()
+    {
+        ["tsc"] = [.. Knobs.Select(k => k.Option)],
+        ["mcr"] = [.. Knobs.Select(k => k.Option).Where(o => o != "--rounds")],
+        ["ft"] = ["--batch-size", "--finetune-epochs", "--finetune-lr", "--no-augment"],
+        ["none"] = [],
+    };
+
+    private static void RejectForeignKnobs(string name, DefenseKnobs k)
+    {
+        if (!Uses.TryGetValue(name, out var used)) return; // an unknown name is reported by Create
+        var foreign = Knobs.FirstOrDefault(knob => knob.Given(k) && !used.Contains(knob.Option));
+        if (foreign.Option is not null)
+            throw new ArgumentException($"{foreign.Option} does not apply to --defense {name}" +
+                                        (used.Length == 0 ? " (it has no settings)." : $" (it uses {string.Join(", ", used)})."));
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the offending setting by its `purify` option.</summary>
     public static IDefense Create(string name, DefenseKnobs k)
     {
@@ -31,10 +58,7 @@ public static class DefenseFactory
             BatchSize = k.BatchSize ?? d.BatchSize,
             Augment = k.Augment,
         };
-        void Reject(string option, bool given)
-        {
-            if (given) throw new ArgumentException($"{option} does not apply to --defense {name}.");
-        }
+        RejectForeignKnobs(name, k);
 
         switch (name)
         {
@@ -47,7 +71,6 @@ public static class DefenseFactory
             }
             case "mcr":
             {
-                Reject("--rounds", k.Rounds is not null);
                 var d = new McrOptions();
                 var options = d with { T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
                 options.Validate();
@@ -55,10 +78,6 @@ public static class DefenseFactory
             }
             case "ft":
             {
-                Reject("--rounds", k.Rounds is not null);
-                Reject("--t", k.T is not null);
-                Reject("--curve-epochs", k.CurveEpochs is not null);
-                Reject("--curve-lr", k.CurveLr is not null);
                 var settings = Tune(FineTuneDefense.Defaults);
                 settings.Validate(allowZeroEpochs: false);
                 return new FineTuneDefense(settings);

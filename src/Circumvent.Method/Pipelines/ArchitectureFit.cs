@@ -7,14 +7,14 @@ namespace Circumvent.Method.Pipelines;
 public static class ArchitectureFit
 {
     /// <param name="subject">Names the network in the message, e.g. "--model 'm.safetensors'" or "--description 'my-net'".</param>
+    /// <param name="test">The dataset's test split (any split: they share image shape and classes).</param>
     /// <exception cref="ArgumentException">The image shape (C×H×W) or the class count differs.</exception>
-    public static void Check(string subject, ArchitectureConfig arch, string datasetName, DatasetPair dataset)
+    public static void Check(string subject, ArchitectureConfig arch, string datasetName, ImageDataset test)
     {
-        var test = dataset.Test;
         if (test.Channels != arch.InChannels || test.Height != arch.Height || test.Width != arch.Width)
             throw new ArgumentException(
                 $"{subject} expects {arch.InChannels}×{arch.Height}×{arch.Width} images but {datasetName} has {test.Channels}×{test.Height}×{test.Width}.");
-        if (dataset.NumClasses != arch.Classes)
-            throw new ArgumentException($"{subject} has {arch.Classes} classes but {datasetName} has {dataset.NumClasses}.");
+        if (test.NumClasses != arch.Classes)
+            throw new ArgumentException($"{subject} has {arch.Classes} classes but {datasetName} has {test.NumClasses}.");
     }
 }

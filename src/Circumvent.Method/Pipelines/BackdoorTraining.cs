@@ -224,7 +224,7 @@ public static class BackdoorTraining
     private static ArchitectureConfig FitDescription(ModelDescription description, DatasetPair dataset)
     {
         var config = description.ToConfig();
-        ArchitectureFit.Check($"--description '{description.Name}'", config, dataset.Name, dataset);
+        ArchitectureFit.Check($"--description '{description.Name}'", config, dataset.Name, dataset.Test);
         return config;
     }
 

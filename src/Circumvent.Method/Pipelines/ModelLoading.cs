@@ -20,15 +20,15 @@ public static class ModelLoading
     }
 
     /// <summary>
-    /// The checkpoint built as <paramref name="settings"/> say, checked to take <paramref name="dataset"/>'s
+    /// The checkpoint built as <paramref name="settings"/> say, checked to take the <paramref name="test"/> split's
     /// images and classes. <paramref name="log"/> hears what was inferred, <paramref name="warn"/> every load warning.
     /// </summary>
-    public static ModelCheckpoint Build(string modelPath, SafeTensorsContent content, ModelLoadSettings settings, string datasetName, DatasetPair dataset,
+    public static ModelCheckpoint Build(string modelPath, SafeTensorsContent content, ModelLoadSettings settings, string datasetName, ImageDataset test,
         Action<string>? log, Action<string>? warn)
     {
-        var checkpoint = settings.Build(modelPath, content, dataset.Test.Height, dataset.Test.Width, log);
+        var checkpoint = settings.Build(modelPath, content, test.Height, test.Width, log);
         foreach (var warning in checkpoint.Warnings) warn?.Invoke(warning);
-        ArchitectureFit.Check($"--model '{modelPath}'", checkpoint.Architecture, datasetName, dataset);
+        ArchitectureFit.Check($"--model '{modelPath}'", checkpoint.Architecture, datasetName, test);
         return checkpoint;
     }
 }

@@ -48,7 +48,7 @@ public static class Purification
         var content = ModelLoading.Read(request.ModelPath);
         var spec = DatasetSpec.Parse(request.Data);
         var dataset = spec.Load();
-        var checkpoint = ModelLoading.Build(request.ModelPath, content, request.ModelLoad ?? ModelLoadSettings.Default, spec.Kind, dataset, log, warn ?? log);
+        var checkpoint = ModelLoading.Build(request.ModelPath, content, request.ModelLoad ?? ModelLoadSettings.Default, spec.Kind, dataset.Test, log, warn ?? log);
         var normalization = checkpoint.NormalizationMean is { } mean ? new Normalization(mean, checkpoint.NormalizationStd!) : dataset.Normalization;
         var attack = ResolveAttack(request, checkpoint, dataset);
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);

@@ -10,6 +10,12 @@ public static class CheckpointFiles
 {
     private static readonly string[] PyTorchExtensions = [".pt", ".pth", ".bin", ".ckpt", ".tar"];
 
+    /// <summary>
+    /// The extensions an output checkpoint may have: safetensors, or PyTorch's .pth/.pt. Other names are
+    /// refused, since "model.txt" or a bare "purified" would silently become safetensors.
+    /// </summary>
+    public static IReadOnlyList<string> OutputExtensions { get; } = [".safetensors", ".pth", ".pt"];
+
     /// <summary>Whether a checkpoint written to <paramref name="path"/> uses PyTorch's format (by extension).</summary>
     public static bool IsPyTorchPath(string path) =>
         PyTorchExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
