@@ -18,8 +18,14 @@ public sealed record CurveOptions
     public double WeightDecay { get; init; } = 5e-4;
     /// <summary>λ of the loss term 0.5·λ·‖w(t)‖² (1e-4 for TSC; 0 for MCR).</summary>
     public double L2 { get; init; } = 1e-4;
-    /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training, as the authors train.</summary>
+    /// <summary>Augment D while training, as the authors train: the dataset's augmentation (<see cref="DatasetAugmentation"/>).</summary>
     public bool Augment { get; init; } = true;
+    /// <summary>
+    /// What augmenting means for this data (the dataset's recipe, e.g. no flips for digits); null = random crop
+    /// (H/8 zero padding) + horizontal flip. Not part of the recorded settings: it follows from the data.
+    /// </summary>
+    [JsonIgnore]
+    public Augmentation? DatasetAugmentation { get; init; }
     /// <summary>
     /// Train the endpoints as well as the middle bend (the adaptive attack against TSC). Off for every
     /// defence, and then left out of the recorded settings so existing run folders still match.
@@ -34,7 +40,7 @@ public sealed record CurveOptions
     public int Seed { get; init; }
 
     /// <summary>The augmentation actually used for images of <paramref name="height"/> rows.</summary>
-    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, height);
+    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, DatasetAugmentation, height);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting as its command-line option.</summary>
     public void Validate()
@@ -58,13 +64,16 @@ public sealed record FineTuneOptions
     public double WeightDecay { get; init; } = 5e-4;
     /// <summary>cosine, step or none (as the trainer's --schedule).</summary>
     public string Schedule { get; init; } = "cosine";
-    /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training.</summary>
+    /// <summary>Augment D while training with the dataset's augmentation (as <see cref="CurveOptions.Augment"/>).</summary>
     public bool Augment { get; init; } = true;
+    /// <summary>As <see cref="CurveOptions.DatasetAugmentation"/>.</summary>
+    [JsonIgnore]
+    public Augmentation? DatasetAugmentation { get; init; }
     /// <summary>Seeds shuffling and augmentation; derived per unit by a defence, so not recorded.</summary>
     [JsonIgnore]
     public int Seed { get; init; }
 
-    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, height);
+    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, DatasetAugmentation, height);
 
     /// <param name="allowZeroEpochs">TSC accepts 0 (no fine-tuning between rounds); the FT and MCR baselines do not.</param>
     public void Validate(bool allowZeroEpochs = false)
@@ -99,8 +108,9 @@ internal static class OptionChecks
         if (!(value >= 0) || double.IsInfinity(value)) throw new ArgumentException($"{name} must be a finite value ≥ 0, got {value}.");
     }
 
-    public static Augmentation AugmentationFor(bool augment, int height) =>
-        augment ? Augmentation.CropAndFlip(height / 8) : Augmentation.None;
+    /// <summary>None, the dataset's augmentation, or (when the data did not say) crop with H/8 padding + flip.</summary>
+    public static Augmentation AugmentationFor(bool augment, Augmentation? dataset, int height) =>
+        augment ? dataset ?? Augmentation.CropAndFlip(height / 8) : Augmentation.None;
 
     /// <summary>Shuffled, augmented training batches; a trailing batch of one image is dropped (training-mode BN needs two).</summary>
     public static BatchLoader TrainingLoader(ImageDataset data, Normalization normalization, int batchSize, int seed, Augmentation augmentation) =>
