@@ -43,7 +43,7 @@ public class CliAttackTests
         Assert.Equal("mlp", TrainingConfig.FromJson(checkpoint.TrainingJson!).Architecture);
 
         var scores = EvalJson("--model", model, "--data", Fixture.Value.Data);
-        Assert.Equal(["acc", "asr", "ra"], scores.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["acc", "asr", "ra", "asr_all", "normalize"], scores.EnumerateObject().Select(p => p.Name));
         double acc = scores.GetProperty("acc").GetDouble(), asr = scores.GetProperty("asr").GetDouble(), ra = scores.GetProperty("ra").GetDouble();
         Assert.InRange(acc, 80, 100);   // the clean task is trivially separable
         Assert.InRange(asr, 80, 100);   // and the white corner is an easy shortcut
@@ -86,9 +86,9 @@ public class CliAttackTests
         var model = Path.Combine(Fixture.Value.Dir, $"clean-{Guid.NewGuid():N}.safetensors");
         Assert.Equal(0, CliHarness.Run(Train(model)).ExitCode);
         Assert.False(ModelCheckpoint.Load(model).Extra.ContainsKey("circumvent.attack"));
-        Assert.Equal(["acc"], EvalJson("--model", model, "--data", Fixture.Value.Data).EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["acc", "normalize"], EvalJson("--model", model, "--data", Fixture.Value.Data).EnumerateObject().Select(p => p.Name));
         var scores = EvalJson("--model", model, "--data", Fixture.Value.Data, "--attack", "badnet", "--target", "3");
-        Assert.Equal(["acc", "asr", "ra"], scores.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["acc", "asr", "ra", "asr_all", "normalize"], scores.EnumerateObject().Select(p => p.Name));
         Assert.InRange(scores.GetProperty("asr").GetDouble(), 0, 30); // no backdoor was trained
     }
 
