@@ -27,7 +27,7 @@ internal static class TrainCommand
         var smoothing = Options.Make("--label-smoothing", "Cross-entropy label smoothing in [0, 1).", defaults.LabelSmoothing);
         var width = Options.Make("--width", "Channel-width multiplier (1 = the published network).", defaults.WidthMultiplier);
         var seed = Options.Make("--seed", "Seed for initialisation, shuffling, augmentation and dropout.", defaults.Seed);
-        var augment = new Option<bool>("--augment") { Description = "Random crop + horizontal flip (default)." };
+        var augment = new Option<bool>("--augment") { Description = "The dataset's augmentation (default): random crop, plus horizontal flip for CIFAR-10 and Fashion-MNIST, not for MNIST digits." };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are." };
         var limit = Options.Make("--limit-train", "Train on a seeded random subset of N images (0 = all).", defaults.LimitTrain);
         var attackOptions = AttackOptions.ForTraining();

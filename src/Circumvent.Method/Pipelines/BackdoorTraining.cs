@@ -50,7 +50,7 @@ public static class BackdoorTraining
     /// <paramref name="attack"/>); the saved model is then its result and its settings are saved under <see cref="AdaptiveTscKey"/>.
     /// </param>
     /// <param name="log">Hears one line when the adaptive attack starts.</param>
-    /// <param name="normalization">--normalize: the input normalisation to train with (recorded in the checkpoint); null = the dataset's.</param>
+    /// <param name="normalization">--normalize: the input normalisation to train with (recorded in the checkpoint); null = the description's "normalize", else the dataset's.</param>
     /// <param name="maskStore">
     /// Input-aware only: a folder that keeps pre-trained mask networks by what they depend on
     /// (<see cref="InputAwareTraining.MaskKeyJson"/>), so another recipe for the classifier reuses one instead
@@ -73,6 +73,7 @@ public static class BackdoorTraining
         // Input-aware's trigger networks do not exist yet: training makes them (and writes them beside the model).
         if (inputAware) attack = attack! with { Generators = null };
         var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
+        normalization ??= InputPreprocessing.Described(description);
         var dataset = DatasetSpec.Parse(config.Data).Load();
         var inputs = (normalization ?? dataset.Normalization).ForChannels(dataset.Train.Channels);
         // Indices of the training split actually used (all, or the --limit-train draw), so what was

@@ -1,5 +1,6 @@
 using Circumvent.Data;
 using Circumvent.Models.Checkpoints;
+using Circumvent.Models.Described;
 
 namespace Circumvent.Method.Pipelines;
 
@@ -12,14 +13,15 @@ public sealed record InputPreprocessing(Normalization Normalization, string Sour
 {
     public const string FromOption = "--normalize";
     public const string FromModel = "recorded in the model";
+    public const string FromDescription = "from its description";
 
     /// <summary>"inputs mean 0.5 std 0.5 (--normalize)".</summary>
     public override string ToString() => $"inputs {Normalization.Describe()} ({Source})";
 
     /// <summary>
-    /// --normalize (<paramref name="given"/>) when given, else what the checkpoint records, else the dataset's
-    /// default with a warning: a plain state_dict says nothing about its inputs, and a wrong guess does not fail,
-    /// it only scores badly.
+    /// --normalize (<paramref name="given"/>) when given, else what the checkpoint records, else what its
+    /// description says ("normalize"), else the dataset's default with a warning: a plain state_dict says nothing
+    /// about its inputs, and a wrong guess does not fail, it only scores badly.
     /// </summary>
     /// <exception cref="ArgumentException">--normalize has neither 1 nor the model's number of channels.</exception>
     public static InputPreprocessing For(string modelPath, ModelCheckpoint checkpoint, DatasetPair dataset, Normalization? given, Action<string>? warn)
@@ -33,9 +35,26 @@ public sealed record InputPreprocessing(Normalization Normalization, string Sour
             return new InputPreprocessing(normalization, FromOption);
         }
         if (recorded is not null) return new InputPreprocessing(recorded, FromModel);
+        if (Described(checkpoint.Architecture.Description) is { } described)
+            return new InputPreprocessing(described.ForChannels(checkpoint.Architecture.InChannels), FromDescription);
         warn?.Invoke($"--model '{modelPath}' records no input normalisation; using {dataset.Name}'s default ({dataset.Normalization.Describe()}). " +
                      "A model trained elsewhere may expect other inputs: give --normalize MEAN,STD (e.g. 0.5,0.5 for inputs scaled to [-1, 1]) or --normalize none.");
         return new InputPreprocessing(dataset.Normalization, $"{dataset.Name}'s default; the model records none");
+    }
+
+    /// <summary>The description's "normalize", parsed, or null when it has none.</summary>
+    /// <exception cref="ArgumentException">The text is not --normalize's syntax (named with the description).</exception>
+    public static Normalization? Described(ModelDescription? description)
+    {
+        if (description?.Normalize is not { } text) return null;
+        try
+        {
+            return Normalization.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"description '{description.Name}', field normalize: {e.Message.Replace("--normalize", "normalize")}", e);
+        }
     }
 
     private static bool SameValues(Normalization a, Normalization b) => a.Mean.SequenceEqual(b.Mean) && a.Std.SequenceEqual(b.Std);

@@ -160,6 +160,34 @@ public class ForeignModelCliTests
         Assert.Equal((4, 3, 2), (attack.PatchImageSize, attack.PatchRow, attack.PatchColumn));
     }
 
+    [Fact]
+    public void ADescriptionMaySayHowItsInputsAreNormalised()
+    {
+        var dir = CliHarness.TempFolder();
+        var data = "mnist:" + CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "data"), trainCount: 60, testCount: 30, size: 16);
+        var pth = Circumvent.Tests.Support.TestData.FixturePath("described", "custom_cnn_gray.pth");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Circumvent.Tests.Support.TestData.FixturePath("described", "custom_cnn_gray.json")))!;
+        string Described(string normalize)
+        {
+            json["normalize"] = normalize;
+            var path = Path.Combine(dir, $"described-{Guid.NewGuid():N}.json");
+            File.WriteAllText(path, json.ToJsonString());
+            return path;
+        }
+
+        var said = CliHarness.Run("eval", "--model", pth, "--description", Described("0.5,0.5"), "--data", data);
+        Assert.True(said.ExitCode == 0, said.Stderr);
+        Assert.Equal("", said.Stderr);
+        Assert.Contains("(inputs mean 0.5 std 0.5 (from its description))", said.Stdout);
+        // --normalize still wins over it.
+        var given = CliHarness.Run("eval", "--model", pth, "--description", Described("0.5,0.5"), "--data", data, "--normalize", "none");
+        Assert.Contains("(inputs raw [0, 1] (--normalize))", given.Stdout);
+
+        var bad = CliHarness.Run("eval", "--model", pth, "--description", Described("half"), "--data", data);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("description 'custom-cnn-gray', field normalize", Assert.Single(bad.StderrLines));
+    }
+
     [Theory]
     [InlineData(new[] { "--normalize", "0.5" }, "--normalize")]
     [InlineData(new[] { "--normalize", "0.5,0,1/0.5" }, "--normalize")]
