@@ -56,13 +56,6 @@ public class ForeignModelCliTests
         return folder;
     }
 
-    private static JsonElement EvalJson(params string[] args)
-    {
-        var eval = CliHarness.Run(["eval", .. args, "--json"]);
-        Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
-        return JsonDocument.Parse(eval.Stdout).RootElement.Clone();
-    }
-
     [Fact]
     public void TrainRecordsNormalizeAndAForeignCopyNeedsIt()
     {
@@ -70,11 +63,11 @@ public class ForeignModelCliTests
         var recorded = ModelCheckpoint.Load(trained);
         Assert.Equal(new[] { 0.5f }, recorded.NormalizationMean);
         Assert.Equal(new[] { 0.5f }, recorded.NormalizationStd);
-        var truth = EvalJson("--model", trained, "--data", data);
+        var truth = CliHarness.EvalJson("--model", trained, "--data", data);
         Assert.Equal("0.5,0.5", truth.GetProperty("normalize").GetString());
 
         // The bare .pth scored as it must be: the same numbers as the model that records its inputs.
-        var right = EvalJson("--model", pth, "--data", data, "--normalize", "0.5,0.5", "--attack", "badnet", "--patch-size", "5", "--target", "1");
+        var right = CliHarness.EvalJson("--model", pth, "--data", data, "--normalize", "0.5,0.5", "--attack", "badnet", "--patch-size", "5", "--target", "1");
         Assert.Equal(truth.GetProperty("acc").GetDouble(), right.GetProperty("acc").GetDouble());
         Assert.Equal(truth.GetProperty("asr").GetDouble(), right.GetProperty("asr").GetDouble());
         Assert.InRange(right.GetProperty("acc").GetDouble(), 80, 100);
@@ -136,12 +129,12 @@ public class ForeignModelCliTests
         Assert.Contains("give --patch-size N to resize the trigger image", Assert.Single(unsized.StderrLines));
 
         // Resized to 5×5 white it is the square the model was backdoored with: the same ASR.
-        var square = EvalJson([.. eval[..^2], "--patch-size", "5"]);
-        var image = EvalJson([.. eval, "--patch-size", "5"]);
+        var square = CliHarness.EvalJson([.. eval[..^2], "--patch-size", "5"]);
+        var image = CliHarness.EvalJson([.. eval, "--patch-size", "5"]);
         Assert.Equal(square.GetProperty("asr").GetDouble(), image.GetProperty("asr").GetDouble());
         Assert.InRange(image.GetProperty("asr").GetDouble(), 80, 100);
         // Moved to the opposite corner the trigger is not the one learnt.
-        var moved = EvalJson([.. eval, "--patch-size", "5", "--patch-position", "top-left"]);
+        var moved = CliHarness.EvalJson([.. eval, "--patch-size", "5", "--patch-position", "top-left"]);
         Assert.True(moved.GetProperty("asr").GetDouble() < image.GetProperty("asr").GetDouble() - 30,
             $"top-left ASR {moved.GetProperty("asr")} should be far below bottom-right {image.GetProperty("asr")}");
     }
