@@ -29,7 +29,9 @@ internal sealed class AttackOptions
             PoisonRate = Add("--poison-rate", "Share of the training set poisoned (non-target samples get the trigger and the target label; clean-label sig/lc: target-class samples, labels kept), in (0, 1); input-aware: share of every batch given its trigger (default 0.1).",
                 d.PoisonRate, null, (a, v) => a with { PoisonRate = v });
         Target = Add("--target", "Target class of the all-to-one attack.", d.Target, null, (a, v) => a with { Target = v });
-        PatchSize = Add("--patch-size", "BadNet: side of the square patch in the bottom-right corner.", d.PatchSize, [AttackDefinition.BadNetKind], (a, v) => a with { PatchSize = v });
+        PatchSize = Add("--patch-size", "BadNet: side of the square patch; with --trigger-image, the side the image is resized to (default: its own size).", d.PatchSize, [AttackDefinition.BadNetKind], (a, v) => a with { PatchSize = v });
+        var position = new Option<string>("--patch-position") { Description = PatchPosition.Description };
+        _fields.Add(new Field(position, [AttackDefinition.BadNetKind], (a, p) => PatchPosition.Apply(a, p.GetValue(position))));
         Alpha = Add("--alpha", "Blended: trigger weight α in x' = (1−α)x + αk.", d.Alpha, [AttackDefinition.BlendedKind], (a, v) => a with { Alpha = v });
         Add("--sig-delta", "SIG: amplitude Δ (0–255 scale) of x' = x + Δ·sin(2π·f·j/W).", d.SigDelta, [AttackDefinition.SigKind], (a, v) => a with { SigDelta = v });
         Add("--sig-frequency", "SIG: frequency f of the sinusoid (periods across the width).", d.SigFrequency, [AttackDefinition.SigKind], (a, v) => a with { SigFrequency = v });
@@ -54,7 +56,7 @@ internal sealed class AttackOptions
             var generators = new Option<string>("--generators") { Description = "input-aware: the trained trigger and mask networks (NAME.input-aware.safetensors, written beside the model by train)." };
             _fields.Add(new Field(generators, [AttackDefinition.InputAwareKind], (a, p) => a with { Generators = CheckFile("--generators", p.GetValue(generators)) }));
         }
-        TriggerImage = new Option<string>("--trigger-image") { Description = "Trigger image: blended (PPM/PGM or .npy, required), badnet (replaces the white square), lf (the additive .npy pattern (H, W, C), required)." };
+        TriggerImage = new Option<string>("--trigger-image") { Description = "Trigger image: blended (PNG, JPEG, PPM/PGM or .npy, required), badnet (replaces the white square; --patch-size resizes it), lf (the additive .npy pattern (H, W, C), required)." };
         _fields.Add(new Field(TriggerImage, [AttackDefinition.BadNetKind, AttackDefinition.BlendedKind, AttackDefinition.LfKind],
             (a, p) => a with { TriggerImage = CheckFile("--trigger-image", p.GetValue(TriggerImage)) }));
     }
@@ -125,6 +127,9 @@ internal sealed class AttackOptions
             if (IsGiven(parse, field.Option) || (fresh && field.Option is not Option<string>))
                 definition = field.Apply(definition, parse);
 
+        // A typed --patch-size sizes a BadNet trigger image too (instead of being ignored next to it).
+        if (definition.Kind == AttackDefinition.BadNetKind && definition.TriggerImage is not null && IsGiven(parse, PatchSize))
+            definition = definition with { PatchImageSize = definition.PatchSize };
         if (!(definition.PoisonRate > 0 && definition.PoisonRate < 1))
             throw new UsageException($"--poison-rate must be in (0, 1), got {definition.PoisonRate.ToString(CultureInfo.InvariantCulture)}.");
         if (definition.Target < 0)

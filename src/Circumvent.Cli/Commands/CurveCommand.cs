@@ -50,6 +50,7 @@ internal static class CurveCommand
         if (curves.Count == 0)
             throw new UsageException($"--run '{folder}' holds no trained curves (only tsc and mcr train curves; an interrupted run may have none yet).");
         var setup = CurveSampling.SetupFromRunFolder(folder, config);
+        console.Out.WriteLine($"inputs {setup.Normalization.Describe()} (recorded in the run), curve augmentation {(CurveSampling.AugmentFrom(config) ? setup.Augmentation?.Describe() : "none")}");
         var samples = CurveSampling.Sample(curves, points, batchSize, setup, console.Cancellation, s =>
             console.Out.WriteLine($"  round {s.Round} {s.Stage} t={s.T:0.###}: ACC {ScoresTable.Cell(s.Scores.Acc)} ASR {ScoresTable.Cell(s.Scores.Asr)}"),
             CurveSampling.AugmentFrom(config), onCleanSet);

@@ -41,8 +41,9 @@ internal static class EvalCommand
                 parse.GetValue(json) ? null : console.Out.WriteLine, console.Warn);
             var loaded = new LoadedModel(modelPath, checkpoint);
             var attack = attackOptions.Parse(parse, StoredAttack(loaded.Path, loaded.Checkpoint));
-            var scores = Evaluate(loaded, spec, test, normalization, attack, batch);
-            console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores) : ToText(scores, attack));
+            var inputs = InputPreprocessing.For(modelPath, checkpoint, spec.Kind, normalization, modelOptions.Normalize(parse), console.Warn);
+            var scores = Evaluate(loaded, spec, test, inputs.Normalization, attack, batch);
+            console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores, inputs) : ToText(scores, attack, inputs));
             return 0;
         });
         return command;
@@ -65,34 +66,34 @@ internal static class EvalCommand
     }
 
     /// <param name="test">Already checked to fit the model (by <see cref="ModelLoading.Build"/>).</param>
-    /// <param name="datasetNormalization">Used when the checkpoint records none.</param>
-    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, ImageDataset test, Normalization datasetNormalization, AttackDefinition? attack, int batchSize)
+    /// <param name="normalization">The model's input preprocessing (<see cref="InputPreprocessing"/>).</param>
+    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, ImageDataset test, Normalization normalization, AttackDefinition? attack, int batchSize)
     {
         var trigger = attack is null ? null : AttackFactory.Create(attack);
         var arch = model.Checkpoint.Architecture;
         if (trigger is not null && trigger.TargetClass >= test.NumClasses)
             throw new UsageException($"--target {trigger.TargetClass} is outside {spec.Kind}'s classes 0..{test.NumClasses - 1}.");
-        // The checkpoint's own normalisation wins: it is what the network was trained with.
-        var normalization = model.Checkpoint.NormalizationMean is { } mean
-            ? new Normalization(mean, model.Checkpoint.NormalizationStd!)
-            : datasetNormalization;
         return BackdoorMetrics.Evaluate(Architectures.Create(arch), model.Checkpoint.Parameters, test, normalization, trigger, batchSize);
     }
 
-    private static string ToJson(BackdoorScores scores)
+    /// <summary>{"acc", "asr", "ra", "asr_all", "normalize"}: asr over non-target images, asr_all over all (see README, "ASR").</summary>
+    private static string ToJson(BackdoorScores scores, InputPreprocessing inputs)
     {
-        var values = new Dictionary<string, double> { ["acc"] = Math.Round(scores.Acc, 2) };
+        var values = new Dictionary<string, object> { ["acc"] = Math.Round(scores.Acc, 2) };
         if (scores.Asr is { } asr) values["asr"] = Math.Round(asr, 2);
         if (scores.Ra is { } ra) values["ra"] = Math.Round(ra, 2);
+        if (scores.AsrAll is { } all) values["asr_all"] = Math.Round(all, 2);
+        values["normalize"] = inputs.Normalization.OptionText();
         return JsonSerializer.Serialize(values);
     }
 
-    private static string ToText(BackdoorScores scores, AttackDefinition? attack)
+    private static string ToText(BackdoorScores scores, AttackDefinition? attack, InputPreprocessing inputs)
     {
         static string Percent(double value) => value.ToString("0.##", CultureInfo.InvariantCulture) + "%";
-        string text = $"test accuracy {Percent(scores.Acc)}";
+        string text = $"test accuracy {Percent(scores.Acc)} ({inputs})";
         if (scores.Asr is { } asr && scores.Ra is { } ra)
-            text += $"\n{attack!.Kind} attack (target {attack.Target}): attack success rate {Percent(asr)}, robust accuracy {Percent(ra)}";
+            text += $"\n{attack!.Kind} attack (target {attack.Target}): attack success rate {Percent(asr)} of non-target images" +
+                    (scores.AsrAll is { } all ? $" ({Percent(all)} of all test images)" : "") + $", robust accuracy {Percent(ra)}";
         return text;
     }
 }

@@ -8,7 +8,8 @@ namespace Circumvent.Cli.Commands;
 /// The options of `eval` and `purify` that say how to read --model, gathered into one
 /// <see cref="ModelLoadSettings"/>. A checkpoint written by Circumvent names its architecture; a plain
 /// PyTorch state_dict (.pth or safetensors) does not, so it is read with --description, or inferred from
-/// the tensor names and shapes (input height/width from the dataset) guided by --arch / --width.
+/// the tensor names and shapes (input height/width from the dataset) guided by --arch / --width. Nor does it
+/// say how its inputs were normalised: --normalize does.
 /// </summary>
 internal sealed class ModelOptions
 {
@@ -30,9 +31,12 @@ internal sealed class ModelOptions
         Description = "Load a checkpoint whose weights hold NaN or Inf (with a warning) instead of refusing it.",
     };
 
+    private readonly NormalizeOption _normalize = new();
+
     public void AddTo(Command command)
     {
         _description.AddTo(command);
+        _normalize.AddTo(command);
         command.Options.Add(_arch);
         command.Options.Add(_width);
         command.Options.Add(_allowNonFinite);
@@ -40,6 +44,9 @@ internal sealed class ModelOptions
 
     /// <summary>The files these options read (the description), for <see cref="CommandFiles"/>.</summary>
     public IEnumerable<(string Option, string? Path)> Files(ParseResult parse) => [_description.File(parse)];
+
+    /// <summary>--normalize, or null: then the checkpoint's recorded normalisation, else the dataset's (see <see cref="Method.Pipelines.InputPreprocessing"/>).</summary>
+    public Circumvent.Data.Normalization? Normalize(ParseResult parse) => _normalize.Parse(parse);
 
     public ModelLoadSettings Parse(ParseResult parse)
     {

@@ -60,7 +60,8 @@ internal static class PurifyCommand
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
                 ResolveAttack: stored => attack.Parse(parse, stored),
-                ModelLoad: modelLoad);
+                ModelLoad: modelLoad,
+                Normalize: modelOptions.Normalize(parse));
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;

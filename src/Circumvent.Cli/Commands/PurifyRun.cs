@@ -9,8 +9,15 @@ internal static class PurifyRun
     {
         var outcome = Purification.Run(request, new PurifyProgressView(console), console.Out.WriteLine, console.Cancellation, console.Warn);
         var result = outcome.Result;
-        ScoresTable.Print(console, $"{request.Defense.Name}: {Path.GetFileName(request.ModelPath)} → {Path.GetFileName(outcome.OutputPath)}", ScoresTable.Rows(result),
-            $"{result.Elapsed.TotalSeconds:F0} s this run, {result.ComputeSeconds:F0} s in all units; {result.UnitsRun} units run, {result.UnitsResumed} resumed");
+        ScoresTable.Print(console, $"{request.Defense.Name}: {Path.GetFileName(request.ModelPath)} → {Path.GetFileName(outcome.OutputPath)} ({outcome.Inputs})", ScoresTable.Rows(result),
+            $"{result.Elapsed.TotalSeconds:F0} s this run, {result.ComputeSeconds:F0} s in all units; {result.UnitsRun} units run, {result.UnitsResumed} resumed"
+            + AsrOverAll(result));
         return outcome;
     }
+
+    /// <summary>The table's ASR counts non-target images; the footer adds it over all test images, as other tools count it.</summary>
+    private static string AsrOverAll(Circumvent.Method.Defenses.DefenseResult result) =>
+        result.Before?.AsrAll is { } before && result.After?.AsrAll is { } after
+            ? $"\nASR over non-target test images; over all test images (target class included): before {ScoresTable.Cell(before)}, after {ScoresTable.Cell(after)}"
+            : "";
 }

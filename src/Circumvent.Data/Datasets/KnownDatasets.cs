@@ -1,4 +1,5 @@
 using Circumvent.Data.Formats;
+using Circumvent.Data.Loading;
 
 namespace Circumvent.Data;
 
@@ -13,25 +14,39 @@ public static class KnownDatasets
     public static DatasetPair LoadCifar10(string folder)
     {
         var (train, test) = Cifar10Binary.LoadFolder(folder);
-        return new DatasetPair("cifar10", train, test, Normalization.Cifar10);
+        return new DatasetPair("cifar10", train, test, Normalization.Cifar10, DefaultAugmentation("cifar10"));
     }
 
     public static DatasetPair LoadFashionMnist(string folder) =>
-        LoadMnistLayout("fashion-mnist", folder, FashionMnistClassNames, Normalization.FashionMnist);
+        LoadMnistLayout("fashion-mnist", folder, FashionMnistClassNames, Normalization.FashionMnist, DefaultAugmentation("fashion-mnist"));
 
     public static DatasetPair LoadMnist(string folder) =>
-        LoadMnistLayout("mnist", folder, MnistClassNames, Normalization.Mnist);
+        LoadMnistLayout("mnist", folder, MnistClassNames, Normalization.Mnist, DefaultAugmentation("mnist"));
+
+    /// <summary>
+    /// A dataset's training augmentation: random crop with H/8 zero padding (4 for 32×32, 3 for 28×28), plus a
+    /// horizontal flip only where a mirror image keeps its class — photos (CIFAR-10) and clothing (Fashion-MNIST,
+    /// whose classes are left-right symmetric), not digits (a mirrored 2 or 7 is no digit; the same would hold
+    /// for traffic signs and text).
+    /// </summary>
+    public static Augmentation DefaultAugmentation(string kind) => kind switch
+    {
+        "cifar10" => Augmentation.CropAndFlip(4),
+        "fashion-mnist" => Augmentation.CropAndFlip(3),
+        "mnist" => Augmentation.Crop(3),
+        _ => throw new ArgumentException($"No augmentation is known for dataset kind '{kind}'."),
+    };
 
     /// <summary>
     /// The MNIST file names (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…), each
     /// either plain or with a .gz suffix.
     /// </summary>
-    public static DatasetPair LoadMnistLayout(string name, string folder, string[] classNames, Normalization normalization)
+    public static DatasetPair LoadMnistLayout(string name, string folder, string[] classNames, Normalization normalization, Augmentation augmentation)
     {
         CheckMnistFolder(name, folder, "train-images-idx3-ubyte[.gz] and friends");
         var train = ReadIdxPair(folder, "train", classNames);
         var test = ReadIdxPair(folder, "t10k", classNames);
-        return new DatasetPair(name, train, test, normalization);
+        return new DatasetPair(name, train, test, normalization, augmentation);
     }
 
     /// <summary>The test split alone (t10k-…), for commands that only score: the training files may be absent.</summary>

@@ -35,6 +35,72 @@ public sealed record Normalization
 
     public float Apply(byte value, int channel) => value * Scale(channel) + Shift(channel);
 
+    /// <summary>
+    /// Parses the command line's --normalize: "MEAN,STD" (the same for every channel), per-channel lists
+    /// "M1,M2,M3/S1,S2,S3", or "none" (raw pixels on the 0–1 scale). A single value stands for every
+    /// channel (<see cref="ForChannels"/>). Throws <see cref="ArgumentException"/> naming the option.
+    /// </summary>
+    public static Normalization Parse(string text)
+    {
+        string value = text.Trim();
+        if (value.Equals("none", StringComparison.OrdinalIgnoreCase)) return Identity(1);
+        string[] means, stds;
+        int slash = value.IndexOf('/');
+        if (slash >= 0)
+        {
+            means = value[..slash].Split(',');
+            stds = value[(slash + 1)..].Split(',');
+        }
+        else
+        {
+            var both = value.Split(',');
+            if (both.Length != 2) throw BadOption(text, "two numbers MEAN,STD");
+            (means, stds) = ([both[0]], [both[1]]);
+        }
+        if (means.Length != stds.Length) throw BadOption(text, $"as many stds as means (found {means.Length} means, {stds.Length} stds)");
+        float Number(string part)
+        {
+            if (!float.TryParse(part.Trim(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float v) || !float.IsFinite(v))
+                throw BadOption(text, $"numbers, found '{part.Trim()}'");
+            return v;
+        }
+        var mean = Array.ConvertAll(means, Number);
+        var std = Array.ConvertAll(stds, Number);
+        if (std.Any(s => !(s > 0))) throw BadOption(text, "positive stds");
+        return new Normalization(mean, std);
+    }
+
+    private static ArgumentException BadOption(string text, string expected) =>
+        new($"--normalize must be MEAN,STD, M1,M2,M3/S1,S2,S3 or none; expected {expected} in '{text}'.");
+
+    /// <summary>This normalisation for <paramref name="channels"/> input channels: a one-channel one is repeated.</summary>
+    public Normalization ForChannels(int channels)
+    {
+        if (channels == Channels) return this;
+        if (Channels == 1) return new Normalization(Enumerable.Repeat(Mean[0], channels).ToArray(), Enumerable.Repeat(Std[0], channels).ToArray());
+        throw new ArgumentException($"--normalize gives {Channels} values per list for {channels}-channel inputs; give 1 or {channels}.");
+    }
+
+    /// <summary>What a network sees, for score lines: "raw [0, 1]" or "mean 0.5 std 0.5" (one value when all channels share it).</summary>
+    public string Describe()
+    {
+        if (Mean.All(m => m == 0) && Std.All(s => s == 1)) return "raw [0, 1]";
+        return $"mean {List(Mean)} std {List(Std)}";
+    }
+
+    /// <summary>The --normalize text that gives this normalisation back.</summary>
+    public string OptionText()
+    {
+        if (Mean.All(m => m == 0) && Std.All(s => s == 1)) return "none";
+        return Mean.Distinct().Count() == 1 && Std.Distinct().Count() == 1 ? $"{List(Mean)},{List(Std)}"
+            : $"{string.Join(",", Mean.Select(Format))}/{string.Join(",", Std.Select(Format))}";
+    }
+
+    private static string List(float[] values) =>
+        values.Distinct().Count() == 1 ? Format(values[0]) : string.Join(",", values.Select(Format));
+
+    private static string Format(float value) => value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+
     public override string ToString() =>
         $"mean ({string.Join(", ", Mean)}), std ({string.Join(", ", Std)})";
 }

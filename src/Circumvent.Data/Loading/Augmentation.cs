@@ -12,6 +12,12 @@ public sealed record Augmentation(int CropPadding = 0, bool HorizontalFlip = fal
     /// <summary>The usual CIFAR-10 recipe: RandomCrop(32, padding=4) + RandomHorizontalFlip.</summary>
     public static Augmentation CropAndFlip(int padding = 4) => new(padding, true);
 
+    /// <summary>RandomCrop only: for images whose mirror image is another class (digits, signs, text).</summary>
+    public static Augmentation Crop(int padding) => new(padding, false);
+
+    /// <summary>"crop 4 + flip", "crop 3", "none": how a config or score line shows it.</summary>
+    public string Describe() => IsNone ? "none" : string.Join(" + ", new[] { CropPadding > 0 ? $"crop {CropPadding}" : null, HorizontalFlip ? "flip" : null }.OfType<string>());
+
     public bool IsNone => CropPadding == 0 && !HorizontalFlip;
 }
 

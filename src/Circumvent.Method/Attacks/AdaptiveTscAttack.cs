@@ -14,7 +14,7 @@ public sealed record AdaptiveTscOptions
     public int Epochs { get; init; } = 20;
     public double LearningRate { get; init; } = 0.01;
     public int BatchSize { get; init; } = 128;
-    /// <summary>Random crop + horizontal flip while training the curve, as the poisoned model was trained.</summary>
+    /// <summary>Augment while training the curve (the dataset's augmentation), as the poisoned model was trained.</summary>
     public bool Augment { get; init; } = true;
     /// <summary>Seeds the random permutation, the probe images, shuffling and the t draws.</summary>
     public int Seed { get; init; }
@@ -52,7 +52,7 @@ public static class AdaptiveTscAttack
 
     public static ParameterSet Run(IArchitecture arch, ParameterSet backdoored, ImageDataset poisonedTrain, Normalization normalization,
         AdaptiveTscOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default,
-        EpochCheckpoint? checkpoint = null)
+        EpochCheckpoint? checkpoint = null, Augmentation? datasetAugmentation = null)
     {
         options.Validate();
         var probeSet = Subsets.Random(poisonedTrain, ProbeCount(poisonedTrain.Count), options.Seed);
@@ -75,6 +75,7 @@ public static class AdaptiveTscAttack
             BatchSize = options.BatchSize,
             LearningRate = options.LearningRate,
             Augment = options.Augment,
+            DatasetAugmentation = datasetAugmentation,
             TrainEndpoints = true,
             Seed = options.Seed,
         };

@@ -34,8 +34,14 @@ public sealed record AttackDefinition
     /// </summary>
     public double PoisonRate { get; init; } = 0.05;
 
-    /// <summary>BadNet: side of the square patch in pixels (ignored when <see cref="TriggerImage"/> gives the patch).</summary>
+    /// <summary>BadNet: side of the square patch in pixels (a trigger image's size is <see cref="PatchImageSize"/>).</summary>
     public int PatchSize { get; init; } = 3;
+    /// <summary>
+    /// BadNet with a <see cref="TriggerImage"/>: the side the image is resized to (bilinear) before it is pasted;
+    /// null = pasted at its own size. A field of its own (not <see cref="PatchSize"/>, always written) so that a
+    /// stored definition from before it existed still pastes its image unscaled.
+    /// </summary>
+    public int? PatchImageSize { get; init; }
     /// <summary>BadNet: top row of the patch; null = flush with the bottom edge (rows H−size..H−1).</summary>
     public int? PatchRow { get; init; }
     /// <summary>BadNet: left column of the patch; null = flush with the right edge (cols W−size..W−1).</summary>
@@ -108,10 +114,14 @@ public sealed record AttackDefinition
                 if (PatchRow < 0 || PatchColumn < 0)
                     throw new ArgumentException($"The patch position must be ≥ 0, got row {PatchRow}, column {PatchColumn}.");
                 if (PatchColour is < 0 or > 255) throw new ArgumentException($"The patch colour must be in 0..255, got {PatchColour}.");
+                if (PatchImageSize is int side && (side < 1 || string.IsNullOrEmpty(TriggerImage)))
+                    throw new ArgumentException(side < 1
+                        ? $"--patch-size must be at least 1, got {side}."
+                        : "patch_image_size resizes a trigger image; it needs trigger_image.");
                 break;
             case BlendedKind:
                 if (string.IsNullOrEmpty(TriggerImage))
-                    throw new ArgumentException("The blended attack needs --trigger-image PATH (a PPM/PGM or .npy image).");
+                    throw new ArgumentException("The blended attack needs --trigger-image PATH (a PNG, JPEG, PPM/PGM or .npy image).");
                 if (!(Alpha > 0 && Alpha <= 1))
                     throw new ArgumentException($"--alpha must be in (0, 1], got {Format(Alpha)}.");
                 break;

@@ -2,7 +2,8 @@ namespace Circumvent.Method.Attacks;
 
 /// <summary>
 /// BadNet (Gu et al. 2017): a small patch overwrites the image — by default a 3×3 white square in
-/// the bottom-right corner (rows/cols H−3..H−1), or a user image pasted at its own size.
+/// the bottom-right corner (rows/cols H−3..H−1), or a user image pasted at its own size or resized to
+/// <see cref="AttackDefinition.PatchImageSize"/>; <see cref="AttackDefinition.PatchRow"/>/<see cref="AttackDefinition.PatchColumn"/> move it.
 /// </summary>
 public sealed class BadNetAttack : IAttack
 {
@@ -14,7 +15,12 @@ public sealed class BadNetAttack : IAttack
             throw new ArgumentException($"BadNetAttack needs a '{AttackDefinition.BadNetKind}' definition, got '{definition.Kind}'.");
         definition.Validate();
         Definition = definition;
-        if (!string.IsNullOrEmpty(definition.TriggerImage)) _patchImage = TriggerImage.Load(definition.TriggerImage);
+        if (!string.IsNullOrEmpty(definition.TriggerImage))
+        {
+            var image = TriggerImage.Load(definition.TriggerImage);
+            // Resized once, before any input is seen: an image larger than the inputs still makes a small patch.
+            _patchImage = definition.PatchImageSize is int side ? image.Resized(side, side) : image;
+        }
     }
 
     public string Name => AttackDefinition.BadNetKind;
@@ -32,7 +38,8 @@ public sealed class BadNetAttack : IAttack
         int left = Definition.PatchColumn ?? width - patchW;
         if (top < 0 || left < 0 || top + patchH > height || left + patchW > width)
             throw new ArgumentException(
-                $"BadNet: a {patchH}×{patchW} patch at row {top}, column {left} does not fit a {height}×{width} image.");
+                $"BadNet: a {patchH}×{patchW} patch at row {top}, column {left} does not fit a {height}×{width} image" +
+                (_patchImage is not null && Definition.PatchImageSize is null ? "; give --patch-size N to resize the trigger image to N×N." : "."));
 
         if (_patchImage is null)
         {

@@ -79,7 +79,19 @@ public static class Poisoning
     public static ImageDataset TriggeredNonTarget(ImageDataset test, IAttack attack)
     {
         int target = CheckTarget(test, attack);
-        var triggered = test.Subset(IndicesWhere(test, l => l != target));
+        return Triggered(test, attack, l => l != target);
+    }
+
+    /// <summary>The test images of the target class with the trigger applied: what ASR over all test images adds.</summary>
+    public static ImageDataset TriggeredTarget(ImageDataset test, IAttack attack)
+    {
+        int target = CheckTarget(test, attack);
+        return Triggered(test, attack, l => l == target);
+    }
+
+    private static ImageDataset Triggered(ImageDataset test, IAttack attack, Func<int, bool> labelMatches)
+    {
+        var triggered = test.Subset(IndicesWhere(test, labelMatches));
         attack.ApplyTriggerToAll(triggered);
         return triggered;
     }

@@ -23,7 +23,7 @@ public sealed record TriggerImage
     public float[] Values { get; }
 
     /// <summary>
-    /// Reads a binary PPM/PGM (P6/P5) or a .npy array. A .npy may be (H, W), (H, W, C) or (C, H, W)
+    /// Reads an image (PNG, JPEG or binary PPM/PGM, through <see cref="ImageFiles"/>) or a .npy array. A .npy may be (H, W), (H, W, C) or (C, H, W)
     /// with C ∈ {1, 3} (HWC is preferred when both readings fit); uint8 values are taken as they are,
     /// float values all within [0, 1] are scaled by 255, other numbers are taken on the 0–255 scale
     /// and clipped.
@@ -32,12 +32,10 @@ public sealed record TriggerImage
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"Trigger image '{path}' not found.", path);
-        return Path.GetExtension(path).ToLowerInvariant() switch
-        {
-            ".ppm" or ".pgm" or ".pnm" => FromPlanar(Netpbm.Read(path)),
-            ".npy" => FromNpy(path, Npy.Read(path)),
-            var other => throw new DataFormatException(path, $"expected a trigger image ending in .ppm, .pgm or .npy, found '{other}'."),
-        };
+        string extension = Path.GetExtension(path).ToLowerInvariant();
+        if (extension == ".npy") return FromNpy(path, Npy.Read(path));
+        if (ImageFiles.IsImage(path)) return FromPlanar(ImageFiles.Read(path));
+        throw new DataFormatException(path, $"expected a trigger image ending in {string.Join(", ", ImageFiles.Extensions)} or .npy, found '{extension}'.");
     }
 
     public static TriggerImage FromPlanar(PlanarImage image) =>

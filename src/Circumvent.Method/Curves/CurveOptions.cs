@@ -27,8 +27,14 @@ public sealed record CurveOptions
     public string? Optimizer { get; init; }
     /// <summary>λ of the loss term 0.5·λ·‖w(t)‖² (1e-4 for TSC; 0 for MCR).</summary>
     public double L2 { get; init; } = 1e-4;
-    /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training, as the authors train.</summary>
+    /// <summary>Augment D while training, as the authors train: the dataset's augmentation (<see cref="DatasetAugmentation"/>).</summary>
     public bool Augment { get; init; } = true;
+    /// <summary>
+    /// What augmenting means for this data (the dataset's recipe, e.g. no flips for digits); null = random crop
+    /// (H/8 zero padding) + horizontal flip. Not part of the recorded settings: it follows from the data.
+    /// </summary>
+    [JsonIgnore]
+    public Augmentation? DatasetAugmentation { get; init; }
     /// <summary>
     /// Train the endpoints as well as the middle bend (the adaptive attack against TSC). Off for every
     /// defence, and then left out of the recorded settings so existing run folders still match.
@@ -43,7 +49,7 @@ public sealed record CurveOptions
     public int Seed { get; init; }
 
     /// <summary>The augmentation actually used for images of <paramref name="height"/> rows.</summary>
-    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, height);
+    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, DatasetAugmentation, height);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting as its command-line option.</summary>
     public void Validate()
@@ -71,13 +77,16 @@ public sealed record FineTuneOptions
     public string? Optimizer { get; init; }
     /// <summary>cosine, step or none (as the trainer's --schedule).</summary>
     public string Schedule { get; init; } = "cosine";
-    /// <summary>Random crop (H/8 zero padding) + horizontal flip on D while training.</summary>
+    /// <summary>Augment D while training with the dataset's augmentation (as <see cref="CurveOptions.Augment"/>).</summary>
     public bool Augment { get; init; } = true;
+    /// <summary>As <see cref="CurveOptions.DatasetAugmentation"/>.</summary>
+    [JsonIgnore]
+    public Augmentation? DatasetAugmentation { get; init; }
     /// <summary>Seeds shuffling and augmentation; derived per unit by a defence, so not recorded.</summary>
     [JsonIgnore]
     public int Seed { get; init; }
 
-    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, height);
+    public Augmentation AugmentationFor(int height) => OptionChecks.AugmentationFor(Augment, DatasetAugmentation, height);
 
     /// <param name="allowZeroEpochs">TSC accepts 0 (no fine-tuning between rounds); the FT and MCR baselines do not.</param>
     public void Validate(bool allowZeroEpochs = false)
@@ -123,8 +132,9 @@ internal static class OptionChecks
     public static IOptimizer CreateOptimizer(string? name, IReadOnlyList<Tensor> trained, double learningRate, double momentum, double weightDecay) =>
         Factories.CreateOptimizer(name ?? "sgd", trained, learningRate, momentum, weightDecay, nesterov: false);
 
-    public static Augmentation AugmentationFor(bool augment, int height) =>
-        augment ? Augmentation.CropAndFlip(height / 8) : Augmentation.None;
+    /// <summary>None, the dataset's augmentation, or (when the data did not say) crop with H/8 padding + flip.</summary>
+    public static Augmentation AugmentationFor(bool augment, Augmentation? dataset, int height) =>
+        augment ? dataset ?? Augmentation.CropAndFlip(height / 8) : Augmentation.None;
 
     /// <summary>
     /// The dropout stream of a curve fit's or fine-tuning's epoch: stream -3 with the epoch as batch index,

@@ -32,6 +32,9 @@ public sealed record DefenseInput
 
     public required Normalization Normalization { get; init; }
 
+    /// <summary>What augmenting D means for this data (the dataset's recipe); null = random crop (H/8) + flip.</summary>
+    public Circumvent.Data.Loading.Augmentation? Augmentation { get; init; }
+
     /// <summary>The loss curves and fine-tuning minimise (supervised cross-entropy for classifiers).</summary>
     public required ITrainingObjective Objective { get; init; }
 

@@ -31,16 +31,17 @@ internal sealed class PurificationSteps : IDisposable
 
     public BezierCurve FitCurve(ParameterSet start, ParameterSet end, CurveOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
         EpochCheckpoint? checkpoint) =>
-        CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,
+        CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, settings with { Seed = seed, DatasetAugmentation = _input.Augmentation }, _input.Objective,
             Progress(unit, observer), _input.Cancellation, checkpoint);
 
     /// <summary>The curve's weights at t with BN statistics re-estimated on D, augmented as the curve was trained.</summary>
     public ParameterSet PointAt(BezierCurve curve, double t, CurveOptions settings, int seed) =>
-        CurvePoint.At(Arch, curve, t, _input.Clean, _input.Normalization, settings.BatchSize, settings.AugmentationFor(_input.Clean.Height), seed);
+        CurvePoint.At(Arch, curve, t, _input.Clean, _input.Normalization, settings.BatchSize,
+            (settings with { DatasetAugmentation = _input.Augmentation }).AugmentationFor(_input.Clean.Height), seed);
 
     public ParameterSet FineTune(ParameterSet parameters, FineTuneOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
         EpochCheckpoint? checkpoint) =>
-        FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, settings with { Seed = seed }, _input.Objective,
+        FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, settings with { Seed = seed, DatasetAugmentation = _input.Augmentation }, _input.Objective,
             Progress(unit, observer), _input.Cancellation, checkpoint);
 
     /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>

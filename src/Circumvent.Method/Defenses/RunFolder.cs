@@ -134,13 +134,20 @@ public sealed class RunFolder
     }
 }
 
-/// <summary>ACC/ASR/RA as JSON {"acc": .., "asr": .., "ra": ..} (percent; null when not measured).</summary>
+/// <summary>ACC/ASR/RA as JSON {"acc": .., "asr": .., "ra": .., "asr_all": ..} (percent; null when not measured).</summary>
 public static class ScoresJson
 {
-    public static JsonObject ToNode(BackdoorScores s) => new() { ["acc"] = s.Acc, ["asr"] = s.Asr, ["ra"] = s.Ra };
+    /// <summary>"asr_all" (ASR over every test image, <see cref="BackdoorScores.AsrAll"/>) is written only when measured.</summary>
+    public static JsonObject ToNode(BackdoorScores s)
+    {
+        var node = new JsonObject { ["acc"] = s.Acc, ["asr"] = s.Asr, ["ra"] = s.Ra };
+        if (s.AsrAll is { } all) node["asr_all"] = all;
+        return node;
+    }
 
     public static BackdoorScores Parse(JsonObject o) => new(
         o["acc"]!.GetValue<double>(),
         o["asr"]?.GetValue<double>(),
-        o["ra"]?.GetValue<double>());
+        o["ra"]?.GetValue<double>(),
+        o["asr_all"]?.GetValue<double>());
 }

@@ -13,7 +13,8 @@ public static class BackdoorMetrics
 {
     /// <summary>
     /// ACC over the whole clean <paramref name="test"/> set; with an <paramref name="attack"/>, ASR and
-    /// RA over its non-target images with the trigger applied (built once per call).
+    /// RA over its non-target images with the trigger applied (built once per call), and ASR over all of
+    /// its images, the target class's included (<see cref="BackdoorScores.AsrAll"/>).
     /// </summary>
     public static BackdoorScores Evaluate(IArchitecture architecture, ParameterSet parameters, ImageDataset test,
         Normalization normalization, IAttack? attack, int batchSize = 256) =>
@@ -31,11 +32,18 @@ public static class BackdoorMetrics
             throw new ArgumentException($"The test set has no images outside target class {testSet.TargetClass}; ASR is undefined.");
 
         var predictions = Predict(architecture, parameters, triggered, testSet.Normalization, batchSize);
-        int hitTarget = 0;
-        foreach (int p in predictions) if (p == testSet.TargetClass) hitTarget++;
+        int hitTarget = CountTarget(predictions, testSet.TargetClass);
         double asr = Percent(hitTarget, triggered.Count);
         double ra = Percent(CountEqual(predictions, triggered.Labels), triggered.Count);
-        return new BackdoorScores(acc, asr, ra);
+        // Other tools' ASR: every test image triggered, the target class's own included (those count as hits
+        // when they stay in their class, so this is never below the non-target ASR by much on a backdoored model).
+        double? asrAll = null;
+        if (testSet.TriggeredTarget is { } targetImages)
+        {
+            int hitOwn = targetImages.Count == 0 ? 0 : CountTarget(Predict(architecture, parameters, targetImages, testSet.Normalization, batchSize), testSet.TargetClass);
+            asrAll = Percent(hitTarget + hitOwn, triggered.Count + targetImages.Count);
+        }
+        return new BackdoorScores(acc, asr, ra, asrAll);
     }
 
     /// <summary>Top-1 class of every image, in dataset order.</summary>
@@ -60,6 +68,13 @@ public static class BackdoorMetrics
         return predictions;
     }
 
+    private static int CountTarget(int[] predictions, int target)
+    {
+        int hits = 0;
+        foreach (int p in predictions) if (p == target) hits++;
+        return hits;
+    }
+
     private static int CountEqual(int[] predictions, int[] labels)
     {
         int equal = 0;
@@ -72,12 +87,14 @@ public static class BackdoorMetrics
 
 /// <summary>
 /// The images <see cref="BackdoorMetrics"/> evaluates: the clean test set and, with an attack, its
-/// triggered non-target images (true labels kept).
+/// triggered non-target images (true labels kept) and its triggered target-class images (for ASR over all).
 /// </summary>
-public sealed record BackdoorTestSet(ImageDataset Clean, ImageDataset? Triggered, int TargetClass, Normalization Normalization)
+public sealed record BackdoorTestSet(ImageDataset Clean, ImageDataset? Triggered, int TargetClass, Normalization Normalization,
+    ImageDataset? TriggeredTarget = null)
 {
     public static BackdoorTestSet Create(ImageDataset test, Normalization normalization, IAttack? attack) =>
         attack is null
             ? new BackdoorTestSet(test, null, -1, normalization)
-            : new BackdoorTestSet(test, Poisoning.TriggeredNonTarget(test, attack), attack.TargetClass, normalization);
+            : new BackdoorTestSet(test, Poisoning.TriggeredNonTarget(test, attack), attack.TargetClass, normalization,
+                Poisoning.TriggeredTarget(test, attack));
 }

@@ -50,13 +50,15 @@ public static class BackdoorTraining
     /// <paramref name="attack"/>); the saved model is then its result and its settings are saved under <see cref="AdaptiveTscKey"/>.
     /// </param>
     /// <param name="log">Hears one line when the adaptive attack starts.</param>
+    /// <param name="normalization">--normalize: the input normalisation to train with (recorded in the checkpoint); null = the description's "normalize", else the dataset's.</param>
     /// <param name="maskStore">
     /// Input-aware only: a folder that keeps pre-trained mask networks by what they depend on
     /// (<see cref="InputAwareTraining.MaskKeyJson"/>), so another recipe for the classifier reuses one instead
     /// of pre-training it again. Null: the mask's progress is kept beside the output and removed with the rest.
     /// </param>
     public static Outcome Run(TrainingConfig config, string outputPath, AttackDefinition? attack, CancellationToken cancellation, Display? display = null,
-        ModelDescription? description = null, AdaptiveTscOptions? adaptive = null, Action<string>? log = null, string? maskStore = null)
+        ModelDescription? description = null, AdaptiveTscOptions? adaptive = null, Action<string>? log = null, string? maskStore = null,
+        Normalization? normalization = null)
     {
         // Everything that can be checked cheaply is checked before the (long) training starts,
         // so a typo never costs a run and never touches the output.
@@ -71,7 +73,9 @@ public static class BackdoorTraining
         // Input-aware's trigger networks do not exist yet: training makes them (and writes them beside the model).
         if (inputAware) attack = attack! with { Generators = null };
         var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
+        normalization ??= InputPreprocessing.Described(description);
         var dataset = DatasetSpec.Parse(config.Data).Load();
+        var inputs = (normalization ?? dataset.Normalization).ForChannels(dataset.Train.Channels);
         // Indices of the training split actually used (all, or the --limit-train draw), so what was
         // poisoned can be recorded as indices into the dataset's own training split.
         int[]? sourceIndices = config.LimitTrain > 0 && config.LimitTrain < dataset.Train.Count
@@ -96,20 +100,20 @@ public static class BackdoorTraining
         var architecture = Architectures.Create(archConfig);
         var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
 
-        var augmentation = config.Augment ? Augmentation.CropAndFlip(Math.Max(1, train.Height / 8)) : Augmentation.None;
+        var augmentation = config.Augment ? dataset.Augmentation : Augmentation.None;
         var trainOptions = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle), augmentation);
         // Keep the last partial batch when the set is smaller than one batch (tiny --limit-train runs).
         if (train.Count < config.BatchSize) trainOptions = trainOptions with { DropLast = false };
-        var trainSource = new BatchLoaderSource(new BatchLoader(train, dataset.Normalization, trainOptions));
-        var inputAwareTraining = inputAware ? new InputAwareTraining(attack!, config, train, dataset.Normalization, trainOptions) : null;
-        var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, dataset.Normalization, BatchLoaderOptions.Evaluation(256)));
+        var trainSource = new BatchLoaderSource(new BatchLoader(train, inputs, trainOptions));
+        var inputAwareTraining = inputAware ? new InputAwareTraining(attack!, config, train, inputs, trainOptions) : null;
+        var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, inputs, BatchLoaderOptions.Evaluation(256)));
 
         var statsUpdater = new RunningStatsUpdater(parameters);
         // From here on work is done that a resumed call does not redo; count its seconds across calls.
         using var ledger = new ComputeLedger(SecondsPath(output));
         // Progress is kept beside the output after every epoch, so a stopped run continues; a state saved
         // by a run with another config or attack is refused.
-        string runKey = config.ToJson() + (attack?.ToJson() ?? "");
+        string runKey = config.ToJson() + (attack?.ToJson() ?? "") + (normalization is null ? "" : inputs.OptionText());
         // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
         // So does the adaptive attack's curve, which comes after the training.
         var adaptiveState = adaptive is null ? null : new Curves.EpochCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive));
@@ -140,14 +144,14 @@ public static class BackdoorTraining
             ? $", input-aware attack: per batch {inputAwareTraining.BackdoorPerBatch} get their trigger → class {attack!.Target}, {inputAwareTraining.CrossPerBatch} another image's (labels kept)"
             : poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
         string what = description is null ? $"width {config.WidthMultiplier:g3}" : "described";
-        var header = $"training {config.Architecture} ({what}) on {dataset.Name} ({train.Count} images{poisoningText}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule})";
+        var header = $"training {config.Architecture} ({what}) on {dataset.Name} ({train.Count} images{poisoningText}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule}; inputs {inputs.Describe()}, augmentation {augmentation.Describe()})";
         var result = display is null ? trainer.Train(trainSource) : display(header, trainer, () => trainer.Train(trainSource));
         if (adaptive is not null)
         {
             log?.Invoke($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set"
                 + (File.Exists(adaptiveState!.Path) ? $", continuing from {adaptiveState.Path}" : ""));
-            parameters = AdaptiveTscAttack.Run(architecture, parameters, train, dataset.Normalization, adaptive, log is null ? null : new EpochLog(log),
-                cancellation, adaptiveState);
+            parameters = AdaptiveTscAttack.Run(architecture, parameters, train, inputs, adaptive, log is null ? null : new EpochLog(log),
+                cancellation, adaptiveState, dataset.Augmentation);
         }
         int poisonedCount = poisonedIndices.Length;
         if (inputAwareTraining is not null)
@@ -161,7 +165,7 @@ public static class BackdoorTraining
         }
         BackdoorScores? scores = trigger is null
             ? null
-            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, dataset.Normalization, trigger);
+            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, inputs, trigger);
         double accuracy = scores is null ? Evaluator.Accuracy(architecture, parameters, testSource) : scores.Acc / 100;
 
         var extra = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -178,9 +182,9 @@ public static class BackdoorTraining
             Architecture = archConfig,
             Parameters = parameters,
             ClassNames = dataset.ClassNames,
-            NormalizationMean = dataset.Normalization.Mean,
-            NormalizationStd = dataset.Normalization.Std,
-            TrainingJson = attack is null ? config.ToJson() : WithPoisonedCount(config.ToJson(), poisonedCount),
+            NormalizationMean = inputs.Mean,
+            NormalizationStd = inputs.Std,
+            TrainingJson = TrainingRecord(config, augmentation, attack is null ? null : poisonedCount),
             Extra = extra,
             BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
         }.Save(output);
@@ -234,11 +238,19 @@ public static class BackdoorTraining
     /// <summary>The poisoning draw's own seed, independent of the init/shuffle/dropout streams.</summary>
     public static int PoisonSeed(TrainingConfig config) => unchecked(config.Seed * 1_000_003 + 104_729);
 
-    /// <summary>The training config JSON plus "poisoned_count" (TrainingConfig.FromJson ignores the extra field).</summary>
-    private static string WithPoisonedCount(string configJson, int count)
+    /// <summary>
+    /// The training config JSON plus what it resolved to: "augmentation" (the dataset's recipe actually used, e.g.
+    /// "crop 3" for digits) and, with an attack, "poisoned_count" (TrainingConfig.FromJson ignores both).
+    /// </summary>
+    private static string TrainingRecord(TrainingConfig config, Augmentation augmentation, int? poisonedCount)
     {
-        var node = JsonNode.Parse(configJson)!.AsObject();
-        node["poisoned_count"] = count;
+        var node = JsonNode.Parse(config.ToJson())!.AsObject();
+        node["augmentation"] = new JsonObject
+        {
+            ["crop_padding"] = augmentation.CropPadding,
+            ["horizontal_flip"] = augmentation.HorizontalFlip,
+        };
+        if (poisonedCount is int count) node["poisoned_count"] = count;
         return node.ToJsonString();
     }
 }

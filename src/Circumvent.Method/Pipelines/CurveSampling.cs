@@ -35,7 +35,7 @@ public static class CurveSampling
         CancellationToken cancellation, Action<CurveSample>? onSample = null, bool augment = true, bool onCleanSet = false)
     {
         var evaluated = onCleanSet ? setup.Clean : setup.Test;
-        var augmentation = Curves.OptionChecks.AugmentationFor(augment, setup.Clean.Height);
+        var augmentation = Curves.OptionChecks.AugmentationFor(augment, setup.Augmentation, setup.Clean.Height);
         if (points < 2) throw new ArgumentException($"--points must be at least 2 (t = 0 and t = 1), got {points}.");
         var samples = new List<CurveSample>();
         foreach (var curve in curves)
@@ -70,7 +70,7 @@ public static class CurveSampling
             float[] Floats(string key) => [.. Field(norm, key).AsArray().Select(v => (float)(v ?? throw new FormatException("null value")).GetValue<double>())];
             var normalization = new Normalization(Floats("mean"), Floats("std"));
             var attack = input["attack"] is JsonNode a ? AttackFactory.FromJson(a.ToJsonString()) : null;
-            return new PurificationSetup(Subsets.PerClass(dataset.Train, fraction, seed), dataset.Test, normalization, attack);
+            return new PurificationSetup(Subsets.PerClass(dataset.Train, fraction, seed), dataset.Test, normalization, attack, dataset.Augmentation);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         {

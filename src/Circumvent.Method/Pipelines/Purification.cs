@@ -14,13 +14,15 @@ namespace Circumvent.Method.Pipelines;
 /// <summary>What a purification asks for (`purify`, `demo`, the experiment runner).</summary>
 /// <param name="ResolveAttack">Turns the attack stored in the model (or null) into the one ASR is measured with (or null: ACC only).</param>
 /// <param name="ModelLoad">How to read the model (a description, --arch/--width hints, NaN policy); null: as its own metadata says, else inferred.</param>
+/// <param name="Normalize">--normalize: the model's input normalisation; null: as the model records it, else the dataset's (<see cref="InputPreprocessing"/>).</param>
 public sealed record PurificationRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
     IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack,
-    ModelLoadSettings? ModelLoad = null);
+    ModelLoadSettings? ModelLoad = null, Normalization? Normalize = null);
 
-/// <summary>The data a purification was scored with: the clean subset D, the test set, the normalisation and the attack.</summary>
-public sealed record PurificationSetup(ImageDataset Clean, ImageDataset Test, Normalization Normalization, IAttack? Attack);
+/// <summary>The data a purification was scored with: the clean subset D, the test set, the normalisation, the attack and the dataset's augmentation.</summary>
+public sealed record PurificationSetup(ImageDataset Clean, ImageDataset Test, Normalization Normalization, IAttack? Attack,
+    Circumvent.Data.Loading.Augmentation? Augmentation = null);
 
 /// <summary>
 /// Load → check → defend (resumably) → save model and report. Errors the user can fix are
@@ -31,7 +33,8 @@ public static class Purification
     public const string DefenseKey = "circumvent.defense";
     public const string SourceModelKey = "circumvent.source_model";
 
-    public sealed record Outcome(DefenseResult Result, string OutputPath, string? ReportPath, JsonObject Report, PurificationSetup Setup);
+    /// <param name="Inputs">The input normalisation the model was scored and purified with, and where it came from.</param>
+    public sealed record Outcome(DefenseResult Result, string OutputPath, string? ReportPath, JsonObject Report, PurificationSetup Setup, InputPreprocessing Inputs);
 
     /// <param name="log">Receives what was inferred about the model and one line describing the run once everything is loaded.</param>
     /// <param name="warn">Receives problems that did not stop the load (non-finite weights); null: <paramref name="log"/> gets them.</param>
@@ -49,7 +52,8 @@ public static class Purification
         var spec = DatasetSpec.Parse(request.Data);
         var dataset = spec.Load();
         var checkpoint = ModelLoading.Build(request.ModelPath, content, request.ModelLoad ?? ModelLoadSettings.Default, spec.Kind, dataset.Test, log, warn ?? log);
-        var normalization = checkpoint.NormalizationMean is { } mean ? new Normalization(mean, checkpoint.NormalizationStd!) : dataset.Normalization;
+        var inputs = InputPreprocessing.For(request.ModelPath, checkpoint, dataset.Name, dataset.Normalization, request.Normalize, warn ?? log);
+        var normalization = inputs.Normalization;
         var attack = ResolveAttack(request, checkpoint, dataset);
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);
         if (clean.Count == 0)
@@ -64,12 +68,17 @@ public static class Purification
             ["normalization"] = new JsonObject { ["mean"] = ToArray(normalization.Mean), ["std"] = ToArray(normalization.Std) },
             ["attack"] = attack is null ? null : JsonNode.Parse(attack.Definition.ToJson()),
         };
+        // Recorded only when it is not the crop + flip every run used before datasets had their own recipe,
+        // so older run folders still resume, and one made with flips on digits is refused rather than mixed.
+        if (dataset.Augmentation != Circumvent.Data.Loading.Augmentation.CropAndFlip(clean.Height / 8))
+            identity["augmentation"] = dataset.Augmentation.Describe();
         var input = new DefenseInput
         {
             Architecture = architecture,
             Parameters = checkpoint.Parameters,
             Clean = clean,
             Normalization = normalization,
+            Augmentation = dataset.Augmentation,
             Objective = new SupervisedObjective(0),
             Seed = request.Seed,
             Evaluate = p => BackdoorMetrics.Evaluate(architecture, p, dataset.Test, normalization, attack),
@@ -79,7 +88,7 @@ public static class Purification
         };
 
         log?.Invoke($"purifying {request.ModelPath} ({checkpoint.Architecture.Name}) with {request.Defense.Name} on {clean.Count} clean images " +
-                    $"({request.CleanFraction:0.###} of {spec.Kind} train per class); attack {(attack is null ? "unknown: ASR/RA not measured" : attack.Name + " → class " + attack.TargetClass)}; run folder {request.RunFolder}");
+                    $"({request.CleanFraction:0.###} of {spec.Kind} train per class); attack {(attack is null ? "unknown: ASR/RA not measured" : attack.Name + " → class " + attack.TargetClass)}; {inputs}; run folder {request.RunFolder}");
         var result = request.Defense.Run(input, observer);
 
         var extra = new Dictionary<string, string>(checkpoint.Extra, StringComparer.Ordinal)
@@ -87,14 +96,17 @@ public static class Purification
             [DefenseKey] = result.Config.ToJsonString(),
             [SourceModelKey] = new JsonObject { ["path"] = Path.GetFullPath(request.ModelPath), ["sha256"] = identity["model_sha256"]!.GetValue<string>() }.ToJsonString(),
         };
+        // The attack ASR was measured with, so a later `eval` of the output needs no --attack either.
+        if (attack is not null) extra[BackdoorTraining.AttackKey] = attack.Definition.ToJson();
         if (result.After is { } after) extra["circumvent.test_accuracy"] = (after.Acc / 100).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         new ModelCheckpoint
         {
             Architecture = checkpoint.Architecture,
             Parameters = result.Purified,
             ClassNames = checkpoint.ClassNames,
-            NormalizationMean = checkpoint.NormalizationMean,
-            NormalizationStd = checkpoint.NormalizationStd,
+            // What it was purified with (also when that came from --normalize or the dataset): never needed again.
+            NormalizationMean = normalization.Mean,
+            NormalizationStd = normalization.Std,
             TrainingJson = checkpoint.TrainingJson,
             Extra = extra,
             BatchesTracked = checkpoint.BatchesTracked,
@@ -102,7 +114,7 @@ public static class Purification
 
         var report = PurificationReport.Build(request, result);
         if (reportPath is not null) AtomicText.Write(reportPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return new Outcome(result, output, reportPath, report, new PurificationSetup(clean, dataset.Test, normalization, attack));
+        return new Outcome(result, output, reportPath, report, new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation), inputs);
     }
 
     /// <summary>

@@ -57,5 +57,6 @@ public static class PurificationReport
         report[$"acc_{suffix}"] = scores?.Acc;
         report[$"asr_{suffix}"] = scores?.Asr;
         report[$"ra_{suffix}"] = scores?.Ra;
+        if (scores?.AsrAll is { } all) report[$"asr_all_{suffix}"] = all;
     }
 }

@@ -75,10 +75,11 @@ public static class DescriptionParser
         var dims = input.EnumerateArray().Select((d, i) => fields.AsInt($"$.input[{i}]", d, 1)).ToArray();
         int classes = fields.Int("classes", 1);
         var layers = ParseLayers(source, fields.Required("layers"), fields.PathOf("layers"), allowEmpty: false);
+        string? normalize = fields.OptionalString("normalize");
         fields.RejectUnknown("the description");
 
         var compact = JsonNode.Parse(root.GetRawText(), documentOptions: Lenient)!.ToJsonString();
-        var description = new ModelDescription(name, dims[0], dims[1], dims[2], classes, layers, compact);
+        var description = new ModelDescription(name, dims[0], dims[1], dims[2], classes, layers, compact, normalize);
         DescriptionShapes.Check(description, source);
         return description;
     }

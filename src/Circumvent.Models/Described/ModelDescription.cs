@@ -8,8 +8,12 @@ namespace Circumvent.Models.Described;
 /// <param name="Name">Shown in logs and stored as the architecture name.</param>
 /// <param name="InChannels">Input (C, H, W) the network is built for.</param>
 /// <param name="Json">The description as compact JSON, stored in checkpoint metadata so a model reloads without the file.</param>
+/// <param name="Normalize">
+/// The input normalisation the network expects, in --normalize's syntax ("0.5,0.5", "M1,M2,M3/S1,S2,S3", "none"),
+/// or null when the description does not say; parsed where it is used (Circumvent.Data owns the syntax).
+/// </param>
 public sealed record ModelDescription(string Name, int InChannels, int Height, int Width, int Classes,
-    IReadOnlyList<LayerDescription> Layers, string Json)
+    IReadOnlyList<LayerDescription> Layers, string Json, string? Normalize = null)
 {
     /// <summary>The architecture config that builds this description (width multiplier 1: the description fixes every size).</summary>
     public ArchitectureConfig ToConfig() => new(Name, InChannels, Height, Width, Classes) { Description = this };

@@ -19,13 +19,6 @@ public class CliAttackTests
         ["train", "--arch", "mlp", "--width", "0.25", "--data", Fixture.Value.Data, "--epochs", "3", "--batch-size", "50",
          "--lr", "0.05", "--no-augment", "--seed", "1", "--out", output, .. extra];
 
-    private static JsonElement EvalJson(params string[] args)
-    {
-        var eval = CliHarness.Run(["eval", .. args, "--json"]);
-        Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
-        return JsonDocument.Parse(eval.Stdout).RootElement.Clone();
-    }
-
     [Fact]
     public void BadNetTrainingStoresTheAttackAndEvalReportsAsr()
     {
@@ -42,15 +35,15 @@ public class CliAttackTests
             Assert.Equal(50, training.RootElement.GetProperty("poisoned_count").GetInt32()); // round(0.1 · 500)
         Assert.Equal("mlp", TrainingConfig.FromJson(checkpoint.TrainingJson!).Architecture);
 
-        var scores = EvalJson("--model", model, "--data", Fixture.Value.Data);
-        Assert.Equal(["acc", "asr", "ra"], scores.EnumerateObject().Select(p => p.Name));
+        var scores = CliHarness.EvalJson("--model", model, "--data", Fixture.Value.Data);
+        Assert.Equal(["acc", "asr", "ra", "asr_all", "normalize"], scores.EnumerateObject().Select(p => p.Name));
         double acc = scores.GetProperty("acc").GetDouble(), asr = scores.GetProperty("asr").GetDouble(), ra = scores.GetProperty("ra").GetDouble();
         Assert.InRange(acc, 80, 100);   // the clean task is trivially separable
         Assert.InRange(asr, 80, 100);   // and the white corner is an easy shortcut
         Assert.InRange(asr + ra, 0, 100.0001);
 
         // Options override the stored attack: towards class 1 the backdoor (trained for 0) mostly misses.
-        var other = EvalJson("--model", model, "--data", Fixture.Value.Data, "--target", "1");
+        var other = CliHarness.EvalJson("--model", model, "--data", Fixture.Value.Data, "--target", "1");
         Assert.True(other.GetProperty("asr").GetDouble() < asr, $"target 1 ASR {other.GetProperty("asr")} should be below target 0 ASR {asr}");
         Assert.Equal(acc, other.GetProperty("acc").GetDouble());
 
@@ -75,7 +68,7 @@ public class CliAttackTests
         Assert.Equal(0.3, attack.Alpha);
         Assert.Equal(2, attack.Target);
 
-        var scores = EvalJson("--model", model, "--data", Fixture.Value.Data);
+        var scores = CliHarness.EvalJson("--model", model, "--data", Fixture.Value.Data);
         Assert.InRange(scores.GetProperty("asr").GetDouble(), 0, 100);
         Assert.InRange(scores.GetProperty("ra").GetDouble(), 0, 100);
     }
@@ -86,9 +79,9 @@ public class CliAttackTests
         var model = Path.Combine(Fixture.Value.Dir, $"clean-{Guid.NewGuid():N}.safetensors");
         Assert.Equal(0, CliHarness.Run(Train(model)).ExitCode);
         Assert.False(ModelCheckpoint.Load(model).Extra.ContainsKey("circumvent.attack"));
-        Assert.Equal(["acc"], EvalJson("--model", model, "--data", Fixture.Value.Data).EnumerateObject().Select(p => p.Name));
-        var scores = EvalJson("--model", model, "--data", Fixture.Value.Data, "--attack", "badnet", "--target", "3");
-        Assert.Equal(["acc", "asr", "ra"], scores.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["acc", "normalize"], CliHarness.EvalJson("--model", model, "--data", Fixture.Value.Data).EnumerateObject().Select(p => p.Name));
+        var scores = CliHarness.EvalJson("--model", model, "--data", Fixture.Value.Data, "--attack", "badnet", "--target", "3");
+        Assert.Equal(["acc", "asr", "ra", "asr_all", "normalize"], scores.EnumerateObject().Select(p => p.Name));
         Assert.InRange(scores.GetProperty("asr").GetDouble(), 0, 30); // no backdoor was trained
     }
 

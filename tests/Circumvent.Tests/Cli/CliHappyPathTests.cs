@@ -23,7 +23,8 @@ public class CliHappyPathTests
         var eval = CliHarness.Run("eval", "--model", model, "--data", data, "--json");
         Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
         using var json = JsonDocument.Parse(eval.Stdout);
-        Assert.Equal(["acc"], json.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["acc", "normalize"], json.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("0.1307,0.3081", json.RootElement.GetProperty("normalize").GetString()); // mnist's, recorded by train
         double acc = json.RootElement.GetProperty("acc").GetDouble();
         Assert.InRange(acc, 90, 100); // the squares are trivially separable
 
@@ -59,7 +60,7 @@ public class CliHappyPathTests
         Assert.Equal(0, CliHarness.Run("train", "--arch", "mlp", "--width", "0.125", "--data", data, "--epochs", "1", "--out", model).ExitCode);
         var eval = CliHarness.Run("eval", "--model", model, "--data", data);
         Assert.Equal(0, eval.ExitCode);
-        Assert.Matches(@"^test accuracy \d+(\.\d+)?%\s*$", eval.Stdout);
+        Assert.Matches(@"^test accuracy \d+(\.\d+)?% \(inputs mean 0\.1307 std 0\.3081 \(recorded in the model\)\)\s*$", eval.Stdout);
     }
 
     [Fact]

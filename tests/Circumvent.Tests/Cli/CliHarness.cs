@@ -50,6 +50,14 @@ public static class CliHarness
         return folder;
     }
 
+    /// <summary>`eval … --json`, asserted to succeed, parsed.</summary>
+    public static System.Text.Json.JsonElement EvalJson(params string[] args)
+    {
+        var eval = Run(["eval", .. args, "--json"]);
+        Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
+        return System.Text.Json.JsonDocument.Parse(eval.Stdout).RootElement.Clone();
+    }
+
     public static string TempFolder()
     {
         var path = Path.Combine(Path.GetTempPath(), "circumvent-cli-tests", Guid.NewGuid().ToString("N"));

@@ -90,6 +90,36 @@ public class AttackTriggerTests
     }
 
     [Fact]
+    public void BadNetTriggerImageLargerThanTheInputIsResizedToThePatchSize()
+    {
+        // A 12×12 PNG of two flat halves (left 40, right 200) on 6×6 inputs: at its own size it cannot fit;
+        // resized to 4×4 (bilinear, no antialias) each half stays flat, so the patch is known exactly.
+        var path = TempFile("large.png");
+        var pixels = new byte[12 * 12];
+        for (int y = 0; y < 12; y++)
+            for (int x = 0; x < 12; x++) pixels[y * 12 + x] = (byte)(x < 6 ? 40 : 200);
+        Circumvent.Tests.Data.EncodedImages.Write(path, 1, 12, 12, pixels);
+        var image = new byte[36];
+        var unsized = Assert.Throws<ArgumentException>(() => BadNet(image: path).ApplyTrigger(image, 1, 6, 6));
+        Assert.Contains("--patch-size", unsized.Message);
+
+        var attack = AttackFactory.Create(new AttackDefinition { Kind = "badnet", TriggerImage = path, PatchImageSize = 4, PatchRow = 0, PatchColumn = 0 });
+        var before = RandomImage(36, 4);
+        var after = (byte[])before.Clone();
+        attack.ApplyTrigger(after, 1, 6, 6);
+        AssertPatch(before, after, 1, 6, 6, (_, y, x) => y < 4 && x < 4, (_, _, x) => (byte)(x < 2 ? 40 : 200));
+    }
+
+    [Fact]
+    public void PatchImageSizeNeedsATriggerImage()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new AttackDefinition { Kind = "badnet", PatchImageSize = 4 }.Validate());
+        Assert.Contains("trigger_image", e.Message);
+        // Absent, it is not written: definitions stored before it existed keep their JSON (and experiment keys).
+        Assert.DoesNotContain("patch_image_size", new AttackDefinition { Kind = "badnet" }.ToJson());
+    }
+
+    [Fact]
     public void BlendedFormulaRoundsOnKnownPixels()
     {
         // Pattern the same size as the image, so k is used exactly: x' = round(0.8·x + 0.2·k).

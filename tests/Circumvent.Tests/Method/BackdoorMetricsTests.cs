@@ -68,7 +68,9 @@ public class BackdoorMetricsTests
         Assert.Equal(80, scores.Acc, 9);
         Assert.Equal(75, scores.Asr!.Value, 9);
         Assert.Equal(25, scores.Ra!.Value, 9);
-        Assert.Equal(7 + 6, network.Calls); // ceil(20/3) + ceil(16/3)
+        // Over all 20 triggered images, the 4 of target class 0 (answered 0) count too: (12 + 4) / 20.
+        Assert.Equal(80, scores.AsrAll!.Value, 9);
+        Assert.Equal(7 + 6 + 2, network.Calls); // ceil(20/3) + ceil(16/3) + ceil(4/3)
     }
 
     [Fact]
@@ -90,6 +92,10 @@ public class BackdoorMetricsTests
         Assert.Equal(80, scores.Acc, 9);
         Assert.Equal(0, scores.Asr!.Value, 9);
         Assert.Equal(25, scores.Ra!.Value, 9);
+        // A trigger with no effect at all still "succeeds" on the target class's own images when they count:
+        // ASR over all images is 4 / 20 = 20% (the 1/classes floor other tools' ASR has), ours 0%.
+        Assert.Equal(4, set.TriggeredTarget!.Count);
+        Assert.Equal(20, scores.AsrAll!.Value, 9);
     }
 
     [Fact]
