@@ -62,38 +62,46 @@ public sealed class Trainer
         var total = Stopwatch.StartNew();
         int step = firstEpoch * stepsPerEpoch, firstStep = step, totalSteps = _config.Epochs * stepsPerEpoch;
         double lossSum = 0, lastLoss = double.NaN, lastAccuracy = 0;
-        for (int epoch = firstEpoch; epoch < _config.Epochs; epoch++)
+        try
         {
-            // Dropout's draws derive from (seed, epoch), like the data order, so a resumed run repeats them.
-            var context = ForwardContext.Train(BatchNormObserver, new Random(BatchLoader.MixSeed(_config.SeedFor(RandomStream.Dropout), epoch, 0)));
-            Objective?.BeginEpoch(epoch);
-            var epochClock = Stopwatch.StartNew();
-            long seen = 0, correct = 0;
-            lossSum = 0;
-            int batchIndex = 0;
-            foreach (var batch in data.Batches(epoch))
+            for (int epoch = firstEpoch; epoch < _config.Epochs; epoch++)
             {
-                Cancellation.ThrowIfCancellationRequested();
-                using (batch)
+                // Dropout's draws derive from (seed, epoch), like the data order, so a resumed run repeats them.
+                var context = ForwardContext.Train(BatchNormObserver, new Random(BatchLoader.MixSeed(_config.SeedFor(RandomStream.Dropout), epoch, 0)));
+                Objective?.BeginEpoch(epoch);
+                var epochClock = Stopwatch.StartNew();
+                long seen = 0, correct = 0;
+                lossSum = 0;
+                int batchIndex = 0;
+                foreach (var batch in data.Batches(epoch))
                 {
-                    optimizer.LearningRate = schedule.At(step);
-                    var (loss, hits) = Step(batch, optimizer, context);
-                    if (!double.IsFinite(loss))
-                        throw new TrainingDivergedException($"Training diverged: loss is {loss} at epoch {epoch + 1}, batch {batchIndex + 1} (learning rate {optimizer.LearningRate:g4}); try a smaller --lr.");
-                    lossSum += loss * batch.Count;
-                    seen += batch.Count;
-                    correct += hits;
+                    Cancellation.ThrowIfCancellationRequested();
+                    using (batch)
+                    {
+                        optimizer.LearningRate = schedule.At(step);
+                        var (loss, hits) = Step(batch, optimizer, context);
+                        if (!double.IsFinite(loss))
+                            throw new TrainingDivergedException($"Training diverged: loss is {loss} at epoch {epoch + 1}, batch {batchIndex + 1} (learning rate {optimizer.LearningRate:g4}); try a smaller --lr.");
+                        lossSum += loss * batch.Count;
+                        seen += batch.Count;
+                        correct += hits;
+                    }
+                    step++;
+                    batchIndex++;
+                    lastLoss = lossSum / seen;
+                    lastAccuracy = (double)correct / seen;
+                    double ips = seen / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
+                    var perStep = total.Elapsed / (step - firstStep);
+                    Progress?.Invoke(new TrainingProgress(epoch + 1, _config.Epochs, batchIndex, stepsPerEpoch,
+                        lastLoss, lastAccuracy, optimizer.LearningRate, ips, total.Elapsed, perStep * (totalSteps - step)));
                 }
-                step++;
-                batchIndex++;
-                lastLoss = lossSum / seen;
-                lastAccuracy = (double)correct / seen;
-                double ips = seen / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
-                var perStep = total.Elapsed / (step - firstStep);
-                Progress?.Invoke(new TrainingProgress(epoch + 1, _config.Epochs, batchIndex, stepsPerEpoch,
-                    lastLoss, lastAccuracy, optimizer.LearningRate, ips, total.Elapsed, perStep * (totalSteps - step)));
+                State?.Save(epoch + 1, optimizer);
             }
-            State?.Save(epoch + 1, optimizer);
+        }
+        finally
+        {
+            // Epochs kept in memory by the save interval are written however the loop ends (finished, Ctrl+C, an error).
+            State?.Flush();
         }
         return new TrainingResult(lastLoss, lastAccuracy, step, total.Elapsed);
     }

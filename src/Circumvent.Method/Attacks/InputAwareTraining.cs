@@ -94,7 +94,8 @@ public sealed class InputAwareTraining
             total.Backward();
             optimizer.Step();
             return value;
-        }, progress, cancellation, firstEpoch: done, epochFinished: epochs => state?.Save(epochs, optimizer));
+        }, progress, cancellation, firstEpoch: done, epochFinished: epochs => state?.Save(epochs, optimizer),
+            ended: () => state?.Flush());
         foreach (var p in parameters)
         {
             p.ZeroGrad();

@@ -7,7 +7,8 @@ namespace Circumvent.Method.Curves;
 
 /// <summary>
 /// The per-epoch bookkeeping that makes curve fitting and fine-tuning resumable: restore what an
-/// earlier call finished, save after every epoch, and give each epoch a forward context whose dropout
+/// earlier call finished, save after every epoch (written as <see cref="ProgressSaving"/> allows, and
+/// always when the loop ends: <see cref="Ended"/>), and give each epoch a forward context whose dropout
 /// stream depends on (seed, epoch) only — dropout draws a varying count per batch, so a stream that
 /// ran on from an earlier epoch could not be replayed by a resumed call.
 /// </summary>
@@ -42,6 +43,9 @@ internal sealed class ResumableEpochs
         _state?.Save(epochsDone, _optimizer);
         Context = ContextFor(epochsDone);
     }
+
+    /// <summary>For <see cref="StepLoop.Run"/>'s ended: write the progress kept in memory (the unit finished, or was stopped).</summary>
+    public void Ended() => _state?.Flush();
 
     // Stream -3 with the epoch as batch index: one the loader never uses, so dropout is independent of crops and order.
     private ForwardContext ContextFor(int epoch) => _contextWith(new Random(BatchLoader.MixSeed(_seed, epoch, -3)));

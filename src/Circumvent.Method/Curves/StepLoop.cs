@@ -15,10 +15,24 @@ internal static class StepLoop
     /// <param name="step">Runs forward, backward and the optimiser step on a batch; returns the batch's loss.</param>
     /// <param name="firstEpoch">Epochs already done by an earlier, resumed run (the schedule continues from there).</param>
     /// <param name="epochFinished">Hears the number of epochs done after each one (to save progress).</param>
+    /// <param name="ended">Hears that the loop ended, finished or stopped by an exception (to write progress kept in memory, <see cref="ITrainingState.Flush"/>).</param>
     /// <returns>The mean loss of the last epoch (NaN when no epoch was left to run).</returns>
     public static double Run(string stage, BatchLoader loader, int epochs, IOptimizer optimizer, ILearningRateSchedule schedule,
         Func<Batch, double> step, IProgress<StageProgress>? progress, CancellationToken cancellation,
-        int firstEpoch = 0, Action<int>? epochFinished = null)
+        int firstEpoch = 0, Action<int>? epochFinished = null, Action? ended = null)
+    {
+        try
+        {
+            return RunEpochs(stage, loader, epochs, optimizer, schedule, step, progress, cancellation, firstEpoch, epochFinished);
+        }
+        finally
+        {
+            ended?.Invoke();
+        }
+    }
+
+    private static double RunEpochs(string stage, BatchLoader loader, int epochs, IOptimizer optimizer, ILearningRateSchedule schedule,
+        Func<Batch, double> step, IProgress<StageProgress>? progress, CancellationToken cancellation, int firstEpoch, Action<int>? epochFinished)
     {
         int batches = loader.BatchesPerEpoch;
         if (batches == 0) throw new ArgumentException($"{stage}: the data ({loader.Dataset.Count} images) gives no batch.");

@@ -26,6 +26,8 @@ public class CliSignalTests
         var state = model + ".train-state";
 
         var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // Every epoch is written, so the state file tells that training is under way (CliSignalSavingTests: the default interval).
+        info.Environment[Circumvent.Training.ProgressSaving.IntervalVariable] = "0";
         // Far more epochs than it can run before the signal: it must be stopped, not finish.
         foreach (var arg in new[] { "train", "--arch", "mlp", "--width", "0.5", "--data", data, "--epochs", "100000",
                      "--batch-size", "50", "--no-augment", "--seed", "1", "--out", model })
