@@ -7,13 +7,11 @@ namespace Circumvent.Tests.Method;
 /// <summary>A TSC run writes each unit's progress once when its epochs fit in the save interval, and counts what it wrote.</summary>
 public class TscDiskTrafficTests
 {
-    // 2 rounds: 4 curves of 3 epochs, 4 curve points and 1 fine-tuning of 2 epochs (9 results).
-    private static readonly TscOptions Quick = new()
+    // TscTests' 2 rounds with longer units: 4 curves of 3 epochs, 4 curve points and 1 fine-tuning of 2 epochs (9 results).
+    private static readonly TscOptions Quick = TscTests.Quick with
     {
-        Rounds = 2,
-        T = 0.4,
-        Curve = new Circumvent.Method.Curves.CurveOptions { Epochs = 3, BatchSize = 16, LearningRate = 0.02 },
-        FineTune = new Circumvent.Method.Curves.FineTuneOptions { Epochs = 2, BatchSize = 16, LearningRate = 1e-3 },
+        Curve = TscTests.Quick.Curve with { Epochs = 3 },
+        FineTune = TscTests.Quick.FineTune with { Epochs = 2 },
     };
 
     [Theory]

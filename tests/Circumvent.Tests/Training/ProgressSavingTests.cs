@@ -1,4 +1,3 @@
-using Circumvent.Engine;
 using Circumvent.Method.Curves;
 using Circumvent.Models;
 using Circumvent.Tests.Method;
@@ -18,20 +17,9 @@ public sealed class ProgressSavingTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    // mlp at width 1/16 on 1×6×6 inputs: 4 epochs of 5 batches in a few milliseconds.
-    private static readonly IArchitecture Network = Architectures.Create(new ArchitectureConfig("mlp", 1, 6, 6, 3, 0.0625));
-
-    private static readonly TrainingConfig Config = new()
-    {
-        Architecture = "mlp", WidthMultiplier = 0.0625, Epochs = 4, BatchSize = 8, LearningRate = 0.05, Schedule = "cosine", Seed = 2,
-    };
-
-    private static TensorBatchSource Data()
-    {
-        var x = Tensor.Randn(new Random(4), 40, 1, 6, 6).ToArray();
-        var labels = Enumerable.Range(0, 40).Select(i => i % 3).ToArray();
-        return new TensorBatchSource(x, labels, [1, 6, 6], 8, shuffleSeed: 1);
-    }
+    // The resume tests' small cnn and data (5 batches per epoch), for 4 epochs.
+    private static IArchitecture Network => TrainingStateTests.Network;
+    private static readonly TrainingConfig Config = TrainingStateTests.Config with { Epochs = 4 };
 
     /// <summary>Trains <see cref="Config"/> with a state file at <paramref name="path"/>; <paramref name="atEpochEnd"/> hears each finished epoch.</summary>
     private static ParameterSet Train(string path, ProgressSaving saving, CancellationToken cancel = default, Action<int>? atEpochEnd = null)
@@ -44,7 +32,7 @@ public sealed class ProgressSavingTests : IDisposable
             State = new TrainingStateFile(path, parameters, stats, Config.ToJson(), saving: saving),
         };
         trainer.Progress += p => { if (p.IsEpochEnd) atEpochEnd?.Invoke(p.Epoch); };
-        trainer.Train(Data());
+        trainer.Train(TrainingStateTests.Data());
         return parameters;
     }
 
