@@ -61,46 +61,67 @@ public sealed class TrainingLoop
         int batches = data.BatchesPerEpoch;
         if (data.Count == 0 || batches == 0) throw new ArgumentException($"{Stage}: the data ({data.Count} images) gives no batch.");
         int firstEpoch = Math.Min(State?.Restore(Optimizer) ?? 0, Epochs);
-        int step = firstEpoch * batches, firstStep = step, totalSteps = Epochs * batches;
-        var total = Stopwatch.StartNew();
-        double lastLoss = double.NaN, lastAccuracy = 0;
-        for (int epoch = firstEpoch; epoch < Epochs; epoch++)
+        var run = new RunClock(firstEpoch * batches, Epochs * batches);
+        (double Loss, double Accuracy) last = (double.NaN, 0);
+        try
         {
-            var context = ContextForEpoch(epoch);
-            Weights.BeginEpoch(epoch, batches);
-            Objective.BeginEpoch(epoch);
-            var clock = Stopwatch.StartNew();
-            double lossSum = 0;
-            long seen = 0, counted = 0, correct = 0;
-            int batchIndex = 0;
-            foreach (var batch in data.Batches(epoch))
+            for (int epoch = firstEpoch; epoch < Epochs; epoch++)
             {
-                using (batch)
-                {
-                    Cancellation.ThrowIfCancellationRequested();
-                    Optimizer.LearningRate = Schedule.At(step);
-                    var (loss, scored, hits) = Step(batch, context);
-                    if (!double.IsFinite(loss))
-                        throw new TrainingDivergedException(
-                            $"{Capitalised(Stage)} diverged: loss is {loss} at epoch {epoch + 1}, batch {batchIndex + 1} (learning rate {Optimizer.LearningRate:g4}); try a smaller {LearningRateName}.");
-                    lossSum += loss * batch.Count;
-                    seen += batch.Count;
-                    counted += scored;
-                    correct += hits;
-                }
-                step++;
-                batchIndex++;
-                lastLoss = lossSum / seen;
-                lastAccuracy = counted > 0 ? (double)correct / counted : double.NaN;
-                if (Progress is null) continue;
-                double imagesPerSecond = seen / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-                var remaining = total.Elapsed / (step - firstStep) * (totalSteps - step);
-                Progress.Report(new TrainingProgress(epoch + 1, Epochs, batchIndex, batches, lastLoss, lastAccuracy,
-                    Optimizer.LearningRate, imagesPerSecond, total.Elapsed, remaining, Stage));
+                last = RunEpoch(data, epoch, run);
+                State?.Save(epoch + 1, Optimizer);
             }
-            State?.Save(epoch + 1, Optimizer);
         }
-        return new TrainingResult(lastLoss, lastAccuracy, step, total.Elapsed);
+        finally
+        {
+            // Epochs kept in memory by the save interval are written however the loop ends (finished, Ctrl+C, an error).
+            State?.Flush();
+        }
+        return new TrainingResult(last.Loss, last.Accuracy, run.Step, run.Elapsed);
+    }
+
+    // One epoch's steps; returns its mean loss and accuracy (NaN when the objective gives no logits).
+    private (double Loss, double Accuracy) RunEpoch(IBatchSource data, int epoch, RunClock run)
+    {
+        var context = ContextForEpoch(epoch);
+        Weights.BeginEpoch(epoch, data.BatchesPerEpoch);
+        Objective.BeginEpoch(epoch);
+        var clock = Stopwatch.StartNew();
+        double lossSum = 0, meanLoss = double.NaN, accuracy = double.NaN;
+        long seen = 0, counted = 0, correct = 0;
+        int batchIndex = 0;
+        foreach (var batch in data.Batches(epoch))
+        {
+            using (batch)
+            {
+                Cancellation.ThrowIfCancellationRequested();
+                Optimizer.LearningRate = Schedule.At(run.Step);
+                var (loss, scored, hits) = Step(batch, context);
+                if (!double.IsFinite(loss))
+                    throw new TrainingDivergedException(
+                        $"{Capitalised(Stage)} diverged: loss is {loss} at epoch {epoch + 1}, batch {batchIndex + 1} (learning rate {Optimizer.LearningRate:g4}); try a smaller {LearningRateName}.");
+                lossSum += loss * batch.Count;
+                seen += batch.Count;
+                counted += scored;
+                correct += hits;
+            }
+            run.Step++;
+            batchIndex++;
+            meanLoss = lossSum / seen;
+            accuracy = counted > 0 ? (double)correct / counted : double.NaN;
+            Progress?.Report(new TrainingProgress(epoch + 1, Epochs, batchIndex, data.BatchesPerEpoch, meanLoss, accuracy,
+                Optimizer.LearningRate, seen / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), run.Elapsed, run.Remaining, Stage));
+        }
+        return (meanLoss, accuracy);
+    }
+
+    /// <summary>The run's step count (continued by a resumed run) and its wall clock, for the ETA.</summary>
+    private sealed class RunClock(int firstStep, int totalSteps)
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly int _firstStep = firstStep;
+        public int Step { get; set; } = firstStep;
+        public TimeSpan Elapsed => _clock.Elapsed;
+        public TimeSpan Remaining => Step == _firstStep ? TimeSpan.Zero : Elapsed / (Step - _firstStep) * (totalSteps - Step);
     }
 
     // One optimiser step; returns the loss and, when the objective gives logits, how many were scored and right.

@@ -6,7 +6,9 @@ using Circumvent.Models.Checkpoints;
 namespace Circumvent.Training;
 
 /// <summary>
-/// A training run's progress in one safetensors file, rewritten atomically after every epoch: every
+/// A training run's progress in one safetensors file, rewritten atomically after an epoch when
+/// <see cref="ProgressSaving"/> allows (at most once per interval; the epochs in between wait in memory
+/// for the next write or <see cref="Flush"/>): every
 /// parameter and buffer ("parameter/NAME"), the optimiser's buffers ("optimizer/KEY", see
 /// <see cref="OptimizerState"/>), and in the metadata the epochs done, the optimiser's step count,
 /// the BN batch counts and the run's config. Data order, augmentation and dropout derive from
@@ -16,10 +18,17 @@ namespace Circumvent.Training;
 /// <param name="configJson">The run's config (<see cref="TrainingConfig.ToJson"/>): a saved state of another config is refused, never mixed in.</param>
 /// <param name="extraParts">Networks that train alongside (a training objective's), saved in the same file so the
 /// two can never be from different epochs.</param>
+/// <param name="saving">How often the file may be written, and where its bytes are counted (null: <see cref="ProgressSaving.FromEnvironment"/>).</param>
 public sealed class TrainingStateFile(string path, ParameterSet parameters, RunningStatsUpdater? batchNormStats, string configJson,
-    IReadOnlyList<TrainingStatePart>? extraParts = null) : ITrainingState
+    IReadOnlyList<TrainingStatePart>? extraParts = null, ProgressSaving? saving = null) : ITrainingState
 {
     private const string MetadataKey = "circumvent.training_state";
+
+    private readonly ProgressSaving _saving = saving ?? ProgressSaving.FromEnvironment();
+    // When the file was last written, or the work started (Restore); a TimeProvider timestamp.
+    private long _lastWrite;
+    // The latest finished epoch's progress when it was not written yet: copies, since training goes on.
+    private Snapshot? _pending;
 
     public string FilePath => path;
 
@@ -30,6 +39,8 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
 
     public int Restore(IOptimizer optimizer)
     {
+        _lastWrite = _saving.Clock.GetTimestamp();
+        _pending = null;
         if (!File.Exists(path)) return 0;
         var content = SafeTensorsReader.Read(path);
         var meta = content.Metadata.TryGetValue(MetadataKey, out var text) ? JsonNode.Parse(text)?.AsObject() : null;
@@ -56,11 +67,32 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
 
     public void Save(int epochsDone, IOptimizer optimizer)
     {
+        if (_saving.IsDue(_lastWrite)) Write(Capture(epochsDone, optimizer, copy: false));
+        else _pending = Capture(epochsDone, optimizer, copy: true);
+    }
+
+    public void Flush()
+    {
+        if (_pending is { } pending) Write(pending);
+    }
+
+    private void Write(Snapshot snapshot)
+    {
+        SafeTensorsWriter.Write(path, snapshot.Tensors, snapshot.Metadata);
+        _saving.Count(path);
+        _lastWrite = _saving.Clock.GetTimestamp();
+        _pending = null;
+    }
+
+    // The tensors and metadata of the file; with copy, the parameters are copied (ExportState already copies the optimiser's buffers).
+    private Snapshot Capture(int epochsDone, IOptimizer optimizer, bool copy)
+    {
         var tensors = new List<SafeTensor>();
         var meta = new JsonObject { ["epochs_done"] = epochsDone, ["config"] = configJson };
         foreach (var (prefix, (_, set, stats, partOptimizer)) in Parts(optimizer))
         {
-            tensors.AddRange(set.Select(e => SafeTensor.FromFloats(prefix + "parameter/" + e.Name, e.Tensor.Shape.ToArray(), e.Tensor.Data)));
+            tensors.AddRange(set.Select(e => SafeTensor.FromFloats(prefix + "parameter/" + e.Name, e.Tensor.Shape.ToArray(),
+                copy ? (float[])e.Tensor.Data.Clone() : e.Tensor.Data)));
             if (partOptimizer is not null)
             {
                 var state = partOptimizer.ExportState();
@@ -72,17 +104,20 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
             foreach (var (bn, count) in stats?.BatchesTracked ?? new Dictionary<string, long>()) batches[bn] = count;
             meta[prefix + "batches_tracked"] = batches;
         }
-        SafeTensorsWriter.Write(path, tensors, new Dictionary<string, string> { [MetadataKey] = meta.ToJsonString() });
+        return new Snapshot(tensors, new Dictionary<string, string> { [MetadataKey] = meta.ToJsonString() });
     }
 
     /// <summary>Removes the file once the run's result is saved.</summary>
     public void Delete()
     {
+        _pending = null;
         if (File.Exists(path)) File.Delete(path);
     }
 
     private CheckpointException Invalid(string what) =>
         new(path, $"not a usable training state ({what}); delete it to start the run over.");
+
+    private sealed record Snapshot(List<SafeTensor> Tensors, Dictionary<string, string> Metadata);
 }
 
 /// <summary>A network trained alongside the run's own (e.g. a training objective's), saved in its state file under <paramref name="Name"/>.</summary>

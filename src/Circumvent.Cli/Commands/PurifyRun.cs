@@ -10,7 +10,7 @@ internal static class PurifyRun
         var outcome = Purification.Run(request, new PurifyProgressView(console), console.Out.WriteLine, console.Cancellation, console.Warn);
         var result = outcome.Result;
         ScoresTable.Print(console, $"{request.Defense.Name}: {Path.GetFileName(request.ModelPath)} → {Path.GetFileName(outcome.OutputPath)} ({outcome.Inputs})", ScoresTable.Rows(result),
-            $"{result.Elapsed.TotalSeconds:F0} s this run, {result.ComputeSeconds:F0} s in all units; {result.UnitsRun} units run, {result.UnitsResumed} resumed"
+            $"{result.Elapsed.TotalSeconds:F0} s this run, {result.ComputeSeconds:F0} s in all units; {result.UnitsRun} units run, {result.UnitsResumed} resumed; {outcome.BytesWritten / 1e6:F1} MB written"
             + AsrOverAll(result));
         return outcome;
     }

@@ -105,7 +105,7 @@ public sealed class Tensor : IDisposable
 
     /// <summary>
     /// Creates an op's output and, when gradients are enabled and any input needs them, records
-    /// the node whose <paramref name="backward"/> receives this output's gradient.
+    /// the node whose backward function (made from this output by <paramref name="backwardFactory"/>) receives this output's gradient.
     /// </summary>
     public static Tensor Result(int[] shape, string op, Tensor[] inputs, Func<Tensor, Action<Tensor>?> backwardFactory, bool zeroed = false)
     {

@@ -155,7 +155,7 @@ public sealed class InputAwareTraining
     /// seed, augmentation), the mask's own settings (epochs, density) and optimiser. A mask network
     /// pre-trained under the same key is the same network whatever the classifier's recipe (epochs,
     /// learning rate, schedule) and the rest of the attack (target, poisoning and cross rates, which only
-    /// the joint training uses), so such runs reuse it (<see cref="BackdoorTraining"/>'s mask store).
+    /// the joint training uses), so such runs reuse it (<see cref="Pipelines.BackdoorTraining"/>'s mask store).
     /// </summary>
     public static string MaskKeyJson(TrainingConfig config, AttackDefinition attack) => JsonSerializer.Serialize(new Dictionary<string, object?>
     {

@@ -17,7 +17,7 @@ namespace Circumvent.Method.Curves;
 /// </summary>
 public static class CurveTrainer
 {
-    /// <param name="checkpoint">Keeps the fit's progress after every epoch, and continues from it (null = none).</param>
+    /// <param name="checkpoint">Keeps the fit's progress (after an epoch, at most once per save interval, and when the fit ends or stops), and continues from it (null = none).</param>
     public static BezierCurve Fit(IArchitecture arch, ParameterSet start, ParameterSet end, ImageDataset clean,
         Normalization normalization, CurveOptions options, ITrainingObjective objective,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)

@@ -4,13 +4,15 @@ using Circumvent.Training;
 namespace Circumvent.Method.Curves;
 
 /// <summary>
-/// Where a curve fit or a fine-tuning keeps its progress after every epoch — what it trains and the
-/// optimiser (a <see cref="TrainingStateFile"/>) — so a run stopped by a crash or Ctrl+C continues from
-/// its last finished epoch with the result an uninterrupted run gives.
+/// Where a curve fit or a fine-tuning keeps its progress — what it trains and the optimiser (a
+/// <see cref="TrainingStateFile"/>, written after an epoch at most once per save interval and when the
+/// fit ends or is stopped) — so a run stopped by Ctrl+C or SIGTERM continues from its last finished
+/// epoch with the result an uninterrupted run gives.
 /// </summary>
 /// <param name="Path">The state file.</param>
 /// <param name="RunKey">Everything the run depends on; a state saved under another key is refused, never mixed in.</param>
-public sealed record EpochCheckpoint(string Path, string RunKey)
+/// <param name="Saving">The save interval and byte count (null: <see cref="ProgressSaving.FromEnvironment"/>).</param>
+public sealed record EpochCheckpoint(string Path, string RunKey, ProgressSaving? Saving = null)
 {
     /// <summary>The bends a curve fit trains, as "start/NAME", "middle/NAME", "end/NAME" (the curve's own tensors).</summary>
     internal TrainingStateFile ForCurve(BezierCurve curve)
@@ -23,12 +25,12 @@ public sealed record EpochCheckpoint(string Path, string RunKey)
         if (curve.TrainsEndpoints) AddAll("start/", curve.Start);
         AddAll("middle/", curve.Middle);
         if (curve.TrainsEndpoints) AddAll("end/", curve.End);
-        return new TrainingStateFile(Path, bends, null, RunKey);
+        return new TrainingStateFile(Path, bends, null, RunKey, saving: Saving);
     }
 
     /// <summary>A model being fine-tuned: its parameters, BN running statistics and their batch counts.</summary>
     internal TrainingStateFile ForModel(ParameterSet parameters, RunningStatsUpdater batchNormStats) =>
-        new(Path, parameters, batchNormStats, RunKey);
+        new(Path, parameters, batchNormStats, RunKey, saving: Saving);
 
     /// <summary>Removes the state once the run's result is saved elsewhere.</summary>
     public void Delete() => File.Delete(Path);

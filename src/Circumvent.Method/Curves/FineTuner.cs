@@ -12,7 +12,7 @@ namespace Circumvent.Method.Curves;
 /// </summary>
 public static class FineTuner
 {
-    /// <param name="checkpoint">Keeps the progress after every epoch, and continues from it (null = none).</param>
+    /// <param name="checkpoint">Keeps the progress (after an epoch, at most once per save interval, and when the run ends or stops), and continues from it (null = none).</param>
     /// <returns>A new parameter set; <paramref name="parameters"/> is not modified.</returns>
     public static ParameterSet Run(IArchitecture arch, ParameterSet parameters, ImageDataset clean, Normalization normalization,
         FineTuneOptions options, ITrainingObjective objective,

@@ -53,8 +53,11 @@ public sealed record DefenseInput
     /// <summary>What the caller wants a resumed run to match besides the defence options (model file, data, subset).</summary>
     public JsonObject? RunIdentity { get; init; }
 
-    /// <summary>Checked between units and during training; cancelling loses at most the unit in progress.</summary>
+    /// <summary>Checked between units and during training; cancelling keeps the finished epochs of the unit in progress.</summary>
     public CancellationToken Cancellation { get; init; }
+
+    /// <summary>How often units write their progress to the run folder; counts the bytes of those writes and of the units' results.</summary>
+    public ProgressSaving Saving { get; init; } = ProgressSaving.FromEnvironment();
 }
 
 /// <summary>What a defence returns.</summary>

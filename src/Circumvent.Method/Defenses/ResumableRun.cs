@@ -72,7 +72,11 @@ internal sealed class ResumableRun
         var checkpoint = CheckpointFor(unit);
         return Compute(unit, () => compute(checkpoint), result =>
         {
-            if (path is not null) new ModelCheckpoint { Architecture = _input.Architecture.Config, Parameters = result }.Save(path);
+            if (path is not null)
+            {
+                new ModelCheckpoint { Architecture = _input.Architecture.Config, Parameters = result }.Save(path);
+                _input.Saving.Count(path);
+            }
             checkpoint?.Delete();
         });
     }
@@ -95,7 +99,11 @@ internal sealed class ResumableRun
             var checkpoint = CheckpointFor(unit);
             curve = Compute(unit, () => compute(checkpoint), result =>
             {
-                if (path is not null) CurveFile.Save(path, _input.Architecture.Config, result, unit.Round, stage);
+                if (path is not null)
+                {
+                    CurveFile.Save(path, _input.Architecture.Config, result, unit.Round, stage);
+                    _input.Saving.Count(path);
+                }
                 checkpoint?.Delete();
             });
         }
@@ -140,7 +148,7 @@ internal sealed class ResumableRun
 
     // The folder's config is the run's identity; the unit's id tells its units apart.
     private EpochCheckpoint? CheckpointFor(DefenseUnit unit) =>
-        _folder is null ? null : new EpochCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id);
+        _folder is null ? null : new EpochCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id, _input.Saving);
 
     private T Compute<T>(DefenseUnit unit, Func<T> compute, Action<T> save)
     {

@@ -64,6 +64,7 @@ public static class BackdoorTraining
         // so a typo never costs a run and never touches the output.
         config.Validate();
         string output = OutputPaths.Check("--out", outputPath, "a file path such as model.safetensors");
+        var saving = ProgressSaving.FromEnvironment();
         if (adaptive is not null && attack is null)
             throw new ArgumentException("--adaptive-tsc needs --attack: it trains the curve on the poisoned training set.");
         adaptive?.Validate();
@@ -116,8 +117,8 @@ public static class BackdoorTraining
         string runKey = config.ToJson() + (attack?.ToJson() ?? "") + (normalization is null ? "" : inputs.OptionText());
         // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
         // So does the adaptive attack's curve, which comes after the training.
-        var adaptiveState = adaptive is null ? null : new Curves.EpochCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive));
-        var maskState = inputAwareTraining is null ? null : MaskState(inputAwareTraining, config, attack!, output, maskStore);
+        var adaptiveState = adaptive is null ? null : new Curves.EpochCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive), saving);
+        var maskState = inputAwareTraining is null ? null : MaskState(inputAwareTraining, config, attack!, output, maskStore, saving);
         if (inputAwareTraining is not null)
         {
             // Runners sharing the store take turns on one mask, so the second reuses what the first pre-trained.
@@ -129,7 +130,7 @@ public static class BackdoorTraining
         }
         using var objective = inputAwareTraining?.CreateObjective();
         // Input-aware's generator trains alongside the classifier, so it is saved with it.
-        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, runKey, objective is null ? null : [objective.StatePart]);
+        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, runKey, objective is null ? null : [objective.StatePart], saving);
         var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective, State = state };
         if (File.Exists(state.FilePath))
             log?.Invoke($"continuing the training saved in {state.FilePath}");
@@ -197,7 +198,8 @@ public static class BackdoorTraining
     }
 
     // The mask pre-training's progress: beside the output, or in the store under the hash of what it depends on.
-    private static TrainingStateFile MaskState(InputAwareTraining training, TrainingConfig config, AttackDefinition attack, string output, string? maskStore)
+    private static TrainingStateFile MaskState(InputAwareTraining training, TrainingConfig config, AttackDefinition attack, string output, string? maskStore,
+        ProgressSaving saving)
     {
         string key = InputAwareTraining.MaskKeyJson(config, attack);
         string path = output + ".mask-state";
@@ -206,7 +208,7 @@ public static class BackdoorTraining
             Directory.CreateDirectory(maskStore);
             path = Path.Combine(maskStore, Sha256Hex.ShortOf(key) + ".mask-state");
         }
-        return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key);
+        return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key, saving: saving);
     }
 
     /// <summary>Where a training run writing <paramref name="outputPath"/> keeps its progress until the model is saved.</summary>

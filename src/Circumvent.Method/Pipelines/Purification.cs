@@ -34,7 +34,9 @@ public static class Purification
     public const string SourceModelKey = "circumvent.source_model";
 
     /// <param name="Inputs">The input normalisation the model was scored and purified with, and where it came from.</param>
-    public sealed record Outcome(DefenseResult Result, string OutputPath, string? ReportPath, JsonObject Report, PurificationSetup Setup, InputPreprocessing Inputs);
+    /// <param name="BytesWritten">Bytes this call wrote: progress saves, the units' results and the purified model (the report aside).</param>
+    public sealed record Outcome(DefenseResult Result, string OutputPath, string? ReportPath, JsonObject Report, PurificationSetup Setup, InputPreprocessing Inputs,
+        long BytesWritten);
 
     /// <param name="log">Receives what was inferred about the model and one line describing the run once everything is loaded.</param>
     /// <param name="warn">Receives problems that did not stop the load (non-finite weights); null: <paramref name="log"/> gets them.</param>
@@ -46,6 +48,7 @@ public static class Purification
         string? reportPath = request.ReportPath is null ? null : OutputPaths.Check("--report", request.ReportPath);
         if (File.Exists(request.RunFolder))
             throw new ArgumentException($"run folder '{request.RunFolder}' is a file; expected a folder.");
+        var saving = ProgressSaving.FromEnvironment();
         if (!(request.CleanFraction > 0 && request.CleanFraction <= 1))
             throw new ArgumentException($"--clean-fraction must be in (0, 1], got {request.CleanFraction}.");
         var content = ModelLoading.Read(request.ModelPath);
@@ -85,6 +88,7 @@ public static class Purification
             RunFolder = request.RunFolder,
             RunIdentity = identity,
             Cancellation = cancellation,
+            Saving = saving,
         };
 
         log?.Invoke($"purifying {request.ModelPath} ({checkpoint.Architecture.Name}) with {request.Defense.Name} on {clean.Count} clean images " +
@@ -111,10 +115,12 @@ public static class Purification
             Extra = extra,
             BatchesTracked = checkpoint.BatchesTracked,
         }.Save(output);
+        saving.Count(output);
 
-        var report = PurificationReport.Build(request, result);
+        var report = PurificationReport.Build(request, result, saving.BytesWritten);
         if (reportPath is not null) AtomicText.Write(reportPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return new Outcome(result, output, reportPath, report, new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation), inputs);
+        return new Outcome(result, output, reportPath, report, new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation), inputs,
+            saving.BytesWritten);
     }
 
     /// <summary>

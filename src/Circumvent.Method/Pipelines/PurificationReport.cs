@@ -6,12 +6,13 @@ namespace Circumvent.Method.Pipelines;
 
 /// <summary>
 /// The JSON report of a purification: acc/asr/ra before and after (percent; null when not measured),
-/// every round's stages, the run config and the time spent. `purify --report` writes it; the
+/// every round's stages, the run config, the time spent and the bytes written. `purify --report` writes it; the
 /// experiment runner puts the same fields in its results lines.
 /// </summary>
 public static class PurificationReport
 {
-    public static JsonObject Build(PurificationRequest request, DefenseResult result)
+    /// <param name="bytesWritten">What the run wrote to disk (progress saves, unit results, the model): "bytes_written".</param>
+    public static JsonObject Build(PurificationRequest request, DefenseResult result, long bytesWritten)
     {
         var report = new JsonObject
         {
@@ -26,6 +27,7 @@ public static class PurificationReport
         report["compute_seconds"] = Math.Round(result.ComputeSeconds, 3);
         report["units_run"] = result.UnitsRun;
         report["units_resumed"] = result.UnitsResumed;
+        report["bytes_written"] = bytesWritten;
         return report;
     }
 

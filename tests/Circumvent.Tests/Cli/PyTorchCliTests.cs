@@ -9,7 +9,7 @@ public class PyTorchCliTests
 {
     /// <summary>A trained mlp saved the way a PyTorch user would have it: a bare state_dict from a DataParallel model, no metadata.</summary>
     /// <param name="poison">When given, this tensor's first value becomes NaN.</param>
-    private static (string Dir, string Data, string Pth) Setup(string? poison = null)
+    internal static (string Dir, string Data, string Pth) Setup(string? poison = null)
     {
         var (dir, data, trained) = PurifyCliTests.Setup();
         var tensors = SafeTensorsReader.Read(trained).Tensors

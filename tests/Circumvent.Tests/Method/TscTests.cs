@@ -10,7 +10,7 @@ namespace Circumvent.Tests.Method;
 
 public class TscTests
 {
-    private static readonly TscOptions Quick = new()
+    internal static readonly TscOptions Quick = new()
     {
         Rounds = 2,
         T = 0.4,

@@ -19,14 +19,14 @@ public sealed class TrainingStateTests : IDisposable
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
     // cnn-small at width 1/8 on 8×8 images: BN, convolutions and pooling, small enough for a test.
-    private static readonly IArchitecture Network = Architectures.Create(new ArchitectureConfig("cnn-small", 3, 8, 8, 3, 0.125));
+    internal static readonly IArchitecture Network = Architectures.Create(new ArchitectureConfig("cnn-small", 3, 8, 8, 3, 0.125));
 
-    private static readonly TrainingConfig Config = new()
+    internal static readonly TrainingConfig Config = new()
     {
         Architecture = "cnn-small", WidthMultiplier = 0.125, Epochs = 3, BatchSize = 8, LearningRate = 0.05, Schedule = "cosine", Seed = 5,
     };
 
-    private static TensorBatchSource Data()
+    internal static TensorBatchSource Data()
     {
         var rng = new Random(3);
         var x = Tensor.Randn(rng, 40, 3, 8, 8).ToArray();
