@@ -11,12 +11,7 @@ namespace Circumvent.Tests.Experiments;
 /// </summary>
 public class ShippedPlanTests
 {
-    private static string ExperimentsDir()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "experiments", "tiny.yaml"))) return Path.Combine(dir.FullName, "experiments");
-        throw new InvalidOperationException("experiments/ not found above " + AppContext.BaseDirectory);
-    }
+    private static string ExperimentsDir() => Path.Combine(TestData.RepoRoot(), "experiments");
 
     public static IEnumerable<object[]> Plans() =>
         Directory.EnumerateFiles(ExperimentsDir()).Where(f => f.EndsWith(".json") || f.EndsWith(".yaml"))

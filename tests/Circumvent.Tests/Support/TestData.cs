@@ -18,6 +18,14 @@ public static class TestData
         return null;
     }
 
+    /// <summary>The checkout the tests were built from (the folder holding Circumvent.slnx).</summary>
+    public static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Circumvent.slnx"))) return dir.FullName;
+        throw new InvalidOperationException("Circumvent.slnx not found above " + AppContext.BaseDirectory);
+    }
+
     public static string FixturePath(params string[] parts) =>
         Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
 }
