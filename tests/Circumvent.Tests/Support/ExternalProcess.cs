@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Circumvent.Tests.Support;
 
@@ -39,5 +40,19 @@ public static class ExternalProcess
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return path;
+    }
+
+    private const int Sigterm = 15;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    /// <summary>SIGTERM (a daemon's orderly shutdown), then SIGKILL to the whole tree if it has not exited within <paramref name="grace"/>.</summary>
+    public static void Terminate(Process process, TimeSpan grace)
+    {
+        if (process.HasExited) return;
+        if (OperatingSystem.IsWindows() || kill(process.Id, Sigterm) != 0 || !process.WaitForExit(grace))
+            process.Kill(entireProcessTree: true);
+        process.WaitForExit();
     }
 }
