@@ -95,4 +95,15 @@ public partial class ReadmeCommandTests
                 Assert.StartsWith(header.Value, run.Stdout);
         }
     }
+
+    [Fact]
+    public void TheReadmeNamesNoFoldersOfTheMachineItWasWrittenOn()
+    {
+        var lines = File.ReadAllLines(Path.Combine(TestData.RepoRoot(), "README.md"));
+        var local = lines.Select((l, i) => (Text: l, Line: i + 1))
+            .Where(l => l.Text.Contains("/work/", StringComparison.Ordinal) || l.Text.Contains("/root", StringComparison.Ordinal) ||
+                        l.Text.Contains("/home/", StringComparison.Ordinal) || l.Text.Contains("circumvent-cli-tests", StringComparison.Ordinal))
+            .Select(l => $"README.md:{l.Line}: {l.Text}");
+        Assert.Empty(local);
+    }
 }
