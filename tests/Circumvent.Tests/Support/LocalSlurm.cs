@@ -25,7 +25,7 @@ public sealed partial class LocalSlurm : IDisposable
     {
         if (!OperatingSystem.IsLinux()) return "Slurm runs on Linux";
         if (Environment.UserName != "root") return "the local Slurm test starts slurmctld and slurmd as root; run the tests as root";
-        foreach (var program in new[] { "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel" })
+        foreach (var program in new[] { "slurmctld", "slurmd", "sbatch", "sinfo", "squeue", "scontrol", "scancel" })
             if (Which(program) is null)
                 return $"{program} is not installed (Debian: apt-get install slurmctld slurmd slurm-client; scripts/test installs them)";
         return null;
