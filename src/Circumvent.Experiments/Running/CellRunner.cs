@@ -14,7 +14,8 @@ namespace Circumvent.Experiments.Running;
 /// <code>
 /// CACHE/MODELKEY/model.safetensors   the backdoored model (written by temp + rename), config.json beside it
 ///                                    training.json (its scores and seconds), inputs.json (its attack's files by content);
-///                                    while training, model.safetensors.train-state and .train-seconds
+///                                    while training, model.safetensors.train-state and .train-seconds;
+///                                    model.lock, held by the runner training it (shards sharing the cache wait on it)
 /// CACHE/input-aware-masks/KEY.mask-state  pre-trained mask networks, reused by any recipe with the same data, batches and seed
 /// OUT/runs/CELLKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
 /// </code>
@@ -73,10 +74,12 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         string summary = Path.Combine(folder, "training.json");
         lock (_modelLocks.GetOrAdd(cell.ModelKey, _ => new object()))
         {
+            // Shards in other processes or on other machines share the cache: one trains a model, the
+            // others wait on its lock file and reuse it (the in-process lock above serves --parallel).
+            using var shared = File.Exists(path) ? null : ModelLock(cell, folder);
             bool trainedNow = !File.Exists(path);
             if (trainedNow)
             {
-                Directory.CreateDirectory(folder);
                 AtomicText.Write(Path.Combine(folder, "config.json"), cell.ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 ModelInputs.Record(folder, cell);
                 observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
@@ -96,6 +99,13 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
             training["trained_now"] = trainedNow;
             return (path, training);
         }
+    }
+
+    private ExclusiveFileLock ModelLock(Cell cell, string folder)
+    {
+        Directory.CreateDirectory(folder);
+        return ExclusiveFileLock.Acquire(Path.Combine(folder, "model.lock"),
+            () => observer.Log(cell, $"waiting for another runner training the backdoored model {cell.ModelKey}"), cancellation);
     }
 
     /// <summary>ACC/ASR/RA along every trained curve, [{round, stage, t: [...], acc: [...], asr: [...], ra: [...]}]; kept in the cell folder.</summary>

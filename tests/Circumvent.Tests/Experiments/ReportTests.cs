@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Circumvent.Tests.Cli;
+using Circumvent.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Circumvent.Tests.Experiments;
@@ -158,14 +158,9 @@ public class ReportTests(ITestOutputHelper output)
 
     private static string Chromium(string exe, params string[] args)
     {
-        var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
         // --no-sandbox: the test may run as root in a container, where the sandbox cannot start.
-        foreach (var a in (string[])["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", .. args]) info.ArgumentList.Add(a);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(60_000), "chromium did not finish within 60 s");
-        Assert.True(process.ExitCode == 0, $"chromium exit {process.ExitCode}: {stderr.Result}");
-        return stdout.Result;
+        var run = ExternalProcess.Run(exe, ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", .. args], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(run.ExitCode == 0, $"chromium exit {run.ExitCode}: {run.Stderr}");
+        return run.Stdout;
     }
 }

@@ -189,6 +189,32 @@ public class RunnerTests
     }
 
     [Fact]
+    public async Task ShardsRunningAtOnceOnASharedCacheTrainTheirCommonModelOnce()
+    {
+        // Two cells of one model, one per shard; both shards start at once, as the tasks of a Slurm array do.
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var document = TinyPlans.Plan(data, trigger);
+        document["attacks"] = new JsonArray(new JsonObject { ["kind"] = "badnet", ["target"] = 0 });
+        document["defenses"] = new JsonArray("none", new JsonObject { ["name"] = "ft", ["finetune_epochs"] = 1, ["batch_size"] = 32 });
+        document["training"]!["epochs"] = 10; // long enough for the second shard to find the first one training
+        var plan = PlanReader.Read(TinyPlans.Write(dir, document));
+        string cache = Path.Combine(dir, "cache");
+        var observers = new[] { new CancelAfter(int.MaxValue, new CancellationTokenSource()), new CancelAfter(int.MaxValue, new CancellationTokenSource()) };
+        using var start = new Barrier(2);
+        var shards = Enumerable.Range(0, 2).Select(i => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            ExperimentRunner.Run(plan, new RunSettings(Path.Combine(dir, "out"), cache, Shard: new Shard(i, 2)), observers[i], CancellationToken.None);
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        await Task.WhenAll(shards);
+
+        var logged = observers.SelectMany(o => o.Logged).ToList();
+        Assert.Single(logged, m => m.StartsWith("training the backdoored model", StringComparison.Ordinal));
+        Assert.Single(logged, m => m.StartsWith("waiting for another runner training the backdoored model", StringComparison.Ordinal));
+        Assert.Equal(2, observers.Sum(o => o.Finished));
+    }
+
+    [Fact]
     public void AnAdaptiveCellTrainsAndStoresTheAdaptiveModel()
     {
         var line = RunSingleCell(new JsonObject
