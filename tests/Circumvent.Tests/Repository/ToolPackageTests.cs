@@ -13,7 +13,8 @@ namespace Circumvent.Tests.Repository;
 [Trait("Category", "Packaging")]
 public class ToolPackageTests
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(90);
+    // Generous: pack and install take ~30 s on an idle 2-core machine, over 90 s when it is busy.
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
 
     [Fact]
     public void PackedToolInstallsFromALocalFolderAndRuns()
