@@ -15,7 +15,7 @@ internal static class ProgressView
         console.Interactive ? RunLive(console, header, trainer, train) : RunPlain(console, header, trainer, train);
 
     public static string Format(TrainingProgress p) =>
-        $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} acc {p.Accuracy * 100:F2}% " +
+        $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} {(double.IsNaN(p.Accuracy) ? "" : $"acc {p.Accuracy * 100:F2}% ")}" +
         $"lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s ETA {FormatTime(p.EstimatedRemaining)}";
 
     private static TrainingResult RunPlain(CliConsole console, string header, Trainer trainer, Func<TrainingResult> train)
