@@ -37,25 +37,36 @@ public static class KnnMonitor
         int n = memory.Labels.Length, m = queries.Shape[0];
         k = Math.Min(k, n);
         var bankT = Op.Transpose(Op.L2Normalize(memory.Features, 1), 0, 1); // (d, N)
-        var similarity = Op.MatMul(Op.L2Normalize(queries, 1), bankT).ToArray(); // (M, N)
+        var normalised = Op.L2Normalize(queries, 1);
         var predicted = new int[m];
-        Parallel.For(0, m, q =>
+        // NOTE: queries in chunks: all 10,000 CIFAR test images against 50,000 memory features at once would be a 2 GB matrix.
+        for (int start = 0; start < m; start += QueryChunk)
         {
-            var row = similarity.AsSpan(q * n, n);
-            // The k largest similarities: a min-heap keeps the best k seen so far.
-            var heap = new PriorityQueue<int, float>(k + 1);
-            for (int j = 0; j < n; j++)
-            {
-                if (heap.Count < k) heap.Enqueue(j, row[j]);
-                else if (heap.TryPeek(out _, out float least) && row[j] > least) heap.EnqueueDequeue(j, row[j]);
-            }
-            var votes = new double[classes];
-            while (heap.TryDequeue(out int j, out float s)) votes[memory.Labels[j]] += Math.Exp(s / temperature);
-            int best = 0;
-            for (int c = 1; c < classes; c++) if (votes[c] > votes[best]) best = c;
-            predicted[q] = best;
-        });
+            int count = Math.Min(QueryChunk, m - start);
+            using var chunkScope = TensorScope.Open();
+            var similarity = Op.MatMul(Op.Slice(normalised, 0, start, count), bankT).ToArray(); // (count, N)
+            Parallel.For(0, count, q => predicted[start + q] = Vote(similarity.AsSpan(q * n, n), memory.Labels, classes, k, temperature));
+        }
         return predicted;
+    }
+
+    private const int QueryChunk = 256;
+
+    // The class with the largest exp(similarity / T) total over the k most similar memory entries.
+    private static int Vote(ReadOnlySpan<float> row, int[] labels, int classes, int k, float temperature)
+    {
+        // The k largest similarities: a min-heap keeps the best k seen so far.
+        var heap = new PriorityQueue<int, float>(k + 1);
+        for (int j = 0; j < row.Length; j++)
+        {
+            if (heap.Count < k) heap.Enqueue(j, row[j]);
+            else if (heap.TryPeek(out _, out float least) && row[j] > least) heap.EnqueueDequeue(j, row[j]);
+        }
+        var votes = new double[classes];
+        while (heap.TryDequeue(out int j, out float s)) votes[labels[j]] += Math.Exp(s / temperature);
+        int best = 0;
+        for (int c = 1; c < classes; c++) if (votes[c] > votes[best]) best = c;
+        return best;
     }
 
     /// <summary>Eval-mode features f(x) (N, d) of every image of <paramref name="data"/>, in order, with their labels.</summary>

@@ -41,4 +41,23 @@ public class KnnMonitorTests
         var query = new LabelledFeatures(AtAngles(2, 178, 90.5, 3), [0, 1, 1, 1]); // the last is wrong; 90.5° is nearer class 1
         Assert.Equal(0.75, KnnMonitor.Accuracy(memory, query, classes: 2, k: 2));
     }
+
+    [Fact]
+    public void ManyQueriesAgreeWithABruteForceVote()
+    {
+        // 600 queries (more than one chunk) against 50 memory points in 4 dimensions, 3 classes.
+        var rng = new Random(9);
+        var memory = new LabelledFeatures(Tensor.Randn(rng, 50, 4), [.. Enumerable.Range(0, 50).Select(i => i % 3)]);
+        var queries = Tensor.Randn(rng, 600, 4);
+        var predicted = KnnMonitor.Predict(memory, queries, classes: 3, k: 7, temperature: 0.1f);
+        double[] Unit(Tensor t, int row) { var v = t.ToArray().Skip(row * 4).Take(4).Select(x => (double)x).ToArray(); double l = Math.Sqrt(v.Sum(x => x * x)); return [.. v.Select(x => x / l)]; }
+        for (int q = 0; q < 600; q++)
+        {
+            var query = Unit(queries, q);
+            var nearest = Enumerable.Range(0, 50).Select(j => (j, s: Unit(memory.Features, j).Zip(query, (a, b) => a * b).Sum())).OrderByDescending(p => p.s).Take(7);
+            var votes = new double[3];
+            foreach (var (j, sim) in nearest) votes[memory.Labels[j]] += Math.Exp(sim / 0.1);
+            Assert.Equal(Array.IndexOf(votes, votes.Max()), predicted[q]);
+        }
+    }
 }
