@@ -18,6 +18,7 @@ internal sealed class CliApp
         _root = new RootCommand("circumvent: train, evaluate and repair image classifiers (TSC backdoor removal).")
         {
             TrainCommand.Create(console),
+            PretrainCommand.Create(console),
             EvalCommand.Create(console),
             BenchCommand.Create(console),
             DemoCommand.Create(console),

@@ -15,7 +15,7 @@ internal static class ProgressView
         console.Interactive ? RunLive(console, header, trainer, train) : RunPlain(console, header, trainer, train);
 
     public static string Format(TrainingProgress p) =>
-        $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} acc {p.Accuracy * 100:F2}% " +
+        $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} {(double.IsNaN(p.Accuracy) ? "" : $"acc {p.Accuracy * 100:F2}% ")}" +
         $"lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s ETA {FormatTime(p.EstimatedRemaining)}";
 
     private static TrainingResult RunPlain(CliConsole console, string header, Trainer trainer, Func<TrainingResult> train)
@@ -52,7 +52,7 @@ internal static class ProgressView
                 lastDraw = DateTime.UtcNow;
                 int row = table.Rows.Count - 1;
                 table.UpdateCell(row, 0, $"{p.Epoch}/{p.Epochs}").UpdateCell(row, 1, $"{p.Batch}/{p.Batches}")
-                    .UpdateCell(row, 2, $"{p.Loss:F4}").UpdateCell(row, 3, $"{p.Accuracy * 100:F2}%")
+                    .UpdateCell(row, 2, $"{p.Loss:F4}").UpdateCell(row, 3, double.IsNaN(p.Accuracy) ? "-" : $"{p.Accuracy * 100:F2}%")
                     .UpdateCell(row, 4, $"{p.LearningRate:g3}").UpdateCell(row, 5, $"{p.ImagesPerSecond:F0}")
                     .UpdateCell(row, 6, FormatTime(p.EstimatedRemaining));
                 if (p.IsEpochEnd && p.Epoch < p.Epochs) table.AddRow("-", "-", "-", "-", "-", "-", "-");

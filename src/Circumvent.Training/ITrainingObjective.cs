@@ -32,6 +32,12 @@ public interface ITrainingObjective
 
     /// <summary>The networks the objective trains itself, saved with the run's state; null when it has none.</summary>
     TrainingStatePart? StatePart => null;
+
+    /// <summary>
+    /// True for an objective that keeps nothing between steps (no networks, no random stream), so the run's own
+    /// state resumes it exactly; an objective that says nothing is assumed to keep something.
+    /// </summary>
+    bool IsStateless => false;
 }
 
 /// <param name="Loss">Scalar to minimise.</param>
@@ -54,6 +60,8 @@ public sealed class SupervisedObjective : ITrainingObjective
     }
 
     public double LabelSmoothing { get; }
+
+    public bool IsStateless => true;
 
     public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context)
     {

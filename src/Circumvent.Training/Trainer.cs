@@ -46,7 +46,7 @@ public sealed class Trainer
     public TrainingResult Train(IBatchSource data)
     {
         if (data.Count == 0) throw new ArgumentException("The training set is empty.");
-        if (State is not null && Objective is not null && Objective.StatePart is null)
+        if (State is not null && Objective is { IsStateless: false, StatePart: null })
             throw new InvalidOperationException("This training objective's own networks cannot be saved with the training state; run it without one.");
         var trainable = _parameters.Parameters.Select(p => p.Tensor).ToList();
         foreach (var p in trainable) p.RequiresGrad = true;

@@ -1,3 +1,5 @@
+using Circumvent.Engine;
+
 namespace Circumvent.Data.Loading;
 
 /// <summary>
@@ -19,6 +21,10 @@ public sealed class BatchLoader
             throw new ArgumentOutOfRangeException(nameof(options), $"Batch size must be positive, got {Options.BatchSize}.");
         if (Options.Augmentation.CropPadding < 0)
             throw new ArgumentOutOfRangeException(nameof(options), $"Crop padding must be ≥ 0, got {Options.Augmentation.CropPadding}.");
+        if (Options.Views < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), $"Views per image must be at least 1, got {Options.Views}.");
+        if (Options.ViewAugmentation is not null && !Options.Augmentation.IsNone)
+            throw new ArgumentException("Give either a crop/flip augmentation or a view augmentation, not both.", nameof(options));
         if (normalization.Channels != dataset.Channels)
             throw new ArgumentException($"Normalization has {normalization.Channels} channels, the dataset's images have {dataset.Channels}.");
         Dataset = dataset;
@@ -85,14 +91,34 @@ public sealed class BatchLoader
         var raw = RawBatch.Gather(Dataset, order.AsSpan(start, count));
         Options.Transform?.Invoke(raw);
 
+        var views = new Tensor[Options.Views];
+        for (int v = 0; v < views.Length; v++) views[v] = BuildView(raw, ViewRandom(epoch, batchIndex, v));
+        return new Batch(views[0], raw.Labels, raw.Indices, views.Length > 1 ? views : null);
+    }
+
+    // One augmented view of the raw batch as a normalised (B, C, H, W) tensor.
+    private Tensor BuildView(RawBatch raw, Random rng)
+    {
+        int count = raw.Count;
+        if (Options.ViewAugmentation is { } augmentation)
+        {
+            var output = Tensor.Empty(count, raw.Channels, raw.Height, raw.Width);
+            for (int i = 0; i < count; i++)
+                ContrastiveAugmentation.WriteView(raw.Image(i), output.Span.Slice(i * raw.ImageSize, raw.ImageSize), raw.Channels, raw.Height, raw.Width,
+                    augmentation.Draw(raw.Height, raw.Width, rng), Normalization);
+            return output;
+        }
         var transforms = new SampleTransform[count];
         if (!Options.Augmentation.IsNone)
-        {
-            var rng = new Random(MixSeed(Options.Seed, epoch, batchIndex));
             for (int i = 0; i < count; i++) transforms[i] = SampleTransform.Draw(Options.Augmentation, rng);
-        }
-        var images = ImageTensors.ToTensor(raw, Normalization, transforms);
-        return new Batch(images, raw.Labels, raw.Indices);
+        return ImageTensors.ToTensor(raw, Normalization, transforms);
+    }
+
+    // View 0 keeps the one-view loader's stream (seed, epoch, batch); further views mix in their number.
+    private Random ViewRandom(int epoch, int batchIndex, int view)
+    {
+        int seed = MixSeed(Options.Seed, epoch, batchIndex);
+        return new Random(view == 0 ? seed : MixSeed(seed, view, -2));
     }
 
     /// <summary>SplitMix64-style mix of (seed, epoch, stream) into a 31-bit seed.</summary>

@@ -16,6 +16,15 @@ public sealed record BatchLoaderOptions
     public Augmentation Augmentation { get; init; } = Augmentation.None;
 
     /// <summary>
+    /// Augmented views per image (<see cref="Batch.Views"/>): 2 for SimCLR's pairs. Each view draws its own
+    /// augmentation from (Seed, epoch, batch, view); view 0 draws what a one-view loader draws.
+    /// </summary>
+    public int Views { get; init; } = 1;
+
+    /// <summary>SimCLR's view augmentation (crop-resize, flip, colour jitter, grey), used instead of <see cref="Augmentation"/>; null: none.</summary>
+    public ContrastiveAugmentation? ViewAugmentation { get; init; }
+
+    /// <summary>
     /// Optional hook on each raw batch before augmentation and normalisation (e.g. apply a trigger).
     /// It runs on the loader's producer thread, one batch at a time, in batch order.
     /// </summary>

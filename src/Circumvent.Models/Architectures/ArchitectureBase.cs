@@ -41,6 +41,17 @@ public abstract class ArchitectureBase : IArchitecture
     /// <summary>x (N, C, H, W), already checked → logits (N, classes).</summary>
     protected abstract Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext context);
 
+    /// <summary>The features the classifier head reads (see <see cref="IFeatureExtractor"/>), for the networks that implement it.</summary>
+    public Tensor Features(ParameterSet parameters, Tensor x, ForwardContext context)
+    {
+        CheckInput(x);
+        return FeaturesCore(parameters, x, context);
+    }
+
+    /// <summary>x (N, C, H, W), already checked → features (N, d); only networks that are an <see cref="IFeatureExtractor"/> override it.</summary>
+    protected virtual Tensor FeaturesCore(ParameterSet p, Tensor x, ForwardContext context) =>
+        throw new NotSupportedException($"{Config.Name} does not expose its features without the classifier.");
+
     private void CheckInput(Tensor x)
     {
         var c = Config;

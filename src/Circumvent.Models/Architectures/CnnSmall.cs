@@ -7,7 +7,7 @@ namespace Circumvent.Models;
 /// [conv1 32, conv2 32] [conv3 64, conv4 64] [conv5 128] channels × width — with a 2×2 max pool after
 /// each stage, then `fc` over the flattened (128·w, H/8, W/8) map (2048 features at 32×32).
 /// </summary>
-public sealed class CnnSmall : ArchitectureBase
+public sealed class CnnSmall : ArchitectureBase, IFeatureExtractor
 {
     public CnnSmall(ArchitectureConfig config) : base(config, Build(config)) { }
 
@@ -31,14 +31,19 @@ public sealed class CnnSmall : ArchitectureBase
         return b;
     }
 
-    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx)
+    public string HeadName => "fc";
+
+    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx) =>
+        Layers.Linear(p, HeadName, FeaturesCore(p, x, ctx), ctx);
+
+    protected override Tensor FeaturesCore(ParameterSet p, Tensor x, ForwardContext ctx)
     {
         var h = Block(p, 1, x, ctx);
         h = Op.MaxPool2d(Block(p, 2, h, ctx), 2, 2);
         h = Block(p, 3, h, ctx);
         h = Op.MaxPool2d(Block(p, 4, h, ctx), 2, 2);
         h = Op.MaxPool2d(Block(p, 5, h, ctx), 2, 2);
-        return Layers.Linear(p, "fc", Op.Flatten(h), ctx);
+        return Op.Flatten(h);
     }
 
     private static Tensor Block(ParameterSet p, int i, Tensor x, ForwardContext ctx) =>

@@ -7,7 +7,7 @@ namespace Circumvent.Models;
 /// PreActBlocks (64, 128, 256, 512 planes × width; strides 1, 2, 2, 2), no final BN/ReLU, adaptive
 /// average pool to 1×1, flatten, `linear`. 11,171,146 trainable parameters at width 1, 10 classes.
 /// </summary>
-public sealed class PreActResNet18 : ArchitectureBase
+public sealed class PreActResNet18 : ArchitectureBase, IFeatureExtractor
 {
     private readonly ResNetLayout _layout;
 
@@ -33,7 +33,12 @@ public sealed class PreActResNet18 : ArchitectureBase
         return b;
     }
 
-    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx)
+    public string HeadName => "linear";
+
+    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx) =>
+        Layers.Linear(p, HeadName, FeaturesCore(p, x, ctx), ctx);
+
+    protected override Tensor FeaturesCore(ParameterSet p, Tensor x, ForwardContext ctx)
     {
         var h = Layers.Conv(p, "conv1", x, ctx, stride: 1, padding: 1);
         foreach (var block in _layout.Blocks)
@@ -56,6 +61,6 @@ public sealed class PreActResNet18 : ArchitectureBase
             h = Layers.BatchNormReluConv(p, $"{k}.bn2", $"{k}.conv2", o, ctx, 1, 1, residual: shortcut, temporary: true);
         }
         // (N, 512·w, h, w) → (N, 512·w)
-        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);
+        return Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1));
     }
 }

@@ -8,7 +8,7 @@ namespace Circumvent.Models;
 /// out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), shortcut = conv 1×1 + BN when the shape
 /// changes. 11,173,962 trainable parameters at width 1, 10 classes.
 /// </summary>
-public sealed class ResNet18 : ArchitectureBase
+public sealed class ResNet18 : ArchitectureBase, IFeatureExtractor
 {
     private readonly ResNetLayout _layout;
 
@@ -38,7 +38,12 @@ public sealed class ResNet18 : ArchitectureBase
         return b;
     }
 
-    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx)
+    public string HeadName => "linear";
+
+    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx) =>
+        Layers.Linear(p, HeadName, FeaturesCore(p, x, ctx), ctx);
+
+    protected override Tensor FeaturesCore(ParameterSet p, Tensor x, ForwardContext ctx)
     {
         var h = Layers.ConvBnRelu(p, "conv1", "bn1", x, ctx);
         foreach (var block in _layout.Blocks)
@@ -52,6 +57,6 @@ public sealed class ResNet18 : ArchitectureBase
             h = Op.Relu(Op.Add(o, shortcut));
         }
         // (N, 512·w, h, w) → (N, 512·w)
-        return Layers.Linear(p, "linear", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);
+        return Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1));
     }
 }

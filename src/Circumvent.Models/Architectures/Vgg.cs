@@ -8,7 +8,7 @@ namespace Circumvent.Models;
 /// conv sits at Sequential index i, its BN at i + 1, ReLU at i + 2, and a pool takes one index. Then a
 /// global average pool to 1×1, flatten and `classifier` = Linear(512·w, classes).
 /// </summary>
-public sealed class Vgg : ArchitectureBase
+public sealed class Vgg : ArchitectureBase, IFeatureExtractor
 {
     private const int Pool = 0;
 
@@ -44,7 +44,12 @@ public sealed class Vgg : ArchitectureBase
         return b;
     }
 
-    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx)
+    public string HeadName => "classifier";
+
+    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx) =>
+        Layers.Linear(p, HeadName, FeaturesCore(p, x, ctx), ctx);
+
+    protected override Tensor FeaturesCore(ParameterSet p, Tensor x, ForwardContext ctx)
     {
         var h = x;
         int index = 0;
@@ -60,6 +65,6 @@ public sealed class Vgg : ArchitectureBase
             index += 3;
         }
         // (N, 512·w, h, w) → (N, 512·w, 1, 1) → (N, 512·w)
-        return Layers.Linear(p, "classifier", Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), ctx);
+        return Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1));
     }
 }

@@ -33,6 +33,11 @@ public sealed class ModelCheckpoint
     public string? TrainingJson { get; init; }
     /// <summary>Further metadata (e.g. attack definitions), stored under these keys as given.</summary>
     public Dictionary<string, string> Extra { get; init; } = new(StringComparer.Ordinal);
+    /// <summary>
+    /// The network whose state_dict <see cref="Parameters"/> is, when it is not the built-in that <see cref="Architecture"/>
+    /// names (e.g. a SimCLR encoder with its projection head, built on that architecture); null: that built-in.
+    /// </summary>
+    public IArchitecture? Network { get; init; }
     /// <summary>num_batches_tracked per BN prefix; absent prefixes are saved as 0.</summary>
     public Dictionary<string, long> BatchesTracked { get; init; } = new(StringComparer.Ordinal);
 
@@ -48,7 +53,7 @@ public sealed class ModelCheckpoint
     /// </summary>
     public void Save(string path)
     {
-        var arch = CreateArchitecture(path, Architecture);
+        var arch = Network ?? CreateArchitecture(path, Architecture);
         var tensors = new List<SafeTensor>();
         var byName = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
         foreach (var entry in Parameters)

@@ -1,0 +1,33 @@
+namespace Circumvent.Engine;
+
+/// <summary>SimCLR's contrastive loss, composed from ops whose gradients are checked on their own.</summary>
+public static partial class Op
+{
+    /// <summary>
+    /// NT-Xent (SimCLR, as the authors' code computes it): the projections of two views, a and b (B, D),
+    /// are L2-normalised and stacked into Z (2B, D); S = Z Zᵀ / τ. Row i's positive is its other view
+    /// (i ± B); its denominator sums exp over the 2B − 1 other rows, the positive included. The loss is the
+    /// mean over the 2B rows of −log(exp(S[i, pos]) / Σ_{j≠i} exp(S[i, j])), i.e. cross-entropy of S with its
+    /// diagonal masked out against the positive's index.
+    /// </summary>
+    public static Tensor NtXent(Tensor a, Tensor b, float temperature = 0.5f)
+    {
+        Shape.CheckRank(a, 2, "NT-Xent first view");
+        Shape.CheckRank(b, 2, "NT-Xent second view");
+        if (!Shape.Equal(a.Shape, b.Shape))
+            throw new ArgumentException($"NT-Xent: the two views' projections must have one shape, got {Shape.Format(a.Shape)} and {Shape.Format(b.Shape)}.");
+        if (!(temperature > 0f) || float.IsInfinity(temperature))
+            throw new ArgumentException($"NT-Xent: temperature must be a positive number, got {temperature}.");
+        int n = a.Shape[0];
+        if (n < 1) throw new ArgumentException("NT-Xent: empty batch.");
+        var z = L2Normalize(Concat([a, b], 0), 1);                           // (2B, D), unit rows
+        var similarity = MulScalar(MatMul(z, Transpose(z, 0, 1)), 1f / temperature); // (2B, 2B)
+        // NOTE: a finite −1e9 (not −∞) on the diagonal: exp underflows to exactly 0 and the softmax's
+        // gradient there is 0, without the inf − inf of a true −∞ in the max-shifted softmax.
+        var mask = Tensor.Zeros(2 * n, 2 * n);
+        for (int i = 0; i < 2 * n; i++) mask.Data[i * 2 * n + i] = -1e9f;
+        var positives = new int[2 * n];
+        for (int i = 0; i < n; i++) { positives[i] = n + i; positives[n + i] = i; }
+        return CrossEntropy(Add(similarity, mask), positives);
+    }
+}

@@ -1,0 +1,154 @@
+using System.Globalization;
+using System.Text.Json;
+using Circumvent.Data;
+using Circumvent.Data.Loading;
+using Circumvent.Method.Defenses;
+using Circumvent.Method.Evaluation;
+using Circumvent.Models;
+using Circumvent.Models.Checkpoints;
+using Circumvent.Training;
+
+namespace Circumvent.Method.Pipelines;
+
+/// <summary>
+/// SimCLR pre-training of an encoder → kNN accuracy on the dataset's test split → an encoder checkpoint: the
+/// pipeline behind `circumvent pretrain --method simclr`. The one <see cref="Trainer"/> (and so the one training
+/// loop and resume mechanism) runs a <see cref="SimClrNetwork"/> under <see cref="SimClrObjective"/> on a loader
+/// that gives two <see cref="ContrastiveAugmentation.SimClr"/> views per image. Labels are never used for
+/// training, only by the kNN report.
+/// </summary>
+public static class SimClrPretraining
+{
+    /// <summary>Checkpoint metadata key of the network's role ("encoder").</summary>
+    public const string RoleKey = "circumvent.role";
+    public const string EncoderRole = "encoder";
+    /// <summary>Metadata key of the SimCLR settings (head sizes, temperature, augmentation, kNN).</summary>
+    public const string SimClrKey = "circumvent.simclr";
+
+    /// <summary>The authors' CIFAR-10 normalisation for SimCLR (std differs from the classifiers' 0.247/0.243/0.261).</summary>
+    public static Normalization Cifar10 { get; } = new([0.4914f, 0.4822f, 0.4465f], [0.2023f, 0.1994f, 0.2010f]);
+
+    /// <param name="Temperature">NT-Xent's τ.</param>
+    /// <param name="KnnK">Neighbours of the kNN monitor.</param>
+    /// <param name="KnnTemperature">The kNN monitor's vote temperature.</param>
+    /// <param name="LimitTest">kNN on the first N test images only (0 = all).</param>
+    public sealed record Settings(float Temperature = SimClrObjective.DefaultTemperature, int KnnK = KnnMonitor.DefaultK,
+        float KnnTemperature = KnnMonitor.DefaultTemperature, int LimitTest = 0)
+    {
+        public void Validate()
+        {
+            if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"--temperature must be a positive number, got {Temperature}.");
+            if (KnnK < 1) throw new ArgumentException($"--knn-k must be at least 1, got {KnnK}.");
+            if (!(KnnTemperature > 0) || float.IsInfinity(KnnTemperature)) throw new ArgumentException($"--knn-temperature must be a positive number, got {KnnTemperature}.");
+            if (LimitTest < 0) throw new ArgumentException($"--limit-test must be ≥ 0 (0 = all), got {LimitTest}.");
+        }
+    }
+
+    /// <param name="KnnAccuracy">kNN accuracy in [0, 1] on the test split, the training images as memory.</param>
+    public sealed record Outcome(TrainingResult Training, double KnnAccuracy, string OutputPath, double ComputeSeconds);
+
+    /// <summary>SimCLR's defaults as in SimCLR CIFAR codebases (BadEncoder's pre-training): Adam 1e-3, weight decay 1e-6, batch 256, constant rate.</summary>
+    public static TrainingConfig Defaults { get; } = new()
+    {
+        Architecture = "resnet18", Data = "cifar10", Epochs = 200, BatchSize = 256, LearningRate = 1e-3, WeightDecay = 1e-6,
+        Optimizer = "adam", Schedule = "none", Augment = true,
+    };
+
+    public static Outcome Run(TrainingConfig config, Settings settings, string outputPath, CancellationToken cancellation,
+        BackdoorTraining.Display? display = null, Action<string>? log = null)
+    {
+        config.Validate();
+        settings.Validate();
+        string output = OutputPaths.Check("--out", outputPath, "a file path such as encoder.safetensors");
+        var saving = ProgressSaving.FromEnvironment();
+        var dataset = DatasetSpec.Parse(config.Data).Load();
+        if (dataset.Train.Channels != 3)
+            throw new ArgumentException($"--method simclr needs colour images (its augmentation jitters hue and saturation); {dataset.Name} has {dataset.Train.Channels} channel(s).");
+        var inputs = dataset.Name == "cifar10" ? Cifar10 : dataset.Normalization;
+        var train = config.LimitTrain > 0 && config.LimitTrain < dataset.Train.Count
+            ? dataset.Train.Subset(Subsets.RandomIndices(dataset.Train.Count, config.LimitTrain, config.SeedFor(RandomStream.Shuffle)))
+            : dataset.Train;
+        var test = settings.LimitTest > 0 && settings.LimitTest < dataset.Test.Count
+            ? dataset.Test.Subset([.. Enumerable.Range(0, settings.LimitTest)])
+            : dataset.Test;
+        var archConfig = new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier);
+        if (Architectures.Create(archConfig) is not IFeatureExtractor encoder)
+            throw new ArgumentException($"--arch {config.Architecture} cannot be a SimCLR encoder: its logits are not one linear layer on a feature vector (use resnet18, preact-resnet18, vgg11/16/19 or cnn-small).");
+        var network = new SimClrNetwork(encoder);
+        var parameters = network.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
+
+        var augmentation = ContrastiveAugmentation.SimClr;
+        var options = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle)) with { Views = 2, ViewAugmentation = augmentation };
+        if (train.Count < config.BatchSize) options = options with { DropLast = false };
+        var source = new BatchLoaderSource(new BatchLoader(train, inputs, options));
+
+        var statsUpdater = new RunningStatsUpdater(parameters);
+        using var ledger = new ComputeLedger(BackdoorTraining.SecondsPath(output));
+        string settingsJson = SettingsJson(network, settings, augmentation);
+        // A saved state is refused when anything the training depends on differs (not the kNN settings, which only the report uses).
+        string runKey = config.ToJson() + $"simclr τ {settings.Temperature:R}, head {network.Hidden}→{network.Projection}, {augmentation.Describe()}";
+        var state = new TrainingStateFile(BackdoorTraining.StatePath(output), parameters, statsUpdater, runKey, saving: saving);
+        var trainer = new Trainer(network, parameters, config, statsUpdater)
+        {
+            Cancellation = cancellation,
+            Objective = new SimClrObjective(settings.Temperature),
+            State = state,
+        };
+        if (File.Exists(state.FilePath)) log?.Invoke($"continuing the pre-training saved in {state.FilePath}");
+        if (display is null && log is not null)
+            trainer.Progress += p =>
+            {
+                if (p.IsEpochEnd)
+                    log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s ETA {(int)p.EstimatedRemaining.TotalMinutes}m{p.EstimatedRemaining.Seconds:D2}s");
+            };
+        string header = $"SimCLR pre-training of {config.Architecture} (width {config.WidthMultiplier:g3}, features {encoder.FeatureSize}, head {network.Hidden}→{network.Projection}) " +
+            $"on {dataset.Name} ({train.Count} images, {source.BatchesPerEpoch} batches/epoch of 2 views, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule}, τ {settings.Temperature:g}; " +
+            $"inputs {inputs.Describe()}, augmentation {augmentation.Describe()})";
+        var result = display is null ? trainer.Train(source) : display(header, trainer, () => trainer.Train(source));
+
+        double knn = KnnAccuracy(network, parameters, train, test, inputs, dataset.NumClasses, settings);
+        new ModelCheckpoint
+        {
+            Architecture = archConfig,
+            Network = network,
+            Parameters = parameters,
+            ClassNames = dataset.ClassNames,
+            NormalizationMean = inputs.Mean,
+            NormalizationStd = inputs.Std,
+            TrainingJson = config.ToJson(),
+            Extra = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                [RoleKey] = EncoderRole,
+                [SimClrKey] = settingsJson,
+                ["circumvent.knn_accuracy"] = knn.ToString("R", CultureInfo.InvariantCulture),
+            },
+            BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
+        }.Save(output);
+        double seconds = ledger.Stop();
+        state.Delete();
+        ledger.Delete();
+        return new Outcome(result, knn, output, seconds);
+    }
+
+    /// <summary>kNN accuracy of the encoder's eval-mode features: <paramref name="test"/> classified by its neighbours in <paramref name="memory"/>.</summary>
+    public static double KnnAccuracy(SimClrNetwork network, ParameterSet parameters, ImageDataset memory, ImageDataset test, Normalization inputs,
+        int classes, Settings settings)
+    {
+        var context = ForwardContext.Eval();
+        Func<Engine.Tensor, Engine.Tensor> features = x => network.Features(parameters, x, context);
+        return KnnMonitor.Accuracy(KnnMonitor.Extract(features, memory, inputs), KnnMonitor.Extract(features, test, inputs), classes,
+            settings.KnnK, settings.KnnTemperature);
+    }
+
+    private static string SettingsJson(SimClrNetwork network, Settings settings, ContrastiveAugmentation augmentation) =>
+        JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["method"] = "simclr",
+            ["encoder_prefix"] = SimClrNetwork.EncoderPrefix,
+            ["head"] = $"Linear({network.Encoder.FeatureSize}->{network.Hidden}, no bias) BN1d ReLU Linear({network.Hidden}->{network.Projection})",
+            ["temperature"] = settings.Temperature,
+            ["augmentation"] = augmentation.Describe(),
+            ["knn_k"] = settings.KnnK,
+            ["knn_temperature"] = settings.KnnTemperature,
+        });
+}

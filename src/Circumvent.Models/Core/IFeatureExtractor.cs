@@ -1,0 +1,22 @@
+using Circumvent.Engine;
+
+namespace Circumvent.Models;
+
+/// <summary>
+/// A network whose logits are one linear layer on a feature vector, logits = Linear(HeadName, Features(x)): it can
+/// serve as an encoder (self-supervised training, kNN and probes on its features) with the head left out.
+/// </summary>
+public interface IFeatureExtractor : IArchitecture
+{
+    /// <summary>State_dict prefix of the classifier head (its tensors are HeadName.weight and HeadName.bias).</summary>
+    string HeadName { get; }
+
+    /// <summary>x (N, C, H, W) → features (N, <see cref="FeatureSize"/>), what the head reads.</summary>
+    Tensor Features(ParameterSet parameters, Tensor x, ForwardContext context);
+
+    /// <summary>Length of the feature vector: the head's input size.</summary>
+    int FeatureSize => Tensors.First(t => t.Name == HeadName + ".weight").Shape[1];
+
+    /// <summary>Whether a state_dict entry belongs to the encoder (every one but the head's).</summary>
+    bool IsEncoderTensor(string name) => !name.StartsWith(HeadName + ".", StringComparison.Ordinal);
+}

@@ -1,0 +1,36 @@
+using Circumvent.Data.Loading;
+using Circumvent.Engine;
+using Circumvent.Models;
+
+namespace Circumvent.Training;
+
+/// <summary>
+/// SimCLR's objective: NT-Xent (<see cref="Op.NtXent"/>) between the projections of a batch's first two views,
+/// made by two separate forward calls as in the authors' code, so train-mode BN normalises each view with its
+/// own statistics (and the running statistics are updated once per view, as PyTorch's two calls do).
+/// The architecture is the network whose output is the projection (a <see cref="SimClrNetwork"/>).
+/// </summary>
+public sealed class SimClrObjective : ITrainingObjective
+{
+    public const float DefaultTemperature = 0.5f;
+
+    public SimClrObjective(float temperature = DefaultTemperature)
+    {
+        if (!(temperature > 0) || float.IsInfinity(temperature))
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "--temperature must be a positive number.");
+        Temperature = temperature;
+    }
+
+    public float Temperature { get; }
+
+    public bool IsStateless => true;
+
+    public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context)
+    {
+        if (batch.Views.Count < 2)
+            throw new InvalidOperationException($"SimCLR needs two augmented views per image; the batch has {batch.Views.Count} (make the loader with Views = 2).");
+        var first = architecture.Forward(weights, batch.Views[0], context);
+        var second = architecture.Forward(weights, batch.Views[1], context);
+        return Op.NtXent(first, second, Temperature);
+    }
+}
