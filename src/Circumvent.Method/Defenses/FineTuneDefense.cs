@@ -18,7 +18,7 @@ public sealed class FineTuneDefense(FineTuneOptions settings) : IDefense
     {
         Settings.Validate();
         var run = ResumableRun.Start(this, input, observer);
-        using var steps = new PurificationSteps(input);
+        var steps = new PurificationSteps(input);
         var before = run.EvaluateBefore(input.Parameters);
         var unit = new DefenseUnit(1, "finetune", UnitKind.FineTune);
         var tuned = run.Weights(unit, checkpoint =>
