@@ -32,8 +32,8 @@ public sealed record CurveOptions
     public bool Augment { get; init; } = true;
     /// <summary>
     /// Step the cosine once per epoch (the rate held for the epoch's batches), as the authors' scheduler.step()
-    /// does, instead of once per batch. Off by default (per batch; see the README's method section for why it
-    /// makes no measurable difference) and then left out of the recorded settings, so existing run folders still match.
+    /// does, instead of once per batch. On in the defences' defaults (TSC, MCR, FT); off (per batch) it is left
+    /// out of the recorded settings, so run folders made before the option still match when run per batch.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool SchedulePerEpoch { get; init; }

@@ -7,7 +7,8 @@ namespace Circumvent.Method.Defenses;
 
 /// <summary>
 /// TSC (Algorithm 1) settings; defaults are the paper's supervised ones. Learning rates are peak
-/// rates of a cosine schedule annealed over the actual number of epochs.
+/// rates of a cosine schedule annealed over the actual number of epochs and, as the authors' scheduler.step(),
+/// stepped once per epoch.
 /// </summary>
 public sealed record TscOptions
 {
@@ -15,9 +16,9 @@ public sealed record TscOptions
     public int Rounds { get; init; } = 3;
     /// <summary>The curve point taken in both stages.</summary>
     public double T { get; init; } = 0.4;
-    public CurveOptions Curve { get; init; } = new();
+    public CurveOptions Curve { get; init; } = new() { SchedulePerEpoch = true };
     /// <summary>Fine-tuning between rounds (not after the last).</summary>
-    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 10, LearningRate = 1e-4 };
+    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 10, LearningRate = 1e-4, SchedulePerEpoch = true };
     /// <summary>
     /// How PermuteLayers batches D. Null: in order, un-augmented, batch 256 (<see cref="MatchingOptions.InOrder"/>) — the
     /// batching of run folders made before the option existed, which then still match (null is not recorded).
@@ -60,8 +61,8 @@ public sealed record MatchingOptions
 public sealed record McrOptions
 {
     public double T { get; init; } = 0.4;
-    public CurveOptions Curve { get; init; } = new() { L2 = 0 };
-    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 100, LearningRate = 0.01 };
+    public CurveOptions Curve { get; init; } = new() { L2 = 0, SchedulePerEpoch = true };
+    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 100, LearningRate = 0.01, SchedulePerEpoch = true };
 
     public void Validate()
     {

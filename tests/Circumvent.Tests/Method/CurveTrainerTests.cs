@@ -70,6 +70,17 @@ public class CurveTrainerTests
     }
 
     [Fact]
+    public void TheDefencesStepTheirCosinePerEpochAsTheAuthorsDo()
+    {
+        var tsc = (Circumvent.Method.Defenses.Tsc)Circumvent.Method.Defenses.DefenseFactory.Create("tsc", new(CurveEpochs: 5));
+        var mcr = (Circumvent.Method.Defenses.Mcr)Circumvent.Method.Defenses.DefenseFactory.Create("mcr", new());
+        var ft = (Circumvent.Method.Defenses.FineTuneDefense)Circumvent.Method.Defenses.DefenseFactory.Create("ft", new());
+        Assert.True(tsc.Options.Curve.SchedulePerEpoch && tsc.Options.FineTune.SchedulePerEpoch);
+        Assert.True(mcr.Options.Curve.SchedulePerEpoch && mcr.Options.FineTune.SchedulePerEpoch);
+        Assert.True(ft.Settings.SchedulePerEpoch);
+    }
+
+    [Fact]
     public void ShortFitLowersTheMidpointLossAndLeavesTheEndpointsUntouched()
     {
         var arch = CurveProblems.SmallCnn();
