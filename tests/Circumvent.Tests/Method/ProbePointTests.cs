@@ -67,77 +67,68 @@ public class ProbePointTests
     }
 
     /// <summary>
-    /// PreActResNet18 fuses conv2 with the residual add; its stream probes must still be conv2's own output.
-    /// Every conv's activation computed by hand, unfused, from the layers; the forward's probes must equal it.
+    /// Runs <paramref name="handForward"/>(p, x, record) — the network written out by hand from unfused ops, passing
+    /// every conv's own output to record(layer, output) and returning the logits — checks it is the network (same
+    /// logits), then that every probe of the spec shows exactly the recorded activation.
+    /// </summary>
+    private static void AssertProbesEqualHandComputed(string name, int seed, Func<ParameterSet, Tensor, Func<string, Tensor, Tensor>, Tensor> handForward)
+    {
+        var (arch, size) = PermutationTestNets.Create(name);
+        var p = PermutationTestNets.Weights(arch, seed);
+        var x = PermutationTestNets.Input(seed + 1, 3, size);
+        var expected = new Dictionary<string, Tensor>();
+        Tensor logits;
+        using (GradMode.Disable()) logits = handForward(p, x, (layer, output) => expected[layer] = output);
+        PermutationTestNets.AssertSameLogits(PermutationTestNets.Logits(arch, p, x, training: false), logits, $"hand-written {name}");
+        var probes = PermutationSpecs.For(arch).Groups.Select(g => g.Probe).ToList();
+        var seen = Probes(arch, p, x, probes);
+        foreach (var probe in probes)
+            PermutationTestNets.AssertSameLogits(expected[probe], seen[probe], $"{name}, probe '{probe}' against the unfused activation");
+    }
+
+    /// <summary>(stage, block) of ResNet18's eight blocks in order; a stage's first block strides 2 after stage 1.</summary>
+    private static IEnumerable<(string Prefix, int Stride)> Blocks() =>
+        Enumerable.Range(1, 4).SelectMany(stage => new[] { ($"layer{stage}.0", stage > 1 ? 2 : 1), ($"layer{stage}.1", 1) });
+
+    /// <summary>
+    /// PreActResNet18 fuses conv2 with the residual add; its stream probes (layer2.0.conv2, …) must still be conv2's own output.
     /// </summary>
     [Fact]
     public void PreActResNetProbesEqualTheUnfusedConvOutputsComputedByHand()
     {
-        var (arch, size) = PermutationTestNets.Create("preact-resnet18");
-        var p = PermutationTestNets.Weights(arch, 3);
-        var x = PermutationTestNets.Input(4, 3, size);
-        var expected = new Dictionary<string, Tensor>();
-        Tensor logits;
-        using (GradMode.Disable())
+        Assert.Contains("layer2.0.conv2", PermutationSpecs.For(PermutationTestNets.Create("preact-resnet18").Arch).Groups.Select(g => g.Probe));
+        AssertProbesEqualHandComputed("preact-resnet18", 3, (p, x, record) =>
         {
-            var eval = ForwardContext.Eval();
-            Tensor Conv(string layer, Tensor input, int stride, int padding) =>
-                expected[layer] = Op.Conv2d(input, p[layer + ".weight"], null, stride, padding);
-            Tensor BnRelu(string bn, Tensor input) => Op.Relu(Layers.BatchNorm(p, bn, input, eval));
-
+            Tensor Conv(string layer, Tensor input, int stride, int padding) => record(layer, Op.Conv2d(input, p[layer + ".weight"], null, stride, padding));
+            Tensor BnRelu(string bn, Tensor input) => Op.Relu(Layers.BatchNorm(p, bn, input, ForwardContext.Eval()));
             var h = Conv("conv1", x, 1, 1);
-            foreach (var block in Enumerable.Range(1, 4).SelectMany(stage => new[] { (stage, 0), (stage, 1) }))
+            foreach (var (k, stride) in Blocks())
             {
-                string k = $"layer{block.stage}.{block.Item2}";
-                int stride = block.stage > 1 && block.Item2 == 0 ? 2 : 1;
                 var pre = BnRelu($"{k}.bn1", h);
                 var shortcut = p.Contains($"{k}.shortcut.0.weight") ? Conv($"{k}.shortcut.0", pre, stride, 0) : h;
                 var o = Conv($"{k}.conv1", pre, stride, 1);
                 h = Op.Add(Conv($"{k}.conv2", BnRelu($"{k}.bn2", o), 1, 1), shortcut);
             }
-            logits = Op.Linear(Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), p["linear.weight"], p["linear.bias"]);
-        }
-        // The hand forward is the network's (so the activations above are the right ones) ...
-        PermutationTestNets.AssertSameLogits(PermutationTestNets.Logits(arch, p, x, training: false), logits, "hand-written preact-resnet18");
-        // ... and every probe of the spec, streams included, sees the conv's output before the residual add.
-        var probes = PermutationSpecs.For(arch).Groups.Select(g => g.Probe).ToList();
-        Assert.Contains("layer2.0.conv2", probes);
-        Assert.Contains("layer1.0.conv1", probes);
-        var seen = Probes(arch, p, x, probes);
-        foreach (var probe in probes)
-            PermutationTestNets.AssertSameLogits(expected[probe], seen[probe], $"probe '{probe}'");
+            return Op.Linear(Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), p["linear.weight"], p["linear.bias"]);
+        });
     }
 
     /// <summary>The same for ResNet18 (post-activation): its stream probes are block-0 conv2 outputs, before bn2 and the add.</summary>
     [Fact]
     public void ResNetProbesEqualTheUnfusedConvOutputsComputedByHand()
     {
-        var (arch, size) = PermutationTestNets.Create("resnet18");
-        var p = PermutationTestNets.Weights(arch, 5);
-        var x = PermutationTestNets.Input(6, 3, size);
-        var expected = new Dictionary<string, Tensor>();
-        Tensor logits;
-        using (GradMode.Disable())
+        AssertProbesEqualHandComputed("resnet18", 5, (p, x, record) =>
         {
-            var eval = ForwardContext.Eval();
             Tensor ConvBn(string conv, string bn, Tensor input, int stride, int padding) =>
-                Layers.BatchNorm(p, bn, expected[conv] = Op.Conv2d(input, p[conv + ".weight"], null, stride, padding), eval);
-
+                Layers.BatchNorm(p, bn, record(conv, Op.Conv2d(input, p[conv + ".weight"], null, stride, padding)), ForwardContext.Eval());
             var h = Op.Relu(ConvBn("conv1", "bn1", x, 1, 1));
-            foreach (var block in Enumerable.Range(1, 4).SelectMany(stage => new[] { (stage, 0), (stage, 1) }))
+            foreach (var (k, stride) in Blocks())
             {
-                string k = $"layer{block.stage}.{block.Item2}";
-                int stride = block.stage > 1 && block.Item2 == 0 ? 2 : 1;
                 var o = ConvBn($"{k}.conv2", $"{k}.bn2", Op.Relu(ConvBn($"{k}.conv1", $"{k}.bn1", h, stride, 1)), 1, 1);
                 var shortcut = p.Contains($"{k}.shortcut.0.weight") ? ConvBn($"{k}.shortcut.0", $"{k}.shortcut.1", h, stride, 0) : h;
                 h = Op.Relu(Op.Add(o, shortcut));
             }
-            logits = Op.Linear(Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), p["linear.weight"], p["linear.bias"]);
-        }
-        PermutationTestNets.AssertSameLogits(PermutationTestNets.Logits(arch, p, x, training: false), logits, "hand-written resnet18");
-        var probes = PermutationSpecs.For(arch).Groups.Select(g => g.Probe).ToList();
-        var seen = Probes(arch, p, x, probes);
-        foreach (var probe in probes)
-            PermutationTestNets.AssertSameLogits(expected[probe], seen[probe], $"probe '{probe}'");
+            return Op.Linear(Op.Flatten(Op.AdaptiveAvgPool2d(h, 1, 1)), p["linear.weight"], p["linear.bias"]);
+        });
     }
 }
