@@ -40,6 +40,25 @@ public sealed record CosineSchedule : ILearningRateSchedule
     }
 }
 
+/// <summary>
+/// A schedule over epochs held for every step of each epoch: step t runs <see cref="PerEpoch"/>(⌊t / StepsPerEpoch⌋),
+/// as PyTorch's scheduler.step() called once per epoch (build the inner schedule with one step per epoch).
+/// </summary>
+public sealed record EpochSteppedSchedule : ILearningRateSchedule
+{
+    public EpochSteppedSchedule(ILearningRateSchedule perEpoch, int stepsPerEpoch)
+    {
+        if (stepsPerEpoch <= 0) throw new ArgumentException($"An epoch must have at least one step, got {stepsPerEpoch}.");
+        PerEpoch = perEpoch;
+        StepsPerEpoch = stepsPerEpoch;
+    }
+
+    public ILearningRateSchedule PerEpoch { get; }
+    public int StepsPerEpoch { get; }
+
+    public double At(int step) => PerEpoch.At(Math.Max(step, 0) / StepsPerEpoch);
+}
+
 /// <summary>Step decay: base·γ^⌊t / StepSize⌋ (PyTorch StepLR; StepSize = k epochs · steps per epoch).</summary>
 public sealed record StepDecaySchedule : ILearningRateSchedule
 {

@@ -9,7 +9,8 @@ namespace Circumvent.Method.Curves;
 
 /// <summary>
 /// How a Bézier curve is trained (defaults: the TSC paper's runs). The learning rate follows a
-/// per-step cosine over the actual <see cref="Epochs"/> (the authors' code hard-coded a 100-epoch period).
+/// cosine over the actual <see cref="Epochs"/> (the authors' code hard-coded a 100-epoch period), stepped per
+/// batch unless <see cref="SchedulePerEpoch"/>.
 /// </summary>
 public sealed record CurveOptions
 {
@@ -35,6 +36,13 @@ public sealed record CurveOptions
     /// </summary>
     [JsonIgnore]
     public Augmentation? DatasetAugmentation { get; init; }
+    /// <summary>
+    /// Step the cosine once per epoch (the rate held for the epoch's batches), as the authors' scheduler.step()
+    /// does, instead of once per batch. On in the defences' defaults (TSC, MCR, FT); off (per batch) it is left
+    /// out of the recorded settings, so run folders made before the option still match when run per batch.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool SchedulePerEpoch { get; init; }
     /// <summary>
     /// Train the endpoints as well as the middle bend (the adaptive attack against TSC). Off for every
     /// defence, and then left out of the recorded settings so existing run folders still match.
@@ -77,6 +85,9 @@ public sealed record FineTuneOptions
     public string? Optimizer { get; init; }
     /// <summary>cosine, step or none (as the trainer's --schedule).</summary>
     public string Schedule { get; init; } = "cosine";
+    /// <summary>Step the schedule once per epoch rather than per batch; recorded only when set, as for curves.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool SchedulePerEpoch { get; init; }
     /// <summary>Augment D while training with the dataset's augmentation (as <see cref="CurveOptions.Augment"/>).</summary>
     public bool Augment { get; init; } = true;
     /// <summary>As <see cref="CurveOptions.DatasetAugmentation"/>.</summary>
@@ -131,6 +142,15 @@ internal static class OptionChecks
     /// <summary>The optimiser an option names (null = SGD); momentum applies to SGD only, never Nesterov (as torch.optim.SGD's default).</summary>
     public static IOptimizer CreateOptimizer(string? name, IReadOnlyList<Tensor> trained, double learningRate, double momentum, double weightDecay) =>
         Factories.CreateOptimizer(name ?? "sgd", trained, learningRate, momentum, weightDecay, nesterov: false);
+
+    /// <summary>
+    /// The learning rate per step of a run with <paramref name="batchesPerEpoch"/> steps per epoch.
+    /// <paramref name="over"/>(k) builds the schedule for k steps per epoch: per batch with k = batches per epoch;
+    /// per epoch with k = 1, held for each epoch's batches (PyTorch's scheduler.step() once per epoch).
+    /// </summary>
+    public static ILearningRateSchedule Schedule(bool perEpoch, int batchesPerEpoch, Func<int, ILearningRateSchedule> over) =>
+        perEpoch ? new EpochSteppedSchedule(over(1), batchesPerEpoch) : over(batchesPerEpoch);
+
 
     /// <summary>None, the dataset's augmentation, or (when the data did not say) crop with H/8 padding + flip.</summary>
     public static Augmentation AugmentationFor(bool augment, Augmentation? dataset, int height) =>

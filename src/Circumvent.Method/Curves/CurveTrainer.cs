@@ -11,7 +11,8 @@ namespace Circumvent.Method.Curves;
 /// or, with <see cref="CurveOptions.TrainEndpoints"/>, all three bends (the adaptive attack):
 /// per mini-batch one t ~ U(0, 1), forward with w(t) in training mode (BN on batch statistics, no
 /// running statistics kept), loss = objective + 0.5·λ·‖w(t)‖², backward into the trained bends,
-/// SGD with momentum and weight decay on them (or Adam, <see cref="CurveOptions.Optimizer"/>), cosine learning rate per step over the actual run.
+/// SGD with momentum and weight decay on them (or Adam, <see cref="CurveOptions.Optimizer"/>), cosine learning rate over the actual run,
+/// stepped per batch or, with <see cref="CurveOptions.SchedulePerEpoch"/>, per epoch.
 /// The <see cref="TrainingLoop"/> with the curve's w(t) as the step's weights. Deterministic for a
 /// given <see cref="CurveOptions.Seed"/>, resumed or not.
 /// </summary>
@@ -37,7 +38,8 @@ public static class CurveTrainer
             Weights = new CurveWeights(curve, options.Seed),
             Objective = new WithWeightPenalty(objective, options.L2),
             Optimizer = OptionChecks.CreateOptimizer(options.Optimizer, trained, options.LearningRate, options.Momentum, options.WeightDecay),
-            Schedule = new CosineSchedule(options.LearningRate, options.Epochs * loader.BatchesPerEpoch),
+            Schedule = OptionChecks.Schedule(options.SchedulePerEpoch, loader.BatchesPerEpoch,
+                stepsPerEpoch => new CosineSchedule(options.LearningRate, options.Epochs * stepsPerEpoch)),
             Epochs = options.Epochs,
             ContextForEpoch = epoch => ForwardContext.Train(null, OptionChecks.DropoutStream(options.Seed, epoch)),
             State = checkpoint?.ForCurve(curve),

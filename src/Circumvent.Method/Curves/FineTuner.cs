@@ -44,7 +44,7 @@ public static class FineTuner
             Weights = new ModelWeights(tuned),
             Objective = objective,
             Optimizer = Factories.CreateOptimizer(config, tuned.Parameters.Select(e => e.Tensor).ToList()),
-            Schedule = Factories.CreateSchedule(config, loader.BatchesPerEpoch),
+            Schedule = OptionChecks.Schedule(options.SchedulePerEpoch, loader.BatchesPerEpoch, stepsPerEpoch => Factories.CreateSchedule(config, stepsPerEpoch)),
             Epochs = options.Epochs,
             ContextForEpoch = epoch => ForwardContext.Train(statsUpdater, OptionChecks.DropoutStream(options.Seed, epoch)),
             State = checkpoint?.ForModel(tuned, statsUpdater),

@@ -65,7 +65,12 @@ public static class DefenseFactory
             case "tsc":
             {
                 var d = new TscOptions();
-                var options = d with { Rounds = k.Rounds ?? d.Rounds, T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
+                var options = d with
+                {
+                    Rounds = k.Rounds ?? d.Rounds, T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune),
+                    // Without augmentation of D, matching sees D as stored too.
+                    Matching = k.Augment ? d.Matching : d.Matching is { } m ? m with { Augment = false } : null,
+                };
                 options.Validate();
                 return new Tsc(options);
             }

@@ -7,7 +7,8 @@ namespace Circumvent.Method.Defenses;
 
 /// <summary>
 /// TSC (Algorithm 1) settings; defaults are the paper's supervised ones. Learning rates are peak
-/// rates of a cosine schedule annealed over the actual number of epochs.
+/// rates of a cosine schedule annealed over the actual number of epochs and, as the authors' scheduler.step(),
+/// stepped once per epoch.
 /// </summary>
 public sealed record TscOptions
 {
@@ -15,25 +16,53 @@ public sealed record TscOptions
     public int Rounds { get; init; } = 3;
     /// <summary>The curve point taken in both stages.</summary>
     public double T { get; init; } = 0.4;
-    public CurveOptions Curve { get; init; } = new();
+    public CurveOptions Curve { get; init; } = new() { SchedulePerEpoch = true };
     /// <summary>Fine-tuning between rounds (not after the last).</summary>
-    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 10, LearningRate = 1e-4 };
+    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 10, LearningRate = 1e-4, SchedulePerEpoch = true };
+    /// <summary>
+    /// How PermuteLayers batches D. Null: in order, un-augmented, batch 256 (<see cref="MatchingOptions.InOrder"/>) — the
+    /// batching of run folders made before the option existed, which then still match (null is not recorded).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public MatchingOptions? Matching { get; init; } = MatchingOptions.Authors;
 
     public void Validate()
     {
         Check.That(Rounds >= 1, $"--rounds must be at least 1, got {Rounds}.");
         Check.That(T > 0 && T < 1, $"--t must be strictly between 0 and 1, got {T}.");
+        Matching?.Validate();
         Curve.Validate();
         FineTune.Validate(allowZeroEpochs: true);
     }
+}
+
+/// <summary>
+/// The batches activation matching runs both networks on (eval mode, the same batches for both): D in
+/// <see cref="BatchSize"/>-image batches, shuffled and with the training augmentation (random crop + flip)
+/// or in order and as stored. Each batch's statistics weigh equally.
+/// </summary>
+public sealed record MatchingOptions
+{
+    public int BatchSize { get; init; } = 128;
+    public bool Shuffle { get; init; } = true;
+    /// <summary>Random crop (H/8 zero padding) + horizontal flip, drawn anew by each PermuteLayers call.</summary>
+    public bool Augment { get; init; } = true;
+
+    /// <summary>As the authors run it: their clean training loader (shuffled, augmented, batch 128).</summary>
+    public static MatchingOptions Authors { get; } = new();
+
+    /// <summary>D in order, un-augmented, batch 256 (what runs made before this option used).</summary>
+    public static MatchingOptions InOrder { get; } = new() { BatchSize = 256, Shuffle = false, Augment = false };
+
+    public void Validate() => Check.That(BatchSize >= 1, $"matching batch size must be at least 1, got {BatchSize}.");
 }
 
 /// <summary>MCR (Zhao et al. 2020): fine-tune a copy, one curve θ → copy without the L2 term, point at t.</summary>
 public sealed record McrOptions
 {
     public double T { get; init; } = 0.4;
-    public CurveOptions Curve { get; init; } = new() { L2 = 0 };
-    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 100, LearningRate = 0.01 };
+    public CurveOptions Curve { get; init; } = new() { L2 = 0, SchedulePerEpoch = true };
+    public FineTuneOptions FineTune { get; init; } = new() { Epochs = 100, LearningRate = 0.01, SchedulePerEpoch = true };
 
     public void Validate()
     {

@@ -3,10 +3,10 @@ using Circumvent.Method.Curves;
 
 namespace Circumvent.Method.Defenses;
 
-/// <summary>The FT baseline: plain SGD fine-tuning of θ on D (default lr 0.01 for 100 epochs, cosine — MCR's endpoint).</summary>
+/// <summary>The FT baseline: plain SGD fine-tuning of θ on D (default lr 0.01 for 100 epochs, cosine stepped per epoch — MCR's endpoint).</summary>
 public sealed class FineTuneDefense(FineTuneOptions settings) : IDefense
 {
-    public static FineTuneOptions Defaults { get; } = new() { Epochs = 100, LearningRate = 0.01 };
+    public static FineTuneOptions Defaults { get; } = new() { Epochs = 100, LearningRate = 0.01, SchedulePerEpoch = true };
 
     public FineTuneOptions Settings { get; } = settings;
 
@@ -18,7 +18,7 @@ public sealed class FineTuneDefense(FineTuneOptions settings) : IDefense
     {
         Settings.Validate();
         var run = ResumableRun.Start(this, input, observer);
-        using var steps = new PurificationSteps(input);
+        var steps = new PurificationSteps(input);
         var before = run.EvaluateBefore(input.Parameters);
         var unit = new DefenseUnit(1, "finetune", UnitKind.FineTune);
         var tuned = run.Weights(unit, checkpoint =>

@@ -19,7 +19,7 @@ public sealed class Mcr(McrOptions options) : IDefense
     {
         Options.Validate();
         var run = ResumableRun.Start(this, input, observer);
-        using var steps = new PurificationSteps(input);
+        var steps = new PurificationSteps(input);
         var before = run.EvaluateBefore(input.Parameters);
         var theta = input.Parameters;
 

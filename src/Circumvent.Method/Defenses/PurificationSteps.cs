@@ -12,10 +12,9 @@ namespace Circumvent.Method.Defenses;
 /// bound to one defence input, so the defences read like the paper's algorithms. This is the only
 /// place that knows the signatures of the Permutations/ and Curves/ code.
 /// </summary>
-internal sealed class PurificationSteps : IDisposable
+internal sealed class PurificationSteps
 {
     private readonly DefenseInput _input;
-    private List<Tensor>? _probeBatches;
 
     public PurificationSteps(DefenseInput input) => _input = input;
 
@@ -26,8 +25,13 @@ internal sealed class PurificationSteps : IDisposable
         PermutationSpecs.ApplyRandom(Arch, parameters, new Random(seed));
 
     /// <summary>A copy of <paramref name="toPermute"/> whose units are matched (or anti-matched) to <paramref name="reference"/> on D.</summary>
-    public ParameterSet PermuteLayers(ParameterSet reference, ParameterSet toPermute, MatchMode mode) =>
-        ActivationMatcher.PermuteLayers(Arch, reference, toPermute, ProbeBatches(), mode);
+    /// <param name="seed">Draws the shuffle and augmentation of the batches (<see cref="MatchingBatches"/>).</param>
+    public ParameterSet PermuteLayers(ParameterSet reference, ParameterSet toPermute, MatchMode mode, MatchingOptions? matching, int seed)
+    {
+        var batches = MatchingBatches(_input, matching, seed);
+        try { return ActivationMatcher.PermuteLayers(Arch, reference, toPermute, batches, mode); }
+        finally { foreach (var t in batches) t.Dispose(); }
+    }
 
     public BezierCurve FitCurve(ParameterSet start, ParameterSet end, CurveOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
         EpochCheckpoint? checkpoint) =>
@@ -53,19 +57,22 @@ internal sealed class PurificationSteps : IDisposable
     private static string FormatTime(TimeSpan t) =>
         t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s";
 
-    /// <summary>D in order, normalised, without augmentation: the batches activations are matched on.</summary>
-    private List<Tensor> ProbeBatches()
+    /// <summary>
+    /// The normalised image batches (B, C, H, W) of D that activation matching runs both networks on, as
+    /// <paramref name="matching"/> says (null: <see cref="MatchingOptions.InOrder"/>); shuffle and crops drawn by
+    /// <paramref name="seed"/>. A trailing batch of one image is kept (eval mode needs no batch statistics).
+    /// </summary>
+    internal static List<Tensor> MatchingBatches(DefenseInput input, MatchingOptions? matching, int seed)
     {
-        if (_probeBatches is not null) return _probeBatches;
-        var loader = new BatchLoader(_input.Clean, _input.Normalization, BatchLoaderOptions.Evaluation(256) with { Prefetch = false });
-        _probeBatches = [.. loader.Epoch(0).Select(b => b.Images)];
-        return _probeBatches;
-    }
-
-    public void Dispose()
-    {
-        if (_probeBatches is null) return;
-        foreach (var t in _probeBatches) t.Dispose();
-        _probeBatches = null;
+        var m = matching ?? MatchingOptions.InOrder;
+        var loader = new BatchLoader(input.Clean, input.Normalization, new BatchLoaderOptions
+        {
+            BatchSize = m.BatchSize,
+            Shuffle = m.Shuffle,
+            Seed = seed,
+            Augmentation = OptionChecks.AugmentationFor(m.Augment, input.Augmentation, input.Clean.Height),
+            Prefetch = false,
+        });
+        return [.. loader.Epoch(0).Select(b => b.Images)];
     }
 }

@@ -27,7 +27,7 @@ public sealed class Tsc(TscOptions options) : IDefense
     {
         Options.Validate();
         var run = ResumableRun.Start(this, input, observer);
-        using var steps = new PurificationSteps(input);
+        var steps = new PurificationSteps(input);
         var before = run.EvaluateBefore(input.Parameters);
         var theta = input.Parameters;
         var after = before;
@@ -40,7 +40,8 @@ public sealed class Tsc(TscOptions options) : IDefense
             var curve1 = run.Curve(unit1, "stage 1", checkpoint =>
             {
                 var permuted = steps.RandomlyPermuted(start, UnitSeeds.For(input.Seed, round, UnitSeeds.RandomPermutation));
-                var unaligned = steps.PermuteLayers(start, permuted, MatchMode.Unalign);
+                var unaligned = steps.PermuteLayers(start, permuted, MatchMode.Unalign, Options.Matching,
+                    UnitSeeds.For(input.Seed, round, UnitSeeds.FirstMatching));
                 return steps.FitCurve(start, unaligned, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.FirstCurve), unit1, observer, checkpoint);
             });
             var theta1 = run.Weights(new DefenseUnit(round, "stage1-point", UnitKind.Point), _ =>
@@ -51,7 +52,8 @@ public sealed class Tsc(TscOptions options) : IDefense
             var curve2 = run.Curve(unit2, "stage 2", checkpoint =>
             {
                 // Stage 2 permutes the CURRENT model θ into θ1's basin, then connects the two.
-                var aligned = steps.PermuteLayers(theta1, start, MatchMode.Align);
+                var aligned = steps.PermuteLayers(theta1, start, MatchMode.Align, Options.Matching,
+                    UnitSeeds.For(input.Seed, round, UnitSeeds.SecondMatching));
                 return steps.FitCurve(aligned, theta1, Options.Curve, UnitSeeds.For(input.Seed, round, UnitSeeds.SecondCurve), unit2, observer, checkpoint);
             });
             theta = run.Weights(new DefenseUnit(round, "stage2-point", UnitKind.Point), _ =>

@@ -13,6 +13,9 @@ internal static class UnitSeeds
     /// <summary>The augmentation draws of the BN re-estimation of a curve point (stage 1, stage 2 / MCR's point).</summary>
     public const int FirstPoint = 5;
     public const int SecondPoint = 6;
+    /// <summary>The shuffle and augmentation of the matching batches (stage 1 UNALIGN, stage 2 ALIGN).</summary>
+    public const int FirstMatching = 7;
+    public const int SecondMatching = 8;
 
     public static int For(int seed, int round, int purpose) =>
         unchecked((int)(Mix((uint)seed * 0x9E3779B1u ^ (uint)round * 0x85EBCA77u ^ (uint)purpose * 0xC2B2AE3Du) & 0x7FFFFFFF));

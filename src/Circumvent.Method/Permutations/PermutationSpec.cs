@@ -21,8 +21,9 @@ public sealed record TensorAxis(string Tensor, int Axis, int UnitLength = 1)
 /// <param name="Name">Readable name, e.g. "layer2" (a residual stream) or "layer2.0.conv1".</param>
 /// <param name="Size">Number of units (channels or features).</param>
 /// <param name="Probe">
-/// Layer prefix whose output (seen through <see cref="IActivationObserver"/>) carries exactly these units on
-/// its channel axis; activation matching compares networks there.
+/// The probe point: the name of a conv/linear layer whose own output — bias included, before any residual add,
+/// norm or activation, however the forward fuses them (<see cref="IActivationObserver"/>) — carries exactly these
+/// units on its channel axis; activation matching compares networks there.
 /// </param>
 /// <param name="Producers">Tensors whose output axis (0) indexes these units: conv/linear weights and biases,
 /// and the γ, β, running mean and running variance of every BN that normalises them.</param>

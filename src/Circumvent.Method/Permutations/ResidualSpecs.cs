@@ -16,8 +16,9 @@ internal static class ResidualSpecs
     /// <summary>
     /// PreActResNet18: out = conv2(relu(bn2(conv1(relu(bn1(x)))))) + shortcut, shortcut = conv(relu(bn1(x))) or x.
     /// bn1 of a block normalises the stream it reads, so it moves with that stream (for a stage's first block,
-    /// the previous stage's stream). Streams are probed at the stem conv output / block-0 conv2 output (the conv fuses the residual add, so the
-    /// probe sees the stream itself).
+    /// the previous stage's stream). Streams are probed at the stem conv output / block-0 conv2 output before the
+    /// residual add (the method doc; the authors' code): the probe point is that conv's own output, which the
+    /// forward shows its observer even where it fuses the add.
     /// Returns the last stream (read by `linear`).
     /// </summary>
     public static PermutationSpecBuilder.GroupBuilder PreActResNet(PermutationSpecBuilder b, IArchitecture arch)

@@ -15,11 +15,13 @@ public static class Layers
     /// nn.Conv2d with weight `prefix.weight` and, when <paramref name="bias"/>, `prefix.bias`. The output is
     /// shown to the context's activation observer under <paramref name="prefix"/>.
     /// </summary>
-    /// <param name="residual">Added to the output inside the op (a residual connection, see <see cref="Op.Conv2d"/>);
-    /// the observer then sees the sum.</param>
+    /// <param name="residual">Added to the output (a residual connection): inside the op (see <see cref="Op.Conv2d"/>) when
+    /// no activation observer looks; otherwise after the observer has seen the convolution's own output.</param>
     public static Tensor Conv(ParameterSet p, string prefix, Tensor x, ForwardContext ctx, int stride = 1, int padding = 0,
         bool bias = false, Tensor? residual = null)
     {
+        if (residual is not null && ctx.ActivationObserver is not null)
+            return Op.Add(Conv(p, prefix, x, ctx, stride, padding, bias), residual);
         var y = Op.Conv2d(x, p[prefix + ".weight"], bias ? p[prefix + ".bias"] : null, stride, padding, residual);
         ctx.ActivationObserver?.Observe(prefix, y);
         return y;
@@ -55,13 +57,17 @@ public static class Layers
     /// conv(relu(bn(x))) (+ <paramref name="residual"/>) through the fused op, which keeps no copy of the
     /// pre-activation for the backward (<see cref="Op.BatchNormReluConv2d"/>): for a pre-activation
     /// that only this convolution reads. BN statistics and the convolution's output are reported as by
-    /// <see cref="BatchNormRelu"/> and <see cref="Conv"/>.
+    /// <see cref="BatchNormRelu"/> and <see cref="Conv"/>: the observer sees the convolution's output without the residual.
     /// </summary>
     /// <param name="temporary">x is a temporary only this call reads (as in <see cref="BatchNormRelu"/>): in eval mode
     /// without a graph it is then normalised in place, with no buffer for the pre-activation.</param>
     public static Tensor BatchNormReluConv(ParameterSet p, string bnPrefix, string convPrefix, Tensor x, ForwardContext ctx,
         int stride = 1, int padding = 0, bool convBias = false, Tensor? residual = null, bool temporary = false)
     {
+        // The probe point `convPrefix` is the convolution's own output, before the residual add: an observer must see
+        // that whatever this forward fuses (activation matching probes residual streams here).
+        if (residual is not null && ctx.ActivationObserver is not null)
+            return Op.Add(BatchNormReluConv(p, bnPrefix, convPrefix, x, ctx, stride, padding, convBias, residual: null, temporary), residual);
         Tensor bnWeight = p[bnPrefix + ".weight"], bnBias = p[bnPrefix + ".bias"];
         // Normalising in place keeps no pre-activation either; the convolution records its own graph if it needs one.
         if (temporary && !ctx.Training && !Tensor.NeedsGraph(x, bnWeight, bnBias))

@@ -17,7 +17,8 @@ public interface IActivationObserver
 {
     /// <param name="prefix">The layer's state_dict prefix, e.g. "layer1.0.conv2" or "fc1".</param>
     /// <param name="output">
-    /// The layer's output before any norm or activation: (N, C, H, W) for a convolution (bias included),
+    /// The layer's own output before any residual add, norm or activation, whatever the forward fuses (this
+    /// is the named probe point activation matching reads): (N, C, H, W) for a convolution (bias included),
     /// (N, features) for a linear layer. Read-only and valid only during the call (its buffer may be
     /// recycled when the caller's TensorScope ends): copy what you keep.
     /// </param>

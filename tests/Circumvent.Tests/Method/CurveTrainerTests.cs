@@ -46,6 +46,41 @@ public class CurveTrainerTests
     }
 
     [Fact]
+    public void SchedulePerEpochHoldsTheRateThroughEachEpochAndIsRecordedOnlyWhenSet()
+    {
+        var arch = CurveProblems.SmallCnn();
+        var data = CurveProblems.Blocks(48, 1); // 3 batches of 16 per epoch
+        var (start, end) = (arch.Initialize(new Random(1)), arch.Initialize(new Random(2)));
+        List<(int Epoch, double Rate)> Rates(CurveOptions options)
+        {
+            var rates = new List<(int, double)>();
+            CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, options, CrossEntropy, new ProgressRelay(p => rates.Add((p.Epoch, p.LearningRate))));
+            return rates;
+        }
+        var perBatch = Rates(Tiny(2));
+        var perEpoch = Rates(Tiny(2) with { SchedulePerEpoch = true });
+        // Per epoch: cosine over 2 epochs, 0.05 then 0.025, for every batch of the epoch. Per batch: 6 distinct steps.
+        Assert.Equal([0.05, 0.05, 0.05, 0.025, 0.025, 0.025], perEpoch.Select(r => Math.Round(r.Rate, 12)));
+        Assert.Equal(6, perBatch.Select(r => r.Rate).Distinct().Count());
+
+        // Off (the default) it is not in the recorded settings, so run folders made before it still match.
+        Assert.False(Circumvent.Method.Defenses.OptionsJson.ToNode(Tiny(2)).ContainsKey("schedule_per_epoch"));
+        Assert.True((bool)Circumvent.Method.Defenses.OptionsJson.ToNode(Tiny(2) with { SchedulePerEpoch = true })["schedule_per_epoch"]!);
+        Assert.False(Circumvent.Method.Defenses.OptionsJson.ToNode(new FineTuneOptions()).ContainsKey("schedule_per_epoch"));
+    }
+
+    [Fact]
+    public void TheDefencesStepTheirCosinePerEpochAsTheAuthorsDo()
+    {
+        var tsc = (Circumvent.Method.Defenses.Tsc)Circumvent.Method.Defenses.DefenseFactory.Create("tsc", new(CurveEpochs: 5));
+        var mcr = (Circumvent.Method.Defenses.Mcr)Circumvent.Method.Defenses.DefenseFactory.Create("mcr", new());
+        var ft = (Circumvent.Method.Defenses.FineTuneDefense)Circumvent.Method.Defenses.DefenseFactory.Create("ft", new());
+        Assert.True(tsc.Options.Curve.SchedulePerEpoch && tsc.Options.FineTune.SchedulePerEpoch);
+        Assert.True(mcr.Options.Curve.SchedulePerEpoch && mcr.Options.FineTune.SchedulePerEpoch);
+        Assert.True(ft.Settings.SchedulePerEpoch);
+    }
+
+    [Fact]
     public void ShortFitLowersTheMidpointLossAndLeavesTheEndpointsUntouched()
     {
         var arch = CurveProblems.SmallCnn();

@@ -36,6 +36,19 @@ public class FineTunerTests
     }
 
     [Fact]
+    public void SchedulePerEpochStepsTheCosineOncePerEpoch()
+    {
+        var arch = CurveProblems.SmallMlp();
+        var data = CurveProblems.Blocks(60, 5); // 4 batches of 16 per epoch
+        var progress = new CollectProgress<TrainingProgress>();
+        FineTuner.Run(arch, arch.Initialize(new Random(1)), data, CurveProblems.Norm, Quick with { SchedulePerEpoch = true },
+            new SupervisedObjective(), progress);
+        // Epoch e (0-based) of 5 runs all its batches at 0.05·(1 + cos(π e / 5)) / 2, as scheduler.step() once per epoch.
+        Assert.Equal(5 * 4, progress.Items.Count);
+        Assert.All(progress.Items, p => Assert.Equal(Quick.LearningRate * (1 + Math.Cos(Math.PI * (p.Epoch - 1) / 5)) / 2, p.LearningRate, 12));
+    }
+
+    [Fact]
     public void IsDeterministicForASeed()
     {
         var arch = CurveProblems.SmallMlp();

@@ -16,6 +16,17 @@ public class ScheduleTests
     }
 
     [Fact]
+    public void EpochSteppedCosineHoldsEachEpochsRateForAllItsBatches()
+    {
+        // 4 epochs of 3 batches: PyTorch's CosineAnnealingLR(T_max = 4) stepped once per epoch.
+        var s = new EpochSteppedSchedule(new CosineSchedule(0.02, totalSteps: 4), stepsPerEpoch: 3);
+        for (int epoch = 0; epoch < 4; epoch++)
+            for (int batch = 0; batch < 3; batch++)
+                Assert.Equal(0.02 * (1 + Math.Cos(Math.PI * epoch / 4)) / 2, s.At(epoch * 3 + batch), 12);
+        Assert.Throws<ArgumentException>(() => new EpochSteppedSchedule(new ConstantSchedule(1), 0));
+    }
+
+    [Fact]
     public void StepDecayMultipliesByGammaEveryStepSize()
     {
         var s = new StepDecaySchedule(0.1, stepSize: 30, gamma: 0.1);
