@@ -82,6 +82,15 @@ public class ImageFolderTests
     }
 
     [Fact]
+    public void TheTestSplitAloneStillMustMatchATrainingSplitBesideIt()
+    {
+        using var dir = new TempFolder();
+        string root = Broken(dir.Path, "mismatched-classes");
+        var e = Assert.Throws<DataFormatException>(() => DatasetSpec.Parse("imagefolder:" + root).LoadTest());
+        Assert.Contains("only in train/: b; only in test/: c", e.Message);
+    }
+
+    [Fact]
     public void ImageFolderHasNoDefaultLocation()
     {
         var e = Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("imagefolder"));
