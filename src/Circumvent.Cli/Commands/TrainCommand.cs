@@ -13,7 +13,7 @@ internal static class TrainCommand
         var defaults = new TrainingConfig();
         var arch = new Option<string?>("--arch") { Description = "Built-in architecture: mlp, cnn-small, vgg11, vgg16, vgg19, preact-resnet18, resnet18, airnet." };
         var description = new DescriptionOption("Or a network described in a file (JSON or YAML; see README, 'Your own architecture').");
-        var data = Options.Required("--data", "Dataset as KIND[:PATH], e.g. cifar10:/data/cifar10 or fashion-mnist.");
+        var data = Options.Required("--data", $"Dataset as KIND[:PATH], KIND one of {string.Join(", ", Circumvent.Data.DatasetSpec.KnownKinds)}; e.g. cifar10:/data/cifar10 or imagefolder:photos (photos/train/CLASS/*.png, photos/test/CLASS/*.png).");
         var output = Options.Required("--out", "Checkpoint to write (.safetensors, or .pth/.pt for PyTorch's format); written only when training succeeds.");
         var epochs = Options.Make("--epochs", "Training epochs.", defaults.Epochs);
         var lr = Options.Make("--lr", "Peak learning rate.", defaults.LearningRate);

@@ -1,18 +1,16 @@
-using Circumvent.Data.Formats;
-
 namespace Circumvent.Data;
 
 /// <summary>
-/// A dataset named on the command line as KIND[:PATH], e.g. "cifar10:/data/cifar10" or
-/// "fashion-mnist". When PATH is omitted the kind's default folder is used:
-/// $CIRCUMVENT_DATA_DIR/KIND when that variable is set and the folder exists, otherwise
-/// /usr/share/datasets/fashion-mnist (the Debian package) for fashion-mnist.
+/// A dataset named on the command line as KIND[:PATH], e.g. "cifar10:/data/cifar10", "imagefolder:~/photos" or
+/// "fashion-mnist"; the kinds are <see cref="KnownDatasets.All"/>. When PATH is omitted the kind's default folder is
+/// used: $CIRCUMVENT_DATA_DIR/KIND when that variable is set and the folder exists, otherwise the kind's system
+/// folder (/usr/share/datasets/fashion-mnist, the Debian package, for fashion-mnist).
 /// </summary>
 public sealed record DatasetSpec(string Kind, string Path)
 {
     public const string DataDirVariable = "CIRCUMVENT_DATA_DIR";
     public const string FashionMnistSystemPath = "/usr/share/datasets/fashion-mnist";
-    public static IReadOnlyList<string> KnownKinds { get; } = ["cifar10", "fashion-mnist", "mnist"];
+    public static IReadOnlyList<string> KnownKinds { get; } = KnownDatasets.All.Select(k => k.Name).ToArray();
 
     public static DatasetSpec Parse(string text)
     {
@@ -21,7 +19,7 @@ public sealed record DatasetSpec(string Kind, string Path)
         int colon = text.IndexOf(':');
         string kind = (colon < 0 ? text : text[..colon]).Trim().ToLowerInvariant();
         string? path = colon < 0 ? null : text[(colon + 1)..].Trim();
-        if (!KnownKinds.Contains(kind))
+        if (KnownDatasets.Find(kind) is null)
             throw new ArgumentException($"Unknown dataset kind '{kind}' in '{text}'; known kinds: {string.Join(", ", KnownKinds)}.");
         if (string.IsNullOrEmpty(path))
             path = DefaultPath(kind) ?? throw new ArgumentException(
@@ -35,29 +33,20 @@ public sealed record DatasetSpec(string Kind, string Path)
         string? dataDir = Environment.GetEnvironmentVariable(DataDirVariable);
         string? fromVariable = string.IsNullOrEmpty(dataDir) ? null : System.IO.Path.Combine(dataDir, kind);
         if (fromVariable is not null && Directory.Exists(fromVariable)) return fromVariable;
-        return kind == "fashion-mnist" ? FashionMnistSystemPath : fromVariable;
+        return KnownDatasets.Find(kind)?.SystemPath ?? fromVariable;
     }
 
+    /// <summary>What <see cref="Kind"/> names.</summary>
+    public DatasetKind Definition => KnownDatasets.Find(Kind) ?? throw new InvalidOperationException($"Unknown dataset kind '{Kind}'.");
+
     /// <summary>Reads both splits; throws <see cref="DataFormatException"/> for missing or malformed files.</summary>
-    public DatasetPair Load() => Kind switch
-    {
-        "cifar10" => KnownDatasets.LoadCifar10(Path),
-        "fashion-mnist" => KnownDatasets.LoadFashionMnist(Path),
-        "mnist" => KnownDatasets.LoadMnist(Path),
-        _ => throw new InvalidOperationException($"Unknown dataset kind '{Kind}'."),
-    };
+    public DatasetPair Load() => Definition.Load(Path);
 
     /// <summary>
     /// Reads the test split only (for scoring: a folder holding just the test files is enough), with the
     /// kind's normalisation; throws <see cref="DataFormatException"/> for missing or malformed files.
     /// </summary>
-    public (ImageDataset Test, Normalization Normalization) LoadTest() => Kind switch
-    {
-        "cifar10" => (Cifar10Binary.LoadTest(Path), Normalization.Cifar10),
-        "fashion-mnist" => (KnownDatasets.LoadMnistLayoutTest(Kind, Path, KnownDatasets.FashionMnistClassNames), Normalization.FashionMnist),
-        "mnist" => (KnownDatasets.LoadMnistLayoutTest(Kind, Path, KnownDatasets.MnistClassNames), Normalization.Mnist),
-        _ => throw new InvalidOperationException($"Unknown dataset kind '{Kind}'."),
-    };
+    public (ImageDataset Test, Normalization Normalization) LoadTest() => Definition.LoadTest(Path);
 
     public static DatasetPair Load(string text) => Parse(text).Load();
 

@@ -24,6 +24,43 @@ public sealed record Normalization
     public static Normalization FashionMnist { get; } = new([0.2860f], [0.3530f]);
     public static Normalization Mnist { get; } = new([0.1307f], [0.3081f]);
 
+    /// <summary>
+    /// GTSRB at 32×32: the per-channel mean and (population) std of the 12,330 training images of the shared
+    /// gtsrb/ tree on the 0–1 scale, computed by <see cref="Measure"/> and rounded to 4 places (GtsrbTests checks them against the folder).
+    /// </summary>
+    public static Normalization Gtsrb { get; } = new([0.3407f, 0.3162f, 0.3270f], [0.2723f, 0.2631f, 0.2714f]);
+
+    /// <summary>
+    /// The per-channel mean and population std of <paramref name="images"/> on the 0–1 scale: the standard
+    /// normalisation of a dataset that publishes none. A constant channel gets std 1 (it carries no signal to scale).
+    /// </summary>
+    public static Normalization Measure(ImageDataset images)
+    {
+        int channels = images.Channels, plane = images.Height * images.Width;
+        var sum = new long[channels];
+        var sumSquares = new long[channels];
+        for (int i = 0; i < images.Count; i++)
+        {
+            var image = images.Image(i);
+            for (int c = 0; c < channels; c++)
+                foreach (byte b in image.Slice(c * plane, plane))
+                {
+                    sum[c] += b;
+                    sumSquares[c] += b * b;
+                }
+        }
+        double n = (double)images.Count * plane;
+        var mean = new float[channels];
+        var std = new float[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            double m = sum[c] / n, variance = Math.Max(0, sumSquares[c] / n - m * m);
+            mean[c] = (float)(m / 255);
+            std[c] = variance > 0 ? (float)(Math.Sqrt(variance) / 255) : 1f;
+        }
+        return new Normalization(mean, std);
+    }
+
     /// <summary>Only the /255 scaling (mean 0, std 1).</summary>
     public static Normalization Identity(int channels) => new(new float[channels], Enumerable.Repeat(1f, channels).ToArray());
 

@@ -4,7 +4,7 @@ namespace Circumvent.Data.Formats;
 
 /// <summary>
 /// The one image-file decoder: binary PPM/PGM by <see cref="Netpbm"/>, PNG and JPEG by SkiaSharp. Every
-/// reader of pictures (trigger images now, an image-folder dataset later) goes through <see cref="Read"/>,
+/// reader of pictures (trigger images, image-folder datasets) goes through <see cref="Read"/>,
 /// so all of them accept the same files and land on the same planar 0–255 layout.
 /// </summary>
 public static class ImageFiles

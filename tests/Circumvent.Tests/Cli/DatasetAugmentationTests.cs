@@ -13,11 +13,13 @@ namespace Circumvent.Tests.Cli;
 public class DatasetAugmentationTests
 {
     [Theory]
-    [InlineData("mnist", 3, false)]
-    [InlineData("fashion-mnist", 3, true)]
-    [InlineData("cifar10", 4, true)]
-    public void EachDatasetKindHasItsOwnRecipe(string kind, int padding, bool flip) =>
-        Assert.Equal(new Augmentation(padding, flip), KnownDatasets.DefaultAugmentation(kind));
+    [InlineData("mnist", 28, 3, false)]
+    [InlineData("fashion-mnist", 28, 3, true)]
+    [InlineData("cifar10", 32, 4, true)]
+    [InlineData("gtsrb", 32, 4, false)]
+    [InlineData("imagefolder", 64, 8, false)]
+    public void EachDatasetKindHasItsOwnRecipe(string kind, int height, int padding, bool flip) =>
+        Assert.Equal(new Augmentation(padding, flip), KnownDatasets.Find(kind)!.AugmentationFor(height));
 
     [Fact]
     public void CurvesAndFineTuningUseTheDatasetsRecipeWhenGivenOne()

@@ -27,7 +27,7 @@ public class DatasetSpecTests
     public void UnknownKindListsKnownKinds()
     {
         var e = Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("imagenet:/x"));
-        Assert.Equal("Unknown dataset kind 'imagenet' in 'imagenet:/x'; known kinds: cifar10, fashion-mnist, mnist.", e.Message);
+        Assert.Equal("Unknown dataset kind 'imagenet' in 'imagenet:/x'; known kinds: cifar10, fashion-mnist, mnist, gtsrb, imagefolder.", e.Message);
         Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("  "));
     }
 

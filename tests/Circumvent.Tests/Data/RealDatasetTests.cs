@@ -18,7 +18,7 @@ public class RealDatasetTests
         {
             throw new SkipException($"Fashion-MNIST not installed at {folder}.");
         }
-        var pair = KnownDatasets.LoadFashionMnist(folder);
+        var pair = KnownDatasets.FashionMnist.Load(folder);
         var test = pair.Test;
         Assert.Equal((10000, 1, 28, 28), (test.Count, test.Channels, test.Height, test.Width));
         Assert.Equal(60000, pair.Train.Count);
