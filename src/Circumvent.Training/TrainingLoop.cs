@@ -36,7 +36,14 @@ public sealed class TrainingLoop
     /// <summary>The learning rate per step, counted over the whole run (resumed runs continue the count).</summary>
     public required ILearningRateSchedule Schedule { get; init; }
 
+    /// <summary>The epochs the loop enters; the last one stops early when <see cref="TotalSteps"/> is reached.</summary>
     public required int Epochs { get; init; }
+
+    /// <summary>The run's step budget (null: every batch of every epoch); schedules and hooks count over it.</summary>
+    public int? TotalSteps { get; init; }
+
+    /// <summary>Run beside the optimiser, in order: before each epoch and after each step (freezing, lookahead).</summary>
+    public IReadOnlyList<ITrainingHook> Hooks { get; init; } = [];
 
     /// <summary>
     /// The training-mode context of an epoch: its BN observer and a dropout stream that depends on
@@ -61,14 +68,18 @@ public sealed class TrainingLoop
         int batches = data.BatchesPerEpoch;
         if (data.Count == 0 || batches == 0) throw new ArgumentException($"{Stage}: the data ({data.Count} images) gives no batch.");
         int firstEpoch = Math.Min(State?.Restore(Optimizer) ?? 0, Epochs);
-        int step = firstEpoch * batches, firstStep = step, totalSteps = Epochs * batches;
+        int totalSteps = TotalSteps ?? Epochs * batches;
+        if (totalSteps < 1 || totalSteps > Epochs * batches)
+            throw new ArgumentException($"{Stage}: a budget of {totalSteps} steps does not fit {Epochs} epochs of {batches} batches.");
+        int step = Math.Min(firstEpoch * batches, totalSteps), firstStep = step;
         var total = Stopwatch.StartNew();
         double lastLoss = double.NaN, lastAccuracy = 0;
-        for (int epoch = firstEpoch; epoch < Epochs; epoch++)
+        for (int epoch = firstEpoch; epoch < Epochs && step < totalSteps; epoch++)
         {
             var context = ContextForEpoch(epoch);
             Weights.BeginEpoch(epoch, batches);
             Objective.BeginEpoch(epoch);
+            foreach (var hook in Hooks) hook.BeginEpoch(epoch);
             var clock = Stopwatch.StartNew();
             double lossSum = 0;
             long seen = 0, counted = 0, correct = 0;
@@ -90,13 +101,19 @@ public sealed class TrainingLoop
                 }
                 step++;
                 batchIndex++;
+                foreach (var hook in Hooks) hook.AfterStep(step, totalSteps);
                 lastLoss = lossSum / seen;
                 lastAccuracy = counted > 0 ? (double)correct / counted : double.NaN;
-                if (Progress is null) continue;
-                double imagesPerSecond = seen / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-                var remaining = total.Elapsed / (step - firstStep) * (totalSteps - step);
-                Progress.Report(new TrainingProgress(epoch + 1, Epochs, batchIndex, batches, lastLoss, lastAccuracy,
-                    Optimizer.LearningRate, imagesPerSecond, total.Elapsed, remaining, Stage));
+                if (Progress is not null)
+                {
+                    double imagesPerSecond = seen / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+                    var remaining = total.Elapsed / (step - firstStep) * (totalSteps - step);
+                    // The cut last epoch reports its own length, so it still ends (IsEpochEnd) at its last step.
+                    int epochBatches = Math.Min(batches, totalSteps - epoch * batches);
+                    Progress.Report(new TrainingProgress(epoch + 1, Epochs, batchIndex, epochBatches, lastLoss, lastAccuracy,
+                        Optimizer.LearningRate, imagesPerSecond, total.Elapsed, remaining, Stage));
+                }
+                if (step >= totalSteps) break; // the budget ends inside this epoch
             }
             State?.Save(epoch + 1, Optimizer);
         }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Circumvent.Training;
 using System.Globalization;
 using System.Text.Json;
 using Circumvent.Data;
@@ -21,16 +22,19 @@ internal static class EvalCommand
         var model = Options.Required("--model", "Checkpoint: .safetensors (from `circumvent train` or any state_dict) or a PyTorch .pth/.pt.");
         var data = Options.Required("--data", "Dataset as KIND[:PATH]; its test split is evaluated.");
         var batchSize = Options.Make("--batch-size", "Evaluation batch size.", 256);
+        var tta = Options.Make("--tta", "Test-time augmentation: 0 none, 1 mirror (mean of the image and its flip), 2 mirror + two 1-pixel translations (airbench).", 0);
         var json = Options.Json();
         var attackOptions = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
-        var command = new Command("eval", "Evaluate a checkpoint's test accuracy (and attack success rate / robust accuracy).") { model, data, batchSize, json };
+        var command = new Command("eval", "Evaluate a checkpoint's test accuracy (and attack success rate / robust accuracy).") { model, data, batchSize, tta, json };
         attackOptions.AddTo(command);
         modelOptions.AddTo(command);
         command.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch <= 0) throw new UsageException($"--batch-size must be at least 1, got {batch}.");
+            int ttaLevel = parse.GetValue(tta);
+            if (ttaLevel is < 0 or > TestTimeAugmentation.MaxLevel) throw new UsageException($"--tta must be 0, 1 or 2, got {ttaLevel}.");
             var settings = modelOptions.Parse(parse);
             string modelPath = parse.Value(model);
             var content = ModelLoading.Read(modelPath);
@@ -40,8 +44,8 @@ internal static class EvalCommand
                 parse.GetValue(json) ? null : console.Out.WriteLine, console.Warn);
             var loaded = new LoadedModel(modelPath, checkpoint);
             var attack = attackOptions.Parse(parse, StoredAttack(loaded.Path, loaded.Checkpoint));
-            var scores = Evaluate(loaded, spec, dataset, attack, batch);
-            console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores) : ToText(scores, attack));
+            var scores = Evaluate(loaded, spec, dataset, attack, batch, ttaLevel);
+            console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores, ttaLevel) : ToText(scores, attack, ttaLevel));
             return 0;
         });
         return command;
@@ -64,7 +68,7 @@ internal static class EvalCommand
     }
 
     /// <param name="dataset">Already checked to fit the model (by <see cref="ModelLoading.Build"/>).</param>
-    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, DatasetPair dataset, AttackDefinition? attack, int batchSize)
+    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, DatasetPair dataset, AttackDefinition? attack, int batchSize, int ttaLevel)
     {
         var trigger = attack is null ? null : AttackFactory.Create(attack);
         var test = dataset.Test;
@@ -75,21 +79,22 @@ internal static class EvalCommand
         var normalization = model.Checkpoint.NormalizationMean is { } mean
             ? new Normalization(mean, model.Checkpoint.NormalizationStd!)
             : dataset.Normalization;
-        return BackdoorMetrics.Evaluate(Architectures.Create(arch), model.Checkpoint.Parameters, test, normalization, trigger, batchSize);
+        return BackdoorMetrics.Evaluate(Architectures.Create(arch), model.Checkpoint.Parameters, test, normalization, trigger, batchSize, ttaLevel);
     }
 
-    private static string ToJson(BackdoorScores scores)
+    private static string ToJson(BackdoorScores scores, int ttaLevel)
     {
         var values = new Dictionary<string, double> { ["acc"] = Math.Round(scores.Acc, 2) };
+        if (ttaLevel != 0) values["tta_level"] = ttaLevel;
         if (scores.Asr is { } asr) values["asr"] = Math.Round(asr, 2);
         if (scores.Ra is { } ra) values["ra"] = Math.Round(ra, 2);
         return JsonSerializer.Serialize(values);
     }
 
-    private static string ToText(BackdoorScores scores, AttackDefinition? attack)
+    private static string ToText(BackdoorScores scores, AttackDefinition? attack, int ttaLevel)
     {
         static string Percent(double value) => value.ToString("0.##", CultureInfo.InvariantCulture) + "%";
-        string text = $"test accuracy {Percent(scores.Acc)}";
+        string text = $"test accuracy {Percent(scores.Acc)}{(ttaLevel != 0 ? $" (TTA level {ttaLevel})" : "")}";
         if (scores.Asr is { } asr && scores.Ra is { } ra)
             text += $"\n{attack!.Kind} attack (target {attack.Target}): attack success rate {Percent(asr)}, robust accuracy {Percent(ra)}";
         return text;

@@ -90,10 +90,18 @@ public sealed class BatchLoader
         {
             var rng = new Random(MixSeed(Options.Seed, epoch, batchIndex));
             for (int i = 0; i < count; i++) transforms[i] = SampleTransform.Draw(Options.Augmentation, rng);
+            if (Options.Augmentation.AlternateFlip)
+                for (int i = 0; i < count; i++) transforms[i] = transforms[i] with { Flip = AlternatingFlip(raw.Indices[i], epoch) };
         }
         var images = ImageTensors.ToTensor(raw, Normalization, transforms);
         return new Batch(images, raw.Labels, raw.Indices);
     }
+
+    /// <summary>
+    /// airbench's alternating flip of dataset image <paramref name="index"/>: a coin drawn once per run from (Seed, index),
+    /// taken in even epochs and inverted in odd ones.
+    /// </summary>
+    public bool AlternatingFlip(int index, int epoch) => ((MixSeed(Options.Seed, -1, index) & 1) == 1) ^ (epoch % 2 == 1);
 
     /// <summary>SplitMix64-style mix of (seed, epoch, stream) into a 31-bit seed.</summary>
     public static int MixSeed(int seed, int epoch, int stream)
