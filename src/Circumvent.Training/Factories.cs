@@ -16,9 +16,8 @@ public static class Factories
     {
         var tensors = parameters.Select(p => p.Tensor).ToList();
         if (config.LearningRateScales is not { Length: > 0 } rules) return CreateOptimizer(config, tensors);
-        foreach (var rule in rules.Select(LearningRateScale.Parse))
-            if (!parameters.Any(p => rule.Pattern.Matches(p.Name)))
-                throw new ArgumentException($"--lr-scale '{rule.Pattern.Text}' matches no trained tensor (they are named like '{parameters.FirstOrDefault()?.Name}').");
+        var names = parameters.Select(p => p.Name).ToArray();
+        foreach (var rule in rules.Select(LearningRateScale.Parse)) rule.Pattern.RequireMatch("--lr-scale", names);
         return new Sgd(tensors, config.LearningRate, config.Momentum, config.WeightDecay, config.Nesterov && config.Momentum > 0,
             LearningRateScale.For(parameters.Select(p => p.Name), rules));
     }

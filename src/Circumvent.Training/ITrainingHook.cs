@@ -35,9 +35,8 @@ public sealed class FreezeSchedule : ITrainingHook
     {
         _trained = trained.ToArray();
         _rules = rules.Select(FreezeRule.Parse).ToArray();
-        foreach (var rule in _rules)
-            if (!_trained.Any(t => rule.Pattern.Matches(t.Name)))
-                throw new ArgumentException($"--freeze '{rule.Pattern.Text}' matches no trained tensor (they are named like '{_trained.FirstOrDefault()?.Name}').");
+        var names = _trained.Select(t => t.Name).ToArray();
+        foreach (var rule in _rules) rule.Pattern.RequireMatch("--freeze", names);
     }
 
     public bool IsFrozen(string name, int epoch) => _rules.Any(r => r.FrozenIn(name, epoch));

@@ -18,6 +18,20 @@ public sealed class NamePattern
     public string Text { get; }
 
     public bool Matches(string name) => _regex.IsMatch(name);
+
+    /// <summary>Throws, naming <paramref name="option"/>, when the pattern matches none of <paramref name="names"/> (a typo would silently do nothing).</summary>
+    public void RequireMatch(string option, IReadOnlyCollection<string> names)
+    {
+        if (!names.Any(Matches))
+            throw new ArgumentException($"{option} '{Text}' matches no trained tensor (they are named like '{names.FirstOrDefault()}').");
+    }
+
+    /// <summary>Checks every --freeze and --lr-scale pattern of <paramref name="config"/> against the trained tensors' names.</summary>
+    public static void RequireMatches(TrainingConfig config, IReadOnlyCollection<string> trainedNames)
+    {
+        foreach (var rule in (config.Freeze ?? []).Select(FreezeRule.Parse)) rule.Pattern.RequireMatch("--freeze", trainedNames);
+        foreach (var rule in (config.LearningRateScales ?? []).Select(LearningRateScale.Parse)) rule.Pattern.RequireMatch("--lr-scale", trainedNames);
+    }
 }
 
 /// <summary>

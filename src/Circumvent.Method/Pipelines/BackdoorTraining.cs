@@ -99,6 +99,8 @@ public static class BackdoorTraining
             : FitDescription(description, dataset);
         var architecture = Architectures.Create(archConfig);
         var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
+        // A --freeze or --lr-scale pattern that names nothing is a typo: refuse it before any training (input-aware's mask first).
+        NamePattern.RequireMatches(config, [.. parameters.Parameters.Select(p => p.Name)]);
 
         var augmentation = Factories.CreateAugmentation(config, train.Height);
         var trainOptions = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle), augmentation);

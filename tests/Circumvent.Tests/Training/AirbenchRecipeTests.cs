@@ -1,6 +1,7 @@
 using Circumvent.Engine;
 using Circumvent.Engine.Optim;
 using Circumvent.Models;
+using Circumvent.Tests.Data;
 using Circumvent.Training;
 
 namespace Circumvent.Tests.Training;
@@ -10,12 +11,8 @@ namespace Circumvent.Tests.Training;
 /// the triangle, SGD parameter groups, frozen tensors, lookahead, BN momentum, fractional epochs, the preset, and a
 /// stopped-and-resumed recipe run that ends bit for bit where the uninterrupted one does.
 /// </summary>
-public sealed class AirbenchRecipeTests : IDisposable
+public sealed class AirbenchRecipeTests
 {
-    private readonly string _folder = Directory.CreateTempSubdirectory("circumvent-recipe-").FullName;
-
-    public void Dispose() => Directory.Delete(_folder, recursive: true);
-
     // airnet at width 1/16 (widths 4/16/16) on 16×16 images: 16 → 15 → 7 → 3 → 1.
     private static readonly IArchitecture Net = Architectures.Create(new ArchitectureConfig("airnet", 3, 16, 16, 3, 0.0625));
 
@@ -184,7 +181,8 @@ public sealed class AirbenchRecipeTests : IDisposable
     {
         var config = Recipe(); // lookahead every 5, freezing, BN-bias group, triangle, 2.6 epochs = 13 steps
         var (expected, expectedAverage) = Train(config, statePath: null);
-        string state = Path.Combine(_folder, "airnet.train-state");
+        using var folder = new TempFolder();
+        string state = folder.File("airnet.train-state");
         // Stopped in the second epoch (after step 7, between two lookahead updates): one epoch is saved.
         Assert.Throws<OperationCanceledException>(() => Train(config, state, stopAtStep: 7));
         var (resumed, resumedAverage) = Train(config, state);
