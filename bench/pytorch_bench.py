@@ -3,6 +3,7 @@
     python3 bench/pytorch_bench.py --arch cnn-small|preact-resnet18|airnet [--width 1.0] --batch-size 128 \
         --infer-batch-size 256 --threads 2 --steps N [--warmup 2] --json
     python3 bench/pytorch_bench.py --gemm --threads 2 --json
+    python3 bench/pytorch_bench.py --recipe-epoch --arch airnet [--width W] --images 5120 --batch-size 1024 --threads 2 --json
     python3 bench/pytorch_bench.py --curve --arch A [--width W] --images 2500 --batch-size 128 --threads 2 --json
 
 Training: SGD (lr 0.01, momentum 0.9) steps on a fixed random batch of 3x32x32 images, mean CE
@@ -21,6 +22,11 @@ for every parameter (w0, w2 fixed random models, w1 trained), forward in train m
 weights, loss = CE + 0.5·1e-4·‖w(t)‖², backward into w1, SGD (lr 0.02, momentum 0.9, wd 5e-4) on w1.
 Fixed random images (no augmentation); the timed epoch follows one warm-up epoch.
 
+Recipe epoch (--recipe-epoch): one epoch of airnet trained with airbench's recipe as `circumvent train
+--recipe airbench` runs it, on random images: whitening conv weight and BN weights frozen, BN biases at
+64x the rate (weight decay /64), Nesterov SGD momentum 0.85, label smoothing 0.2, a triangular rate per
+step, lookahead every 5 steps over every float state_dict entry, reflect-padded +-2 translation and a
+flip per image each step. Timed from the first step (cold, as the CLI's first epoch is).
 GEMM: SGEMM GFLOP/s = 2n³ / time of torch.mm on n×n float32 matrices, best of several repeats.
 """
 import argparse
@@ -135,6 +141,60 @@ def curve_epoch(a):
     return {"curve_epoch_seconds": elapsed, "curve_images_per_sec": a.images / elapsed}
 
 
+def recipe_epoch(a):
+    torch.manual_seed(0)
+    model = build(a.arch, a.width)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = 0.4
+            m.weight.requires_grad_(False)
+    model[0].weight.requires_grad_(False)
+    model.train()
+    lr = 11.5 * a.batch_size / (1024 * (1 + 1 / 0.15))
+    wd = 0.0153 / 11.5
+    named = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
+    bn_biases = [p for k, p in named if "norm" in k]
+    others = [p for k, p in named if "norm" not in k]
+    opt = torch.optim.SGD([dict(params=bn_biases, lr=lr * 64, weight_decay=wd / 64),
+                           dict(params=others, lr=lr, weight_decay=wd)], momentum=0.85, nesterov=True)
+    base = [g["lr"] for g in opt.param_groups]
+    images = torch.randn(a.images, 3, 32, 32)
+    labels = torch.randint(0, 10, (a.images,))
+    steps = a.images // a.batch_size
+    peak = int(0.23 * steps)
+    average = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    def augment(x):
+        padded = F.pad(x, (2, 2, 2, 2), mode="reflect")
+        dy, dx = torch.randint(0, 5, (2, len(x)))
+        out = torch.empty_like(x)
+        for i in range(len(x)):
+            out[i] = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
+        flip = torch.rand(len(x)) < 0.5
+        out[flip] = out[flip].flip(-1)
+        return out
+
+    t0 = time.perf_counter()
+    for step in range(steps):
+        f = 0.2 + 0.8 * step / peak if step < peak else 1 - 0.93 * (step - peak) / (steps - peak)
+        for g, b in zip(opt.param_groups, base):
+            g["lr"] = b * f
+        batch = slice(step * a.batch_size, (step + 1) * a.batch_size)
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(augment(images[batch])), labels[batch], label_smoothing=0.2)
+        loss.backward()
+        opt.step()
+        if (step + 1) % 5 == 0:
+            rho = 0.95 ** 5 * ((step + 1) / steps) ** 3
+            with torch.no_grad():
+                for k, v in model.state_dict().items():
+                    if k in average:
+                        average[k].lerp_(v, 1 - rho)
+                        v.copy_(average[k])
+    elapsed = time.perf_counter() - t0
+    return {"recipe_epoch_seconds": elapsed, "recipe_images_per_sec": steps * a.batch_size / elapsed, "final_loss": float(loss)}
+
+
 def gemm(a):
     results = {}
     for n in [256, 512, 1024, 2048]:
@@ -170,7 +230,8 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--gemm", action="store_true", help="SGEMM GFLOP/s instead of the network benchmark")
     p.add_argument("--curve", action="store_true", help="one TSC curve-training epoch instead of the network benchmark")
-    p.add_argument("--images", type=int, default=2500, help="images in the curve epoch")
+    p.add_argument("--images", type=int, default=2500, help="images in the curve or recipe epoch")
+    p.add_argument("--recipe-epoch", action="store_true", help="one airbench-recipe training epoch instead of the network benchmark")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", choices=["train", "infer"], help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -185,6 +246,8 @@ def main():
         result = dict(info, **gemm(a))
     elif a.curve:
         result = dict(info, arch=a.arch, width=a.width, batch_size=a.batch_size, images=a.images, **curve_epoch(a))
+    elif a.recipe_epoch:
+        result = dict(info, arch=a.arch, width=a.width, batch_size=a.batch_size, images=a.images, **recipe_epoch(a))
     else:
         argv = [arg for arg in sys.argv[1:] if arg != "--json"]
         result = dict(info, arch=a.arch, width=a.width, batch_size=a.batch_size,

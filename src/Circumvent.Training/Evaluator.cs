@@ -8,8 +8,9 @@ namespace Circumvent.Training;
 /// <summary>Top-1 accuracy in eval mode (running BN statistics, no dropout) without recording a graph.</summary>
 public static class Evaluator
 {
+    /// <param name="ttaLevel">Test-time augmentation (<see cref="TestTimeAugmentation"/>): 0 none, 1 mirror, 2 mirror + translate.</param>
     /// <returns>Fraction of correctly classified examples in [0, 1].</returns>
-    public static double Accuracy(IArchitecture architecture, ParameterSet parameters, IBatchSource data)
+    public static double Accuracy(IArchitecture architecture, ParameterSet parameters, IBatchSource data, int ttaLevel = 0)
     {
         if (data.Count == 0) throw new ArgumentException("The evaluation set is empty.");
         using var noGrad = GradMode.Disable();
@@ -20,7 +21,7 @@ public static class Evaluator
             using (batch)
             using (TensorScope.Open())
             {
-                var logits = architecture.Forward(parameters, batch.Images, context);
+                var logits = TestTimeAugmentation.Logits(architecture, parameters, batch.Images, context, ttaLevel);
                 correct += TrainingLoop.CountCorrect(logits, batch.Labels);
                 seen += batch.Count;
             }

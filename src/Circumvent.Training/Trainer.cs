@@ -23,7 +23,16 @@ public sealed class Trainer
         _parameters = parameters;
         _config = config;
         BatchNormObserver = batchNormObserver;
+        // Made now, not per run: the lookahead's average starts from the weights as they are here.
+        Hooks = Factories.CreateHooks(config, parameters);
     }
+
+    /// <summary>The config's hooks (freezing, lookahead), run by every call of <see cref="Train"/>.</summary>
+    public IReadOnlyList<ITrainingHook> Hooks { get; }
+
+    /// <summary>What a <see cref="State"/> must hold besides the model: the objective's networks and the hooks' tensors.</summary>
+    public IReadOnlyList<TrainingStatePart> StateParts =>
+        [.. new[] { Objective?.StatePart }.Concat(Hooks.Select(h => h.StatePart)).OfType<TrainingStatePart>()];
 
     public IBatchNormObserver? BatchNormObserver { get; }
 
@@ -41,15 +50,15 @@ public sealed class Trainer
     /// stopped). An <see cref="Objective"/> with networks of its own must offer them
     /// (<see cref="ITrainingObjective.StatePart"/>), which the state must then hold too.
     /// </summary>
-    public ITrainingState? State { get; init; }
+    public ITrainingState? State { get; set; }
 
     public TrainingResult Train(IBatchSource data)
     {
         if (data.Count == 0) throw new ArgumentException("The training set is empty.");
         if (State is not null && Objective is { IsStateless: false, StatePart: null })
             throw new InvalidOperationException("This training objective's own networks cannot be saved with the training state; run it without one.");
-        var trainable = _parameters.Parameters.Select(p => p.Tensor).ToList();
-        foreach (var p in trainable) p.RequiresGrad = true;
+        var trainable = _parameters.Parameters.ToList();
+        foreach (var p in trainable) p.Tensor.RequiresGrad = true;
         int dropoutSeed = _config.SeedFor(RandomStream.Dropout);
         var loop = new TrainingLoop
         {
@@ -58,7 +67,9 @@ public sealed class Trainer
             Objective = Objective ?? new SupervisedObjective(_config.LabelSmoothing),
             Optimizer = Factories.CreateOptimizer(_config, trainable),
             Schedule = Factories.CreateSchedule(_config, data.BatchesPerEpoch),
-            Epochs = _config.Epochs,
+            Epochs = _config.EpochsEntered,
+            TotalSteps = _config.TotalSteps(data.BatchesPerEpoch),
+            Hooks = Hooks,
             // Dropout's draws derive from (seed, epoch), like the data order, so a resumed run repeats them.
             ContextForEpoch = epoch => ForwardContext.Train(BatchNormObserver, new Random(BatchLoader.MixSeed(dropoutSeed, epoch, 0))),
             State = State,

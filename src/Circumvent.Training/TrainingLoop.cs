@@ -36,7 +36,14 @@ public sealed class TrainingLoop
     /// <summary>The learning rate per step, counted over the whole run (resumed runs continue the count).</summary>
     public required ILearningRateSchedule Schedule { get; init; }
 
+    /// <summary>The epochs the loop enters; the last one stops early when <see cref="TotalSteps"/> is reached.</summary>
     public required int Epochs { get; init; }
+
+    /// <summary>The run's step budget (null: every batch of every epoch); schedules and hooks count over it.</summary>
+    public int? TotalSteps { get; init; }
+
+    /// <summary>Run beside the optimiser, in order: before each epoch and after each step (freezing, lookahead).</summary>
+    public IReadOnlyList<ITrainingHook> Hooks { get; init; } = [];
 
     /// <summary>
     /// The training-mode context of an epoch: its BN observer and a dropout stream that depends on
@@ -61,11 +68,14 @@ public sealed class TrainingLoop
         int batches = data.BatchesPerEpoch;
         if (data.Count == 0 || batches == 0) throw new ArgumentException($"{Stage}: the data ({data.Count} images) gives no batch.");
         int firstEpoch = Math.Min(State?.Restore(Optimizer) ?? 0, Epochs);
-        var run = new RunClock(firstEpoch * batches, Epochs * batches);
+        int totalSteps = TotalSteps ?? Epochs * batches;
+        if (totalSteps < 1 || totalSteps > Epochs * batches)
+            throw new ArgumentException($"{Stage}: a budget of {totalSteps} steps does not fit {Epochs} epochs of {batches} batches.");
+        var run = new RunClock(Math.Min(firstEpoch * batches, totalSteps), totalSteps);
         (double Loss, double Accuracy) last = (double.NaN, 0);
         try
         {
-            for (int epoch = firstEpoch; epoch < Epochs; epoch++)
+            for (int epoch = firstEpoch; epoch < Epochs && run.Step < totalSteps; epoch++)
             {
                 last = RunEpoch(data, epoch, run);
                 State?.Save(epoch + 1, Optimizer);
@@ -79,12 +89,17 @@ public sealed class TrainingLoop
         return new TrainingResult(last.Loss, last.Accuracy, run.Step, run.Elapsed);
     }
 
-    // One epoch's steps; returns its mean loss and accuracy (NaN when the objective gives no logits).
+    // One epoch's steps (fewer when the step budget ends inside it); returns its mean loss and accuracy
+    // (NaN when the objective gives no logits).
     private (double Loss, double Accuracy) RunEpoch(IBatchSource data, int epoch, RunClock run)
     {
+        int batches = data.BatchesPerEpoch;
         var context = ContextForEpoch(epoch);
-        Weights.BeginEpoch(epoch, data.BatchesPerEpoch);
+        Weights.BeginEpoch(epoch, batches);
         Objective.BeginEpoch(epoch);
+        foreach (var hook in Hooks) hook.BeginEpoch(epoch);
+        // The cut last epoch reports its own length, so it still ends (IsEpochEnd) at its last step.
+        int epochBatches = Math.Min(batches, run.TotalSteps - epoch * batches);
         var clock = Stopwatch.StartNew();
         double lossSum = 0, meanLoss = double.NaN, accuracy = double.NaN;
         long seen = 0, counted = 0, correct = 0;
@@ -106,10 +121,12 @@ public sealed class TrainingLoop
             }
             run.Step++;
             batchIndex++;
+            foreach (var hook in Hooks) hook.AfterStep(run.Step, run.TotalSteps);
             meanLoss = lossSum / seen;
             accuracy = counted > 0 ? (double)correct / counted : double.NaN;
-            Progress?.Report(new TrainingProgress(epoch + 1, Epochs, batchIndex, data.BatchesPerEpoch, meanLoss, accuracy,
+            Progress?.Report(new TrainingProgress(epoch + 1, Epochs, batchIndex, epochBatches, meanLoss, accuracy,
                 Optimizer.LearningRate, seen / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), run.Elapsed, run.Remaining, Stage));
+            if (run.Step >= run.TotalSteps) break; // the budget ends inside this epoch
         }
         return (meanLoss, accuracy);
     }
@@ -120,8 +137,9 @@ public sealed class TrainingLoop
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly int _firstStep = firstStep;
         public int Step { get; set; } = firstStep;
+        public int TotalSteps { get; } = totalSteps;
         public TimeSpan Elapsed => _clock.Elapsed;
-        public TimeSpan Remaining => Step == _firstStep ? TimeSpan.Zero : Elapsed / (Step - _firstStep) * (totalSteps - Step);
+        public TimeSpan Remaining => Step == _firstStep ? TimeSpan.Zero : Elapsed / (Step - _firstStep) * (TotalSteps - Step);
     }
 
     // One optimiser step; returns the loss and, when the objective gives logits, how many were scored and right.

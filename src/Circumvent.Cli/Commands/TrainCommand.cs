@@ -15,13 +15,13 @@ internal static class TrainCommand
         var description = new DescriptionOption("Or a network described in a file (JSON or YAML; see README, 'Your own architecture').");
         var data = Options.Required("--data", $"Dataset as KIND[:PATH], KIND one of {string.Join(", ", Circumvent.Data.DatasetSpec.KnownKinds)}; e.g. cifar10:/data/cifar10 or imagefolder:photos (photos/train/CLASS/*.png, photos/test/CLASS/*.png).");
         var output = Options.Required("--out", "Checkpoint to write (.safetensors, or .pth/.pt for PyTorch's format); written only when training succeeds.");
-        var epochs = Options.Make("--epochs", "Training epochs.", defaults.Epochs);
+        var epochs = Options.Make("--epochs", "Training epochs; may be fractional (9.9: the last epoch cut at ⌈9.9·batches⌉ steps).", defaults.Epochs);
         var lr = Options.Make("--lr", "Peak learning rate.", defaults.LearningRate);
         var batchSize = Options.Make("--batch-size", "Mini-batch size.", defaults.BatchSize);
         var momentum = Options.Make("--momentum", "SGD momentum (Nesterov when > 0).", defaults.Momentum);
         var weightDecay = Options.Make("--weight-decay", "Weight decay (L2 for sgd/adam, decoupled for adamw).", defaults.WeightDecay);
         var optimizer = Options.Make("--optimizer", "sgd, adam or adamw.", defaults.Optimizer);
-        var schedule = Options.Make("--schedule", "Learning-rate schedule: cosine, step or none.", defaults.Schedule);
+        var schedule = Options.Make("--schedule", "Learning-rate schedule: cosine, step, triangle or none.", defaults.Schedule);
         var warmup = Options.Make("--warmup-epochs", "Linear warm-up length in epochs (may be fractional).", defaults.WarmupEpochs);
         var stepEpochs = Options.Make("--lr-step-epochs", "Step schedule: decay every this many epochs.", defaults.StepEpochs);
         var gamma = Options.Make("--lr-gamma", "Step schedule: decay factor.", defaults.StepGamma);
@@ -31,6 +31,7 @@ internal static class TrainCommand
         var augment = new Option<bool>("--augment") { Description = "The dataset's augmentation (default): random crop, plus horizontal flip for CIFAR-10 and Fashion-MNIST, not for MNIST digits." };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are." };
         var limit = Options.Make("--limit-train", "Train on a seeded random subset of N images (0 = all).", defaults.LimitTrain);
+        var recipeOptions = new RecipeOptions();
         var attackOptions = AttackOptions.ForTraining();
         var adaptiveDefaults = new AdaptiveTscOptions();
         var adaptive = new Option<bool>("--adaptive-tsc") { Description = "After training, run the adaptive attack against TSC (paper Algorithm 4) and save its result; needs --attack." };
@@ -42,6 +43,7 @@ internal static class TrainCommand
             arch, data, output, epochs, lr, batchSize, momentum, weightDecay, optimizer, schedule, warmup,
             stepEpochs, gamma, smoothing, width, seed, augment, noAugment, limit, adaptive, adaptiveEpochs, adaptiveLr,
         };
+        recipeOptions.AddTo(command);
         attackOptions.AddTo(command);
         description.AddTo(command);
         var normalize = new NormalizeOption();
@@ -58,29 +60,32 @@ internal static class TrainCommand
             if (parse.GetValue(augment) && parse.GetValue(noAugment))
                 throw new UsageException("--augment and --no-augment contradict each other; give one.");
             var attack = attackOptions.Parse(parse);
-            var config = new TrainingConfig
+            // A --recipe replaces the defaults; whatever is given on the command line wins over both.
+            var baseline = recipeOptions.Baseline(parse, defaults, batchSize, momentum);
+            var config = recipeOptions.Apply(parse, baseline with
             {
                 Architecture = parse.GetValue(arch) ?? described!.Name,
                 Data = parse.Value(data),
-                Epochs = parse.GetValue(epochs),
-                LearningRate = parse.GetValue(lr),
-                BatchSize = parse.GetValue(batchSize),
-                Momentum = parse.GetValue(momentum),
-                WeightDecay = parse.GetValue(weightDecay),
-                Optimizer = (parse.GetValue(optimizer) ?? "").ToLowerInvariant(),
-                Schedule = (parse.GetValue(schedule) ?? "").ToLowerInvariant(),
-                WarmupEpochs = parse.GetValue(warmup),
-                StepEpochs = parse.GetValue(stepEpochs),
-                StepGamma = parse.GetValue(gamma),
-                LabelSmoothing = parse.GetValue(smoothing),
+                Epochs = RecipeOptions.Pick(parse, epochs, baseline.Epochs),
+                LearningRate = RecipeOptions.Pick(parse, lr, baseline.LearningRate),
+                BatchSize = RecipeOptions.Pick(parse, batchSize, baseline.BatchSize),
+                Momentum = RecipeOptions.Pick(parse, momentum, baseline.Momentum),
+                WeightDecay = RecipeOptions.Pick(parse, weightDecay, baseline.WeightDecay),
+                Optimizer = (RecipeOptions.Pick(parse, optimizer, baseline.Optimizer) ?? "").ToLowerInvariant(),
+                Schedule = (RecipeOptions.Pick(parse, schedule, baseline.Schedule) ?? "").ToLowerInvariant(),
+                WarmupEpochs = RecipeOptions.Pick(parse, warmup, baseline.WarmupEpochs),
+                StepEpochs = RecipeOptions.Pick(parse, stepEpochs, baseline.StepEpochs),
+                StepGamma = RecipeOptions.Pick(parse, gamma, baseline.StepGamma),
+                LabelSmoothing = RecipeOptions.Pick(parse, smoothing, baseline.LabelSmoothing),
                 WidthMultiplier = parse.GetValue(width),
                 Seed = parse.GetValue(seed),
-                Augment = !parse.GetValue(noAugment),
+                Augment = !parse.GetValue(noAugment) && (parse.GetValue(augment) || baseline.Augment),
                 LimitTrain = parse.GetValue(limit),
-            };
+            });
             var adaptiveOptions = AdaptiveOptions(parse, adaptive, adaptiveEpochs, adaptiveLr, config);
             var run = TrainingRun.Execute(config, parse.Value(output), console, attack, described, adaptiveOptions, normalize.Parse(parse));
-            console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}% after {config.Epochs} epochs ({run.ComputeSeconds:F0} s); saved {run.OutputPath}");
+            string tta = config.TtaLevel is > 0 ? $" (TTA level {config.TtaLevel})" : "";
+            console.Out.WriteLine($"test accuracy {run.TestAccuracy * 100:F2}%{tta} after {config.Epochs:g4} epochs ({run.ComputeSeconds:F0} s); saved {run.OutputPath}");
             if (run.Backdoor is { Asr: { } asr, Ra: { } ra })
             {
                 string perEpoch = run.Attack?.Generators is null ? "" : " per epoch";

@@ -4,8 +4,11 @@ namespace Circumvent.Data.Loading;
 /// Per-sample training augmentation, applied in torchvision's order: RandomCrop(H×W, padding = CropPadding)
 /// — pad every side with CropPadding zero pixels, then cut H×W back out at a uniformly random offset —
 /// followed by RandomHorizontalFlip(p = 0.5) when <see cref="HorizontalFlip"/> is set.
+/// <see cref="Reflect"/> pads by reflection instead of zeros (airbench's translate: no black border).
+/// <see cref="AlternateFlip"/> (airbench) flips each image by a coin drawn once per run (from the seed and the
+/// image's index) in even epochs and by its opposite in odd epochs, so every image is seen both ways in any two epochs.
 /// </summary>
-public sealed record Augmentation(int CropPadding = 0, bool HorizontalFlip = false)
+public sealed record Augmentation(int CropPadding = 0, bool HorizontalFlip = false, bool Reflect = false, bool AlternateFlip = false)
 {
     public static Augmentation None { get; } = new();
 
@@ -21,8 +24,12 @@ public sealed record Augmentation(int CropPadding = 0, bool HorizontalFlip = fal
     public bool IsNone => CropPadding == 0 && !HorizontalFlip;
 }
 
-/// <summary>Where one output image is read from: source pixel (y + OffsetY, x' + OffsetX) with x' = W−1−x when flipped.</summary>
-public readonly record struct SampleTransform(int OffsetY, int OffsetX, bool Flip)
+/// <summary>
+/// Where one output image is read from: source pixel (y + OffsetY, x' + OffsetX) with x' = W−1−x when flipped.
+/// Outside the image the value is that of a zero byte, or with <see cref="Reflect"/> the pixel mirrored at the
+/// border without repeating it (PyTorch's 'reflect' padding: −1 → 1, W → W−2).
+/// </summary>
+public readonly record struct SampleTransform(int OffsetY, int OffsetX, bool Flip, bool Reflect = false)
 {
     public static SampleTransform Identity => default;
 
@@ -33,6 +40,14 @@ public readonly record struct SampleTransform(int OffsetY, int OffsetX, bool Fli
         int oy = rng.Next(2 * p + 1) - p;
         int ox = rng.Next(2 * p + 1) - p;
         bool flip = rng.Next(2) == 1 && augmentation.HorizontalFlip;
-        return new SampleTransform(oy, ox, flip);
+        return new SampleTransform(oy, ox, flip, augmentation.Reflect);
+    }
+
+    /// <summary>The source coordinate of <paramref name="position"/> shifted into an axis of <paramref name="size"/>; −1 when it falls on zero padding.</summary>
+    public int Source(int position, int size)
+    {
+        if ((uint)position < (uint)size) return position;
+        if (!Reflect) return -1;
+        return position < 0 ? -position : 2 * (size - 1) - position;
     }
 }

@@ -92,12 +92,12 @@ public sealed class BatchLoader
         Options.Transform?.Invoke(raw);
 
         var views = new Tensor[Options.Views];
-        for (int v = 0; v < views.Length; v++) views[v] = BuildView(raw, ViewRandom(epoch, batchIndex, v));
+        for (int v = 0; v < views.Length; v++) views[v] = BuildView(raw, epoch, ViewRandom(epoch, batchIndex, v));
         return new Batch(views[0], raw.Labels, raw.Indices, views.Length > 1 ? views : null);
     }
 
     // One augmented view of the raw batch as a normalised (B, C, H, W) tensor.
-    private Tensor BuildView(RawBatch raw, Random rng)
+    private Tensor BuildView(RawBatch raw, int epoch, Random rng)
     {
         int count = raw.Count;
         if (Options.ViewAugmentation is { } augmentation)
@@ -110,7 +110,11 @@ public sealed class BatchLoader
         }
         var transforms = new SampleTransform[count];
         if (!Options.Augmentation.IsNone)
+        {
             for (int i = 0; i < count; i++) transforms[i] = SampleTransform.Draw(Options.Augmentation, rng);
+            if (Options.Augmentation.AlternateFlip)
+                for (int i = 0; i < count; i++) transforms[i] = transforms[i] with { Flip = AlternatingFlip(raw.Indices[i], epoch) };
+        }
         return ImageTensors.ToTensor(raw, Normalization, transforms);
     }
 
@@ -120,6 +124,12 @@ public sealed class BatchLoader
         int seed = MixSeed(Options.Seed, epoch, batchIndex);
         return new Random(view == 0 ? seed : MixSeed(seed, view, -2));
     }
+
+    /// <summary>
+    /// airbench's alternating flip of dataset image <paramref name="index"/>: a coin drawn once per run from (Seed, index),
+    /// taken in even epochs and inverted in odd ones.
+    /// </summary>
+    public bool AlternatingFlip(int index, int epoch) => ((MixSeed(Options.Seed, -1, index) & 1) == 1) ^ (epoch % 2 == 1);
 
     /// <summary>SplitMix64-style mix of (seed, epoch, stream) into a 31-bit seed.</summary>
     public static int MixSeed(int seed, int epoch, int stream)

@@ -45,8 +45,8 @@ public static class ImageTensors
             for (int y = 0; y < height; y++)
             {
                 var row = dst.Slice(y * width, width);
-                int sy = y + transform.OffsetY;
-                if ((uint)sy >= (uint)height)
+                int sy = transform.Source(y + transform.OffsetY, height);
+                if (sy < 0)
                 {
                     row.Fill(shift);
                     continue;
@@ -54,8 +54,8 @@ public static class ImageTensors
                 var srcRow = src.Slice(sy * width, width);
                 for (int x = 0; x < width; x++)
                 {
-                    int sx = (transform.Flip ? width - 1 - x : x) + transform.OffsetX;
-                    row[x] = (uint)sx < (uint)width ? srcRow[sx] * scale + shift : shift;
+                    int sx = transform.Source((transform.Flip ? width - 1 - x : x) + transform.OffsetX, width);
+                    row[x] = sx >= 0 ? srcRow[sx] * scale + shift : shift;
                 }
             }
         }

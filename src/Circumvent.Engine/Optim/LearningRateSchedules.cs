@@ -122,3 +122,45 @@ public sealed record MultiStepSchedule : ILearningRateSchedule
 
     public double At(int step) => BaseLearningRate * Math.Pow(Gamma, _milestones.Count(m => step >= m));
 }
+
+/// <summary>
+/// airbench's triangle over a run of T steps: the factor rises linearly from <see cref="Start"/> at step 0
+/// to 1 at step P = ⌊PeakAt·T⌋, then falls linearly to <see cref="End"/> at step T; the rate is base × factor.
+/// </summary>
+public sealed record TriangleSchedule : ILearningRateSchedule
+{
+    public TriangleSchedule(double baseLearningRate, int totalSteps, double start, double peakAt, double end)
+    {
+        if (totalSteps <= 0) throw new ArgumentException($"Triangle schedule needs total steps > 0, got {totalSteps}.");
+        if (!(peakAt >= 0 && peakAt < 1)) throw new ArgumentException($"Triangle schedule: the peak must lie in [0, 1) of the run, got {peakAt}.");
+        BaseLearningRate = baseLearningRate;
+        TotalSteps = totalSteps;
+        Start = start;
+        PeakAt = peakAt;
+        End = end;
+        PeakStep = (int)(peakAt * totalSteps);
+    }
+
+    public double BaseLearningRate { get; }
+    public int TotalSteps { get; }
+    public double Start { get; }
+    public double PeakAt { get; }
+    public double End { get; }
+    public int PeakStep { get; }
+
+    public double At(int step)
+    {
+        double factor;
+        if (step < PeakStep)
+        {
+            double rise = (double)Math.Max(step, 0) / PeakStep;
+            factor = Start * (1 - rise) + rise;
+        }
+        else
+        {
+            double fall = Math.Min((double)(step - PeakStep) / (TotalSteps - PeakStep), 1);
+            factor = 1 - fall + End * fall;
+        }
+        return BaseLearningRate * factor;
+    }
+}

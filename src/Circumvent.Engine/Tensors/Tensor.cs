@@ -161,7 +161,8 @@ public sealed class Tensor : IDisposable
         if (Grad is not null) Grad.Span.Clear();
     }
 
-    internal void ReleaseGrad()
+    /// <summary>Drops the gradient buffer (PyTorch's <c>grad = None</c>): an optimiser then skips this tensor entirely, momentum and weight decay included.</summary>
+    public void ReleaseGrad()
     {
         if (Grad is null) return;
         BufferPool.Return(Grad.Data);

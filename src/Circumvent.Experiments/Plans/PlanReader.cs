@@ -212,7 +212,7 @@ public sealed class PlanReader
         foreach (var key in PerCellTrainingFields)
             if (o.ContainsKey(key)) throw Error($"training.{key}", "is set per cell from the grid (datasets, architectures, seeds); remove it here.");
         TrainingConfig config;
-        try { config = TrainingConfig.FromJson(o.ToJsonString()); }
+        try { config = TrainingConfig.FromJson(WithRecipe(o).ToJsonString()); }
         catch (JsonException e) { throw Error("training" + (e.Path is { Length: > 1 } p ? p[1..] : ""), $"wrong type ({e.Message.Split('.')[0]})."); }
         var known = JsonNode.Parse(config.ToJson())!.AsObject();
         foreach (var (key, _) in o)
@@ -221,6 +221,23 @@ public sealed class PlanReader
         try { config.Validate(); }
         catch (ArgumentException e) { throw Error("training", e.Message); }
         return config;
+    }
+
+    /// <summary>
+    /// "recipe": NAME fills in the preset's values (as `train --recipe` does); the fields the plan gives win, and the
+    /// preset's rate follows the plan's batch_size and momentum.
+    /// </summary>
+    private JsonObject WithRecipe(JsonObject o)
+    {
+        if (o["recipe"] is null) return o;
+        string name = Text(o["recipe"]!, "training.recipe");
+        int? batch = o["batch_size"] is JsonValue b && b.TryGetValue<int>(out int bs) ? bs : null;
+        double? momentum = o["momentum"] is JsonValue m && m.TryGetValue<double>(out double mu) ? mu : null;
+        JsonObject merged;
+        try { merged = JsonNode.Parse(TrainingRecipes.Apply(name, new TrainingConfig(), batch, momentum).ToJson())!.AsObject(); }
+        catch (ArgumentException e) { throw Error("training.recipe", e.Message.Replace("--recipe ", "")); }
+        foreach (var (key, value) in o) merged[key] = value?.DeepClone();
+        return merged;
     }
 
     private List<T> List<T>(JsonObject root, string key, Func<JsonNode, string, T> item)

@@ -5,6 +5,7 @@ using Circumvent.Engine.Autograd;
 using Circumvent.Engine.Memory;
 using Circumvent.Method.Attacks;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Evaluation;
 
@@ -16,22 +17,23 @@ public static class BackdoorMetrics
     /// RA over its non-target images with the trigger applied (built once per call), and ASR over all of
     /// its images, the target class's included (<see cref="BackdoorScores.AsrAll"/>).
     /// </summary>
+    /// <param name="ttaLevel">Test-time augmentation of every prediction (<see cref="TestTimeAugmentation"/>; 0 = none).</param>
     public static BackdoorScores Evaluate(IArchitecture architecture, ParameterSet parameters, ImageDataset test,
-        Normalization normalization, IAttack? attack, int batchSize = 256) =>
-        Evaluate(architecture, parameters, BackdoorTestSet.Create(test, normalization, attack), batchSize);
+        Normalization normalization, IAttack? attack, int batchSize = 256, int ttaLevel = 0) =>
+        Evaluate(architecture, parameters, BackdoorTestSet.Create(test, normalization, attack), batchSize, ttaLevel);
 
     /// <summary>The same on a prepared <see cref="BackdoorTestSet"/> (reuse it when evaluating many models).</summary>
-    public static BackdoorScores Evaluate(IArchitecture architecture, ParameterSet parameters, BackdoorTestSet testSet, int batchSize = 256)
+    public static BackdoorScores Evaluate(IArchitecture architecture, ParameterSet parameters, BackdoorTestSet testSet, int batchSize = 256, int ttaLevel = 0)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"Batch size must be at least 1, got {batchSize}.");
         if (testSet.Clean.Count == 0) throw new ArgumentException("The clean test set is empty.");
-        var cleanPredictions = Predict(architecture, parameters, testSet.Clean, testSet.Normalization, batchSize);
+        var cleanPredictions = Predict(architecture, parameters, testSet.Clean, testSet.Normalization, batchSize, ttaLevel);
         double acc = Percent(CountEqual(cleanPredictions, testSet.Clean.Labels), testSet.Clean.Count);
         if (testSet.Triggered is not { } triggered) return new BackdoorScores(acc, null, null);
         if (triggered.Count == 0)
             throw new ArgumentException($"The test set has no images outside target class {testSet.TargetClass}; ASR is undefined.");
 
-        var predictions = Predict(architecture, parameters, triggered, testSet.Normalization, batchSize);
+        var predictions = Predict(architecture, parameters, triggered, testSet.Normalization, batchSize, ttaLevel);
         int hitTarget = CountTarget(predictions, testSet.TargetClass);
         double asr = Percent(hitTarget, triggered.Count);
         double ra = Percent(CountEqual(predictions, triggered.Labels), triggered.Count);
@@ -47,7 +49,8 @@ public static class BackdoorMetrics
     }
 
     /// <summary>Top-1 class of every image, in dataset order.</summary>
-    public static int[] Predict(IArchitecture architecture, ParameterSet parameters, ImageDataset images, Normalization normalization, int batchSize = 256)
+    public static int[] Predict(IArchitecture architecture, ParameterSet parameters, ImageDataset images, Normalization normalization, int batchSize = 256,
+        int ttaLevel = 0)
     {
         if (normalization.Channels != images.Channels)
             throw new ArgumentException($"Normalization has {normalization.Channels} channels, the images have {images.Channels}.");
@@ -62,7 +65,7 @@ public static class BackdoorMetrics
             using var scope = TensorScope.Open();
             // (B, C, H, W) normalised -> logits (B, classes) -> argmax per row.
             var x = ImageTensors.ToTensor(images, order.AsSpan(start, count), normalization);
-            var logits = architecture.Forward(parameters, x, context);
+            var logits = TestTimeAugmentation.Logits(architecture, parameters, x, context, ttaLevel);
             Op.ArgMax(logits).CopyTo(predictions.AsSpan(start, count));
         }
         return predictions;

@@ -34,6 +34,8 @@ public static class BackdoorTraining
     public const string AdaptiveTscKey = "circumvent.adaptive_tsc";
     /// <summary>Metadata key of InputAware's training settings (per-batch counts, seeds, optimisers).</summary>
     public const string InputAwareTrainingKey = "circumvent.input_aware_training";
+    /// <summary>Metadata key of the test-time augmentation level the saved test accuracy used (absent: none).</summary>
+    public const string TtaLevelKey = "circumvent.tta_level";
 
     /// <summary>Runs the training; a caller may wrap it to show progress (<paramref name="header"/> describes the run).</summary>
     public delegate TrainingResult Display(string header, Trainer trainer, Func<TrainingResult> train);
@@ -68,6 +70,8 @@ public static class BackdoorTraining
         if (adaptive is not null && attack is null)
             throw new ArgumentException("--adaptive-tsc needs --attack: it trains the curve on the poisoned training set.");
         adaptive?.Validate();
+        if (config.WhitenInit && (description is not null || config.Architecture != "airnet"))
+            throw new ArgumentException($"--whiten-init starts airnet's 2×2 whitening conv; {(description is null ? $"--arch {config.Architecture}" : "a described network")} has none.");
         bool inputAware = attack?.Kind == AttackDefinition.InputAwareKind;
         if (adaptive is not null && inputAware)
             throw new ArgumentException("--adaptive-tsc does not support --attack input-aware: its curve trains on a fixed poisoned set, and input-aware poisons on the fly.");
@@ -100,8 +104,10 @@ public static class BackdoorTraining
             : FitDescription(description, dataset);
         var architecture = Architectures.Create(archConfig);
         var parameters = architecture.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
+        // A --freeze or --lr-scale pattern that names nothing is a typo: refuse it before any training (input-aware's mask first).
+        NamePattern.RequireMatches(config, [.. parameters.Parameters.Select(p => p.Name)]);
 
-        var augmentation = config.Augment ? dataset.Augmentation : Augmentation.None;
+        var augmentation = Factories.CreateAugmentation(config, dataset.Augmentation);
         var trainOptions = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle), augmentation);
         // Keep the last partial batch when the set is smaller than one batch (tiny --limit-train runs).
         if (train.Count < config.BatchSize) trainOptions = trainOptions with { DropLast = false };
@@ -109,7 +115,8 @@ public static class BackdoorTraining
         var inputAwareTraining = inputAware ? new InputAwareTraining(attack!, config, train, inputs, trainOptions) : null;
         var testSource = new BatchLoaderSource(new BatchLoader(dataset.Test, inputs, BatchLoaderOptions.Evaluation(256)));
 
-        var statsUpdater = new RunningStatsUpdater(parameters);
+        if (config.WhitenInit) WhitenFirstConv(parameters, train, dataset.Normalization);
+        var statsUpdater = Factories.CreateRunningStats(config, parameters);
         // From here on work is done that a resumed call does not redo; count its seconds across calls.
         using var ledger = new ComputeLedger(SecondsPath(output));
         // Progress is kept beside the output after every epoch, so a stopped run continues; a state saved
@@ -129,9 +136,10 @@ public static class BackdoorTraining
             inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation, maskState);
         }
         using var objective = inputAwareTraining?.CreateObjective();
-        // Input-aware's generator trains alongside the classifier, so it is saved with it.
-        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, runKey, objective is null ? null : [objective.StatePart], saving);
-        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective, State = state };
+        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective };
+        // Input-aware's generator trains alongside the classifier, and the lookahead's average beside the weights: both are saved with them.
+        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, runKey, trainer.StateParts, saving);
+        trainer.State = state;
         if (File.Exists(state.FilePath))
             log?.Invoke($"continuing the training saved in {state.FilePath}");
         // Without a live display (the experiment runner), one line per epoch on the log instead.
@@ -164,15 +172,18 @@ public static class BackdoorTraining
             trigger = new InputAwareAttack(attack, inputAwareTraining.Networks);
             poisonedCount = inputAwareTraining.BackdoorPerBatch * inputAwareTraining.BatchesPerEpoch;
         }
+        int tta = config.TtaLevel ?? 0;
         BackdoorScores? scores = trigger is null
             ? null
-            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, inputs, trigger);
-        double accuracy = scores is null ? Evaluator.Accuracy(architecture, parameters, testSource) : scores.Acc / 100;
+            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, inputs, trigger, ttaLevel: tta);
+        double accuracy = scores is null ? Evaluator.Accuracy(architecture, parameters, testSource, tta) : scores.Acc / 100;
 
         var extra = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["circumvent.test_accuracy"] = accuracy.ToString("R", CultureInfo.InvariantCulture),
         };
+        // Which test-time augmentation the accuracy (and ASR/RA) used, when any.
+        if (tta != 0) extra[TtaLevelKey] = tta.ToString(CultureInfo.InvariantCulture);
         if (attack is not null) extra[AttackKey] = attack.ToJson();
         if (adaptive is not null) extra[AdaptiveTscKey] = AdaptiveTscJson(adaptive);
         if (poisoning is not null) extra[PoisoningKey] = PoisoningRecord.ToJson(poisoning, sourceIndices, PoisonSeed(config));
@@ -209,6 +220,20 @@ public static class BackdoorTraining
             path = Path.Combine(maskStore, Sha256Hex.ShortOf(key) + ".mask-state");
         }
         return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key, saving: saving);
+    }
+
+    /// <summary>The first images airbench whitens from.</summary>
+    public const int WhiteningImages = 5000;
+
+    /// <summary>
+    /// airnet's --whiten-init: its first conv from the patch whitening of the first <see cref="WhiteningImages"/> training
+    /// images, normalised as training sees them, before the first step (a resumed run then restores the saved weights).
+    /// </summary>
+    private static void WhitenFirstConv(ParameterSet parameters, ImageDataset train, Normalization normalization)
+    {
+        using var scope = Circumvent.Engine.Memory.TensorScope.Open();
+        int[] first = [.. Enumerable.Range(0, Math.Min(WhiteningImages, train.Count))];
+        AirNetWhitening.Initialize(parameters, ImageTensors.ToTensor(train, first, normalization));
     }
 
     /// <summary>Where a training run writing <paramref name="outputPath"/> keeps its progress until the model is saved.</summary>
