@@ -89,7 +89,7 @@ public class InstallDepsTests
         // Three refusals, then the update that got the lock; the wait is announced once.
         Assert.Equal(4, fake.Lines("calls").Count(c => c.StartsWith("update")));
         Assert.Single(result.Stdout.Split('\n'), l => l.Contains("holds the package manager's lock") && l.Contains("60s"));
-        Assert.Equal(["dataset-fashion-mnist", "libopenblas0", "chromium"], fake.Lines("installed"));
+        Assert.Equal(["dataset-fashion-mnist", "libfontconfig1", "libopenblas0", "chromium"], fake.Lines("installed"));
         var warning = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("optional package libdnnl2 not installed", warning);
         Assert.Contains("Unable to locate package libdnnl2", warning);
@@ -125,7 +125,7 @@ public class InstallDepsTests
     public void CallsNoAptGetWhenEverythingIsInstalled()
     {
         var (result, fake) = Run(lockHeldFor: 1000, unavailable: [], lockWaitSeconds: "60", ["--optional", "chromium"],
-            preinstalled: ["libopenblas0", "chromium", "dataset-fashion-mnist", "libdnnl2"]);
+            preinstalled: ["libopenblas0", "chromium", "dataset-fashion-mnist", "libfontconfig1", "libdnnl2"]);
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Empty(fake.Lines("calls"));
