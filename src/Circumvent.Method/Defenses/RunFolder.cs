@@ -142,6 +142,7 @@ public static class ScoresJson
     {
         var node = new JsonObject { ["acc"] = s.Acc, ["asr"] = s.Asr, ["ra"] = s.Ra };
         if (s.AsrAll is { } all) node["asr_all"] = all;
+        if (s.Knn is { } knn) node["knn"] = knn;
         return node;
     }
 
@@ -149,5 +150,6 @@ public static class ScoresJson
         o["acc"]!.GetValue<double>(),
         o["asr"]?.GetValue<double>(),
         o["ra"]?.GetValue<double>(),
-        o["asr_all"]?.GetValue<double>());
+        o["asr_all"]?.GetValue<double>(),
+        o["knn"]?.GetValue<double>());
 }
