@@ -22,13 +22,13 @@ internal static class PurifyCommand
         var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
         var fraction = Options.Make("--clean-fraction", "Share of every class of the training set the defender holds (seeded by --seed).", 0.05);
         var seed = Options.Make("--seed", "Seed for the clean subset, permutations, curve t draws and shuffling.", 0);
-        var rounds = Unset<int>("--rounds", "TSC rounds E (default 3).");
-        var t = Unset<double>("--t", "Curve point taken (default 0.4).");
+        var rounds = Unset<int>("--rounds", "TSC rounds E (default 3; --objective simclr: 2).");
+        var t = Unset<double>("--t", "Curve point taken (default 0.4; --objective simclr: 0.25).");
         var curveEpochs = Unset<int>("--curve-epochs", "Epochs per curve (default 200).");
-        var curveLr = Unset<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02).");
+        var curveLr = Unset<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02 SGD; --objective simclr: 5e-3 Adam).");
         var batchSize = Unset<int>("--batch-size", "Batch size for curves and fine-tuning (default 256).");
-        var fineTuneEpochs = Unset<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100).");
-        var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
+        var fineTuneEpochs = Unset<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100; --objective simclr: TSC 5, MCR and FT 20).");
+        var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01; --objective simclr, Adam: TSC 5e-5, MCR and FT 1e-3).");
         var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
         var objective = Options.Make("--objective", "What curves and fine-tuning minimise: supervised (a classifier's cross-entropy) or simclr (an encoder's NT-Xent on two views, with the self-supervised defaults E 2, t 0.25, Adam).", EncoderPurification.Supervised);
         var attack = AttackOptions.ForEvaluation();
