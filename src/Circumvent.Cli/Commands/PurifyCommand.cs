@@ -20,25 +20,17 @@ internal static class PurifyCommand
         var output = Options.Required("--out", "Purified checkpoint to write: .safetensors, or .pth/.pt for PyTorch's format; written only when the run completes.");
         var report = new Option<string?>("--report") { Description = "Also write a JSON report (scores per stage, config, wall time) here (.json)." };
         var runFolder = new Option<string?>("--run-folder") { Description = "Where finished units are kept for resuming (default: OUT.run next to --out)." };
-        var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
         var fraction = Options.Make("--clean-fraction", "Share of every class of the training set the defender holds (seeded by --seed).", 0.05);
         var seed = Options.Make("--seed", "Seed for the clean subset, permutations, curve t draws and shuffling.", 0);
-        var rounds = Unset<int>("--rounds", "TSC rounds E (default 3).");
-        var t = Unset<double>("--t", "Curve point taken (default 0.4).");
-        var curveEpochs = Unset<int>("--curve-epochs", "Epochs per curve (default 200).");
-        var curveLr = Unset<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02).");
-        var batchSize = Unset<int>("--batch-size", "Batch size for curves and fine-tuning (default 256).");
-        var fineTuneEpochs = Unset<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100).");
-        var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
-        var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
+        var defense = new DefenseKnobOptions();
         var attack = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
 
-        var command = new Command("purify", "Remove a backdoor from a model (TSC, MCR, fine-tuning) and report ACC/ASR/RA.")
+        var command = new CommandWithMoreHelp("purify", "Remove a backdoor from a model (TSC or another defence) and report ACC/ASR/RA.", defense.Help)
         {
-            model, data, output, report, runFolder, defense, fraction, seed, rounds, t, curveEpochs, curveLr, batchSize,
-            fineTuneEpochs, fineTuneLr, noAugment,
+            model, data, output, report, runFolder, fraction, seed,
         };
+        defense.AddTo(command);
         attack.AddTo(command);
         modelOptions.AddTo(command);
         command.SetAction(parse =>
@@ -49,15 +41,13 @@ internal static class PurifyCommand
                 .Writes("--out", outPath, CheckpointFiles.OutputExtensions).Writes("--report", parse.GetValue(report), CommandFiles.Json)
                 .WritesFolder("--run-folder", runFolderPath).Check();
             var modelLoad = modelOptions.Parse(parse);
-            var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
-                parse.GetValue(batchSize), parse.GetValue(fineTuneEpochs), parse.GetValue(fineTuneLr), !parse.GetValue(noAugment));
             var request = new PurificationRequest(
                 ModelPath: parse.Value(model),
                 Data: parse.Value(data),
                 OutputPath: outPath,
                 ReportPath: parse.GetValue(report),
                 RunFolder: runFolderPath,
-                Defense: DefenseFactory.Create((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
+                Defense: DefenseRegistry.Create(defense.Name(parse), defense.Settings(parse)),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
                 ResolveAttack: stored => attack.Parse(parse, stored),
@@ -69,6 +59,4 @@ internal static class PurifyCommand
         });
         return command;
     }
-
-    private static Option<T?> Unset<T>(string name, string description) where T : struct => new(name) { Description = description };
 }

@@ -48,7 +48,7 @@ public sealed record ArchitectureChoice(string Name, double Width, ModelDescript
 public sealed record AttackChoice(string Label, JsonObject Fields, AdaptiveTscOptions? Adaptive = null);
 
 /// <summary>A defence by name with its settings; <see cref="Label"/> names its column (e.g. "tsc E=2").</summary>
-public sealed record DefenseChoice(string Label, string Name, DefenseKnobs Knobs)
+public sealed record DefenseChoice(string Label, string Name, DefenseSettings Settings)
 {
-    public IDefense Create() => DefenseFactory.Create(Name, Knobs);
+    public IDefense Create() => DefenseRegistry.Create(Name, Settings);
 }

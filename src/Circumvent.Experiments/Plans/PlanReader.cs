@@ -18,8 +18,8 @@ public sealed class PlanReader
 {
     private static readonly string[] TopLevel =
         ["name", "datasets", "architectures", "attacks", "poison_rates", "defenses", "seeds", "training", "clean_fraction", "curve_points"];
-    private static readonly string[] DefenseFields =
-        ["name", "label", "rounds", "t", "curve_epochs", "curve_lr", "batch_size", "finetune_epochs", "finetune_lr", "augment"];
+    /// <summary>A defence entry's fields: its name, a label, and the knobs of every registered defence.</summary>
+    private static readonly string[] DefenseFields = ["name", "label", .. DefenseRegistry.AllKnobs.Select(k => k.Field)];
     private static readonly string[] PerCellTrainingFields = ["architecture", "data", "width_multiplier", "seed"];
 
     private readonly string _path;
@@ -197,11 +197,20 @@ public sealed class PlanReader
         var o = node is JsonValue ? new JsonObject { ["name"] = Text(node, field) } : Object(node, field);
         Only(o, field, DefenseFields);
         string name = Text(o["name"] ?? throw Error(field + ".name", "missing."), field + ".name").ToLowerInvariant();
-        int? Int(string key) => o[key] is { } v ? Integer(v, $"{field}.{key}") : null;
-        double? Real(string key) => o[key] is { } v ? Number(v, $"{field}.{key}") : null;
-        var knobs = new DefenseKnobs(Int("rounds"), Real("t"), Int("curve_epochs"), Real("curve_lr"), Int("batch_size"),
-            Int("finetune_epochs"), Real("finetune_lr"), o["augment"] is { } a ? Boolean(a, field + ".augment") : true);
-        var choice = new DefenseChoice(o["label"] is { } l ? Text(l, field + ".label") : name, name, knobs);
+        var settings = new DefenseSettings();
+        foreach (var knob in DefenseRegistry.AllKnobs)
+        {
+            if (o[knob.Field] is not { } v) continue;
+            string path = $"{field}.{knob.Field}";
+            switch (knob.Kind)
+            {
+                case KnobKind.Integer: settings[knob.Field] = Integer(v, path); break;
+                case KnobKind.Number: settings[knob.Field] = Number(v, path); break;
+                // A switch is a setting only when turned off ("augment": true is the default, accepted by every defence).
+                case KnobKind.Switch: if (!Boolean(v, path)) settings[knob.Field] = false; break;
+            }
+        }
+        var choice = new DefenseChoice(o["label"] is { } l ? Text(l, field + ".label") : name, name, settings);
         try { choice.Create(); }
         catch (ArgumentException e) { throw Error(field, e.Message.Replace("--", "").Replace("defense ", "defence ")); }
         return choice;
