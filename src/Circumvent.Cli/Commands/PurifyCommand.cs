@@ -23,12 +23,16 @@ internal static class PurifyCommand
         var fraction = Options.Make("--clean-fraction", "Share of every class of the training set the defender holds (seeded by --seed).", 0.05);
         var seed = Options.Make("--seed", "Seed for the clean subset, permutations, curve t draws and shuffling.", 0);
         var defense = new DefenseKnobOptions();
+        var retune = new Option<bool>("--retune")
+        {
+            Description = "After the defence, run the retuning attack (Min et al. 2024: 5 epochs on 2% of the training set with 5 poisoned images) and report its ASR, P-ASR.",
+        };
         var attack = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
 
         var command = new CommandWithMoreHelp("purify", "Remove a backdoor from a model (TSC or another defence) and report ACC/ASR/RA.", defense.Help)
         {
-            model, data, output, report, runFolder, fraction, seed,
+            model, data, output, report, runFolder, fraction, seed, retune,
         };
         defense.AddTo(command);
         attack.AddTo(command);
@@ -52,7 +56,8 @@ internal static class PurifyCommand
                 Seed: parse.GetValue(seed),
                 ResolveAttack: stored => attack.Parse(parse, stored),
                 ModelLoad: modelLoad,
-                Normalize: modelOptions.Normalize(parse));
+                Normalize: modelOptions.Normalize(parse),
+                Retune: parse.GetValue(retune));
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;

@@ -28,6 +28,8 @@ public sealed record ExperimentPlan
     public double CleanFraction { get; init; } = 0.05;
     /// <summary>Evenly spaced t per trained curve at which ACC/ASR are measured for the figures (0 = none).</summary>
     public int CurvePoints { get; init; } = 11;
+    /// <summary>Run the retuning attack after every defence and report its ASR (P-ASR; "retune": true).</summary>
+    public bool Retune { get; init; }
 }
 
 /// <summary>

@@ -16,10 +16,11 @@ namespace Circumvent.Method.Pipelines;
 /// <param name="ResolveAttack">Turns the attack stored in the model (or null) into the one ASR is measured with (or null: ACC only).</param>
 /// <param name="ModelLoad">How to read the model (a description, --arch/--width hints, NaN policy); null: as its own metadata says, else inferred.</param>
 /// <param name="Normalize">--normalize: the model's input normalisation; null: as the model records it, else the dataset's (<see cref="InputPreprocessing"/>).</param>
+/// <param name="Retune">--retune: after the defence, run the retuning attack (<see cref="RetuningAttack"/>) on the purified model and report its ASR (P-ASR).</param>
 public sealed record PurificationRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
     IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack,
-    ModelLoadSettings? ModelLoad = null, Normalization? Normalize = null);
+    ModelLoadSettings? ModelLoad = null, Normalization? Normalize = null, bool Retune = false);
 
 /// <summary>The data a purification was scored with: the clean subset D, the test set, the normalisation, the attack and the dataset's augmentation.</summary>
 public sealed record PurificationSetup(ImageDataset Clean, ImageDataset Test, Normalization Normalization, IAttack? Attack,
@@ -36,8 +37,9 @@ public static class Purification
 
     /// <param name="Inputs">The input normalisation the model was scored and purified with, and where it came from.</param>
     /// <param name="BytesWritten">Bytes this call wrote: progress saves, the units' results and the purified model (the report aside).</param>
+    /// <param name="Retune">The retuning attack on the purified model, when the request asked for it.</param>
     public sealed record Outcome(DefenseResult Result, string OutputPath, string? ReportPath, JsonObject Report, PurificationSetup Setup, InputPreprocessing Inputs,
-        long BytesWritten);
+        long BytesWritten, RetuningResult? Retune = null);
 
     /// <param name="log">Receives what was inferred about the model and one line describing the run once everything is loaded.</param>
     /// <param name="warn">Receives problems that did not stop the load (non-finite weights); null: <paramref name="log"/> gets them.</param>
@@ -59,6 +61,8 @@ public static class Purification
         var inputs = InputPreprocessing.For(request.ModelPath, checkpoint, dataset.Name, dataset.Normalization, request.Normalize, warn ?? log);
         var normalization = inputs.Normalization;
         var attack = ResolveAttack(request, checkpoint, dataset);
+        if (request.Retune && attack is null)
+            throw new ArgumentException("--retune poisons its fine-tuning set with the model's attack, and none is known: pass --attack options (or use a model whose metadata records its attack).");
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);
         if (clean.Count == 0)
             throw new ArgumentException($"--clean-fraction {request.CleanFraction} selects no images of {spec.Kind}'s {dataset.Train.Count} training images.");
@@ -118,10 +122,19 @@ public static class Purification
         }.Save(output);
         saving.Count(output);
 
+        RetuningResult? retune = null;
+        if (request.Retune)
+        {
+            log?.Invoke("retuning attack (Min et al. 2024) on the purified model: 2% of the training set per class, 5 of it poisoned, 5 epochs");
+            retune = RetuningAttack.Run(architecture, result.Purified, dataset.Train, normalization, attack!, dataset.Augmentation,
+                input.Evaluate!, UnitSeeds.For(request.Seed, 0, UnitSeeds.Retune), cancellation: cancellation);
+        }
+
         var report = PurificationReport.Build(request, result, saving.BytesWritten);
+        retune?.AddTo(report);
         if (reportPath is not null) AtomicText.Write(reportPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return new Outcome(result, output, reportPath, report, new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation), inputs,
-            saving.BytesWritten);
+            saving.BytesWritten, retune);
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ public class PurifyDefenseHelpTests
         Assert.Equal(0, run.ExitCode);
         foreach (var name in new[] { "tsc", "mcr", "ft", "none", "fp" })
             Assert.Matches($@"(?m)^  {name} +\S", run.Stdout);
+        Assert.Contains("--retune", run.Stdout);
     }
 
     [Theory]
