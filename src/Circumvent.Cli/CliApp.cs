@@ -28,6 +28,7 @@ internal sealed class CliApp
             ExperimentCommand.Create(console),
         };
         NumberOptions.Install(_root);
+        HelpWithMore.Install(_root);
     }
 
     /// <summary>The command tree (tests walk it to check every option).</summary>

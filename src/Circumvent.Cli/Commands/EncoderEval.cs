@@ -1,3 +1,4 @@
+using Circumvent.Attacks;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;

@@ -20,27 +20,23 @@ internal static class PurifyCommand
         var output = Options.Required("--out", "Purified checkpoint to write: .safetensors, or .pth/.pt for PyTorch's format; written only when the run completes.");
         var report = new Option<string?>("--report") { Description = "Also write a JSON report (scores per stage, config, wall time) here (.json)." };
         var runFolder = new Option<string?>("--run-folder") { Description = "Where finished units are kept for resuming (default: OUT.run next to --out)." };
-        var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
         var fraction = Options.Make("--clean-fraction", "Share of every class of the training set the defender holds (seeded by --seed).", 0.05);
         var seed = Options.Make("--seed", "Seed for the clean subset, permutations, curve t draws and shuffling.", 0);
-        var rounds = Unset<int>("--rounds", "TSC rounds E (default 3; --objective simclr: 2).");
-        var t = Unset<double>("--t", "Curve point taken (default 0.4; --objective simclr: 0.25).");
-        var curveEpochs = Unset<int>("--curve-epochs", "Epochs per curve (default 200).");
-        var curveLr = Unset<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02 SGD; --objective simclr: 5e-3 Adam).");
-        var batchSize = Unset<int>("--batch-size", "Batch size for curves and fine-tuning (default 256).");
-        var fineTuneEpochs = Unset<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100; --objective simclr: TSC 5, MCR and FT 20).");
-        var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01; --objective simclr, Adam: TSC 5e-5, MCR and FT 1e-3).");
-        var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
-        var objective = Options.Make("--objective", "What curves and fine-tuning minimise: supervised (a classifier's cross-entropy) or simclr (an encoder's NT-Xent on two views, with the self-supervised defaults E 2, t 0.25, Adam).", EncoderPurification.Supervised);
+        var defense = new DefenseKnobOptions();
+        var retune = new Option<bool>("--retune")
+        {
+            Description = "After the defence, run the retuning attack (Min et al. 2024: 5 epochs on 2% of the training set with 5 poisoned images) and report its ASR, P-ASR.",
+        };
+        var objective = Options.Make("--objective", "What curves and fine-tuning minimise: supervised (a classifier's cross-entropy) or simclr (an encoder's NT-Xent on two views, with the self-supervised defaults: TSC E 2, t 0.25, curves Adam 5e-3; fine-tuning Adam, TSC 5 epochs at 5e-5, MCR and FT 20 at 1e-3).", EncoderPurification.Supervised);
         var attack = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
         var encoderOptions = new EncoderOptions();
 
-        var command = new Command("purify", "Remove a backdoor from a model (TSC, MCR, fine-tuning) and report ACC/ASR/RA.")
+        var command = new CommandWithMoreHelp("purify", "Remove a backdoor from a model (TSC or another defence) and report ACC/ASR/RA.", defense.Help)
         {
-            model, data, output, report, runFolder, defense, fraction, seed, rounds, t, curveEpochs, curveLr, batchSize,
-            fineTuneEpochs, fineTuneLr, noAugment, objective,
+            model, data, output, report, runFolder, fraction, seed, retune, objective,
         };
+        defense.AddTo(command);
         attack.AddTo(command);
         modelOptions.AddTo(command);
         encoderOptions.AddTo(command);
@@ -58,30 +54,29 @@ internal static class PurifyCommand
             bool selfSupervised = chosen == EncoderPurification.SimClr;
             if (!selfSupervised && encoderOptions.AnyGiven(parse))
                 throw new UsageException("--downstream and the --probe options score encoders; they need --objective simclr.");
-            if (selfSupervised && parse.GetValue(noAugment))
+            var settings = defense.Settings(parse);
+            settings.SelfSupervised = selfSupervised;
+            if (selfSupervised && !settings.IsOn(TrainingKnobs.AugmentField))
                 throw new UsageException("--no-augment does not apply to --objective simclr: its loss compares two augmented views.");
-            var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
-                parse.GetValue(batchSize), parse.GetValue(fineTuneEpochs), parse.GetValue(fineTuneLr), !parse.GetValue(noAugment));
             var request = new PurificationRequest(
                 ModelPath: parse.Value(model),
                 Data: parse.Value(data),
                 OutputPath: outPath,
                 ReportPath: parse.GetValue(report),
                 RunFolder: runFolderPath,
-                Defense: DefenseFactory.Create((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs, selfSupervised),
+                Defense: DefenseRegistry.Create(defense.Name(parse), settings),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
                 ResolveAttack: stored => attack.Parse(parse, stored),
                 ModelLoad: modelLoad,
                 Normalize: modelOptions.Normalize(parse),
                 Objective: chosen,
-                Encoder: selfSupervised ? encoderOptions.Parse(parse, parse.GetValue(seed)) : null);
+                Encoder: selfSupervised ? encoderOptions.Parse(parse, parse.GetValue(seed)) : null,
+                Retune: parse.GetValue(retune));
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;
         });
         return command;
     }
-
-    private static Option<T?> Unset<T>(string name, string description) where T : struct => new(name) { Description = description };
 }

@@ -12,6 +12,9 @@ internal static class PurifyRun
         ScoresTable.Print(console, $"{request.Defense.Name}: {Path.GetFileName(request.ModelPath)} → {Path.GetFileName(outcome.OutputPath)} ({outcome.Inputs})", ScoresTable.Rows(result),
             $"{result.Elapsed.TotalSeconds:F0} s this run, {result.ComputeSeconds:F0} s in all units; {result.UnitsRun} units run, {result.UnitsResumed} resumed; {outcome.BytesWritten / 1e6:F1} MB written"
             + AsrOverAll(result));
+        if (outcome.Retune is { } retune)
+            console.Out.WriteLine($"retuning attack ({retune.Poisoned} poisoned of {retune.Images} images, 5 epochs): P-ASR {ScoresTable.Cell(retune.Scores.Asr)} " +
+                                  $"(O-ASR {ScoresTable.Cell(result.After?.Asr)}), ACC {ScoresTable.Cell(retune.Scores.Acc)} (was {ScoresTable.Cell(result.After?.Acc)})");
         return outcome;
     }
 

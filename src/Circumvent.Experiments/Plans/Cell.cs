@@ -15,7 +15,7 @@ namespace Circumvent.Experiments.Plans;
 /// </summary>
 public sealed record Cell(
     int Index, string Dataset, ArchitectureChoice Architecture, AttackChoice Attack, double PoisonRate, int Seed,
-    DefenseChoice Defense, TrainingConfig Training, double CleanFraction, int CurvePoints)
+    DefenseChoice Defense, TrainingConfig Training, double CleanFraction, int CurvePoints, bool Retune = false)
 {
     /// <summary>The attack at this cell's rate (the attack's own fields plus poison_rate).</summary>
     public AttackDefinition AttackDefinition => PlanReader.Definition(Attack.Fields, PoisonRate);
@@ -38,8 +38,19 @@ public sealed record Cell(
         return config;
     }
 
-    /// <summary>Everything that determines this cell's result: the model, the defence and its settings, the defender's data.</summary>
-    public JsonObject Config() => new()
+    /// <summary>
+    /// Everything that determines this cell's result: the model, the defence and its settings, the defender's data, and
+    /// whether the retuning attack follows (recorded only when it does, so cells of plans without it keep their keys).
+    /// </summary>
+    public JsonObject Config()
+    {
+        var config = DefenseConfig();
+        if (Retune) config["retune"] = true;
+        return config;
+    }
+
+    /// <summary>What determines the defended model: <see cref="Config"/> without the retuning attack that may follow it.</summary>
+    public JsonObject DefenseConfig() => new()
     {
         ["model"] = ModelConfig(),
         ["defense"] = Defense.Name,
@@ -50,6 +61,9 @@ public sealed record Cell(
 
     public string ModelKey => Hash(ModelConfig());
     public string Key => Hash(Config());
+
+    /// <summary>Names the cell's run folder: cells that differ only in the retuning attack share the defence's finished units.</summary>
+    public string RunKey => Hash(DefenseConfig());
 
     /// <summary>"badnet 5% · tsc · seed 1" (plus dataset/architecture when the plan has several).</summary>
     public string Describe() => $"{Attack.Label} {PoisonRate * 100:0.##}% · {Defense.Label} · seed {Seed} · {Architecture.Label} on {Dataset.Split(':')[0]}";
@@ -72,7 +86,7 @@ public static class Grid
         {
             var training = plan.Training with { Data = dataset, Architecture = architecture.Name, WidthMultiplier = architecture.Width, Seed = seed };
             foreach (var defense in plan.Defenses)
-                cells.Add(new Cell(cells.Count, dataset, architecture, attack, rate, seed, defense, training, plan.CleanFraction, plan.CurvePoints));
+                cells.Add(new Cell(cells.Count, dataset, architecture, attack, rate, seed, defense, training, plan.CleanFraction, plan.CurvePoints, plan.Retune));
         }
         return cells;
     }

@@ -28,6 +28,8 @@ public sealed record ExperimentPlan
     public double CleanFraction { get; init; } = 0.05;
     /// <summary>Evenly spaced t per trained curve at which ACC/ASR are measured for the figures (0 = none).</summary>
     public int CurvePoints { get; init; } = 11;
+    /// <summary>Run the retuning attack after every defence and report its ASR (P-ASR; "retune": true).</summary>
+    public bool Retune { get; init; }
 }
 
 /// <summary>
@@ -48,7 +50,7 @@ public sealed record ArchitectureChoice(string Name, double Width, ModelDescript
 public sealed record AttackChoice(string Label, JsonObject Fields, AdaptiveTscOptions? Adaptive = null);
 
 /// <summary>A defence by name with its settings; <see cref="Label"/> names its column (e.g. "tsc E=2").</summary>
-public sealed record DefenseChoice(string Label, string Name, DefenseKnobs Knobs)
+public sealed record DefenseChoice(string Label, string Name, DefenseSettings Settings)
 {
-    public IDefense Create() => DefenseFactory.Create(Name, Knobs);
+    public IDefense Create() => DefenseRegistry.Create(Name, Settings);
 }

@@ -17,9 +17,9 @@ namespace Circumvent.Experiments.Plans;
 public sealed class PlanReader
 {
     private static readonly string[] TopLevel =
-        ["name", "datasets", "architectures", "attacks", "poison_rates", "defenses", "seeds", "training", "clean_fraction", "curve_points"];
-    private static readonly string[] DefenseFields =
-        ["name", "label", "rounds", "t", "curve_epochs", "curve_lr", "batch_size", "finetune_epochs", "finetune_lr", "augment"];
+        ["name", "datasets", "architectures", "attacks", "poison_rates", "defenses", "seeds", "training", "clean_fraction", "curve_points", "retune"];
+    /// <summary>A defence entry's fields: its name, a label, and the knobs of every registered defence.</summary>
+    private static readonly string[] DefenseFields = ["name", "label", .. DefenseRegistry.AllKnobs.Select(k => k.Field)];
     private static readonly string[] PerCellTrainingFields = ["architecture", "data", "width_multiplier", "seed"];
 
     private readonly string _path;
@@ -62,6 +62,7 @@ public sealed class PlanReader
             Training = root["training"] is { } training ? Training(training) : new TrainingConfig(),
             CleanFraction = root["clean_fraction"] is { } fraction ? Number(fraction, "clean_fraction") : 0.05,
             CurvePoints = root["curve_points"] is { } points ? Integer(points, "curve_points") : 11,
+            Retune = root["retune"] is { } retune && Boolean(retune, "retune"),
         };
         if (!(plan.CleanFraction > 0 && plan.CleanFraction <= 1))
             throw Error("clean_fraction", $"must be in (0, 1], got {plan.CleanFraction}.");
@@ -197,11 +198,20 @@ public sealed class PlanReader
         var o = node is JsonValue ? new JsonObject { ["name"] = Text(node, field) } : Object(node, field);
         Only(o, field, DefenseFields);
         string name = Text(o["name"] ?? throw Error(field + ".name", "missing."), field + ".name").ToLowerInvariant();
-        int? Int(string key) => o[key] is { } v ? Integer(v, $"{field}.{key}") : null;
-        double? Real(string key) => o[key] is { } v ? Number(v, $"{field}.{key}") : null;
-        var knobs = new DefenseKnobs(Int("rounds"), Real("t"), Int("curve_epochs"), Real("curve_lr"), Int("batch_size"),
-            Int("finetune_epochs"), Real("finetune_lr"), o["augment"] is { } a ? Boolean(a, field + ".augment") : true);
-        var choice = new DefenseChoice(o["label"] is { } l ? Text(l, field + ".label") : name, name, knobs);
+        var settings = new DefenseSettings();
+        foreach (var knob in DefenseRegistry.AllKnobs)
+        {
+            if (o[knob.Field] is not { } v) continue;
+            string path = $"{field}.{knob.Field}";
+            switch (knob.Kind)
+            {
+                case KnobKind.Integer: settings[knob.Field] = Integer(v, path); break;
+                case KnobKind.Number: settings[knob.Field] = Number(v, path); break;
+                // A switch is a setting only when turned off ("augment": true is the default, accepted by every defence).
+                case KnobKind.Switch: if (!Boolean(v, path)) settings[knob.Field] = false; break;
+            }
+        }
+        var choice = new DefenseChoice(o["label"] is { } l ? Text(l, field + ".label") : name, name, settings);
         try { choice.Create(); }
         catch (ArgumentException e) { throw Error(field, e.Message.Replace("--", "").Replace("defense ", "defence ")); }
         return choice;

@@ -54,9 +54,9 @@ public static class HtmlReport
     {
         html.AppendLine($"<h2>{E(table.Setting)}</h2>");
         html.AppendLine("<table class=\"results\"><thead><tr><th class=\"l\" rowspan=\"2\">Attack</th><th rowspan=\"2\">Rate</th>");
-        foreach (var d in table.Defenses) html.AppendLine($"<th colspan=\"2\">{E(d)}</th>");
+        foreach (var d in table.Defenses) html.AppendLine($"<th colspan=\"{(table.HasPAsr ? 3 : 2)}\">{E(d)}</th>");
         html.AppendLine("</tr><tr>");
-        foreach (var _ in table.Defenses) html.Append("<th>ACC</th><th>ASR</th>");
+        foreach (var _ in table.Defenses) html.Append(table.HasPAsr ? "<th>ACC</th><th>ASR</th><th>P-ASR</th>" : "<th>ACC</th><th>ASR</th>");
         html.AppendLine("</tr></thead><tbody>");
         foreach (var (attack, rate) in table.Rows)
         {
@@ -65,6 +65,7 @@ public static class HtmlReport
             {
                 var e = table.At(attack, rate, d);
                 html.Append($"<td>{E(e?.AccText() ?? "-")}</td><td{(e?.Success == true ? " class=\"ok\"" : "")}>{E(e?.Asr?.Format() ?? "-")}</td>");
+                if (table.HasPAsr) html.Append($"<td>{E(e?.PAsr?.Format() ?? "-")}</td>");
             }
             html.AppendLine("</tr>");
         }

@@ -9,9 +9,10 @@ public sealed record Scores(double Acc, double? Asr, double? Ra);
 public sealed record CurveSeries(int Round, string Stage, IReadOnlyList<double> T, IReadOnlyList<double> Acc, IReadOnlyList<double?> Asr);
 
 /// <summary>One results line, as the report reads it.</summary>
+/// <param name="PAsr">ASR after the retuning attack that followed the defence ("p_asr"); null when none ran.</param>
 public sealed record ResultRecord(
     string Key, string Dataset, string Architecture, double Width, string Attack, double PoisonRate, string Defense, int Seed,
-    Scores? Before, Scores? After, IReadOnlyList<(int Round, Scores Scores)> Rounds, IReadOnlyList<CurveSeries> Curves, double? T)
+    Scores? Before, Scores? After, IReadOnlyList<(int Round, Scores Scores)> Rounds, IReadOnlyList<CurveSeries> Curves, double? T, double? PAsr = null)
 {
     /// <summary>"mnist · mlp×0.0625": the table a record belongs to.</summary>
     public string Setting => $"{Dataset.Split(':')[0]} · {(Width == 1 ? Architecture : $"{Architecture}×{Width:0.####}")}";
@@ -34,7 +35,7 @@ public sealed record ResultRecord(
         return new ResultRecord(key, Need<string>("dataset"), Need<string>("architecture"), Need<double>("width"), Need<string>("attack"),
             Need<double>("poison_rate"), Need<string>("defense"), Need<int>("seed"),
             ScoresOf(line, "_before"), ScoresOf(line, "_after"), rounds, curves,
-            line["config"]?["defense_options"]?["t"]?.GetValue<double>());
+            line["config"]?["defense_options"]?["t"]?.GetValue<double>(), line["p_asr"]?.GetValue<double>());
     }
 
     private static Scores? ScoresOf(JsonObject o, string suffix = "") =>

@@ -32,7 +32,8 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
     public const double SuccessAsr = 15;
 
     /// <param name="AccChange">ACC after minus ACC before (the model without defence), per seed: what the defence cost.</param>
-    public sealed record Entry(int Seeds, Statistic? Acc, Statistic? Asr, Statistic? Ra, Statistic? AccChange = null)
+    /// <param name="PAsr">ASR after the retuning attack (P-ASR), over the seeds that ran it.</param>
+    public sealed record Entry(int Seeds, Statistic? Acc, Statistic? Asr, Statistic? Ra, Statistic? AccChange = null, Statistic? PAsr = null)
     {
         public bool Success => Asr is { } asr && asr.Mean < SuccessAsr;
 
@@ -48,7 +49,7 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
             var entries = setting.GroupBy(r => (r.Attack, r.PoisonRate, r.Defense)).ToDictionary(
                 g => g.Key,
                 g => new Entry(g.Count(), Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)), Statistic.Of(g.Select(r => r.After?.Ra)),
-                    Statistic.Of(g.Select(r => r.After?.Acc - r.Before?.Acc))));
+                    Statistic.Of(g.Select(r => r.After?.Acc - r.Before?.Acc)), Statistic.Of(g.Select(r => r.PAsr))));
             return new ResultsTable(setting.Key,
                 [.. setting.Select(r => (r.Attack, r.PoisonRate)).Distinct()],
                 [.. setting.Select(r => r.Defense).Distinct()],
@@ -57,6 +58,9 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
 
     public Entry? At(string attack, double rate, string defense) => Entries.GetValueOrDefault((attack, rate, defense));
 
+    /// <summary>Whether any entry has a P-ASR: then the tables get a P-ASR column per defence.</summary>
+    public bool HasPAsr => Entries.Values.Any(e => e.PAsr is not null);
+
     public static string Rate(double rate) => (rate * 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
 
     public string ToMarkdown()
@@ -64,9 +68,9 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         var md = new StringBuilder();
         md.AppendLine($"### {Setting}").AppendLine();
         md.Append("| Attack | Rate |");
-        foreach (var d in Defenses) md.Append($" {d} ACC | {d} ASR |");
+        foreach (var d in Defenses) md.Append($" {d} ACC | {d} ASR |" + (HasPAsr ? $" {d} P-ASR |" : ""));
         md.AppendLine().Append("|---|---:|");
-        foreach (var _ in Defenses) md.Append("---:|---:|");
+        foreach (var _ in Defenses) md.Append(HasPAsr ? "---:|---:|---:|" : "---:|---:|");
         md.AppendLine();
         foreach (var (attack, rate) in Rows)
         {
@@ -76,15 +80,17 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
                 var e = At(attack, rate, d);
                 string asr = e?.Asr?.Format() ?? "-";
                 md.Append($" {e?.AccText() ?? "-"} | {(e?.Success == true ? $"**{asr}** ✓" : asr)} |");
+                if (HasPAsr) md.Append($" {e?.PAsr?.Format() ?? "-"} |");
             }
             md.AppendLine();
         }
         int seeds = Entries.Values.Max(e => e.Seeds);
-        md.AppendLine().AppendLine($"ACC and ASR (%) after each defence, mean ± sample std over up to {seeds} seed(s), ACC's mean change against the undefended model in brackets; ✓ = defence succeeded (mean ASR < {SuccessAsr:0}%).");
+        md.AppendLine().AppendLine($"ACC and ASR (%) after each defence, mean ± sample std over up to {seeds} seed(s), ACC's mean change against the undefended model in brackets; ✓ = defence succeeded (mean ASR < {SuccessAsr:0}%)." +
+                                 (HasPAsr ? " P-ASR: ASR after the retuning attack (5 poisoned of 2% of the training set, 5 epochs; Min et al. 2024)." : ""));
         return md.ToString();
     }
 
-    public const string CsvHeader = "dataset_architecture,attack,poison_rate,defense,seeds,acc_mean,acc_std,asr_mean,asr_std,ra_mean,ra_std,acc_change_mean,success";
+    public const string CsvHeader = "dataset_architecture,attack,poison_rate,defense,seeds,acc_mean,acc_std,asr_mean,asr_std,ra_mean,ra_std,acc_change_mean,p_asr_mean,p_asr_std,success";
 
     public IEnumerable<string> CsvRows()
     {
@@ -94,7 +100,8 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         {
             if (At(attack, rate, d) is not { } e) continue;
             yield return string.Join(",", Csv(Setting), Csv(attack), N(rate), Csv(d), e.Seeds, N(e.Acc?.Mean), N(e.Acc?.Std),
-                N(e.Asr?.Mean), N(e.Asr?.Std), N(e.Ra?.Mean), N(e.Ra?.Std), N(e.AccChange?.Mean), e.Success ? "true" : "false");
+                N(e.Asr?.Mean), N(e.Asr?.Std), N(e.Ra?.Mean), N(e.Ra?.Std), N(e.AccChange?.Mean),
+                N(e.PAsr?.Mean), N(e.PAsr?.Std), e.Success ? "true" : "false");
         }
     }
 

@@ -18,7 +18,8 @@ namespace Circumvent.Experiments.Running;
 ///                                    while training, model.safetensors.train-state and .train-seconds;
 ///                                    model.lock, held by the runner training it (shards sharing the cache wait on it)
 /// CACHE/input-aware-masks/KEY.mask-state  pre-trained mask networks, reused by any recipe with the same data, batches and seed
-/// OUT/runs/CELLKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
+/// OUT/runs/RUNKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
+///                                    (RUNKEY: the cell key without the retuning attack, so a cell with it reuses the defence)
 /// </code>
 /// </summary>
 internal sealed class CellRunner(string outFolder, string cacheFolder, IExperimentObserver observer, CancellationToken cancellation)
@@ -30,11 +31,12 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         var clock = Stopwatch.StartNew();
         var (modelPath, training) = Model(cell);
 
-        string folder = Path.Combine(outFolder, "runs", cell.Key);
+        string folder = Path.Combine(outFolder, "runs", cell.RunKey);
         Directory.CreateDirectory(folder);
         var defense = cell.Defense.Create();
         var request = new PurificationRequest(modelPath, cell.Dataset, Path.Combine(folder, "purified.safetensors"), ReportPath: null,
-            RunFolder: Path.Combine(folder, "purified.safetensors.run"), defense, cell.CleanFraction, cell.Seed, ResolveAttack: stored => stored);
+            RunFolder: Path.Combine(folder, "purified.safetensors.run"), defense, cell.CleanFraction, cell.Seed, ResolveAttack: stored => stored,
+            Retune: cell.Retune);
         var outcome = Purification.Run(request, new UnitLog(cell, observer), log: null, cancellation);
 
         var line = new JsonObject
@@ -50,6 +52,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
             ["seed"] = cell.Seed,
         };
         PurificationReport.AddScores(line, outcome.Result);
+        outcome.Retune?.AddTo(line);
         line["curves"] = Curves(cell, folder, outcome);
         line["model"] = new JsonObject { ["key"] = cell.ModelKey, ["path"] = modelPath, ["training"] = training };
         line["config"] = cell.Config();

@@ -13,10 +13,12 @@ namespace Circumvent.Method.Curves;
 public static class FineTuner
 {
     /// <param name="checkpoint">Keeps the progress (after an epoch, at most once per save interval, and when the run ends or stops), and continues from it (null = none).</param>
+    /// <param name="hook">Runs beside the optimiser on the copy being tuned (e.g. keeping pruned weights at zero); null = none.</param>
     /// <returns>A new parameter set; <paramref name="parameters"/> is not modified.</returns>
     public static ParameterSet Run(IArchitecture arch, ParameterSet parameters, ImageDataset clean, Normalization normalization,
         FineTuneOptions options, ITrainingObjective objective,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null,
+        Func<ParameterSet, ITrainingHook>? hook = null)
     {
         options.Validate();
         if (clean.Count < 2) throw new ArgumentException($"Fine-tuning needs at least 2 clean images, got {clean.Count}.");
@@ -46,6 +48,7 @@ public static class FineTuner
             Optimizer = Factories.CreateOptimizer(config, tuned.Parameters.Select(e => e.Tensor).ToList()),
             Schedule = OptionChecks.Schedule(options.SchedulePerEpoch, loader.BatchesPerEpoch, stepsPerEpoch => Factories.CreateSchedule(config, stepsPerEpoch)),
             Epochs = options.Epochs,
+            Hooks = hook is null ? [] : [hook(tuned)],
             ContextForEpoch = epoch => ForwardContext.Train(statsUpdater, OptionChecks.DropoutStream(options.Seed, epoch)),
             State = checkpoint?.ForModel(tuned, statsUpdater),
             Progress = progress,

@@ -28,3 +28,25 @@ public sealed class FineTuneDefense(FineTuneOptions settings) : IDefense
         return run.Finish(tuned, before, after);
     }
 }
+
+/// <summary>`--defense ft`: SGD fine-tuning on D.</summary>
+public sealed class FineTunePlugin : DefensePlugin
+{
+    public override bool SupportsSelfSupervised => true;
+    public override string Name => "ft";
+    public override string Summary => "Fine-tuning (FT): SGD on the clean set, lr 0.01 with a cosine over 100 epochs.";
+
+    public override IReadOnlyList<DefenseKnob> Knobs { get; } =
+    [
+        TrainingKnobs.BatchSize(FineTuneDefense.Defaults.BatchSize, "fine-tuning"), TrainingKnobs.FineTuneEpochs(FineTuneDefense.Defaults),
+        TrainingKnobs.FineTuneLr(FineTuneDefense.Defaults), TrainingKnobs.Augment("Fine-tune"),
+    ];
+
+    public override IDefense Create(DefenseSettings s)
+    {
+        // An encoder fine-tunes under NT-Xent as MCR's self-supervised endpoint does.
+        var settings = TrainingKnobs.FineTune(s.SelfSupervised ? McrOptions.SelfSupervised.FineTune : FineTuneDefense.Defaults, s);
+        settings.Validate(allowZeroEpochs: false);
+        return new FineTuneDefense(settings);
+    }
+}

@@ -38,3 +38,34 @@ public sealed class Mcr(McrOptions options) : IDefense
         return run.Finish(point, before, after);
     }
 }
+
+/// <summary>`--defense mcr`: as the TSC paper runs it (100-epoch fine-tuned endpoint, one curve, t 0.4).</summary>
+public sealed class McrPlugin : DefensePlugin
+{
+    private static readonly McrOptions Defaults = new();
+    private static readonly DefenseKnob T = DefenseKnob.Number("t", Defaults.T, "Curve point taken.");
+
+    public override bool SupportsSelfSupervised => true;
+    public override string Name => "mcr";
+    public override string Summary => "Mode Connectivity Repair (Zhao et al. 2020): a curve from the model to its fine-tuned copy, as the TSC paper runs it.";
+
+    public override IReadOnlyList<DefenseKnob> Knobs { get; } =
+    [
+        T, TrainingKnobs.CurveEpochs(Defaults.Curve), TrainingKnobs.CurveLr(Defaults.Curve),
+        TrainingKnobs.BatchSize(Defaults.Curve.BatchSize, "the curve and fine-tuning"), TrainingKnobs.FineTuneEpochs(Defaults.FineTune),
+        TrainingKnobs.FineTuneLr(Defaults.FineTune), TrainingKnobs.Augment("Train the curve and fine-tune"),
+    ];
+
+    public override IDefense Create(DefenseSettings s)
+    {
+        var d = s.SelfSupervised ? McrOptions.SelfSupervised : Defaults;
+        var options = d with
+        {
+            T = s.Number(T) ?? d.T,
+            Curve = TrainingKnobs.Curve(d.Curve, s),
+            FineTune = TrainingKnobs.FineTune(d.FineTune, s),
+        };
+        options.Validate();
+        return new Mcr(options);
+    }
+}

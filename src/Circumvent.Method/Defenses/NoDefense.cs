@@ -17,3 +17,13 @@ public sealed class NoDefense : IDefense
         return run.Finish(input.Parameters.Clone(), before, before);
     }
 }
+
+/// <summary>`--defense none`: the undefended model, the reference row.</summary>
+public sealed class NoDefensePlugin : DefensePlugin
+{
+    public override bool SupportsSelfSupervised => true;
+    public override string Name => "none";
+    public override string Summary => "No defence: the model as it is, scored (the reference row of a comparison).";
+    public override IReadOnlyList<DefenseKnob> Knobs { get; } = [];
+    public override IDefense Create(DefenseSettings settings) => new NoDefense();
+}

@@ -43,10 +43,11 @@ internal sealed class PurificationSteps
         CurvePoint.At(Arch, curve, t, _input.Clean, _input.Normalization, settings.BatchSize,
             (settings with { DatasetAugmentation = _input.Augmentation }).AugmentationFor(_input.Clean.Height), seed, _input.ViewAugmentation);
 
+    /// <param name="hook">Runs beside the optimiser on the weights being tuned (see <see cref="FineTuner.Run"/>); null = none.</param>
     public ParameterSet FineTune(ParameterSet parameters, FineTuneOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
-        EpochCheckpoint? checkpoint) =>
+        EpochCheckpoint? checkpoint, Func<ParameterSet, ITrainingHook>? hook = null) =>
         FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, settings with { Seed = seed, DatasetAugmentation = _input.Augmentation, ViewAugmentation = _input.ViewAugmentation }, _input.Objective,
-            Progress(unit, observer), _input.Cancellation, checkpoint);
+            Progress(unit, observer), _input.Cancellation, checkpoint, hook);
 
     /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>
     private static IProgress<TrainingProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>

@@ -73,3 +73,39 @@ public sealed class Tsc(TscOptions options) : IDefense
         return run.Finish(theta, before, after);
     }
 }
+
+/// <summary>`--defense tsc`: the paper's supervised settings, every curve and fine-tuning knob.</summary>
+public sealed class TscPlugin : DefensePlugin
+{
+    private static readonly TscOptions Defaults = new();
+    private static readonly DefenseKnob Rounds = DefenseKnob.Integer("rounds", Defaults.Rounds, "Rounds E.");
+    private static readonly DefenseKnob T = DefenseKnob.Number("t", Defaults.T, "Curve point taken in both stages.");
+
+    public override bool SupportsSelfSupervised => true;
+    public override string Name => "tsc";
+    public override string Summary => "Two-stage Symmetry Connectivity (Peng et al., ICML 2025), the paper's settings.";
+
+    public override IReadOnlyList<DefenseKnob> Knobs { get; } =
+    [
+        Rounds, T, TrainingKnobs.CurveEpochs(Defaults.Curve), TrainingKnobs.CurveLr(Defaults.Curve),
+        TrainingKnobs.BatchSize(Defaults.Curve.BatchSize, "curves and fine-tuning"), TrainingKnobs.FineTuneEpochs(Defaults.FineTune),
+        TrainingKnobs.FineTuneLr(Defaults.FineTune), TrainingKnobs.Augment("Train curves, match and fine-tune"),
+    ];
+
+    public override IDefense Create(DefenseSettings s)
+    {
+        bool augment = s.IsOn(TrainingKnobs.AugmentField);
+        var d = s.SelfSupervised ? TscOptions.SelfSupervised : Defaults;
+        var options = d with
+        {
+            Rounds = s.Integer(Rounds) ?? d.Rounds,
+            T = s.Number(T) ?? d.T,
+            Curve = TrainingKnobs.Curve(d.Curve, s),
+            FineTune = TrainingKnobs.FineTune(d.FineTune, s),
+            // Without augmentation of D, matching sees D as stored too.
+            Matching = augment ? d.Matching : d.Matching is { } m ? m with { Augment = false } : null,
+        };
+        options.Validate();
+        return new Tsc(options);
+    }
+}

@@ -16,6 +16,8 @@ internal static class UnitSeeds
     /// <summary>The shuffle and augmentation of the matching batches (stage 1 UNALIGN, stage 2 ALIGN).</summary>
     public const int FirstMatching = 7;
     public const int SecondMatching = 8;
+    /// <summary>The retuning attack after a defence (its set, frozen augmentation and batches; round 0).</summary>
+    public const int Retune = 9;
 
     public static int For(int seed, int round, int purpose) =>
         unchecked((int)(Mix((uint)seed * 0x9E3779B1u ^ (uint)round * 0x85EBCA77u ^ (uint)purpose * 0xC2B2AE3Du) & 0x7FFFFFFF));

@@ -19,11 +19,12 @@ namespace Circumvent.Method.Pipelines;
 /// <param name="Objective">What curves and fine-tuning minimise: "supervised" (a classifier's cross-entropy) or "simclr" (an encoder's
 /// NT-Xent, <see cref="EncoderPurification"/>); it must fit the model. The <see cref="Defense"/> carries the objective's defaults.</param>
 /// <param name="Encoder">How an encoder's stages are scored (downstream probe, kNN); null: the defaults.</param>
+/// <param name="Retune">--retune: after the defence, run the retuning attack (<see cref="RetuningAttack"/>) on the purified model and report its ASR (P-ASR).</param>
 public sealed record PurificationRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
     IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack,
     ModelLoadSettings? ModelLoad = null, Normalization? Normalize = null, string Objective = EncoderPurification.Supervised,
-    EncoderScoring? Encoder = null);
+    EncoderScoring? Encoder = null, bool Retune = false);
 
 /// <summary>The data a purification was scored with: the clean subset D, the test set, the normalisation, the attack and the dataset's augmentation.</summary>
 /// <param name="EncoderTests">For an encoder: what its stages are scored on (the curves' points then too), with <paramref name="Probe"/>.</param>
@@ -43,8 +44,9 @@ public static class Purification
 
     /// <param name="Inputs">The input normalisation the model was scored and purified with, and where it came from.</param>
     /// <param name="BytesWritten">Bytes this call wrote: progress saves, the units' results and the purified model (the report aside).</param>
+    /// <param name="Retune">The retuning attack on the purified model, when the request asked for it.</param>
     public sealed record Outcome(DefenseResult Result, string OutputPath, string? ReportPath, JsonObject Report, PurificationSetup Setup, InputPreprocessing Inputs,
-        long BytesWritten);
+        long BytesWritten, RetuningResult? Retune = null);
 
     /// <param name="log">Receives what was inferred about the model and one line describing the run once everything is loaded.</param>
     /// <param name="warn">Receives problems that did not stop the load (non-finite weights); null: <paramref name="log"/> gets them.</param>
@@ -71,6 +73,10 @@ public static class Purification
         var normalization = inputs.Normalization;
         // An encoder's ASR is its downstream probe's: the target is a downstream class.
         var attack = ResolveAttack(request, checkpoint, encoder is null ? dataset : downstream.Data);
+        if (request.Retune && attack is null)
+            throw new ArgumentException("--retune poisons its fine-tuning set with the model's attack, and none is known: pass --attack options (or use a model whose metadata records its attack).");
+        if (request.Retune && encoder is not null)
+            throw new ArgumentException("--retune fine-tunes a classifier with poisoned labels; an encoder has none (use it with --objective supervised).");
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);
         if (clean.Count == 0)
             throw new ArgumentException($"--clean-fraction {request.CleanFraction} selects no images of {spec.Kind}'s {dataset.Train.Count} training images.");
@@ -139,11 +145,20 @@ public static class Purification
         }.Save(output);
         saving.Count(output);
 
+        RetuningResult? retune = null;
+        if (request.Retune)
+        {
+            log?.Invoke("retuning attack (Min et al. 2024) on the purified model: 2% of the training set per class, 5 of it poisoned, 5 epochs");
+            retune = RetuningAttack.Run(architecture, result.Purified, dataset.Train, normalization, attack!, dataset.Augmentation,
+                input.Evaluate!, UnitSeeds.For(request.Seed, 0, UnitSeeds.Retune), cancellation: cancellation);
+        }
+
         var report = PurificationReport.Build(request, result, saving.BytesWritten);
+        retune?.AddTo(report);
         if (reportPath is not null) AtomicText.Write(reportPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var setup = new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation, encoderTests,
             encoder is null ? null : scoring.ProbeOrDefault, encoder is null ? null : EncoderPurification.Views);
-        return new Outcome(result, output, reportPath, report, setup, inputs, saving.BytesWritten);
+        return new Outcome(result, output, reportPath, report, setup, inputs, saving.BytesWritten, retune);
     }
 
     /// <summary>

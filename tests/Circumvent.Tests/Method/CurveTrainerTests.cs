@@ -72,9 +72,9 @@ public class CurveTrainerTests
     [Fact]
     public void TheDefencesStepTheirCosinePerEpochAsTheAuthorsDo()
     {
-        var tsc = (Circumvent.Method.Defenses.Tsc)Circumvent.Method.Defenses.DefenseFactory.Create("tsc", new(CurveEpochs: 5));
-        var mcr = (Circumvent.Method.Defenses.Mcr)Circumvent.Method.Defenses.DefenseFactory.Create("mcr", new());
-        var ft = (Circumvent.Method.Defenses.FineTuneDefense)Circumvent.Method.Defenses.DefenseFactory.Create("ft", new());
+        var tsc = (Circumvent.Method.Defenses.Tsc)Circumvent.Method.Defenses.DefenseRegistry.Create("tsc", new() { ["curve_epochs"] = 5 });
+        var mcr = (Circumvent.Method.Defenses.Mcr)Circumvent.Method.Defenses.DefenseRegistry.Create("mcr", new());
+        var ft = (Circumvent.Method.Defenses.FineTuneDefense)Circumvent.Method.Defenses.DefenseRegistry.Create("ft", new());
         Assert.True(tsc.Options.Curve.SchedulePerEpoch && tsc.Options.FineTune.SchedulePerEpoch);
         Assert.True(mcr.Options.Curve.SchedulePerEpoch && mcr.Options.FineTune.SchedulePerEpoch);
         Assert.True(ft.Settings.SchedulePerEpoch);

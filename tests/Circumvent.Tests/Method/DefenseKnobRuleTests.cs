@@ -10,32 +10,32 @@ namespace Circumvent.Tests.Method;
 public class DefenseKnobRuleTests
 {
     /// <summary>Each knob set alone, by its `purify` option.</summary>
-    public static TheoryData<string, DefenseKnobs> EveryKnob => new()
+    public static TheoryData<string, DefenseSettings> EveryKnob => new()
     {
-        { "--rounds", new DefenseKnobs(Rounds: 2) },
-        { "--t", new DefenseKnobs(T: 0.3) },
-        { "--curve-epochs", new DefenseKnobs(CurveEpochs: 5) },
-        { "--curve-lr", new DefenseKnobs(CurveLr: 0.01) },
-        { "--batch-size", new DefenseKnobs(BatchSize: 32) },
-        { "--finetune-epochs", new DefenseKnobs(FineTuneEpochs: 3) },
-        { "--finetune-lr", new DefenseKnobs(FineTuneLr: 0.001) },
-        { "--no-augment", new DefenseKnobs(Augment: false) },
+        { "--rounds", new DefenseSettings { ["rounds"] = 2 } },
+        { "--t", new DefenseSettings { ["t"] = 0.3 } },
+        { "--curve-epochs", new DefenseSettings { ["curve_epochs"] = 5 } },
+        { "--curve-lr", new DefenseSettings { ["curve_lr"] = 0.01 } },
+        { "--batch-size", new DefenseSettings { ["batch_size"] = 32 } },
+        { "--finetune-epochs", new DefenseSettings { ["finetune_epochs"] = 3 } },
+        { "--finetune-lr", new DefenseSettings { ["finetune_lr"] = 0.001 } },
+        { "--no-augment", new DefenseSettings { ["augment"] = false } },
     };
 
     [Theory]
     [MemberData(nameof(EveryKnob))]
-    public void NoneRefusesEveryKnob(string option, DefenseKnobs knobs)
+    public void NoneRefusesEveryKnob(string option, DefenseSettings knobs)
     {
-        var e = Assert.Throws<ArgumentException>(() => DefenseFactory.Create("none", knobs));
+        var e = Assert.Throws<ArgumentException>(() => DefenseRegistry.Create("none", knobs));
         Assert.Equal($"{option} does not apply to --defense none (it has no settings).", e.Message);
     }
 
     [Theory]
     [MemberData(nameof(EveryKnob))]
-    public void TscUsesEveryKnob(string option, DefenseKnobs knobs)
+    public void TscUsesEveryKnob(string option, DefenseSettings knobs)
     {
         Assert.StartsWith("--", option);
-        Assert.Equal("tsc", DefenseFactory.Create("tsc", knobs).Name);
+        Assert.Equal("tsc", DefenseRegistry.Create("tsc", knobs).Name);
     }
 
     [Theory]
@@ -47,7 +47,7 @@ public class DefenseKnobRuleTests
     public void McrAndFtRefuseTheKnobsTheyDoNotUse(string defense, string option)
     {
         var knobs = EveryKnob.Single(row => (string)row[0] == option)[1];
-        var e = Assert.Throws<ArgumentException>(() => DefenseFactory.Create(defense, (DefenseKnobs)knobs));
+        var e = Assert.Throws<ArgumentException>(() => DefenseRegistry.Create(defense, (DefenseSettings)knobs));
         Assert.StartsWith($"{option} does not apply to --defense {defense} (it uses ", e.Message);
     }
 
@@ -58,7 +58,7 @@ public class DefenseKnobRuleTests
     public void TheKnobsADefenceUsesAreAccepted(string defense, string option)
     {
         var knobs = EveryKnob.Single(row => (string)row[0] == option)[1];
-        Assert.NotNull(DefenseFactory.Create(defense, (DefenseKnobs)knobs));
+        Assert.NotNull(DefenseRegistry.Create(defense, (DefenseSettings)knobs));
     }
 
     [Theory]

@@ -241,13 +241,15 @@ public sealed class EncoderPurificationTests
     [Fact]
     public void TheSelfSupervisedDefaultsAreThePapers()
     {
-        var tsc = Assert.IsType<Tsc>(DefenseFactory.Create("tsc", new DefenseKnobs(), selfSupervised: true)).Options;
+        var tsc = Assert.IsType<Tsc>(DefenseRegistry.Create("tsc", new DefenseSettings { SelfSupervised = true })).Options;
         Assert.Equal((2, 0.25), (tsc.Rounds, tsc.T));
         Assert.Equal(("adam", 5e-3, 1e-6, 5e-5), (tsc.Curve.Optimizer, tsc.Curve.LearningRate, tsc.Curve.WeightDecay, tsc.Curve.L2));
         Assert.Equal((5, 5e-5, "adam"), (tsc.FineTune.Epochs, tsc.FineTune.LearningRate, tsc.FineTune.Optimizer));
         Assert.Equal(96, tsc.Matching!.BatchSize);
-        var mcr = Assert.IsType<Mcr>(DefenseFactory.Create("mcr", new DefenseKnobs(CurveEpochs: 7), selfSupervised: true)).Options;
+        var mcr = Assert.IsType<Mcr>(DefenseRegistry.Create("mcr", new DefenseSettings { SelfSupervised = true, ["curve_epochs"] = 7 })).Options;
         Assert.Equal((0.25, 0.0, 7), (mcr.T, mcr.Curve.L2, mcr.Curve.Epochs));
-        Assert.Equal(3, Assert.IsType<Tsc>(DefenseFactory.Create("tsc", new DefenseKnobs())).Options.Rounds); // supervised unchanged
+        Assert.Equal(3, Assert.IsType<Tsc>(DefenseRegistry.Create("tsc", new DefenseSettings())).Options.Rounds); // supervised unchanged
+        // A classifier-only defence refuses the self-supervised objective instead of running with cross-entropy defaults.
+        Assert.Contains("classifiers only", Assert.Throws<ArgumentException>(() => DefenseRegistry.Create("fp", new DefenseSettings { SelfSupervised = true })).Message);
     }
 }

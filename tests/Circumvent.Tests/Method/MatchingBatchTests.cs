@@ -47,10 +47,10 @@ public class MatchingBatchTests
     [Fact]
     public void WithoutAugmentationOfDMatchingSeesDAsStoredToo()
     {
-        var tsc = (Tsc)DefenseFactory.Create("tsc", new DefenseKnobs(Augment: false));
+        var tsc = (Tsc)DefenseRegistry.Create("tsc", new DefenseSettings { ["augment"] = false });
         Assert.Equal(MatchingOptions.Authors with { Augment = false }, tsc.Options.Matching);
         Assert.False(tsc.Options.Curve.Augment);
-        Assert.Equal(MatchingOptions.Authors, ((Tsc)DefenseFactory.Create("tsc", new DefenseKnobs())).Options.Matching);
+        Assert.Equal(MatchingOptions.Authors, ((Tsc)DefenseRegistry.Create("tsc", new DefenseSettings())).Options.Matching);
         Assert.Contains("matching batch size", Assert.Throws<ArgumentException>(() =>
             new TscOptions { Matching = new MatchingOptions { BatchSize = 0 } }.Validate()).Message);
     }

@@ -60,7 +60,8 @@ public sealed class PlantedBackdoorProblem
         Evaluate = Evaluate,
     };
 
-    private static ImageDataset Images(int count, int seed)
+    /// <summary><paramref name="count"/> clean images of the four classes (bars on noise), drawn by <paramref name="seed"/>.</summary>
+    public static ImageDataset Images(int count, int seed)
     {
         var rng = new Random(seed);
         var pixels = new byte[count * Size * Size];
