@@ -98,7 +98,8 @@ public sealed record DefenseUnit(int Round, string Name, UnitKind Kind)
     public string Id => Round > 0 ? $"round{Round}.{Name}" : Name;
 }
 
-public enum UnitKind { Curve, Point, FineTune }
+/// <summary>What a unit computes; <see cref="Tensors"/>: named tensors that are not a model (a reversed trigger, neuron masks).</summary>
+public enum UnitKind { Curve, Point, FineTune, Tensors }
 
 /// <summary>
 /// Watches a defence run. All methods are called on the defence's thread; default implementations do nothing.

@@ -1,0 +1,66 @@
+using System.Text.Json.Nodes;
+using Circumvent.Method.Evaluation;
+using Circumvent.Models;
+
+namespace Circumvent.Method.Defenses.Anp;
+
+/// <summary>
+/// Adversarial Neuron Pruning (Wu and Wang 2021) as BackdoorBench runs it, on D only: optimise a mask per BN neuron
+/// against adversarial neuron noise (<see cref="MaskOptimisation"/>), then set γ to 0 for every neuron whose mask is
+/// at most a threshold — fixed by <see cref="AnpOptions.PruneThreshold"/>, or chosen on D (<see cref="PruningThreshold"/>).
+/// Units: "round1.neuron-masks" (the masks), "round1.prune" (the pruned model).
+/// </summary>
+public sealed class AnpDefense(AnpOptions options) : IDefense
+{
+    public AnpOptions Options { get; } = options;
+
+    public string Name => "anp";
+
+    public JsonObject DescribeOptions() => OptionsJson.ToNode(Options);
+
+    public DefenseResult Run(DefenseInput input, IDefenseObserver? observer = null)
+    {
+        Options.Validate();
+        NeuronMasks.BatchNormPrefixes(input.Parameters); // a network without BN is refused before anything is written
+        var run = ResumableRun.Start(this, input, observer);
+        var before = run.EvaluateBefore(input.Parameters);
+
+        var masksUnit = new DefenseUnit(1, "neuron-masks", UnitKind.Tensors);
+        int seed = UnitSeeds.For(input.Seed, 1, UnitSeeds.NeuronMasks);
+        var masks = run.Tensors(masksUnit, checkpoint => MaskOptimisation.Run(input.Architecture, input.Parameters, input.Clean, input.Normalization,
+            input.Augmentation, Options, seed, PurificationSteps.Progress(masksUnit, observer), input.Cancellation, checkpoint));
+
+        var pruneUnit = new DefenseUnit(1, "prune", UnitKind.Point);
+        var pruned = run.Weights(pruneUnit, _ => Prune(input, masks, pruneUnit, observer));
+        var after = run.Evaluate(1, "prune", pruned);
+        return run.Finish(pruned, before, after);
+    }
+
+    private ParameterSet Prune(DefenseInput input, ParameterSet masks, DefenseUnit unit, IDefenseObserver? observer)
+    {
+        if (Options.PruneThreshold is { } fixedThreshold)
+        {
+            var (model, count) = NeuronMasks.Prune(input.Parameters, masks, fixedThreshold);
+            observer?.Progress(unit, $"threshold {fixedThreshold:F2} (fixed): {count} of {masks.Sum(m => m.Tensor.Length)} neurons pruned");
+            return model;
+        }
+        double baseAccuracy = CleanAccuracy(input, input.Parameters);
+        var trials = Options.Thresholds().Select(t =>
+        {
+            var (model, count) = NeuronMasks.Prune(input.Parameters, masks, t);
+            return new ThresholdTrial(t, count, CleanAccuracy(input, model));
+        }).ToArray();
+        var chosen = PruningThreshold.Choose(trials, baseAccuracy, Options.AccuracyDrop);
+        observer?.Progress(unit, $"accuracy on D unpruned {baseAccuracy:F2}%; " +
+            string.Join(", ", trials.Select(t => $"≤{t.Threshold:F2}: {t.Pruned} pruned, {t.Accuracy:F2}%")) +
+            $"; chosen: {(chosen is null ? "none (nothing pruned)" : chosen.Threshold.ToString("F2"))}");
+        return chosen is null ? input.Parameters.Clone() : NeuronMasks.Prune(input.Parameters, masks, chosen.Threshold).Pruned;
+    }
+
+    /// <summary>Top-1 accuracy (%) on D as stored (eval mode, no augmentation).</summary>
+    private static double CleanAccuracy(DefenseInput input, ParameterSet parameters)
+    {
+        var predicted = BackdoorMetrics.Predict(input.Architecture, parameters, input.Clean, input.Normalization);
+        return 100.0 * predicted.Where((p, i) => p == input.Clean.Labels[i]).Count() / predicted.Length;
+    }
+}
