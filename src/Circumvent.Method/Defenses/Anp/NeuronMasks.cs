@@ -87,7 +87,7 @@ public static class NeuronMasks
             var gamma = pruned[Prefix(m.Name, ".neuron_mask") + ".weight"].Span;
             var values = m.Tensor.Span;
             for (int i = 0; i < values.Length; i++)
-                if (values[i] <= threshold)
+                if (values[i] <= (float)threshold) // compared in float32, as torch compares a float tensor with a Python number
                 {
                     gamma[i] = 0;
                     count++;

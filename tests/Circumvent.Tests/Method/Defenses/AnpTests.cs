@@ -134,6 +134,30 @@ public class AnpTests
         Assert.True(result.After.Acc >= result.Before.Acc - 10, $"ANP cost {result.Before.Acc - result.After.Acc:F1} points of accuracy");
     }
 
+    /// <summary>Stopped in the middle of the mask optimisation, a rerun continues it and ends where an uninterrupted run ends.</summary>
+    [Fact]
+    public void AStoppedMaskOptimisationResumesToTheUninterruptedResult()
+    {
+        var problem = PlantedBackdoorProblem.Create(seed: 1, epochs: 2);
+        var options = new AnpOptions { Iterations = 30, BatchSize = 32, MaskLearningRate = 0.2 };
+        using var folder = new Circumvent.Tests.Data.TempFolder();
+        var straight = new AnpDefense(options).Run(problem.Input() with { RunFolder = Path.Combine(folder.Path, "straight") });
+
+        var input = problem.Input() with { RunFolder = Path.Combine(folder.Path, "stopped") };
+        var stopper = new RecordingObserver { StopDuring = (unit, detail) => unit.Id == "round1.neuron-masks" && detail.Contains("epoch 3/6 batch 5/5") };
+        Assert.Throws<InterruptedForTest>(() => new AnpDefense(options).Run(input, stopper));
+        Assert.True(File.Exists(Path.Combine(input.RunFolder!, "round1.neuron-masks.state")), "the stopped optimisation kept no progress");
+        var observer = new RecordingObserver();
+        var resumed = new AnpDefense(options).Run(input, observer);
+
+        Assert.DoesNotContain(observer.ProgressLines, p => p.Id == "round1.neuron-masks" && p.Detail.Contains("epoch 1/6"));
+        var a = Circumvent.Models.Checkpoints.CheckpointFiles.Read(Path.Combine(folder.Path, "straight", "round1.neuron-masks.safetensors"));
+        var b = Circumvent.Models.Checkpoints.CheckpointFiles.Read(Path.Combine(input.RunFolder!, "round1.neuron-masks.safetensors"));
+        Assert.Equal(a.Tensors.Select(t => t.Floats), b.Tensors.Select(t => t.Floats));
+        foreach (var name in straight.Purified.Names)
+            Assert.Equal(straight.Purified[name].ToArray(), resumed.Purified[name].ToArray());
+    }
+
     [Fact]
     public void ANetworkWithoutBatchNormIsRefused()
     {
