@@ -22,6 +22,18 @@ public interface ITrainingObjective
     BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context);
 
     /// <summary>
+    /// The loss of one step whose weights come from <paramref name="draw"/>, which the loop calls as often as the
+    /// objective asks: a model's own parameters every time, a curve's w(t) at a fresh t every time. An objective
+    /// with one forward call draws once (this default); one with a forward call per view draws once per call
+    /// (<see cref="WeightDrawsPerStep"/>), as the authors' two-view curve step puts each view at its own t.
+    /// </summary>
+    BatchLoss Loss(IArchitecture architecture, Func<ParameterSet> draw, Batch batch, ForwardContext context) =>
+        Loss(architecture, draw(), batch, context);
+
+    /// <summary>How many times one step calls its draw (a resumed curve skips that many t draws per step done).</summary>
+    int WeightDrawsPerStep => 1;
+
+    /// <summary>
     /// Before each epoch's first batch. A resumed run starts at a later epoch, so an objective that draws
     /// random numbers or walks a second data stream resets both here from the epoch.
     /// </summary>

@@ -147,7 +147,7 @@ public sealed class TrainingLoop
     {
         using var scope = TensorScope.Open();
         Optimizer.ZeroGrad();
-        var (loss, logits, labels) = Objective.Loss(Architecture, Weights.ForStep(), batch, context);
+        var (loss, logits, labels) = Objective.Loss(Architecture, Weights.ForStep, batch, context);
         double value = loss.Item();
         int correct = logits is not null && labels is not null ? CountCorrect(logits, labels) : 0;
         loss.Backward(releaseIntermediates: true);

@@ -53,12 +53,15 @@ internal static class CurveCommand
         var setup = CurveSampling.SetupFromRunFolder(folder, config);
         console.Out.WriteLine($"inputs {setup.Normalization.Describe()} (recorded in the run), curve augmentation {(CurveSampling.AugmentFrom(config) ? setup.Augmentation?.Describe() : "none")}");
         var samples = CurveSampling.Sample(curves, points, batchSize, setup, console.Cancellation, s =>
-            console.Out.WriteLine($"  round {s.Round} {s.Stage} t={s.T:0.###}: ACC {ScoresTable.Cell(s.Scores.Acc)} ASR {ScoresTable.Cell(s.Scores.Asr)}"),
+            console.Out.WriteLine($"  round {s.Round} {s.Stage} t={s.T:0.###}: ACC {ScoresTable.Cell(s.Scores.Acc)} ASR {ScoresTable.Cell(s.Scores.Asr)}" +
+                                  (s.Scores.Knn is { } knn ? $" kNN {ScoresTable.Cell(knn)}" : "")),
             CurveSampling.AugmentFrom(config), onCleanSet);
 
-        var csv = new StringBuilder("round,stage,t,acc,asr,ra\n");
+        // An encoder's samples add its kNN accuracy (ACC/ASR are then its downstream probe's).
+        bool withKnn = samples.Any(s => s.Scores.Knn is not null);
+        var csv = new StringBuilder("round,stage,t,acc,asr,ra" + (withKnn ? ",knn" : "") + "\n");
         foreach (var s in samples)
-            csv.Append(CultureInfo.InvariantCulture, $"{s.Round},{s.Stage},{s.T:0.####},{s.Scores.Acc:0.####},{Num(s.Scores.Asr)},{Num(s.Scores.Ra)}\n");
+            csv.Append(CultureInfo.InvariantCulture, $"{s.Round},{s.Stage},{s.T:0.####},{s.Scores.Acc:0.####},{Num(s.Scores.Asr)},{Num(s.Scores.Ra)}{(withKnn ? "," + Num(s.Scores.Knn) : "")}\n");
         var series = samples.GroupBy(s => (s.Round, s.Stage))
             .Select(g => new LineChart.Series($"round {g.Key.Round} {g.Key.Stage}", [.. g.Select(s => (s.T, s.Scores.Acc, s.Scores.Asr))]))
             .ToList();

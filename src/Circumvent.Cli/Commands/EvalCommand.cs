@@ -13,7 +13,8 @@ namespace Circumvent.Cli.Commands;
 
 /// <summary>
 /// `circumvent eval`: top-1 test accuracy of a checkpoint on a dataset and, when an attack is known
-/// (from the checkpoint's metadata or the attack options, which override it), ASR and RA.
+/// (from the checkpoint's metadata or the attack options, which override it), ASR and RA. An encoder (role "encoder")
+/// gets its kNN accuracy on the dataset and, with --downstream, probe ACC/ASR (<see cref="EncoderEval"/>).
 /// </summary>
 internal static class EvalCommand
 {
@@ -26,9 +27,11 @@ internal static class EvalCommand
         var json = Options.Json();
         var attackOptions = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
-        var command = new Command("eval", "Evaluate a checkpoint's test accuracy (and attack success rate / robust accuracy).") { model, data, batchSize, tta, json };
+        var encoderOptions = new EncoderOptions();
+        var command = new Command("eval", "Evaluate a checkpoint's test accuracy (and attack success rate / robust accuracy); an encoder's kNN accuracy and downstream probes.") { model, data, batchSize, tta, json };
         attackOptions.AddTo(command);
         modelOptions.AddTo(command);
+        encoderOptions.AddTo(command);
         command.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
@@ -39,6 +42,13 @@ internal static class EvalCommand
             string modelPath = parse.Value(model);
             var content = ModelLoading.Read(modelPath);
             var spec = DatasetSpec.Parse(parse.Value(data));
+            if (EncoderEval.IsEncoder(content))
+            {
+                if (ttaLevel != 0) throw new UsageException("--tta applies to classifiers; --model is an encoder.");
+                return EncoderEval.Run(console, modelPath, content, spec, settings, attackOptions, encoderOptions, modelOptions, parse, batch, parse.GetValue(json));
+            }
+            if (encoderOptions.AnyGiven(parse))
+                throw new UsageException($"--downstream and the --probe options score encoders; --model '{modelPath}' is a classifier.");
             // Only the test split is scored, so only it is read: a folder holding just the test files will do.
             var (test, normalization) = spec.LoadTest();
             var checkpoint = ModelLoading.Build(modelPath, content, settings, spec.Kind, test,

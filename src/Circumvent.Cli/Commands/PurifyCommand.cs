@@ -23,24 +23,27 @@ internal static class PurifyCommand
         var defense = Options.Make("--defense", "tsc, mcr, ft or none.", "tsc");
         var fraction = Options.Make("--clean-fraction", "Share of every class of the training set the defender holds (seeded by --seed).", 0.05);
         var seed = Options.Make("--seed", "Seed for the clean subset, permutations, curve t draws and shuffling.", 0);
-        var rounds = Unset<int>("--rounds", "TSC rounds E (default 3).");
-        var t = Unset<double>("--t", "Curve point taken (default 0.4).");
+        var rounds = Unset<int>("--rounds", "TSC rounds E (default 3; --objective simclr: 2).");
+        var t = Unset<double>("--t", "Curve point taken (default 0.4; --objective simclr: 0.25).");
         var curveEpochs = Unset<int>("--curve-epochs", "Epochs per curve (default 200).");
-        var curveLr = Unset<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02).");
+        var curveLr = Unset<double>("--curve-lr", "Peak curve learning rate, cosine over the curve epochs (default 0.02 SGD; --objective simclr: 5e-3 Adam).");
         var batchSize = Unset<int>("--batch-size", "Batch size for curves and fine-tuning (default 256).");
-        var fineTuneEpochs = Unset<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100).");
-        var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01).");
+        var fineTuneEpochs = Unset<int>("--finetune-epochs", "Fine-tuning epochs (TSC between rounds: 10; MCR endpoint and FT: 100; --objective simclr: TSC 5, MCR and FT 20).");
+        var fineTuneLr = Unset<double>("--finetune-lr", "Fine-tuning learning rate (TSC: 1e-4; MCR endpoint and FT: 0.01; --objective simclr, Adam: TSC 5e-5, MCR and FT 1e-3).");
         var noAugment = new Option<bool>("--no-augment") { Description = "Train curves and fine-tune on D without random crop + flip." };
+        var objective = Options.Make("--objective", "What curves and fine-tuning minimise: supervised (a classifier's cross-entropy) or simclr (an encoder's NT-Xent on two views, with the self-supervised defaults E 2, t 0.25, Adam).", EncoderPurification.Supervised);
         var attack = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
+        var encoderOptions = new EncoderOptions();
 
         var command = new Command("purify", "Remove a backdoor from a model (TSC, MCR, fine-tuning) and report ACC/ASR/RA.")
         {
             model, data, output, report, runFolder, defense, fraction, seed, rounds, t, curveEpochs, curveLr, batchSize,
-            fineTuneEpochs, fineTuneLr, noAugment,
+            fineTuneEpochs, fineTuneLr, noAugment, objective,
         };
         attack.AddTo(command);
         modelOptions.AddTo(command);
+        encoderOptions.AddTo(command);
         command.SetAction(parse =>
         {
             string outPath = parse.Value(output);
@@ -49,6 +52,14 @@ internal static class PurifyCommand
                 .Writes("--out", outPath, CheckpointFiles.OutputExtensions).Writes("--report", parse.GetValue(report), CommandFiles.Json)
                 .WritesFolder("--run-folder", runFolderPath).Check();
             var modelLoad = modelOptions.Parse(parse);
+            string chosen = (parse.GetValue(objective) ?? "").ToLowerInvariant();
+            if (!EncoderPurification.Objectives.Contains(chosen))
+                throw new UsageException($"--objective must be one of {string.Join(", ", EncoderPurification.Objectives)}, got '{parse.GetValue(objective)}'.");
+            bool selfSupervised = chosen == EncoderPurification.SimClr;
+            if (!selfSupervised && encoderOptions.AnyGiven(parse))
+                throw new UsageException("--downstream and the --probe options score encoders; they need --objective simclr.");
+            if (selfSupervised && parse.GetValue(noAugment))
+                throw new UsageException("--no-augment does not apply to --objective simclr: its loss compares two augmented views.");
             var knobs = new DefenseKnobs(parse.GetValue(rounds), parse.GetValue(t), parse.GetValue(curveEpochs), parse.GetValue(curveLr),
                 parse.GetValue(batchSize), parse.GetValue(fineTuneEpochs), parse.GetValue(fineTuneLr), !parse.GetValue(noAugment));
             var request = new PurificationRequest(
@@ -57,12 +68,14 @@ internal static class PurifyCommand
                 OutputPath: outPath,
                 ReportPath: parse.GetValue(report),
                 RunFolder: runFolderPath,
-                Defense: DefenseFactory.Create((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs),
+                Defense: DefenseFactory.Create((parse.GetValue(defense) ?? "").ToLowerInvariant(), knobs, selfSupervised),
                 CleanFraction: parse.GetValue(fraction),
                 Seed: parse.GetValue(seed),
                 ResolveAttack: stored => attack.Parse(parse, stored),
                 ModelLoad: modelLoad,
-                Normalize: modelOptions.Normalize(parse));
+                Normalize: modelOptions.Normalize(parse),
+                Objective: chosen,
+                Encoder: selfSupervised ? encoderOptions.Parse(parse, parse.GetValue(seed)) : null);
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;

@@ -28,11 +28,13 @@ internal static class ScoresTable
     public static string Plain(string title, IReadOnlyList<Row> rows, string footer)
     {
         int width = Math.Max(5, rows.Max(r => r.Stage.Length));
+        bool knn = HasKnn(rows);
         var text = new StringBuilder();
         text.AppendLine(title);
-        text.AppendLine($"{"stage".PadRight(width)}  {"ACC",7}  {"ASR",7}  {"RA",7}");
+        text.AppendLine($"{"stage".PadRight(width)}  {"ACC",7}  {"ASR",7}  {"RA",7}" + (knn ? $"  {"kNN",7}" : ""));
         foreach (var row in rows)
-            text.AppendLine($"{row.Stage.PadRight(width)}  {Cell(row.Scores?.Acc),7}  {Cell(row.Scores?.Asr),7}  {Cell(row.Scores?.Ra),7}");
+            text.AppendLine($"{row.Stage.PadRight(width)}  {Cell(row.Scores?.Acc),7}  {Cell(row.Scores?.Asr),7}  {Cell(row.Scores?.Ra),7}" +
+                            (knn ? $"  {Cell(row.Scores?.Knn),7}" : ""));
         text.AppendLine(footer);
         return text.ToString();
     }
@@ -45,11 +47,18 @@ internal static class ScoresTable
         var ansi = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(console.Out) });
         var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(title)).Caption(Markup.Escape(footer));
         table.AddColumn("stage");
-        foreach (var name in new[] { "ACC %", "ASR %", "RA %" }) table.AddColumn(new TableColumn(name).RightAligned());
+        bool knn = HasKnn(rows);
+        foreach (var name in knn ? new[] { "ACC %", "ASR %", "RA %", "kNN %" } : ["ACC %", "ASR %", "RA %"]) table.AddColumn(new TableColumn(name).RightAligned());
         foreach (var row in rows)
-            table.AddRow(Markup.Escape(row.Stage), Cell(row.Scores?.Acc), AsrCell(row.Scores?.Asr), Cell(row.Scores?.Ra));
+        {
+            string[] cells = [Markup.Escape(row.Stage), Cell(row.Scores?.Acc), AsrCell(row.Scores?.Asr), Cell(row.Scores?.Ra)];
+            table.AddRow(knn ? [.. cells, Cell(row.Scores?.Knn)] : cells);
+        }
         ansi.Write(table);
     }
+
+    // An encoder's rows carry its kNN accuracy beside the downstream probe's ACC/ASR/RA; a classifier's table keeps its three columns.
+    private static bool HasKnn(IReadOnlyList<Row> rows) => rows.Any(r => r.Scores?.Knn is not null);
 
     // The paper counts a defence as successful when ASR < 15%.
     private static string AsrCell(double? asr) => asr switch

@@ -28,8 +28,10 @@ public static class BatchNormReestimation
     /// </summary>
     /// <returns>The BN prefixes that were re-estimated, in state_dict order.</returns>
     /// <param name="augmentation">Random crop + flip as in training (seeded by <paramref name="seed"/>); null or None: the images as they are.</param>
+    /// <param name="view">A contrastive curve's view augmentation: the statistics are those of one view of every image
+    /// (the authors re-estimate on view 1 of their pair loader), and <paramref name="augmentation"/> is not used.</param>
     public static IReadOnlyList<string> Recompute(IArchitecture arch, ParameterSet weights, ImageDataset clean,
-        Normalization normalization, int batchSize = 256, Augmentation? augmentation = null, int seed = 0)
+        Normalization normalization, int batchSize = 256, Augmentation? augmentation = null, int seed = 0, ContrastiveAugmentation? view = null)
     {
         if (batchSize < 2) throw new ArgumentException($"BN re-estimation needs batches of at least 2 images, got {batchSize}.");
         var prefixes = BatchNormPrefixes(weights);
@@ -39,7 +41,10 @@ public static class BatchNormReestimation
         var accumulator = new ExactAverageObserver();
         var context = ForwardContext.Train(accumulator, new Random(0));
         var loader = new BatchLoader(clean, normalization,
-            BatchLoaderOptions.Evaluation(batchSize) with { Augmentation = augmentation ?? Augmentation.None, Seed = seed });
+            BatchLoaderOptions.Evaluation(batchSize) with
+            {
+                Augmentation = view is null ? augmentation ?? Augmentation.None : Augmentation.None, ViewAugmentation = view, Seed = seed,
+            });
         using (GradMode.Disable())
         {
             foreach (var batch in loader.Epoch(0))

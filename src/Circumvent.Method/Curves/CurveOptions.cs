@@ -37,6 +37,13 @@ public sealed record CurveOptions
     [JsonIgnore]
     public Augmentation? DatasetAugmentation { get; init; }
     /// <summary>
+    /// Two views per image drawn with this augmentation (a contrastive objective such as SimCLR's) instead of one
+    /// crop/flip view; null: one view. Not part of the recorded settings: it follows from the objective, which the
+    /// run's identity records.
+    /// </summary>
+    [JsonIgnore]
+    public ContrastiveAugmentation? ViewAugmentation { get; init; }
+    /// <summary>
     /// Step the cosine once per epoch (the rate held for the epoch's batches), as the authors' scheduler.step()
     /// does, instead of once per batch. On in the defences' defaults (TSC, MCR, FT); off (per batch) it is left
     /// out of the recorded settings, so run folders made before the option still match when run per batch.
@@ -93,6 +100,13 @@ public sealed record FineTuneOptions
     /// <summary>As <see cref="CurveOptions.DatasetAugmentation"/>.</summary>
     [JsonIgnore]
     public Augmentation? DatasetAugmentation { get; init; }
+    /// <summary>
+    /// Two views per image drawn with this augmentation (a contrastive objective such as SimCLR's) instead of one
+    /// crop/flip view; null: one view. Not part of the recorded settings: it follows from the objective, which the
+    /// run's identity records.
+    /// </summary>
+    [JsonIgnore]
+    public ContrastiveAugmentation? ViewAugmentation { get; init; }
     /// <summary>Seeds shuffling and augmentation; derived per unit by a defence, so not recorded.</summary>
     [JsonIgnore]
     public int Seed { get; init; }
@@ -162,14 +176,20 @@ internal static class OptionChecks
     /// </summary>
     public static Random DropoutStream(int seed, int epoch) => new(BatchLoader.MixSeed(seed, epoch, -3));
 
-    /// <summary>Shuffled, augmented training batches; a trailing batch of one image is dropped (training-mode BN needs two).</summary>
-    public static BatchLoader TrainingLoader(ImageDataset data, Normalization normalization, int batchSize, int seed, Augmentation augmentation) =>
+    /// <summary>
+    /// Shuffled, augmented training batches; a trailing batch of one image is dropped (training-mode BN needs two).
+    /// With <paramref name="views"/> every image comes in two views drawn with it (and <paramref name="augmentation"/> is not used).
+    /// </summary>
+    public static BatchLoader TrainingLoader(ImageDataset data, Normalization normalization, int batchSize, int seed, Augmentation augmentation,
+        ContrastiveAugmentation? views = null) =>
         new(data, normalization, new BatchLoaderOptions
         {
             BatchSize = batchSize,
             Shuffle = true,
             DropLast = data.Count % batchSize == 1,
             Seed = seed,
-            Augmentation = augmentation,
+            Augmentation = views is null ? augmentation : Augmentation.None,
+            Views = views is null ? 1 : 2,
+            ViewAugmentation = views,
         });
 }

@@ -14,11 +14,12 @@ public static class CurvePoint
     /// (<see cref="BatchNormReestimation.Recompute"/>).
     /// </summary>
     /// <param name="augmentation">What BN re-estimation applies to the clean images: the curve's training augmentation (see <see cref="BatchNormReestimation"/>).</param>
+    /// <param name="view">A contrastive curve's view augmentation, which then replaces <paramref name="augmentation"/>.</param>
     public static ParameterSet At(IArchitecture arch, BezierCurve curve, double t, ImageDataset clean,
-        Normalization normalization, int batchSize = 256, Augmentation? augmentation = null, int seed = 0)
+        Normalization normalization, int batchSize = 256, Augmentation? augmentation = null, int seed = 0, ContrastiveAugmentation? view = null)
     {
         var point = WeightsAt(curve, t);
-        BatchNormReestimation.Recompute(arch, point, clean, normalization, batchSize, augmentation, seed);
+        BatchNormReestimation.Recompute(arch, point, clean, normalization, batchSize, augmentation, seed, view);
         return point;
     }
 

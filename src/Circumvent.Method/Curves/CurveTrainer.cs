@@ -30,12 +30,12 @@ public static class CurveTrainer
         var line = BezierCurve.Initialize(start.Clone(requiresGrad: all), end.Clone(requiresGrad: all));
         var curve = all ? new BezierCurve(line.Start, line.Middle, line.End) { TrainsEndpoints = true } : line;
         var trained = all ? curve.AllBendTensors() : curve.TrainableTensors();
-        var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
+        var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height), options.ViewAugmentation);
         new TrainingLoop
         {
             Stage = "curve",
             Architecture = arch,
-            Weights = new CurveWeights(curve, options.Seed),
+            Weights = new CurveWeights(curve, options.Seed, objective.WeightDrawsPerStep),
             Objective = new WithWeightPenalty(objective, options.L2),
             Optimizer = OptionChecks.CreateOptimizer(options.Optimizer, trained, options.LearningRate, options.Momentum, options.WeightDecay),
             Schedule = OptionChecks.Schedule(options.SchedulePerEpoch, loader.BatchesPerEpoch,
@@ -50,10 +50,11 @@ public static class CurveTrainer
     }
 
     /// <summary>
-    /// w(t) for one t ~ U(0, 1) per step, all from one stream the loader never uses (stream -1, batch -2),
-    /// so t is independent of crops and order; a resumed fit skips the draws of the epochs done.
+    /// w(t) for one t ~ U(0, 1) per draw (one per step, or one per forward call of a two-view objective), all from
+    /// one stream the loader never uses (stream -1, batch -2), so t is independent of crops and order; a resumed fit
+    /// skips the <paramref name="drawsPerStep"/> draws of every step of the epochs done.
     /// </summary>
-    private sealed class CurveWeights(BezierCurve curve, int seed) : IStepWeights
+    private sealed class CurveWeights(BezierCurve curve, int seed, int drawsPerStep) : IStepWeights
     {
         private readonly Random _draws = new(BatchLoader.MixSeed(seed, -1, -2));
         private long _drawn;
@@ -66,18 +67,29 @@ public static class CurveTrainer
 
         public void BeginEpoch(int epoch, int batchesPerEpoch)
         {
-            for (long skip = (long)epoch * batchesPerEpoch; _drawn < skip; _drawn++) _draws.NextDouble();
+            for (long skip = (long)epoch * batchesPerEpoch * drawsPerStep; _drawn < skip; _drawn++) _draws.NextDouble();
         }
     }
 
-    /// <summary>The objective's loss at w(t) + 0.5·λ·‖w(t)‖² (the curve's L2 term); the rest of the objective as it is.</summary>
-    private sealed class WithWeightPenalty(ITrainingObjective inner, double l2) : ITrainingObjective
+    /// <summary>
+    /// The objective's loss at w(t) + 0.5·λ·‖w(t)‖² (the curve's L2 term); the rest of the objective as it is. With
+    /// several draws per step the term is taken at the last one (the authors' regulariser reads the last forward call's
+    /// weights: the second view's t).
+    /// </summary>
+    internal sealed class WithWeightPenalty(ITrainingObjective inner, double l2) : ITrainingObjective
     {
-        public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context)
+        public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context) =>
+            Loss(architecture, () => weights, batch, context);
+
+        public BatchLoss Loss(IArchitecture architecture, Func<ParameterSet> draw, Batch batch, ForwardContext context)
         {
-            var result = inner.Loss(architecture, weights, batch, context);
-            return result with { Loss = WeightPenalty.AddL2(result.Loss, weights.Parameters.Select(e => e.Tensor).ToList(), l2) };
+            ParameterSet? last = null;
+            var result = inner.Loss(architecture, () => last = draw(), batch, context);
+            if (last is null) throw new InvalidOperationException("The curve objective drew no weights.");
+            return result with { Loss = WeightPenalty.AddL2(result.Loss, last.Parameters.Select(e => e.Tensor).ToList(), l2) };
         }
+
+        public int WeightDrawsPerStep => inner.WeightDrawsPerStep;
 
         public void BeginEpoch(int epoch) => inner.BeginEpoch(epoch);
         public void AfterStep(double learningRate) => inner.AfterStep(learningRate);

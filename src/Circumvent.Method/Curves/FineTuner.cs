@@ -35,7 +35,7 @@ public static class FineTuner
             Seed = options.Seed,
         };
         config.Validate();
-        var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height));
+        var loader = OptionChecks.TrainingLoader(clean, normalization, options.BatchSize, options.Seed, options.AugmentationFor(clean.Height), options.ViewAugmentation);
         var statsUpdater = new RunningStatsUpdater(tuned);
         new TrainingLoop
         {

@@ -18,10 +18,11 @@ public static class CurveFile
     private const string StageKey = "circumvent.curve.stage";
     private static readonly string[] Bends = ["start", "middle", "end"];
 
-    public sealed record Content(ArchitectureConfig Architecture, BezierCurve Curve, int Round, string Stage);
+    /// <param name="Network">The network the bends are weights of (the built-in, or an encoder with its projection head).</param>
+    public sealed record Content(ArchitectureConfig Architecture, BezierCurve Curve, int Round, string Stage, IArchitecture Network);
 
     /// <summary>Writes atomically (the safetensors writer goes through a temp file).</summary>
-    public static void Save(string path, ArchitectureConfig architecture, BezierCurve curve, int round, string stage)
+    public static void Save(string path, IArchitecture network, BezierCurve curve, int round, string stage)
     {
         var tensors = new List<SafeTensor>();
         ParameterSet[] sets = [curve.Start, curve.Middle, curve.End];
@@ -32,10 +33,11 @@ public static class CurveFile
         {
             ["format"] = "pt",
             [KindKey] = "bezier-curve",
-            [ModelCheckpoint.ArchitectureKey] = ArchitectureConfigJson.Serialize(architecture),
+            [ModelCheckpoint.ArchitectureKey] = ArchitectureConfigJson.Serialize(network.Config),
             [RoundKey] = round.ToString(CultureInfo.InvariantCulture),
             [StageKey] = stage,
         };
+        foreach (var (key, value) in ModelCheckpoint.RoleMetadata(network)) metadata[key] = value;
         SafeTensorsWriter.Write(path, tensors, metadata);
     }
 
@@ -48,8 +50,8 @@ public static class CurveFile
         ArchitectureConfig config;
         try { config = ArchitectureConfigJson.Parse(archJson); }
         catch (FormatException e) { throw new CheckpointException(path, $"architecture metadata is invalid: {e.Message}", inner: e); }
-        var arch = Architectures.Create(config);
         var found = content.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var arch = ModelCheckpoint.NetworkFor(path, config, meta, name => found.TryGetValue("start." + name, out var t) ? t.Shape : null);
         var sets = new ParameterSet[Bends.Length];
         for (int b = 0; b < Bends.Length; b++)
         {
@@ -65,6 +67,6 @@ public static class CurveFile
             }
         }
         int round = int.TryParse(meta.GetValueOrDefault(RoundKey), NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : 0;
-        return new Content(config, new BezierCurve(sets[0], sets[1], sets[2]), round, meta.GetValueOrDefault(StageKey) ?? "");
+        return new Content(config, new BezierCurve(sets[0], sets[1], sets[2]), round, meta.GetValueOrDefault(StageKey) ?? "", arch);
     }
 }

@@ -42,7 +42,9 @@ public static class DefenseFactory
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the offending setting by its `purify` option.</summary>
-    public static IDefense Create(string name, DefenseKnobs k)
+    /// <param name="selfSupervised">Start from the self-supervised defaults (<see cref="TscOptions.SelfSupervised"/>,
+    /// <see cref="McrOptions.SelfSupervised"/>): the defence of an encoder under NT-Xent.</param>
+    public static IDefense Create(string name, DefenseKnobs k, bool selfSupervised = false)
     {
         CurveOptions Curve(CurveOptions d) => d with
         {
@@ -64,7 +66,7 @@ public static class DefenseFactory
         {
             case "tsc":
             {
-                var d = new TscOptions();
+                var d = selfSupervised ? TscOptions.SelfSupervised : new TscOptions();
                 var options = d with
                 {
                     Rounds = k.Rounds ?? d.Rounds, T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune),
@@ -76,14 +78,15 @@ public static class DefenseFactory
             }
             case "mcr":
             {
-                var d = new McrOptions();
+                var d = selfSupervised ? McrOptions.SelfSupervised : new McrOptions();
                 var options = d with { T = k.T ?? d.T, Curve = Curve(d.Curve), FineTune = Tune(d.FineTune) };
                 options.Validate();
                 return new Mcr(options);
             }
             case "ft":
             {
-                var settings = Tune(FineTuneDefense.Defaults);
+                // An encoder fine-tunes under NT-Xent as MCR's self-supervised endpoint does.
+                var settings = Tune(selfSupervised ? McrOptions.SelfSupervised.FineTune : FineTuneDefense.Defaults);
                 settings.Validate(allowZeroEpochs: false);
                 return new FineTuneDefense(settings);
             }

@@ -26,6 +26,21 @@ public sealed record TscOptions
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public MatchingOptions? Matching { get; init; } = MatchingOptions.Authors;
 
+    /// <summary>
+    /// The paper's self-supervised (SimCLR) defaults (doc §1.1, §1.3, §1.6): E = 2, t = 0.25; curves Adam lr 5e-3 with weight
+    /// decay 1e-6 and curve L2 5e-5 (the authors' --wd), 200 epochs, batch 256, cosine over the real epochs stepped per epoch;
+    /// fine-tuning between rounds 5 epochs (the paper; the code's default is 10) Adam lr 5e-5, weight decay 1e-6, cosine;
+    /// matching on one augmented view in shuffled batches of min(256, 96) = 96.
+    /// </summary>
+    public static TscOptions SelfSupervised { get; } = new()
+    {
+        Rounds = 2,
+        T = 0.25,
+        Curve = new CurveOptions { LearningRate = 5e-3, Optimizer = "adam", WeightDecay = 1e-6, L2 = 5e-5, SchedulePerEpoch = true },
+        FineTune = new FineTuneOptions { Epochs = 5, LearningRate = 5e-5, Optimizer = "adam", WeightDecay = 1e-6, SchedulePerEpoch = true },
+        Matching = new MatchingOptions { BatchSize = 96 },
+    };
+
     public void Validate()
     {
         Check.That(Rounds >= 1, $"--rounds must be at least 1, got {Rounds}.");
@@ -63,6 +78,19 @@ public sealed record McrOptions
     public double T { get; init; } = 0.4;
     public CurveOptions Curve { get; init; } = new() { L2 = 0, SchedulePerEpoch = true };
     public FineTuneOptions FineTune { get; init; } = new() { Epochs = 100, LearningRate = 0.01, SchedulePerEpoch = true };
+
+    /// <summary>
+    /// MCR on an encoder: t = 0.25 and the curve as <see cref="TscOptions.SelfSupervised"/>'s without the L2 term (the paper:
+    /// "t = 0.25, otherwise as TSC"). The doc does not give the SSL fine-tuned endpoint's recipe; ours is NT-Xent for
+    /// 20 epochs at Adam 1e-3 (the pre-training rate), weight decay 1e-6, cosine: TSC's 5 epochs at 5e-5 would leave an
+    /// endpoint too close to θ for a curve to leave its basin.
+    /// </summary>
+    public static McrOptions SelfSupervised { get; } = new()
+    {
+        T = 0.25,
+        Curve = TscOptions.SelfSupervised.Curve with { L2 = 0 },
+        FineTune = new FineTuneOptions { Epochs = 20, LearningRate = 1e-3, Optimizer = "adam", WeightDecay = 1e-6, SchedulePerEpoch = true },
+    };
 
     public void Validate()
     {

@@ -36,7 +36,13 @@ public sealed record DefenseInput
     /// <summary>What augmenting D means for this data (the dataset's recipe); null = random crop (H/8) + flip.</summary>
     public Circumvent.Data.Loading.Augmentation? Augmentation { get; init; }
 
-    /// <summary>The loss curves and fine-tuning minimise (supervised cross-entropy for classifiers).</summary>
+    /// <summary>
+    /// Two views per image with this augmentation for a contrastive <see cref="Objective"/> (SimCLR): curves, fine-tuning,
+    /// BN re-estimation (one view) and matching (one view, when augmented) use it instead of <see cref="Augmentation"/>; null: one view.
+    /// </summary>
+    public Circumvent.Data.Loading.ContrastiveAugmentation? ViewAugmentation { get; init; }
+
+    /// <summary>The loss curves and fine-tuning minimise (supervised cross-entropy for classifiers; NT-Xent for encoders).</summary>
     public required ITrainingObjective Objective { get; init; }
 
     /// <summary>Every random choice of the defence (permutations, t draws, shuffles) derives from this.</summary>

@@ -35,17 +35,17 @@ internal sealed class PurificationSteps
 
     public BezierCurve FitCurve(ParameterSet start, ParameterSet end, CurveOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
         EpochCheckpoint? checkpoint) =>
-        CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, settings with { Seed = seed, DatasetAugmentation = _input.Augmentation }, _input.Objective,
+        CurveTrainer.Fit(Arch, start, end, _input.Clean, _input.Normalization, settings with { Seed = seed, DatasetAugmentation = _input.Augmentation, ViewAugmentation = _input.ViewAugmentation }, _input.Objective,
             Progress(unit, observer), _input.Cancellation, checkpoint);
 
     /// <summary>The curve's weights at t with BN statistics re-estimated on D, augmented as the curve was trained.</summary>
     public ParameterSet PointAt(BezierCurve curve, double t, CurveOptions settings, int seed) =>
         CurvePoint.At(Arch, curve, t, _input.Clean, _input.Normalization, settings.BatchSize,
-            (settings with { DatasetAugmentation = _input.Augmentation }).AugmentationFor(_input.Clean.Height), seed);
+            (settings with { DatasetAugmentation = _input.Augmentation }).AugmentationFor(_input.Clean.Height), seed, _input.ViewAugmentation);
 
     public ParameterSet FineTune(ParameterSet parameters, FineTuneOptions settings, int seed, DefenseUnit unit, IDefenseObserver? observer,
         EpochCheckpoint? checkpoint) =>
-        FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, settings with { Seed = seed, DatasetAugmentation = _input.Augmentation }, _input.Objective,
+        FineTuner.Run(Arch, parameters, _input.Clean, _input.Normalization, settings with { Seed = seed, DatasetAugmentation = _input.Augmentation, ViewAugmentation = _input.ViewAugmentation }, _input.Objective,
             Progress(unit, observer), _input.Cancellation, checkpoint);
 
     /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>
@@ -60,7 +60,8 @@ internal sealed class PurificationSteps
     /// <summary>
     /// The normalised image batches (B, C, H, W) of D that activation matching runs both networks on, as
     /// <paramref name="matching"/> says (null: <see cref="MatchingOptions.InOrder"/>); shuffle and crops drawn by
-    /// <paramref name="seed"/>. A trailing batch of one image is kept (eval mode needs no batch statistics).
+    /// <paramref name="seed"/>. A trailing batch of one image is kept (eval mode needs no batch statistics). A contrastive
+    /// defence's batches, when augmented, are one view of its view augmentation (the authors: view 1 of the pair loader).
     /// </summary>
     internal static List<Tensor> MatchingBatches(DefenseInput input, MatchingOptions? matching, int seed)
     {
@@ -70,7 +71,9 @@ internal sealed class PurificationSteps
             BatchSize = m.BatchSize,
             Shuffle = m.Shuffle,
             Seed = seed,
-            Augmentation = OptionChecks.AugmentationFor(m.Augment, input.Augmentation, input.Clean.Height),
+            Augmentation = m.Augment && input.ViewAugmentation is not null ? Augmentation.None
+                : OptionChecks.AugmentationFor(m.Augment, input.Augmentation, input.Clean.Height),
+            ViewAugmentation = m.Augment ? input.ViewAugmentation : null,
             Prefetch = false,
         });
         return [.. loader.Epoch(0).Select(b => b.Images)];

@@ -62,6 +62,16 @@ public sealed class PermutationSpec
         new([.. Groups.Where(g => !groupNames.Contains(g.Name, StringComparer.Ordinal))]);
 
     /// <summary>
+    /// The same groups for a network that holds this one's tensors under <paramref name="prefix"/> (an encoder inside a
+    /// SimCLR network: "f."); probes are prefixed alike, as the wrapping network reports its encoder's activations.
+    /// </summary>
+    public PermutationSpec Prefixed(string prefix)
+    {
+        TensorAxis[] Moved(IEnumerable<TensorAxis> axes) => [.. axes.Select(a => a with { Tensor = prefix + a.Tensor })];
+        return new([.. Groups.Select(g => g with { Probe = prefix + g.Probe, Producers = Moved(g.Producers), Consumers = Moved(g.Consumers) })]);
+    }
+
+    /// <summary>
     /// Checks every referenced tensor exists in <paramref name="parameters"/> and its axis has
     /// Size·UnitLength entries; throws an ArgumentException naming the first mismatch.
     /// </summary>

@@ -5,7 +5,10 @@ namespace Circumvent.Method.Permutations;
 /// <summary>
 /// The permutation specs of the built-in architectures, derived from their tensor specs (so any width
 /// multiplier or input size works), and of described networks (derived from the description, see
-/// <see cref="DescribedSpecs"/>). The output layer's rows and bias are never permuted.
+/// <see cref="DescribedSpecs"/>). The output layer's rows and bias are never permuted. A SimCLR network
+/// (<see cref="SimClrNetwork"/>) permutes its encoder only, with the last stream left alone so the features keep their
+/// order: the projection head is never permuted and probes or kNN on the features stay valid (the authors'
+/// find_permutation_ResNet18_woFC on model.f).
 /// </summary>
 public static class PermutationSpecs
 {
@@ -16,6 +19,8 @@ public static class PermutationSpecs
     /// </summary>
     public static PermutationSpec For(IArchitecture arch, bool keepLastStreamUnpermuted = false)
     {
+        if (arch is SimClrNetwork simclr)
+            return For(simclr.Encoder, keepLastStreamUnpermuted: true).Prefixed(SimClrNetwork.EncoderPrefix);
         if (arch.Config.Description is { } description)
         {
             var derived = DescribedSpecs.For(arch, description);

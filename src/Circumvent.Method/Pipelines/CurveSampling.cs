@@ -37,16 +37,22 @@ public static class CurveSampling
         var evaluated = onCleanSet ? setup.Clean : setup.Test;
         var augmentation = Curves.OptionChecks.AugmentationFor(augment, setup.Augmentation, setup.Clean.Height);
         if (points < 2) throw new ArgumentException($"--points must be at least 2 (t = 0 and t = 1), got {points}.");
+        if (onCleanSet && setup.EncoderTests is not null)
+            throw new ArgumentException("--on clean scores a classifier on its clean subset; an encoder's curves are scored by kNN and downstream probes (--on test).");
         var samples = new List<CurveSample>();
         foreach (var curve in curves)
         {
-            var arch = Architectures.Create(curve.Architecture);
+            var arch = curve.Network;
             for (int i = 0; i < points; i++)
             {
                 cancellation.ThrowIfCancellationRequested();
                 double t = (double)i / (points - 1);
-                var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize, augmentation);
-                var sample = new CurveSample(curve.Round, curve.Stage, t, BackdoorMetrics.Evaluate(arch, weights, evaluated, setup.Normalization, setup.Attack));
+                // An encoder's points get BN statistics from one view of its curve's views, and downstream ACC/ASR with kNN.
+                var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize, augmentation, view: setup.Views);
+                var scores = arch is SimClrNetwork encoder && setup.EncoderTests is { } tests
+                    ? EncoderEvaluation.Evaluate(encoder, weights, tests, setup.Probe ?? new ProbeOptions()).ToBackdoorScores()
+                    : BackdoorMetrics.Evaluate(arch, weights, evaluated, setup.Normalization, setup.Attack);
+                var sample = new CurveSample(curve.Round, curve.Stage, t, scores);
                 samples.Add(sample);
                 onSample?.Invoke(sample);
             }
@@ -70,7 +76,13 @@ public static class CurveSampling
             float[] Floats(string key) => [.. Field(norm, key).AsArray().Select(v => (float)(v ?? throw new FormatException("null value")).GetValue<double>())];
             var normalization = new Normalization(Floats("mean"), Floats("std"));
             var attack = input["attack"] is JsonNode a ? AttackFactory.FromJson(a.ToJsonString()) : null;
-            return new PurificationSetup(Subsets.PerClass(dataset.Train, fraction, seed), dataset.Test, normalization, attack, dataset.Augmentation);
+            var clean = Subsets.PerClass(dataset.Train, fraction, seed);
+            if (EncoderPurification.FromIdentity(input) is not { } scoring)
+                return new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation);
+            // An encoder's run: the same kNN and downstream probes as the purification scored its stages with.
+            var downstream = scoring.Downstream is { } d && d != Field(input, "data").GetValue<string>() ? DatasetSpec.Load(d) : dataset;
+            var tests = EncoderTestSet.Create(normalization, dataset, downstream, attack, scoring.KnnK, scoring.KnnTemperature);
+            return new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation, tests, scoring.ProbeOrDefault, EncoderPurification.Views);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         {

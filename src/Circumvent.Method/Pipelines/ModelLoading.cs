@@ -28,7 +28,8 @@ public static class ModelLoading
     {
         var checkpoint = settings.Build(modelPath, content, test.Height, test.Width, log);
         foreach (var warning in checkpoint.Warnings) warn?.Invoke(warning);
-        ArchitectureFit.Check($"--model '{modelPath}'", checkpoint.Architecture, datasetName, test);
+        // An encoder's class count is its pre-training set's, which no probe or kNN depends on: only the images must fit.
+        ArchitectureFit.Check($"--model '{modelPath}'", checkpoint.Architecture, datasetName, test, checkClasses: checkpoint.Encoder is null);
         return checkpoint;
     }
 }

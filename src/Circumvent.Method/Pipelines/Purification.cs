@@ -16,14 +16,21 @@ namespace Circumvent.Method.Pipelines;
 /// <param name="ResolveAttack">Turns the attack stored in the model (or null) into the one ASR is measured with (or null: ACC only).</param>
 /// <param name="ModelLoad">How to read the model (a description, --arch/--width hints, NaN policy); null: as its own metadata says, else inferred.</param>
 /// <param name="Normalize">--normalize: the model's input normalisation; null: as the model records it, else the dataset's (<see cref="InputPreprocessing"/>).</param>
+/// <param name="Objective">What curves and fine-tuning minimise: "supervised" (a classifier's cross-entropy) or "simclr" (an encoder's
+/// NT-Xent, <see cref="EncoderPurification"/>); it must fit the model. The <see cref="Defense"/> carries the objective's defaults.</param>
+/// <param name="Encoder">How an encoder's stages are scored (downstream probe, kNN); null: the defaults.</param>
 public sealed record PurificationRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
     IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack,
-    ModelLoadSettings? ModelLoad = null, Normalization? Normalize = null);
+    ModelLoadSettings? ModelLoad = null, Normalization? Normalize = null, string Objective = EncoderPurification.Supervised,
+    EncoderScoring? Encoder = null);
 
 /// <summary>The data a purification was scored with: the clean subset D, the test set, the normalisation, the attack and the dataset's augmentation.</summary>
+/// <param name="EncoderTests">For an encoder: what its stages are scored on (the curves' points then too), with <paramref name="Probe"/>.</param>
+/// <param name="Views">For an encoder: the views its curves were trained on (BN re-estimation then sees one of them).</param>
 public sealed record PurificationSetup(ImageDataset Clean, ImageDataset Test, Normalization Normalization, IAttack? Attack,
-    Circumvent.Data.Loading.Augmentation? Augmentation = null);
+    Circumvent.Data.Loading.Augmentation? Augmentation = null, EncoderTestSet? EncoderTests = null, ProbeOptions? Probe = null,
+    Circumvent.Data.Loading.ContrastiveAugmentation? Views = null);
 
 /// <summary>
 /// Load → check → defend (resumably) → save model and report. Errors the user can fix are
@@ -56,14 +63,21 @@ public static class Purification
         var spec = DatasetSpec.Parse(request.Data);
         var dataset = spec.Load();
         var checkpoint = ModelLoading.Build(request.ModelPath, content, request.ModelLoad ?? ModelLoadSettings.Default, spec.Kind, dataset.Test, log, warn ?? log);
+        EncoderPurification.CheckObjective(request.ModelPath, checkpoint, request.Objective);
+        var encoder = checkpoint.Encoder;
+        var scoring = request.Encoder ?? new EncoderScoring();
+        var downstream = encoder is null ? default : EncoderPurification.Downstream(scoring, spec, dataset, checkpoint.Architecture);
         var inputs = InputPreprocessing.For(request.ModelPath, checkpoint, dataset.Name, dataset.Normalization, request.Normalize, warn ?? log);
         var normalization = inputs.Normalization;
-        var attack = ResolveAttack(request, checkpoint, dataset);
+        // An encoder's ASR is its downstream probe's: the target is a downstream class.
+        var attack = ResolveAttack(request, checkpoint, encoder is null ? dataset : downstream.Data);
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);
         if (clean.Count == 0)
             throw new ArgumentException($"--clean-fraction {request.CleanFraction} selects no images of {spec.Kind}'s {dataset.Train.Count} training images.");
 
-        var architecture = Architectures.Create(checkpoint.Architecture);
+        var architecture = checkpoint.CreateNetwork();
+        var encoderTests = encoder is null ? null
+            : EncoderTestSet.Create(normalization, dataset, downstream.Data, attack, scoring.KnnK, scoring.KnnTemperature);
         var identity = new JsonObject
         {
             ["model_sha256"] = Sha256Hex.OfFile(request.ModelPath),
@@ -76,6 +90,9 @@ public static class Purification
         // so older run folders still resume, and one made with flips on digits is refused rather than mixed.
         if (dataset.Augmentation != Circumvent.Data.Loading.Augmentation.CropAndFlip(clean.Height / 8))
             identity["augmentation"] = dataset.Augmentation.Describe();
+        // Only an encoder's run records its objective and scoring, so classifiers' run folders made before still match.
+        if (encoder is not null)
+            foreach (var (key, value) in EncoderPurification.Identity(scoring, downstream.Spec)) identity[key] = value?.DeepClone();
         var input = new DefenseInput
         {
             Architecture = architecture,
@@ -83,16 +100,19 @@ public static class Purification
             Clean = clean,
             Normalization = normalization,
             Augmentation = dataset.Augmentation,
-            Objective = new SupervisedObjective(0),
+            ViewAugmentation = encoder is null ? null : EncoderPurification.Views,
+            Objective = encoder is null ? new SupervisedObjective(0) : EncoderPurification.Objective(checkpoint),
             Seed = request.Seed,
-            Evaluate = p => BackdoorMetrics.Evaluate(architecture, p, dataset.Test, normalization, attack),
+            Evaluate = encoder is null
+                ? p => BackdoorMetrics.Evaluate(architecture, p, dataset.Test, normalization, attack)
+                : EncoderPurification.Scorer(encoder, encoderTests!, scoring.ProbeOrDefault, null),
             RunFolder = request.RunFolder,
             RunIdentity = identity,
             Cancellation = cancellation,
             Saving = saving,
         };
 
-        log?.Invoke($"purifying {request.ModelPath} ({checkpoint.Architecture.Name}) with {request.Defense.Name} on {clean.Count} clean images " +
+        log?.Invoke($"purifying {request.ModelPath} ({checkpoint.Architecture.Name}{(encoder is null ? "" : $" encoder, NT-Xent on two views; scored by kNN on {spec.Kind} and {string.Join(" and ", scoring.ProbeOrDefault.Kinds.Select(EncoderEvaluation.Describe))} probes on {downstream.Spec.Kind}")}) with {request.Defense.Name} on {clean.Count} clean images " +
                     $"({request.CleanFraction:0.###} of {spec.Kind} train per class); attack {(attack is null ? "unknown: ASR/RA not measured" : attack.Name + " → class " + attack.TargetClass)}; {inputs}; run folder {request.RunFolder}");
         var result = request.Defense.Run(input, observer);
 
@@ -103,7 +123,7 @@ public static class Purification
         };
         // The attack ASR was measured with, so a later `eval` of the output needs no --attack either.
         if (attack is not null) extra[BackdoorTraining.AttackKey] = attack.Definition.ToJson();
-        if (result.After is { } after) extra["circumvent.test_accuracy"] = (after.Acc / 100).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        if (result.After is { } after && encoder is null) extra["circumvent.test_accuracy"] = (after.Acc / 100).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         new ModelCheckpoint
         {
             Architecture = checkpoint.Architecture,
@@ -115,19 +135,22 @@ public static class Purification
             TrainingJson = checkpoint.TrainingJson,
             Extra = extra,
             BatchesTracked = checkpoint.BatchesTracked,
+            Network = checkpoint.Network,
         }.Save(output);
         saving.Count(output);
 
         var report = PurificationReport.Build(request, result, saving.BytesWritten);
         if (reportPath is not null) AtomicText.Write(reportPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return new Outcome(result, output, reportPath, report, new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation), inputs,
-            saving.BytesWritten);
+        var setup = new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation, encoderTests,
+            encoder is null ? null : scoring.ProbeOrDefault, encoder is null ? null : EncoderPurification.Views);
+        return new Outcome(result, output, reportPath, report, setup, inputs, saving.BytesWritten);
     }
 
     /// <summary>
     /// The attack ASR is measured with: the one stored in the model's metadata, overridden or replaced
     /// by the request's resolver; null when neither exists (then only ACC is reported).
     /// </summary>
+    /// <param name="dataset">The dataset whose classes the target must be one of (an encoder's downstream one).</param>
     private static IAttack? ResolveAttack(PurificationRequest request, ModelCheckpoint checkpoint, DatasetPair dataset)
     {
         AttackDefinition? stored = null;

@@ -61,5 +61,6 @@ public static class PurificationReport
         report[$"asr_{suffix}"] = scores?.Asr;
         report[$"ra_{suffix}"] = scores?.Ra;
         if (scores?.AsrAll is { } all) report[$"asr_all_{suffix}"] = all;
+        if (scores?.Knn is { } knn) report[$"knn_{suffix}"] = knn;
     }
 }

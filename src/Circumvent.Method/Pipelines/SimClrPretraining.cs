@@ -21,8 +21,8 @@ namespace Circumvent.Method.Pipelines;
 public static class SimClrPretraining
 {
     /// <summary>Checkpoint metadata key of the network's role ("encoder").</summary>
-    public const string RoleKey = "circumvent.role";
-    public const string EncoderRole = "encoder";
+    public const string RoleKey = ModelCheckpoint.RoleKey;
+    public const string EncoderRole = ModelCheckpoint.EncoderRole;
     /// <summary>Metadata key of the SimCLR settings (head sizes, temperature, augmentation, kNN).</summary>
     public const string SimClrKey = "circumvent.simclr";
 

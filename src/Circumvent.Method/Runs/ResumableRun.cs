@@ -75,7 +75,7 @@ internal sealed class ResumableRun
         {
             if (path is not null)
             {
-                new ModelCheckpoint { Architecture = _input.Architecture.Config, Parameters = result }.Save(path);
+                new ModelCheckpoint { Architecture = _input.Architecture.Config, Parameters = result, Network = NetworkToRecord(_input.Architecture) }.Save(path);
                 _input.Saving.Count(path);
             }
             checkpoint?.Delete();
@@ -131,7 +131,7 @@ internal sealed class ResumableRun
             {
                 if (path is not null)
                 {
-                    CurveFile.Save(path, _input.Architecture.Config, result, unit.Round, stage);
+                    CurveFile.Save(path, _input.Architecture, result, unit.Round, stage);
                     _input.Saving.Count(path);
                 }
                 checkpoint?.Delete();
@@ -199,6 +199,9 @@ internal sealed class ResumableRun
         _observer?.UnitFinished(unit, resumed: false);
         return result;
     }
+
+    // An encoder's f.*/g.* tensors are not the built-in's state_dict, so its unit files record the network (and its role).
+    private static IArchitecture? NetworkToRecord(IArchitecture architecture) => architecture is SimClrNetwork ? architecture : null;
 
     private void Resumed(DefenseUnit unit)
     {

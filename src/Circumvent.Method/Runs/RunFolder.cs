@@ -143,6 +143,7 @@ public static class ScoresJson
     {
         var node = new JsonObject { ["acc"] = s.Acc, ["asr"] = s.Asr, ["ra"] = s.Ra };
         if (s.AsrAll is { } all) node["asr_all"] = all;
+        if (s.Knn is { } knn) node["knn"] = knn;
         return node;
     }
 
@@ -150,5 +151,6 @@ public static class ScoresJson
         o["acc"]!.GetValue<double>(),
         o["asr"]?.GetValue<double>(),
         o["ra"]?.GetValue<double>(),
-        o["asr_all"]?.GetValue<double>());
+        o["asr_all"]?.GetValue<double>(),
+        o["knn"]?.GetValue<double>());
 }

@@ -17,6 +17,12 @@ public sealed class ModelCheckpoint
     public const string InputShapeKey = "circumvent.input_shape";
     public const string NormalizationKey = "circumvent.normalization";
     public const string TrainingKey = "circumvent.training";
+    /// <summary>
+    /// What the network is, when it is not a classifier: "encoder" for a self-supervised encoder f with its projection
+    /// head g (<see cref="SimClrNetwork"/>: tensors "f.*" and "g.*"). Absent for classifiers.
+    /// </summary>
+    public const string RoleKey = "circumvent.role";
+    public const string EncoderRole = "encoder";
     private const string FormatKey = "format";
 
     private static readonly HashSet<string> ReservedKeys =
@@ -38,6 +44,12 @@ public sealed class ModelCheckpoint
     /// names (e.g. a SimCLR encoder with its projection head, built on that architecture); null: that built-in.
     /// </summary>
     public IArchitecture? Network { get; init; }
+    /// <summary>The network <see cref="Parameters"/> belong to: <see cref="Network"/>, else the built-in <see cref="Architecture"/> names.</summary>
+    public IArchitecture CreateNetwork() => Network ?? Architectures.Create(Architecture);
+
+    /// <summary>A self-supervised encoder (role "encoder"): features for kNN and probes, a projection for its contrastive loss.</summary>
+    public SimClrNetwork? Encoder => Network as SimClrNetwork;
+
     /// <summary>num_batches_tracked per BN prefix; absent prefixes are saved as 0.</summary>
     public Dictionary<string, long> BatchesTracked { get; init; } = new(StringComparer.Ordinal);
 
@@ -97,10 +109,9 @@ public sealed class ModelCheckpoint
     public static ModelCheckpoint FromContent(string path, SafeTensorsContent content, ArchitectureConfig config, NonFinitePolicy nonFinite = NonFinitePolicy.Reject)
     {
         var meta = content.Metadata;
-        var arch = CreateArchitecture(path, config);
-
         var found = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
         foreach (var t in content.Tensors) found[t.Name] = t;
+        var arch = CreateNetwork(path, config, meta, found);
         var problems = StateDictValidator.Problems(arch.Tensors, found);
         if (problems.Count > 0)
             throw new CheckpointException(path, $"does not match {config.Name}: {string.Join("; ", problems)}.");
@@ -134,8 +145,37 @@ public sealed class ModelCheckpoint
             Extra = meta.Where(kv => !ReservedKeys.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
             BatchesTracked = tracked,
             Warnings = warnings,
+            Network = arch is SimClrNetwork ? arch : null,
         };
     }
+
+    private static IArchitecture CreateNetwork(string path, ArchitectureConfig config, IReadOnlyDictionary<string, string> meta,
+        Dictionary<string, SafeTensor> found) =>
+        NetworkFor(path, config, meta, name => found.TryGetValue(name, out var t) ? t.Shape : null);
+
+    /// <summary>
+    /// The network a file's tensors belong to: the built-in <paramref name="config"/> names, or for role "encoder"
+    /// (<see cref="RoleKey"/>) that built-in as the encoder f of a <see cref="SimClrNetwork"/> whose head sizes are
+    /// read from the shapes of g.0 (hidden, d) and g.3 (projection, hidden) (<paramref name="shapeOf"/>: null when absent).
+    /// Checkpoints and curve files share it.
+    /// </summary>
+    public static IArchitecture NetworkFor(string path, ArchitectureConfig config, IReadOnlyDictionary<string, string> meta, Func<string, int[]?> shapeOf)
+    {
+        var arch = CreateArchitecture(path, config);
+        if (!meta.TryGetValue(RoleKey, out var role)) return arch;
+        if (role != EncoderRole)
+            throw new CheckpointException(path, $"metadata '{RoleKey}' is '{role}'; the only known role is '{EncoderRole}' (classifiers have none).");
+        if (arch is not IFeatureExtractor encoder)
+            throw new CheckpointException(path, $"is an encoder, but {config.Name} cannot be one (its logits are not one linear layer on a feature vector).");
+        int HeadSize(string name) => shapeOf(name) is { Length: 2 } shape && shape[0] > 0
+            ? shape[0]
+            : throw new CheckpointException(path, "an encoder checkpoint needs its projection head as a 2-dimensional weight.", name);
+        return new SimClrNetwork(encoder, HeadSize(SimClrNetwork.HeadPrefix + "0.weight"), HeadSize(SimClrNetwork.HeadPrefix + "3.weight"));
+    }
+
+    /// <summary>The metadata that makes <see cref="NetworkFor"/> rebuild <paramref name="network"/>: the role of an encoder, nothing for a built-in.</summary>
+    public static IEnumerable<KeyValuePair<string, string>> RoleMetadata(IArchitecture network) =>
+        network is SimClrNetwork ? [new(RoleKey, EncoderRole)] : [];
 
     private Dictionary<string, string> BuildMetadata(string path)
     {
@@ -158,6 +198,7 @@ public sealed class ModelCheckpoint
         if (NormalizationMean is not null)
             meta[NormalizationKey] = JsonSerializer.Serialize(new Dictionary<string, float[]> { ["mean"] = NormalizationMean, ["std"] = NormalizationStd! });
         if (TrainingJson is not null) meta[TrainingKey] = TrainingJson;
+        if (Network is not null) foreach (var (key, value) in RoleMetadata(Network)) meta[key] = value;
         foreach (var (key, value) in Extra)
         {
             if (ReservedKeys.Contains(key))

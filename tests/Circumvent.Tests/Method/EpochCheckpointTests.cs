@@ -74,7 +74,7 @@ public class EpochCheckpointTests
     /// Runs a 3-epoch run with a checkpoint, stops it at the end of epoch 2 (the next batch sees the
     /// cancellation after epoch 2 was saved), then reruns it and checks that only epoch 3 ran.
     /// </summary>
-    private static T StopAfterTwoEpochsThenResume<T>(Func<IProgress<TrainingProgress>?, CancellationToken, EpochCheckpoint, T> run)
+    internal static T StopAfterTwoEpochsThenResume<T>(Func<IProgress<TrainingProgress>?, CancellationToken, EpochCheckpoint, T> run)
     {
         string folder = Directory.CreateTempSubdirectory("circumvent-epoch-state-").FullName;
         try

@@ -1,0 +1,125 @@
+using Circumvent.Data;
+using Circumvent.Engine;
+using Circumvent.Method.Attacks;
+using Circumvent.Models;
+
+namespace Circumvent.Method.Evaluation;
+
+/// <summary>
+/// What an encoder is scored on (all through the encoder's own input normalisation): kNN on the pre-training set
+/// (memory = its training split, queries = its test split), and optionally a downstream dataset whose training split
+/// trains the probes, whose test split gives ACC and whose non-target test images, triggered in raw pixel space, give
+/// ASR (share classified as the target) — the authors' BadEncoderTestBackdoor.
+/// </summary>
+public sealed record EncoderTestSet
+{
+    public required Normalization Normalization { get; init; }
+    /// <summary>kNN memory and queries; null: no kNN.</summary>
+    public ImageDataset? KnnMemory { get; init; }
+    public ImageDataset? KnnQueries { get; init; }
+    public int KnnK { get; init; } = KnnMonitor.DefaultK;
+    public float KnnTemperature { get; init; } = KnnMonitor.DefaultTemperature;
+    /// <summary>The probes' training and test data; null: no probe.</summary>
+    public ImageDataset? DownstreamTrain { get; init; }
+    public ImageDataset? DownstreamTest { get; init; }
+    /// <summary>The downstream test images outside the target class with the trigger applied (true labels kept); null: no attack.</summary>
+    public ImageDataset? Triggered { get; init; }
+    public int TargetClass { get; init; } = -1;
+
+    /// <param name="pretraining">kNN data (the pre-training set); null: no kNN.</param>
+    /// <param name="downstream">Probe data; null: no probe.</param>
+    /// <param name="attack">Trigger and target of ASR on the downstream test set; null: no ASR.</param>
+    public static EncoderTestSet Create(Normalization normalization, DatasetPair? pretraining, DatasetPair? downstream, IAttack? attack,
+        int knnK = KnnMonitor.DefaultK, float knnTemperature = KnnMonitor.DefaultTemperature)
+    {
+        if (attack is not null && downstream is null) throw new ArgumentException("ASR needs a downstream dataset to stamp the trigger on.");
+        foreach (var data in new[] { pretraining, downstream })
+            if (data is not null && data.Train.Channels != normalization.Channels)
+                throw new ArgumentException($"The encoder takes {normalization.Channels}-channel images; {data.Name} has {data.Train.Channels}.");
+        if (attack is not null && attack.TargetClass >= downstream!.NumClasses)
+            throw new ArgumentException($"--target {attack.TargetClass} is outside {downstream.Name}'s classes 0..{downstream.NumClasses - 1}.");
+        return new EncoderTestSet
+        {
+            Normalization = normalization,
+            KnnMemory = pretraining?.Train,
+            KnnQueries = pretraining?.Test,
+            KnnK = knnK,
+            KnnTemperature = knnTemperature,
+            DownstreamTrain = downstream?.Train,
+            DownstreamTest = downstream?.Test,
+            Triggered = attack is null ? null : Poisoning.TriggeredNonTarget(downstream!.Test, attack),
+            TargetClass = attack?.TargetClass ?? -1,
+        };
+    }
+}
+
+/// <summary>One probe's scores in percent: ACC on the clean downstream test set; ASR and RA on its triggered non-target images (null without an attack).</summary>
+public sealed record ProbeScores(ProbeKind Kind, double Acc, double? Asr, double? Ra);
+
+/// <summary>An encoder's scores: kNN accuracy in percent (null: not measured) and one entry per probe trained.</summary>
+public sealed record EncoderScores(double? Knn, IReadOnlyList<ProbeScores> Probes)
+{
+    /// <summary>
+    /// The first probe's ACC/ASR/RA with the kNN accuracy: what a purification of an encoder reports per stage
+    /// (downstream ACC/ASR as acc/asr, kNN as knn).
+    /// </summary>
+    public BackdoorScores ToBackdoorScores()
+    {
+        if (Probes.Count == 0) throw new InvalidOperationException("An encoder's ACC/ASR needs a downstream probe.");
+        var p = Probes[0];
+        return new BackdoorScores(p.Acc, p.Asr, p.Ra, Knn: Knn);
+    }
+}
+
+/// <summary>Scores an encoder: features extracted once per dataset split, then kNN and every probe on them.</summary>
+public static class EncoderEvaluation
+{
+    /// <param name="log">Hears one line per step (extraction, each probe), for long evaluations.</param>
+    public static EncoderScores Evaluate(SimClrNetwork network, ParameterSet parameters, EncoderTestSet set, ProbeOptions probe, Action<string>? log = null)
+    {
+        var context = ForwardContext.Eval();
+        Func<Tensor, Tensor> features = x => network.Features(parameters, x, context);
+        LabelledFeatures Extract(ImageDataset data) => KnnMonitor.Extract(features, data, set.Normalization);
+
+        double? knn = null;
+        if (set.KnnMemory is { } memory && set.KnnQueries is { } queries)
+        {
+            knn = 100 * KnnMonitor.Accuracy(Extract(memory), Extract(queries), memory.NumClasses, set.KnnK, set.KnnTemperature);
+            log?.Invoke($"kNN accuracy {knn:F2}% ({queries.Count} queries, {memory.Count} in memory)");
+        }
+        var probes = new List<ProbeScores>();
+        if (set.DownstreamTrain is { } train && set.DownstreamTest is { } test)
+        {
+            // Frozen features: extracted once, every probe trains on the same cached rows.
+            var trainFeatures = Extract(train);
+            var testFeatures = Extract(test);
+            var triggered = set.Triggered is { } t ? Extract(t) : null;
+            foreach (var kind in probe.Kinds)
+            {
+                var (net, weights) = DownstreamProbe.Train(kind, trainFeatures, train.NumClasses, probe);
+                double acc = Percent(DownstreamProbe.Predict(net, weights, testFeatures.Features), (p, i) => p == testFeatures.Labels[i]);
+                double? asr = null, ra = null;
+                if (triggered is not null && triggered.Labels.Length > 0)
+                {
+                    var predicted = DownstreamProbe.Predict(net, weights, triggered.Features);
+                    asr = Percent(predicted, (p, _) => p == set.TargetClass);
+                    ra = Percent(predicted, (p, i) => p == triggered.Labels[i]);
+                }
+                var scores = new ProbeScores(kind, acc, asr, ra);
+                probes.Add(scores);
+                log?.Invoke($"{Describe(kind)} probe ({probe.Epochs} epochs on {train.Count} images): ACC {acc:F2}%" + (asr is { } a ? $", ASR {a:F2}%" : ""));
+            }
+        }
+        return new EncoderScores(knn, probes);
+    }
+
+    /// <summary>"MLP" or "linear", as reports name the probes.</summary>
+    public static string Describe(ProbeKind kind) => kind == ProbeKind.Mlp ? "MLP" : "linear";
+
+    private static double Percent(int[] predicted, Func<int, int, bool> hit)
+    {
+        int hits = 0;
+        for (int i = 0; i < predicted.Length; i++) if (hit(predicted[i], i)) hits++;
+        return 100.0 * hits / predicted.Length;
+    }
+}

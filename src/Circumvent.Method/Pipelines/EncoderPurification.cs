@@ -1,0 +1,114 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Circumvent.Data;
+using Circumvent.Data.Loading;
+using Circumvent.Method.Evaluation;
+using Circumvent.Models;
+using Circumvent.Models.Checkpoints;
+using Circumvent.Training;
+
+namespace Circumvent.Method.Pipelines;
+
+/// <summary>
+/// How an encoder is scored while it is purified or its curves sampled: the downstream dataset of its probes (null:
+/// the pre-training dataset itself, CIFAR-10 → CIFAR-10 being the BadEncoder self-monitor), the probes' training, and the kNN.
+/// </summary>
+public sealed record EncoderScoring(string? Downstream = null, ProbeOptions? Probe = null, int KnnK = KnnMonitor.DefaultK,
+    float KnnTemperature = KnnMonitor.DefaultTemperature)
+{
+    public ProbeOptions ProbeOrDefault => Probe ?? new ProbeOptions();
+}
+
+/// <summary>
+/// What purifying a SimCLR encoder changes against a classifier's purification (doc §1.3–1.6): the curves and
+/// fine-tuning minimise NT-Xent on two SimCLR views of each clean image, BN statistics and matching see one view, the
+/// encoder's last stream and its projection head are never permuted (<see cref="Permutations.PermutationSpecs"/>), and
+/// every stage is scored by a downstream probe (ACC/ASR) and kNN.
+/// </summary>
+public static class EncoderPurification
+{
+    public const string Supervised = "supervised";
+    public const string SimClr = "simclr";
+    public static IReadOnlyList<string> Objectives { get; } = [Supervised, SimClr];
+
+    /// <summary>The views of a SimCLR defence: the pre-training recipe (torchvision's train_transform, RRC scale 0.08–1).</summary>
+    public static ContrastiveAugmentation Views => ContrastiveAugmentation.SimClr;
+
+    /// <summary>Refuses a model whose kind does not fit the objective, naming both.</summary>
+    public static void CheckObjective(string modelPath, ModelCheckpoint checkpoint, string objective)
+    {
+        bool encoder = checkpoint.Encoder is not null;
+        if (objective == SimClr && !encoder)
+            throw new ArgumentException($"--objective simclr needs an encoder (a checkpoint with role '{ModelCheckpoint.EncoderRole}', e.g. from `circumvent pretrain`); --model '{modelPath}' is a classifier.");
+        if (objective != SimClr && encoder)
+            throw new ArgumentException($"--model '{modelPath}' is an encoder (role '{ModelCheckpoint.EncoderRole}'); purify it with --objective simclr.");
+    }
+
+    /// <summary>NT-Xent at the temperature the encoder was pre-trained with (its metadata), else the authors' 0.5.</summary>
+    public static SimClrObjective Objective(ModelCheckpoint checkpoint)
+    {
+        float temperature = SimClrObjective.DefaultTemperature;
+        if (checkpoint.Extra.TryGetValue(SimClrPretraining.SimClrKey, out var json))
+        {
+            try
+            {
+                if (JsonNode.Parse(json)?["temperature"] is JsonValue value && value.TryGetValue(out double t) && t > 0) temperature = (float)t;
+            }
+            catch (JsonException) { } // an unreadable note about pre-training does not stop a purification: the default applies
+        }
+        return new SimClrObjective(temperature);
+    }
+
+    /// <summary>The scorer of every stage: features extracted once per weight set, kNN on the pre-training data, probes on the downstream data (<paramref name="tests"/>).</summary>
+    public static Func<ParameterSet, BackdoorScores> Scorer(SimClrNetwork network, EncoderTestSet tests, ProbeOptions probe, Action<string>? log) =>
+        parameters => EncoderEvaluation.Evaluate(network, parameters, tests, probe, log).ToBackdoorScores();
+
+    /// <summary>The downstream dataset: <paramref name="scoring"/>'s, or the pre-training one when none is named.</summary>
+    public static (DatasetSpec Spec, DatasetPair Data) Downstream(EncoderScoring scoring, DatasetSpec pretrainingSpec, DatasetPair pretraining, ArchitectureConfig encoder)
+    {
+        if (scoring.Downstream is null) return (pretrainingSpec, pretraining);
+        var spec = DatasetSpec.Parse(scoring.Downstream);
+        var data = spec.Load();
+        if (data.Train.Channels != encoder.InChannels || data.Train.Height != encoder.Height || data.Train.Width != encoder.Width)
+            throw new ArgumentException($"--downstream {spec.Kind} has {data.Train.Channels}×{data.Train.Height}×{data.Train.Width} images; the encoder takes {encoder.InChannels}×{encoder.Height}×{encoder.Width}.");
+        return (spec, data);
+    }
+
+    /// <summary>What a run folder records so `curve` can score its curves the same way and a resumed run matches.</summary>
+    public static JsonObject Identity(EncoderScoring scoring, DatasetSpec downstream) => new()
+    {
+        ["objective"] = SimClr,
+        ["views"] = Views.Describe(),
+        ["downstream"] = downstream.ToString(),
+        ["probe"] = new JsonObject
+        {
+            ["kinds"] = new JsonArray([.. scoring.ProbeOrDefault.Kinds.Select(k => (JsonNode)JsonValue.Create(k.ToString().ToLowerInvariant()))]),
+            ["epochs"] = scoring.ProbeOrDefault.Epochs,
+            ["lr"] = scoring.ProbeOrDefault.LearningRate,
+            ["batch_size"] = scoring.ProbeOrDefault.BatchSize,
+            ["seed"] = scoring.ProbeOrDefault.Seed,
+        },
+        ["knn"] = new JsonObject { ["k"] = scoring.KnnK, ["temperature"] = scoring.KnnTemperature },
+    };
+
+    /// <summary>The scoring a run folder's identity records (see <see cref="Identity"/>); null for a classifier's run.</summary>
+    public static EncoderScoring? FromIdentity(JsonObject input)
+    {
+        if (input["objective"]?.GetValue<string>() != SimClr) return null;
+        var probe = input["probe"] as JsonObject;
+        var knn = input["knn"] as JsonObject;
+        var defaults = new ProbeOptions();
+        return new EncoderScoring(
+            input["downstream"]?.GetValue<string>(),
+            probe is null ? null : new ProbeOptions
+            {
+                Kinds = probe["kinds"] is JsonArray kinds ? [.. kinds.Select(k => Enum.Parse<ProbeKind>(k!.GetValue<string>(), ignoreCase: true))] : defaults.Kinds,
+                Epochs = probe["epochs"]?.GetValue<int>() ?? defaults.Epochs,
+                LearningRate = probe["lr"]?.GetValue<double>() ?? defaults.LearningRate,
+                BatchSize = probe["batch_size"]?.GetValue<int>() ?? defaults.BatchSize,
+                Seed = probe["seed"]?.GetValue<int>() ?? defaults.Seed,
+            },
+            knn?["k"]?.GetValue<int>() ?? KnnMonitor.DefaultK,
+            (float)(knn?["temperature"]?.GetValue<double>() ?? KnnMonitor.DefaultTemperature));
+    }
+}
