@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Method.Evaluation;
 using Circumvent.Method.Pipelines;
 using Circumvent.Models.Checkpoints;

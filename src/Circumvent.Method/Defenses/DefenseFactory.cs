@@ -1,4 +1,7 @@
 using Circumvent.Method.Curves;
+using Circumvent.Method.Defenses.Anp;
+using Circumvent.Method.Defenses.FtSam;
+using Circumvent.Method.Defenses.NeuralCleanse;
 
 namespace Circumvent.Method.Defenses;
 
@@ -12,7 +15,7 @@ public sealed record DefenseKnobs(int? Rounds = null, double? T = null, int? Cur
 /// <summary>Builds a defence by name from <see cref="DefenseKnobs"/>, validated before anything is loaded or written.</summary>
 public static class DefenseFactory
 {
-    public static IReadOnlyList<string> Names { get; } = ["tsc", "mcr", "ft", "none"];
+    public static IReadOnlyList<string> Names { get; } = ["tsc", "mcr", "ft", "none", "nc", "anp", "ft-sam"];
 
     /// <summary>Every knob by its `purify` option, and whether it was given (augmentation: turned off).</summary>
     private static readonly (string Option, Func<DefenseKnobs, bool> Given)[] Knobs =
@@ -30,6 +33,11 @@ public static class DefenseFactory
         ["mcr"] = [.. Knobs.Select(k => k.Option).Where(o => o != "--rounds")],
         ["ft"] = ["--batch-size", "--finetune-epochs", "--finetune-lr", "--no-augment"],
         ["none"] = [],
+        // Until defences are plug-ins with knobs of their own, the field's defences run at BackdoorBench's defaults
+        // with only the shared knobs (NC's batch size and fine-tuning knobs are its unlearning's; ANP has no fine-tuning).
+        ["nc"] = ["--batch-size", "--finetune-epochs", "--finetune-lr", "--no-augment"],
+        ["anp"] = ["--batch-size", "--no-augment"],
+        ["ft-sam"] = ["--batch-size", "--finetune-epochs", "--finetune-lr", "--no-augment"],
     };
 
     private static void RejectForeignKnobs(string name, DefenseKnobs k)
@@ -92,6 +100,29 @@ public static class DefenseFactory
             }
             case "none":
                 return new NoDefense();
+            case "nc" or "anp" or "ft-sam" when selfSupervised:
+                throw new ArgumentException($"--defense {name} works on classifiers (cross-entropy on labels); an encoder has none.");
+            case "nc":
+            {
+                var d = new NeuralCleanseOptions();
+                var options = d with { TriggerBatchSize = k.BatchSize ?? d.TriggerBatchSize, Unlearning = Tune(d.Unlearning) };
+                options.Validate();
+                return new NeuralCleanseDefense(options);
+            }
+            case "anp":
+            {
+                var d = new AnpOptions();
+                var options = d with { BatchSize = k.BatchSize ?? d.BatchSize, Augment = k.Augment };
+                options.Validate();
+                return new AnpDefense(options);
+            }
+            case "ft-sam":
+            {
+                var d = new FtSamOptions();
+                var options = d with { FineTune = Tune(d.FineTune) };
+                options.Validate();
+                return new FtSamDefense(options);
+            }
             default:
                 throw new ArgumentException($"--defense must be one of {string.Join(", ", Names)}, got '{name}'.");
         }

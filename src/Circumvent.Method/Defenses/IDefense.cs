@@ -11,7 +11,7 @@ namespace Circumvent.Method.Defenses;
 /// <summary>A backdoor defence: takes a (possibly) backdoored model and clean data, returns a repaired model.</summary>
 public interface IDefense
 {
-    /// <summary>Short name used on the command line and in reports: tsc, mcr, ft, none.</summary>
+    /// <summary>Short name used on the command line and in reports: tsc, mcr, ft, none, nc, anp, ft-sam.</summary>
     string Name { get; }
 
     /// <summary>The defence's settings as JSON (snake_case keys); part of a run folder's identity.</summary>

@@ -1,5 +1,6 @@
 using Circumvent.Data;
 using Circumvent.Engine;
+using Circumvent.Attacks;
 using Circumvent.Method.Attacks;
 using Circumvent.Models;
 
