@@ -46,6 +46,13 @@ public interface ITrainingObjective
     TrainingStatePart? StatePart => null;
 
     /// <summary>
+    /// True once the objective has met a stopping rule of its own (Neural Cleanse's early stop): the loop then enters
+    /// no further epoch. Read before every epoch, after the previous one's state was saved, so a resumed run whose
+    /// objective had stopped (its state restored from <see cref="StatePart"/>) stays stopped.
+    /// </summary>
+    bool Converged => false;
+
+    /// <summary>
     /// True for an objective that keeps nothing between steps (no networks, no random stream), so the run's own
     /// state resumes it exactly; an objective that says nothing is assumed to keep something.
     /// </summary>

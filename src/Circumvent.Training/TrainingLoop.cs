@@ -75,7 +75,7 @@ public sealed class TrainingLoop
         (double Loss, double Accuracy) last = (double.NaN, 0);
         try
         {
-            for (int epoch = firstEpoch; epoch < Epochs && run.Step < totalSteps; epoch++)
+            for (int epoch = firstEpoch; epoch < Epochs && run.Step < totalSteps && !Objective.Converged; epoch++)
             {
                 last = RunEpoch(data, epoch, run);
                 State?.Save(epoch + 1, Optimizer);

@@ -3,7 +3,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
 using Circumvent.Method.Evaluation;
 using Circumvent.Method.Pipelines;
 using Circumvent.Models.Checkpoints;

@@ -32,6 +32,13 @@ public sealed record EpochCheckpoint(string Path, string RunKey, ProgressSaving?
     internal TrainingStateFile ForModel(ParameterSet parameters, RunningStatsUpdater batchNormStats) =>
         new(Path, parameters, batchNormStats, RunKey, saving: Saving);
 
+    /// <summary>
+    /// Tensors that are not a model (a trigger's mask and pattern, neuron masks), with the state of the objective that
+    /// trains them (<paramref name="objectiveState"/>, e.g. Neural Cleanse's cost schedule; null when it keeps none).
+    /// </summary>
+    internal TrainingStateFile ForTensors(ParameterSet trained, TrainingStatePart? objectiveState) =>
+        new(Path, trained, null, RunKey, objectiveState is null ? null : [objectiveState], Saving);
+
     /// <summary>Removes the state once the run's result is saved elsewhere.</summary>
     public void Delete() => File.Delete(Path);
 }

@@ -11,7 +11,7 @@ namespace Circumvent.Method.Defenses;
 /// <summary>A backdoor defence: takes a (possibly) backdoored model and clean data, returns a repaired model.</summary>
 public interface IDefense
 {
-    /// <summary>Short name used on the command line and in reports: tsc, mcr, ft, none.</summary>
+    /// <summary>Short name used on the command line and in reports: tsc, mcr, ft, none, nc, anp, ft-sam.</summary>
     string Name { get; }
 
     /// <summary>The defence's settings as JSON (snake_case keys); part of a run folder's identity.</summary>
@@ -105,7 +105,8 @@ public sealed record DefenseUnit(int Round, string Name, UnitKind Kind)
     public string Id => Round > 0 ? $"round{Round}.{Name}" : Name;
 }
 
-public enum UnitKind { Curve, Point, FineTune }
+/// <summary>What a unit computes; <see cref="Tensors"/>: named tensors that are not a model (a reversed trigger, neuron masks).</summary>
+public enum UnitKind { Curve, Point, FineTune, Tensors }
 
 /// <summary>
 /// Watches a defence run. All methods are called on the defence's thread; default implementations do nothing.

@@ -50,7 +50,7 @@ internal sealed class PurificationSteps
             Progress(unit, observer), _input.Cancellation, checkpoint, hook);
 
     /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>
-    private static IProgress<TrainingProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>
+    internal static IProgress<TrainingProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>
         observer is null ? null : new ProgressRelay(p => observer.Progress(unit,
             $"{p.Stage} epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} lr {p.LearningRate:g3} " +
             $"{p.ImagesPerSecond:F0} img/s, {FormatTime(p.EstimatedRemaining)} left"));

@@ -18,6 +18,11 @@ internal static class UnitSeeds
     public const int SecondMatching = 8;
     /// <summary>The retuning attack after a defence (its set, frozen augmentation and batches; round 0).</summary>
     public const int Retune = 9;
+    /// <summary>Neural Cleanse: a class's trigger search (its round is the class + 1); the unlearning subset and its fine-tuning.</summary>
+    public const int TriggerSearch = 20;
+    public const int UnlearningSubset = 21;
+    /// <summary>ANP: the batches and neuron noise of the mask optimisation.</summary>
+    public const int NeuronMasks = 22;
 
     public static int For(int seed, int round, int purpose) =>
         unchecked((int)(Mix((uint)seed * 0x9E3779B1u ^ (uint)round * 0x85EBCA77u ^ (uint)purpose * 0xC2B2AE3Du) & 0x7FFFFFFF));

@@ -83,6 +83,35 @@ internal sealed class ResumableRun
     }
 
     /// <summary>
+    /// A unit whose result is named tensors that are not a model (a reversed trigger, neuron masks), saved as a plain
+    /// safetensors file "UNIT.safetensors" (no architecture check). <paramref name="compute"/> gets a checkpoint as for
+    /// <see cref="Weights"/>.
+    /// </summary>
+    public ParameterSet Tensors(DefenseUnit unit, Func<EpochCheckpoint?, ParameterSet> compute)
+    {
+        string? path = _folder?.FileFor(unit, ".safetensors");
+        if (path is not null && _folder!.IsFinished(unit) && File.Exists(path))
+        {
+            var restored = new ParameterSet();
+            foreach (var t in CheckpointFiles.Read(path).Tensors)
+                restored.Add(t.Name, Engine.Tensor.FromArray(t.Floats ?? throw new CheckpointException(path, $"'{t.Name}' is not a float tensor."), t.Shape), TensorRole.Parameter);
+            Resumed(unit);
+            return restored;
+        }
+        var checkpoint = CheckpointFor(unit);
+        return Compute(unit, () => compute(checkpoint), result =>
+        {
+            if (path is not null)
+            {
+                CheckpointFiles.Write(path, [.. result.Select(e => SafeTensor.FromFloats(e.Name, e.Tensor.Shape.ToArray(), e.Tensor.ToArray()))],
+                    new Dictionary<string, string>());
+                _input.Saving.Count(path);
+            }
+            checkpoint?.Delete();
+        });
+    }
+
+    /// <summary>
     /// A unit whose result is a trained curve; <paramref name="stage"/> labels it for `curve`. With a run folder,
     /// <paramref name="compute"/> gets a checkpoint as for <see cref="Weights"/>, so a stopped fit continues mid-curve.
     /// </summary>

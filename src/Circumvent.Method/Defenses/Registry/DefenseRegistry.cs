@@ -15,6 +15,9 @@ public static class DefenseRegistry
         new FineTunePlugin(),
         new NoDefensePlugin(),
         new FinePruningPlugin(),
+        new NeuralCleanse.NeuralCleansePlugin(),
+        new Anp.AnpPlugin(),
+        new FtSam.FtSamPlugin(),
     ];
 
     public static IReadOnlyList<string> Names => [.. All.Select(p => p.Name)];
