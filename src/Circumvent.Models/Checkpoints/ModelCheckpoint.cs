@@ -93,11 +93,15 @@ public sealed class ModelCheckpoint
     public static ArchitectureConfig? StoredArchitecture(string path, SafeTensorsContent content) =>
         content.Metadata.ContainsKey(ArchitectureKey) ? ParseArchitecture(path, content.Metadata) : null;
 
-    /// <summary>Validates already-read tensors against <paramref name="config"/> and builds the checkpoint.</summary>
-    public static ModelCheckpoint FromContent(string path, SafeTensorsContent content, ArchitectureConfig config, NonFinitePolicy nonFinite = NonFinitePolicy.Reject)
+    /// <summary>
+    /// Validates already-read tensors against <paramref name="config"/> (or against <paramref name="network"/>, a network
+    /// built on it whose state_dict differs from the built-in's, e.g. a <see cref="SimClrNetwork"/>) and builds the checkpoint.
+    /// </summary>
+    public static ModelCheckpoint FromContent(string path, SafeTensorsContent content, ArchitectureConfig config, NonFinitePolicy nonFinite = NonFinitePolicy.Reject,
+        IArchitecture? network = null)
     {
         var meta = content.Metadata;
-        var arch = CreateArchitecture(path, config);
+        var arch = network ?? CreateArchitecture(path, config);
 
         var found = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
         foreach (var t in content.Tensors) found[t.Name] = t;
@@ -126,6 +130,7 @@ public sealed class ModelCheckpoint
         return new ModelCheckpoint
         {
             Architecture = config,
+            Network = network,
             Parameters = parameters,
             ClassNames = meta.TryGetValue(ClassNamesKey, out var names) ? ParseJson<string[]>(path, ClassNamesKey, names) : null,
             NormalizationMean = mean,
