@@ -87,3 +87,35 @@ public class BadEncoderCliTests
         }
     }
 }
+
+/// <summary>`circumvent pretrain --method ctrl`: poisoned SimCLR pre-training, from scratch or from a clean encoder, with its kNN ASR.</summary>
+public class CtrlCliTests
+{
+    [Fact]
+    public void CtrlPoisonsTheTargetClassAndReportsTheKnnAttackSuccess()
+    {
+        var folder = CliHarness.TempFolder();
+        var cifar = PretrainCliTests.WriteSyntheticCifar(Path.Combine(folder, "cifar"));
+        var output = Path.Combine(folder, "ctrl.safetensors");
+        var run = CliHarness.Run("pretrain", "--method", "ctrl", "--arch", "resnet18", "--width", "0.0625", "--data", "cifar10:" + cifar,
+            "--target", "0", "--poison-rate", "0.1", "--epochs", "1", "--batch-size", "8", "--knn-k", "5", "--out", output);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("CTRL: 4 of 40 images (class 0) carry ctrl (magnitude 100, window 32, UV at (15,15) (31,31))", run.Stdout);
+        Assert.Contains("kNN ASR", run.Stdout);
+        var checkpoint = EncoderCheckpoint.Load(output);
+        Assert.Contains("\"poisoned\":4", checkpoint.Extra["circumvent.ctrl"]);
+        Assert.True(checkpoint.Extra.ContainsKey("circumvent.knn_attack_success"));
+        Assert.Contains("\"learning_rate\":0.06", checkpoint.TrainingJson);
+
+        // Continued from that encoder, as the authors start CTRL from a clean one.
+        var again = Path.Combine(folder, "ctrl2.safetensors");
+        var resumed = CliHarness.Run("pretrain", "--method", "ctrl", "--encoder", output, "--data", "cifar10:" + cifar,
+            "--target", "1", "--poison-rate", "0.1", "--epochs", "1", "--batch-size", "8", "--knn-k", "5", "--out", again);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Equal(Path.GetFullPath(output), EncoderCheckpoint.Load(again).Extra["circumvent.source_model"]);
+
+        var refused = CliHarness.Run("pretrain", "--method", "ctrl", "--data", "cifar10:" + cifar, "--reference", output, "--out", Path.Combine(folder, "x.safetensors"));
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("--reference does not apply to --method ctrl", refused.Stderr);
+    }
+}
