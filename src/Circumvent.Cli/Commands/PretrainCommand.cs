@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Method.Pipelines;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Training;

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;

@@ -1,4 +1,4 @@
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>
 /// CTRL's frequency-domain trigger (Li et al., ICCV 2023; PoisonFre.Poison_Frequency_Diff in the authors' and the TSC

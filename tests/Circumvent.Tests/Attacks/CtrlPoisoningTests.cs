@@ -1,7 +1,7 @@
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 
-namespace Circumvent.Tests.Method;
+namespace Circumvent.Tests.Attacks;
 
 /// <summary>CTRL's poisoning: the first ⌊rate·N⌋ target-class images in dataset order get the trigger, nothing else changes.</summary>
 public class CtrlPoisoningTests

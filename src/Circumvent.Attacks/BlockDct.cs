@@ -1,4 +1,4 @@
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>
 /// The orthonormal 2-D DCT-II on square blocks (scipy/torch-dct's norm='ortho'): with the N×N matrix

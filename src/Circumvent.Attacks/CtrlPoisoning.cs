@@ -2,7 +2,7 @@ using System.Text.Json;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
 
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>
 /// CTRL's poisoning of a self-supervised pre-training set (PoisonAgent.choose_poisons_randomly in the authors' code):

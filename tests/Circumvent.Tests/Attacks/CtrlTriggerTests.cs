@@ -1,7 +1,7 @@
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Tests.Support;
 
-namespace Circumvent.Tests.Method;
+namespace Circumvent.Tests.Attacks;
 
 /// <summary>
 /// CTRL's frequency trigger: the orthonormal DCT and its inverse, magnitude 0 changing no byte, and the whole trigger
