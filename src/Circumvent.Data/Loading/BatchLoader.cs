@@ -25,6 +25,8 @@ public sealed class BatchLoader
             throw new ArgumentOutOfRangeException(nameof(options), $"Views per image must be at least 1, got {Options.Views}.");
         if (Options.ViewAugmentation is not null && !Options.Augmentation.IsNone)
             throw new ArgumentException("Give either a crop/flip augmentation or a view augmentation, not both.", nameof(options));
+        if (Options.ViewTransforms is { } perView && perView.Count != Options.Views)
+            throw new ArgumentException($"Give one view transform per view: {perView.Count} for {Options.Views} views.", nameof(options));
         if (normalization.Channels != dataset.Channels)
             throw new ArgumentException($"Normalization has {normalization.Channels} channels, the dataset's images have {dataset.Channels}.");
         Dataset = dataset;
@@ -92,7 +94,16 @@ public sealed class BatchLoader
         Options.Transform?.Invoke(raw);
 
         var views = new Tensor[Options.Views];
-        for (int v = 0; v < views.Length; v++) views[v] = BuildView(raw, epoch, ViewRandom(epoch, batchIndex, v));
+        for (int v = 0; v < views.Length; v++)
+        {
+            var source = raw;
+            if (Options.ViewTransforms?[v] is { } transform)
+            {
+                source = raw.Copy();
+                transform(source);
+            }
+            views[v] = BuildView(source, epoch, ViewRandom(epoch, batchIndex, v));
+        }
         return new Batch(views[0], raw.Labels, raw.Indices, views.Length > 1 ? views : null);
     }
 

@@ -30,6 +30,13 @@ public sealed record BatchLoaderOptions
     /// </summary>
     public Action<RawBatch>? Transform { get; init; }
 
+    /// <summary>
+    /// Optional hook per view (length <see cref="Views"/>; null entries change nothing): view v is built from a copy of
+    /// the raw batch (after <see cref="Transform"/>) that ViewTransforms[v] may change in place, e.g. BadEncoder's clean
+    /// view 0 and triggered view 1 of the same images. Runs on the loader's producer thread, like <see cref="Transform"/>.
+    /// </summary>
+    public IReadOnlyList<Action<RawBatch>?>? ViewTransforms { get; init; }
+
     /// <summary>Prepare the next batch on a worker thread while the current one is consumed.</summary>
     public bool Prefetch { get; init; } = true;
 

@@ -9,6 +9,8 @@ namespace Circumvent.Data.Loading;
 /// </summary>
 public sealed record ContrastiveAugmentation
 {
+    /// <summary>False: no crop (the whole image, drawing nothing), as BadEncoder's reference augmentation.</summary>
+    public bool ResizedCrop { get; init; } = true;
     public (double Min, double Max) Scale { get; init; } = (0.08, 1.0);
     public (double Min, double Max) Ratio { get; init; } = (3.0 / 4.0, 4.0 / 3.0);
     public double FlipProbability { get; init; } = 0.5;
@@ -22,9 +24,15 @@ public sealed record ContrastiveAugmentation
     /// <summary>The SimCLR / BadEncoder CIFAR recipe (torchvision's default crop scale (0.08, 1)).</summary>
     public static ContrastiveAugmentation SimClr { get; } = new();
 
+    /// <summary>
+    /// BadEncoder's augmentation of its reference images (finetune_transform_cifar10): flip, colour jitter p 0.8,
+    /// grey p 0.2, no crop.
+    /// </summary>
+    public static ContrastiveAugmentation BadEncoderReference { get; } = new() { ResizedCrop = false };
+
     /// <summary>"simclr (crop 0.08–1, flip, jitter 0.4/0.4/0.4/0.1 p 0.8, grey p 0.2)": how a config line shows it.</summary>
     public string Describe() =>
-        $"simclr (crop {Scale.Min:g}–{Scale.Max:g}, flip {FlipProbability:g}, jitter {Brightness:g}/{Contrast:g}/{Saturation:g}/{Hue:g} p {JitterProbability:g}, grey p {GrayscaleProbability:g})";
+        $"simclr ({(ResizedCrop ? $"crop {Scale.Min:g}–{Scale.Max:g}" : "no crop")}, flip {FlipProbability:g}, jitter {Brightness:g}/{Contrast:g}/{Saturation:g}/{Hue:g} p {JitterProbability:g}, grey p {GrayscaleProbability:g})";
 
     /// <summary>Everything random about one view of one image, drawn in the transforms' order.</summary>
     public readonly record struct ViewDraw(CropBox Crop, bool Flip, ColorJitter.Draw? Jitter, bool Grayscale);
@@ -34,7 +42,7 @@ public sealed record ContrastiveAugmentation
 
     public ViewDraw Draw(int height, int width, Random rng)
     {
-        var crop = DrawCrop(height, width, rng);
+        var crop = ResizedCrop ? DrawCrop(height, width, rng) : new CropBox(0, 0, height, width);
         bool flip = rng.NextDouble() < FlipProbability;
         ColorJitter.Draw? jitter = null;
         if (rng.NextDouble() < JitterProbability)

@@ -19,6 +19,9 @@ public sealed class RawBatch(byte[] pixels, int[] labels, int[] indices, int cha
 
     public Span<byte> Image(int i) => Pixels.AsSpan(i * ImageSize, ImageSize);
 
+    /// <summary>A copy whose pixels and labels can be changed without touching this batch's.</summary>
+    public RawBatch Copy() => new((byte[])Pixels.Clone(), (int[])Labels.Clone(), Indices, Channels, Height, Width);
+
     /// <summary>Copies the images at <paramref name="indices"/> out of <paramref name="dataset"/>.</summary>
     public static RawBatch Gather(ImageDataset dataset, ReadOnlySpan<int> indices)
     {

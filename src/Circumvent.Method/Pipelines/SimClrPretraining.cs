@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
+using Circumvent.Attacks;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;
@@ -17,6 +18,9 @@ namespace Circumvent.Method.Pipelines;
 /// loop and resume mechanism) runs a <see cref="SimClrNetwork"/> under <see cref="SimClrObjective"/> on a loader
 /// that gives two <see cref="ContrastiveAugmentation.SimClr"/> views per image. Labels are never used for
 /// training, only by the kNN report.
+/// With a <see cref="CtrlPoisoning"/> it is CTRL's attack (`--method ctrl`): the same pre-training on a copy of the set whose
+/// first target-class images carry the frequency trigger, optionally started from a clean encoder, and the report adds
+/// the kNN ASR (the clean set is the kNN memory).
 /// </summary>
 public static class SimClrPretraining
 {
@@ -45,8 +49,24 @@ public static class SimClrPretraining
         }
     }
 
-    /// <param name="KnnAccuracy">kNN accuracy in [0, 1] on the test split, the training images as memory.</param>
-    public sealed record Outcome(TrainingResult Training, double KnnAccuracy, string OutputPath, double ComputeSeconds);
+    /// <param name="KnnAccuracy">kNN accuracy in [0, 1] on the test split, the (clean) training images as memory.</param>
+    /// <param name="KnnAttackSuccess">CTRL: share of triggered non-target test images the kNN puts in the target class (null without poisoning).</param>
+    /// <param name="Poisoned">CTRL: how many training images carry the trigger.</param>
+    public sealed record Outcome(TrainingResult Training, double KnnAccuracy, string OutputPath, double ComputeSeconds,
+        double? KnnAttackSuccess = null, int Poisoned = 0);
+
+    /// <summary>Metadata key of CTRL's poisoning record.</summary>
+    public const string CtrlKey = "circumvent.ctrl";
+
+    /// <summary>
+    /// CTRL's settings (ctrl.py + train_freq; paper App. L for CIFAR-10): SGD lr 0.06, momentum 0.9, weight decay 5e-4,
+    /// batch 512, 10 warm-up epochs then cosine, 800 epochs.
+    /// </summary>
+    public static TrainingConfig CtrlDefaults => Defaults with
+    {
+        Epochs = 800, BatchSize = 512, LearningRate = 0.06, Momentum = 0.9, Nesterov = false, WeightDecay = 5e-4, Optimizer = "sgd",
+        Schedule = "cosine", WarmupEpochs = 10,
+    };
 
     /// <summary>SimCLR's defaults as in SimCLR CIFAR codebases (BadEncoder's pre-training): Adam 1e-3, weight decay 1e-6, batch 256, constant rate.</summary>
     public static TrainingConfig Defaults { get; } = new()
@@ -55,8 +75,10 @@ public static class SimClrPretraining
         Optimizer = "adam", Schedule = "none", Augment = true,
     };
 
+    /// <param name="ctrl">CTRL's poisoning of the pre-training set (null: clean SimCLR).</param>
+    /// <param name="initialEncoder">An encoder checkpoint to start from instead of a fresh initialisation (its architecture and head are used).</param>
     public static Outcome Run(TrainingConfig config, Settings settings, string outputPath, CancellationToken cancellation,
-        BackdoorTraining.Display? display = null, Action<string>? log = null)
+        BackdoorTraining.Display? display = null, Action<string>? log = null, CtrlPoisoning? ctrl = null, string? initialEncoder = null)
     {
         config.Validate();
         settings.Validate();
@@ -72,22 +94,33 @@ public static class SimClrPretraining
         var test = settings.LimitTest > 0 && settings.LimitTest < dataset.Test.Count
             ? dataset.Test.Subset([.. Enumerable.Range(0, settings.LimitTest)])
             : dataset.Test;
-        var archConfig = new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier);
+        var start = initialEncoder is null ? null : EncoderCheckpoint.Load(initialEncoder);
+        if (start is not null)
+        {
+            config = config with { Architecture = start.Architecture.Name, WidthMultiplier = start.Architecture.WidthMultiplier };
+            if (!start.InputShape.SequenceEqual(new[] { train.Channels, train.Height, train.Width }))
+                throw new ArgumentException($"--data {dataset.Name} has {train.Channels}×{train.Height}×{train.Width} images; the encoder '{initialEncoder}' takes {string.Join("×", start.InputShape)}.");
+        }
+        var archConfig = start?.Architecture ?? new ArchitectureConfig(config.Architecture, train.Channels, train.Height, train.Width, dataset.NumClasses, config.WidthMultiplier);
         if (Architectures.Create(archConfig) is not IFeatureExtractor encoder)
             throw new ArgumentException($"--arch {config.Architecture} cannot be a SimCLR encoder: its logits are not one linear layer on a feature vector (use resnet18, preact-resnet18, vgg11/16/19 or cnn-small).");
-        var network = new SimClrNetwork(encoder);
-        var parameters = network.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
+        var network = start?.Network as SimClrNetwork ?? new SimClrNetwork(encoder);
+        var parameters = start?.Parameters ?? network.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
 
-        var augmentation = ContrastiveAugmentation.SimClr;
+        int[] poisoned = [];
+        var pretraining = ctrl is null ? train : ctrl.Poison(train, out poisoned);
+        if (ctrl is not null) log?.Invoke($"CTRL: {poisoned.Length} of {train.Count} images (class {ctrl.Target}) carry {ctrl.Trigger.Describe()}");
+        var augmentation = ctrl is null ? ContrastiveAugmentation.SimClr : CtrlPoisoning.Augmentation;
         var options = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle)) with { Views = 2, ViewAugmentation = augmentation };
         if (train.Count < config.BatchSize) options = options with { DropLast = false };
-        var source = new BatchLoaderSource(new BatchLoader(train, inputs, options));
+        var source = new BatchLoaderSource(new BatchLoader(pretraining, inputs, options));
 
         var statsUpdater = new RunningStatsUpdater(parameters);
         using var ledger = new ComputeLedger(BackdoorTraining.SecondsPath(output));
         string settingsJson = SettingsJson(network, settings, augmentation);
         // A saved state is refused when anything the training depends on differs (not the kNN settings, which only the report uses).
-        string runKey = config.ToJson() + $"simclr τ {settings.Temperature:R}, head {network.Hidden}→{network.Projection}, {augmentation.Describe()}";
+        string runKey = config.ToJson() + $"simclr τ {settings.Temperature:R}, head {network.Hidden}→{network.Projection}, {augmentation.Describe()}"
+            + (ctrl is null ? "" : ctrl.ToJson(poisoned.Length)) + (initialEncoder is null ? "" : Path.GetFullPath(initialEncoder));
         var state = new TrainingStateFile(BackdoorTraining.StatePath(output), parameters, statsUpdater, runKey, saving: saving);
         var trainer = new Trainer(network, parameters, config, statsUpdater)
         {
@@ -108,6 +141,19 @@ public static class SimClrPretraining
         var result = display is null ? trainer.Train(source) : display(header, trainer, () => trainer.Train(source));
 
         double knn = KnnAccuracy(network, parameters, train, test, inputs, dataset.NumClasses, settings);
+        double? asr = ctrl is null ? null : KnnAccuracy(network, parameters, train, Relabelled(ctrl.TriggeredNonTarget(test), ctrl.Target), inputs, dataset.NumClasses, settings);
+        var extra = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [RoleKey] = EncoderRole,
+            [SimClrKey] = settingsJson,
+            ["circumvent.knn_accuracy"] = knn.ToString("R", CultureInfo.InvariantCulture),
+        };
+        if (ctrl is not null)
+        {
+            extra[CtrlKey] = ctrl.ToJson(poisoned.Length);
+            extra["circumvent.knn_attack_success"] = asr!.Value.ToString("R", CultureInfo.InvariantCulture);
+        }
+        if (initialEncoder is not null) extra[Purification.SourceModelKey] = Path.GetFullPath(initialEncoder);
         new ModelCheckpoint
         {
             Architecture = archConfig,
@@ -117,18 +163,25 @@ public static class SimClrPretraining
             NormalizationMean = inputs.Mean,
             NormalizationStd = inputs.Std,
             TrainingJson = config.ToJson(),
-            Extra = new Dictionary<string, string>(StringComparer.Ordinal)
-            {
-                [RoleKey] = EncoderRole,
-                [SimClrKey] = settingsJson,
-                ["circumvent.knn_accuracy"] = knn.ToString("R", CultureInfo.InvariantCulture),
-            },
-            BatchesTracked = new Dictionary<string, long>(statsUpdater.BatchesTracked, StringComparer.Ordinal),
+            Extra = extra,
+            BatchesTracked = BatchesTracked(start, statsUpdater),
         }.Save(output);
         double seconds = ledger.Stop();
         state.Delete();
         ledger.Delete();
-        return new Outcome(result, knn, output, seconds);
+        return new Outcome(result, knn, output, seconds, asr, poisoned.Length);
+    }
+
+    // The ASR query: every image labelled with the target, so kNN "accuracy" is the share put in the target class.
+    private static ImageDataset Relabelled(ImageDataset images, int target) =>
+        new(images.Pixels, Enumerable.Repeat(target, images.Count).ToArray(), images.Channels, images.Height, images.Width, images.ClassNames);
+
+    // num_batches_tracked: a started encoder's counts continued by this run's.
+    private static Dictionary<string, long> BatchesTracked(ModelCheckpoint? start, RunningStatsUpdater updater)
+    {
+        var counts = new Dictionary<string, long>(start?.BatchesTracked ?? [], StringComparer.Ordinal);
+        foreach (var (prefix, count) in updater.BatchesTracked) counts[prefix] = counts.GetValueOrDefault(prefix) + count;
+        return counts;
     }
 
     /// <summary>kNN accuracy of the encoder's eval-mode features: <paramref name="test"/> classified by its neighbours in <paramref name="memory"/>.</summary>

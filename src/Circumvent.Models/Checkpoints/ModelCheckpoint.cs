@@ -105,7 +105,10 @@ public sealed class ModelCheckpoint
     public static ArchitectureConfig? StoredArchitecture(string path, SafeTensorsContent content) =>
         content.Metadata.ContainsKey(ArchitectureKey) ? ParseArchitecture(path, content.Metadata) : null;
 
-    /// <summary>Validates already-read tensors against <paramref name="config"/> and builds the checkpoint.</summary>
+    /// <summary>
+    /// Validates already-read tensors against <paramref name="config"/> (an encoder's, role "encoder", as a <see cref="SimClrNetwork"/>
+    /// with the head its tensors have) and builds the checkpoint.
+    /// </summary>
     public static ModelCheckpoint FromContent(string path, SafeTensorsContent content, ArchitectureConfig config, NonFinitePolicy nonFinite = NonFinitePolicy.Reject)
     {
         var meta = content.Metadata;

@@ -6,7 +6,7 @@ namespace Circumvent.Tests.Cli;
 public class PretrainCliTests
 {
     /// <summary>CIFAR-10's binary layout with <paramref name="perBatch"/> records per training batch: class k is dark or light by k's parity, with noise.</summary>
-    private static string WriteSyntheticCifar(string folder, int perBatch = 8, int testCount = 12)
+    internal static string WriteSyntheticCifar(string folder, int perBatch = 8, int testCount = 12)
     {
         Directory.CreateDirectory(folder);
         var rng = new Random(3);
