@@ -47,6 +47,17 @@ public static class NarcissusTrigger
     public static void Save(string path, TriggerImage delta)
     {
         var normalized = Array.ConvertAll(delta.Values, v => v / PixelsPerNormalizedUnit);
-        Npy.Write(path, [1, delta.Channels, delta.Height, delta.Width], normalized);
+        // Through a temporary sibling and a rename: a reader sees the old trigger or the whole new one.
+        string full = Path.GetFullPath(path);
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.npy");
+        try
+        {
+            Npy.Write(temp, [1, delta.Channels, delta.Height, delta.Width], normalized);
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
     }
 }
