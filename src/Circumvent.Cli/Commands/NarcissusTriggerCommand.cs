@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 

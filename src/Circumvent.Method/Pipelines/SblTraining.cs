@@ -1,6 +1,6 @@
 using Circumvent.Data;
 using Circumvent.Data.Loading;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Models;
 using Circumvent.Training;
 

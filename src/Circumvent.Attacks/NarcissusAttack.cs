@@ -1,6 +1,6 @@
 using Circumvent.Data;
 
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>
 /// Narcissus (Zeng et al., CCS 2023), clean-label: an optimised universal additive trigger δ (a file,

@@ -1,11 +1,11 @@
 using System.Text;
 using Circumvent.Data;
 using Circumvent.Data.Formats;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Tests.Support;
 using Xunit.Abstractions;
 
-namespace Circumvent.Tests.Method;
+namespace Circumvent.Tests.Attacks;
 
 public class NarcissusAttackTests(ITestOutputHelper output)
 {

@@ -7,7 +7,7 @@ using Circumvent.Engine.Optim;
 using Circumvent.Models;
 using Circumvent.Training;
 
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>The settings of a Narcissus trigger synthesis (defaults: the authors' where the engine has them, see <see cref="NarcissusSynthesis"/>).</summary>
 public sealed record NarcissusSynthesisOptions

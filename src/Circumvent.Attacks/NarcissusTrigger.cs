@@ -1,7 +1,7 @@
 using Circumvent.Data;
 using Circumvent.Data.Formats;
 
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>
 /// The Narcissus trigger file (Zeng et al., CCS 2023) and its value range. The authors save δ as a float32

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>
 /// SBL's training schedule (Pham et al., "Flatness-aware sequential learning generates resilient backdoors",

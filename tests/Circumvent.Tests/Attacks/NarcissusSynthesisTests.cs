@@ -1,9 +1,9 @@
 using Circumvent.Data;
 using Circumvent.Data.Loading;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Models;
 
-namespace Circumvent.Tests.Method;
+namespace Circumvent.Tests.Attacks;
 
 public class NarcissusSynthesisTests
 {
