@@ -35,6 +35,7 @@ internal static class NarcissusTriggerCommand
         command.SetAction(parse =>
         {
             string surrogatePath = parse.Value(surrogate), outputPath = parse.Value(output);
+            if (!File.Exists(surrogatePath)) throw new UsageException($"--surrogate '{surrogatePath}': file not found.");
             new CommandFiles().Reads("--surrogate", surrogatePath).Writes("--out", outputPath, [".npy"]).Check();
             var options = new NarcissusSynthesisOptions
             {
