@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 
 namespace Circumvent.Attacks;
 
@@ -12,6 +13,7 @@ namespace Circumvent.Attacks;
 /// task 1 continues on the clean part with cross-entropy + <see cref="EwcLambda"/>·Σ F(θ − θ*)², plain SGD
 /// (no momentum, no weight decay, constant rate <see cref="CleanLearningRate"/>).
 /// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)] // a misspelt knob in a plan is an error, not a default
 public sealed record SblSchedule
 {
     /// <summary>SAM's radius in task 0 (the authors' ρ = 0.05).</summary>
