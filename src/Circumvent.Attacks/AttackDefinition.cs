@@ -19,9 +19,10 @@ public sealed record AttackDefinition
     public const string WaNetKind = "wanet";
     public const string LcKind = "lc";
     public const string InputAwareKind = "input-aware";
-    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind, InputAwareKind];
+    public const string NarcissusKind = "narcissus";
+    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind, InputAwareKind, NarcissusKind];
     /// <summary>Clean-label attacks poison target-class samples only and keep every label.</summary>
-    public static IReadOnlyList<string> CleanLabelKinds { get; } = [SigKind, LcKind];
+    public static IReadOnlyList<string> CleanLabelKinds { get; } = [SigKind, LcKind, NarcissusKind];
 
     /// <summary>One of <see cref="Kinds"/>.</summary>
     public string Kind { get; init; } = BadNetKind;
@@ -52,7 +53,8 @@ public sealed record AttackDefinition
     /// <summary>
     /// BadNet: optional image pasted as the patch at its own size; Blended: the image blended into
     /// every input (required); LF: the additive pattern, a uint8/float .npy of shape (H, W, C)
-    /// (required). Stored as a full path.
+    /// (required); Narcissus: the trigger δ, a float .npy (1, C, H, W) in the authors' mean-0.5/std-0.5 space
+    /// (required, see <see cref="NarcissusTrigger"/>). Stored as a full path.
     /// </summary>
     public string? TriggerImage { get; init; }
     /// <summary>Blended: weight of the trigger image, x' = (1−α)·x + α·k.</summary>
@@ -94,6 +96,15 @@ public sealed record AttackDefinition
     /// model by training, stored as a full path); needed to measure ASR, not to train.
     /// </summary>
     public string? Generators { get; init; }
+
+    /// <summary>Narcissus: the test-time trigger is this multiple of δ (the authors' multi_test = 3); training adds δ itself.</summary>
+    public double TestAmplification { get; init; } = 3;
+
+    /// <summary>
+    /// SBL (Pham et al., ECCV 2024): train the poisoned model with its two-task schedule (null: plain training).
+    /// Any data-poisoning attack's trigger; the schedule only changes how the attacker trains.
+    /// </summary>
+    public SblSchedule? Sbl { get; init; }
 
     [JsonIgnore]
     public bool IsCleanLabel => CleanLabelKinds.Contains(Kind);
@@ -144,6 +155,12 @@ public sealed record AttackDefinition
                 if (!(PgdStepSize > 0 && PgdStepSize <= 255)) throw new ArgumentException($"--pgd-step must be in (0, 255], got {Format(PgdStepSize)}.");
                 if (PgdSteps < 0) throw new ArgumentException($"--pgd-steps must be ≥ 0, got {PgdSteps}.");
                 break;
+            case NarcissusKind:
+                if (string.IsNullOrEmpty(TriggerImage))
+                    throw new ArgumentException("The narcissus attack needs --trigger-image PATH (the trigger δ as a float .npy of shape (1, 3, H, W), e.g. made by narcissus-trigger).");
+                if (!(TestAmplification > 0) || double.IsInfinity(TestAmplification))
+                    throw new ArgumentException($"--test-amplification must be a positive number, got {Format(TestAmplification)}.");
+                break;
             case InputAwareKind:
                 if (!(CrossRate >= 0 && CrossRate < 1)) throw new ArgumentException($"--cross-rate must be in [0, 1), got {Format(CrossRate)}.");
                 if (!(PoisonRate + CrossRate < 1))
@@ -151,6 +168,12 @@ public sealed record AttackDefinition
                 if (MaskEpochs < 1) throw new ArgumentException($"--mask-epochs must be at least 1, got {MaskEpochs}.");
                 if (!(MaskDensity > 0 && MaskDensity <= 1)) throw new ArgumentException($"--mask-density must be in (0, 1], got {Format(MaskDensity)}.");
                 break;
+        }
+        if (Sbl is not null)
+        {
+            if (Kind == InputAwareKind)
+                throw new ArgumentException("--sbl trains on a fixed poisoned set; input-aware poisons on the fly, so they do not combine.");
+            Sbl.Validate();
         }
     }
 
@@ -167,6 +190,7 @@ public sealed record AttackDefinition
         ["warp_grid"] = WaNetKind, ["warp_strength"] = WaNetKind, ["grid_rescale"] = WaNetKind, ["noise_ratio"] = WaNetKind, ["seed"] = WaNetKind,
         ["pgd_epsilon"] = LcKind, ["pgd_step_size"] = LcKind, ["pgd_steps"] = LcKind,
         ["cross_rate"] = InputAwareKind, ["mask_epochs"] = InputAwareKind, ["mask_density"] = InputAwareKind, ["generators"] = InputAwareKind,
+        ["test_amplification"] = NarcissusKind,
     };
 
     private static readonly JsonSerializerOptions JsonOptions = new()

@@ -26,6 +26,7 @@ internal sealed class CliApp
             CurveCommand.Create(console),
             InspectCommand.Create(console),
             ExperimentCommand.Create(console),
+            NarcissusTriggerCommand.Create(console),
         };
         NumberOptions.Install(_root);
         HelpWithMore.Install(_root);

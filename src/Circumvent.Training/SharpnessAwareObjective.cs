@@ -13,19 +13,30 @@ namespace Circumvent.Training;
 /// </summary>
 /// <remarks>
 /// BN running statistics (the context's observer) follow the pass at w only; the pass at w + e does not report them.
+/// One implementation serves FT-SAM (adaptive, ρ 2) and SBL's first task (plain SAM).
 /// </remarks>
-public sealed class SharpnessAwareObjective(ITrainingObjective inner, double rho, bool adaptive) : ITrainingObjective
+public sealed class SharpnessAwareObjective : ITrainingObjective
 {
     /// <summary>Added to the norm (GSAM's perturb_eps) so a zero gradient gives a zero step.</summary>
     public const double NormEpsilon = 1e-12;
 
-    public ITrainingObjective Inner { get; } = inner;
-    public double Rho { get; } = rho;
-    public bool Adaptive { get; } = adaptive;
+    public SharpnessAwareObjective(ITrainingObjective inner, double rho, bool adaptive = false)
+    {
+        if (!(rho > 0) || double.IsInfinity(rho)) throw new ArgumentOutOfRangeException(nameof(rho), rho, "SAM's radius ρ must be a positive number.");
+        Inner = inner;
+        Rho = rho;
+        Adaptive = adaptive;
+    }
+
+    public ITrainingObjective Inner { get; }
+    public double Rho { get; }
+    public bool Adaptive { get; }
 
     public bool IsStateless => Inner.IsStateless;
-
+    public TrainingStatePart? StatePart => Inner.StatePart;
     public void BeginEpoch(int epoch) => Inner.BeginEpoch(epoch);
+    public void AfterStep(double learningRate) => Inner.AfterStep(learningRate);
+    public bool Converged => Inner.Converged;
 
     public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context)
     {

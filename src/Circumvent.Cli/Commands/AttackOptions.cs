@@ -48,6 +48,7 @@ internal sealed class AttackOptions
             Add("--cross-rate", "input-aware: share of every batch that gets another image's trigger and keeps its label (cross-trigger mode), in [0, 1).", d.CrossRate, [AttackDefinition.InputAwareKind], (a, v) => a with { CrossRate = v });
             Add("--mask-epochs", "input-aware: epochs the mask network trains alone before it is frozen.", d.MaskEpochs, [AttackDefinition.InputAwareKind], (a, v) => a with { MaskEpochs = v });
             Add("--mask-density", "input-aware: mask values above this density are penalised while the mask network trains.", d.MaskDensity, [AttackDefinition.InputAwareKind], (a, v) => a with { MaskDensity = v });
+            Sbl = new SblOptions();
             var cleanModel = new Option<string>("--clean-model") { Description = "LC: clean checkpoint (.safetensors) the PGD perturbation is computed against." };
             _fields.Add(new Field(cleanModel, [AttackDefinition.LcKind], (a, p) => a with { CleanModel = CheckFile("--clean-model", p.GetValue(cleanModel)) }));
         }
@@ -56,8 +57,9 @@ internal sealed class AttackOptions
             var generators = new Option<string>("--generators") { Description = "input-aware: the trained trigger and mask networks (NAME.input-aware.safetensors, written beside the model by train)." };
             _fields.Add(new Field(generators, [AttackDefinition.InputAwareKind], (a, p) => a with { Generators = CheckFile("--generators", p.GetValue(generators)) }));
         }
-        TriggerImage = new Option<string>("--trigger-image") { Description = "Trigger image: blended (PNG, JPEG, PPM/PGM or .npy, required), badnet (replaces the white square; --patch-size resizes it), lf (the additive .npy pattern (H, W, C), required)." };
-        _fields.Add(new Field(TriggerImage, [AttackDefinition.BadNetKind, AttackDefinition.BlendedKind, AttackDefinition.LfKind],
+        Add("--test-amplification", "narcissus: the test-time trigger is this multiple of δ (the authors' 3); training adds δ itself.", d.TestAmplification, [AttackDefinition.NarcissusKind], (a, v) => a with { TestAmplification = v });
+        TriggerImage = new Option<string>("--trigger-image") { Description = "Trigger image: blended (PNG, JPEG, PPM/PGM or .npy, required), badnet (replaces the white square; --patch-size resizes it), lf (the additive .npy pattern (H, W, C), required), narcissus (the trigger δ, float .npy (1, 3, H, W) in the authors' mean-0.5/std-0.5 space, required)." };
+        _fields.Add(new Field(TriggerImage, [AttackDefinition.BadNetKind, AttackDefinition.BlendedKind, AttackDefinition.LfKind, AttackDefinition.NarcissusKind],
             (a, p) => a with { TriggerImage = CheckFile("--trigger-image", p.GetValue(TriggerImage)) }));
     }
 
@@ -78,7 +80,10 @@ internal sealed class AttackOptions
     /// <summary>The options of evaluation commands (no --poison-rate, noise or PGD settings: nothing is poisoned there).</summary>
     public static AttackOptions ForEvaluation() => new(forTraining: false);
 
-    public IEnumerable<Option> All => [Attack, .. _fields.Select(f => f.Option)];
+    /// <summary>SBL's schedule options (--sbl and its knobs), only on `train`.</summary>
+    public SblOptions? Sbl { get; }
+
+    public IEnumerable<Option> All => [Attack, .. _fields.Select(f => f.Option), .. Sbl?.All ?? []];
 
     /// <summary>The files these options name as given (trigger image, clean model, trigger networks), for <see cref="CommandFiles"/>.</summary>
     public IEnumerable<(string Option, string? Path)> Files(ParseResult parse) =>
@@ -114,6 +119,8 @@ internal sealed class AttackOptions
             var given = _fields.FirstOrDefault(f => IsGiven(parse, f.Option));
             if (given is not null)
                 throw new UsageException($"{given.Option.Name} needs --attack {string.Join("|", given.Kinds ?? AttackDefinition.Kinds)}.");
+            if (Sbl?.GivenOption(parse) is { } sblOption)
+                throw new UsageException($"{sblOption} needs --attack: SBL trains a poisoning attack's backdoor.");
             return null;
         }
 
@@ -127,6 +134,7 @@ internal sealed class AttackOptions
             if (IsGiven(parse, field.Option) || (fresh && field.Option is not Option<string>))
                 definition = field.Apply(definition, parse);
 
+        if (Sbl is not null) definition = Sbl.Apply(parse, definition);
         // A typed --patch-size sizes a BadNet trigger image too (instead of being ignored next to it).
         if (definition.Kind == AttackDefinition.BadNetKind && definition.TriggerImage is not null && IsGiven(parse, PatchSize))
             definition = definition with { PatchImageSize = definition.PatchSize };

@@ -136,7 +136,8 @@ public sealed class PlanReader
             throw Error(field + ".adaptive_tsc", "the adaptive attack trains its curve on a fixed poisoned set; input-aware poisons on the fly, so they do not combine.");
         if (fields.ContainsKey("generators"))
             throw Error(field + ".generators", "is written by training (beside the cell's model); a plan trains its own.");
-        string label = fields["label"] is { } l ? Text(l, field + ".label") : adaptive is null ? kind : kind + "+adaptive";
+        string label = fields["label"] is { } l ? Text(l, field + ".label")
+            : (adaptive is null ? kind : kind + "+adaptive") + (fields["sbl"] is JsonObject ? "+sbl" : "");
         fields.Remove("label");
         if (fields.ContainsKey("poison_rate")) throw Error(field + ".poison_rate", "give poisoning rates in the top-level 'poison_rates' list.");
         // Files are relative to the plan, so a plan runs from any working folder.

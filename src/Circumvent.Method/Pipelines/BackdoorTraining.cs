@@ -36,6 +36,8 @@ public static class BackdoorTraining
     public const string AdaptiveTscKey = "circumvent.adaptive_tsc";
     /// <summary>Metadata key of InputAware's training settings (per-batch counts, seeds, optimisers).</summary>
     public const string InputAwareTrainingKey = "circumvent.input_aware_training";
+    /// <summary>Metadata key of SBL's split sizes (mixed, clean, defender), present when the model was trained with its schedule.</summary>
+    public const string SblSplitsKey = "circumvent.sbl_splits";
     /// <summary>Metadata key of the test-time augmentation level the saved test accuracy used (absent: none).</summary>
     public const string TtaLevelKey = "circumvent.tta_level";
 
@@ -77,6 +79,8 @@ public static class BackdoorTraining
         bool inputAware = attack?.Kind == AttackDefinition.InputAwareKind;
         if (adaptive is not null && inputAware)
             throw new ArgumentException("--adaptive-tsc does not support --attack input-aware: its curve trains on a fixed poisoned set, and input-aware poisons on the fly.");
+        if (adaptive is not null && attack?.Sbl is not null)
+            throw new ArgumentException("--adaptive-tsc does not combine with --sbl: each is its own way of training the attacked model.");
         // Input-aware's trigger networks do not exist yet: training makes them (and writes them beside the model).
         if (inputAware) attack = attack! with { Generators = null };
         var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
@@ -89,6 +93,18 @@ public static class BackdoorTraining
             ? Subsets.RandomIndices(dataset.Train.Count, config.LimitTrain, config.SeedFor(RandomStream.Shuffle))
             : null;
         var train = sourceIndices is null ? dataset.Train : dataset.Train.Subset(sourceIndices);
+        // SBL: task 0 trains (and poisons) the mixed part only; task 1 the clean part; the defender's part is left out.
+        var sbl = attack?.Sbl;
+        ImageDataset? sblClean = null;
+        SblTraining.Splits? sblSplits = null;
+        if (sbl is not null)
+        {
+            sblSplits = SblTraining.Split(train.Count, sbl, PoisonSeed(config));
+            sblClean = train.Subset(sblSplits.Clean);
+            train = train.Subset(sblSplits.Mixed);
+            var before = sourceIndices;
+            sourceIndices = before is null ? sblSplits.Mixed : Array.ConvertAll(sblSplits.Mixed, i => before[i]);
+        }
         PoisonedTrainingSet? poisoning = null;
         if (trigger is not null)
         {
@@ -138,7 +154,11 @@ public static class BackdoorTraining
             inputAwareTraining.PretrainMask(log is null ? null : new EpochLog(log), cancellation, maskState);
         }
         using var objective = inputAwareTraining?.CreateObjective();
-        var trainer = new Trainer(architecture, parameters, config, statsUpdater) { Cancellation = cancellation, Objective = objective };
+        var trainer = new Trainer(architecture, parameters, config, statsUpdater)
+        {
+            Cancellation = cancellation,
+            Objective = sbl is null ? objective : SblTraining.TaskZeroObjective(config, sbl),
+        };
         // Input-aware's generator trains alongside the classifier, and the lookahead's average beside the weights: both are saved with them.
         var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, runKey, trainer.StateParts, saving);
         trainer.State = state;
@@ -156,7 +176,12 @@ public static class BackdoorTraining
             : poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";
         string what = description is null ? $"width {config.WidthMultiplier:g3}" : "described";
         var header = $"training {config.Architecture} ({what}) on {dataset.Name} ({train.Count} images{poisoningText}, {trainSource.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule}; inputs {inputs.Describe()}, augmentation {augmentation.Describe()})";
+        if (sbl is not null) header = $"sbl task 0 (SAM ρ {sbl.Rho:g3}): " + header;
         var result = display is null ? trainer.Train(trainSource) : display(header, trainer, () => trainer.Train(trainSource));
+        TrainingStateFile? sblState = null;
+        if (sbl is not null)
+            (result, sblState) = SblTraining.RunTaskOne(architecture, parameters, statsUpdater, config, sbl, train, sblClean!, inputs, augmentation,
+                SblStatePath(output), runKey, saving, display, log, cancellation);
         if (adaptive is not null)
         {
             log?.Invoke($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set"
@@ -190,6 +215,7 @@ public static class BackdoorTraining
         if (adaptive is not null) extra[AdaptiveTscKey] = AdaptiveTscJson(adaptive);
         if (poisoning is not null) extra[PoisoningKey] = PoisoningRecord.ToJson(poisoning, sourceIndices, PoisonSeed(config));
         if (inputAwareTraining is not null) extra[InputAwareTrainingKey] = inputAwareTraining.SettingsJson();
+        if (sblSplits is not null) extra[SblSplitsKey] = SblSplitsJson(sblSplits, sblClean!.Count);
 
         new ModelCheckpoint
         {
@@ -206,6 +232,7 @@ public static class BackdoorTraining
         state.Delete();
         if (maskStore is null) maskState?.Delete();
         adaptiveState?.Delete();
+        sblState?.Delete();
         ledger.Delete();
         return new Outcome(result, accuracy, output, scores, poisonedCount, attack, seconds);
     }
@@ -240,6 +267,12 @@ public static class BackdoorTraining
 
     /// <summary>Where a training run writing <paramref name="outputPath"/> keeps its progress until the model is saved.</summary>
     public static string StatePath(string outputPath) => outputPath + ".train-state";
+
+    /// <summary>Where SBL's task 1 keeps its progress until the model is saved.</summary>
+    public static string SblStatePath(string outputPath) => outputPath + ".sbl-state";
+
+    private static string SblSplitsJson(SblTraining.Splits splits, int clean) =>
+        new JsonObject { ["mixed"] = splits.Mixed.Length, ["clean"] = clean, ["defender"] = splits.Defender.Length }.ToJsonString();
 
     /// <summary>Where it counts the seconds spent on it by calls that were stopped (see <see cref="ComputeLedger"/>).</summary>
     public static string SecondsPath(string outputPath) => outputPath + ".train-seconds";
