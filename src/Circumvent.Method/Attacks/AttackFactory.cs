@@ -19,6 +19,7 @@ public static class AttackFactory
             AttackDefinition.WaNetKind => new WaNetAttack(definition),
             AttackDefinition.LcKind => new LcAttack(definition),
             AttackDefinition.InputAwareKind => new InputAwareAttack(definition),
+            AttackDefinition.SsbaKind => new SsbaAttack(definition),
             _ => throw new ArgumentException($"Unknown attack kind '{definition.Kind}'."),
         };
     }
