@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 
 namespace Circumvent.Cli.Commands;
 

@@ -1,4 +1,5 @@
 using Circumvent.Method.Pipelines;
+using Circumvent.Method.Runs;
 
 namespace Circumvent.Cli.Commands;
 

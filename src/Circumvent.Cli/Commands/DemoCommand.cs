@@ -1,8 +1,9 @@
+using Circumvent.Attacks;
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Pipelines;
+using Circumvent.Method.Runs;
 using Circumvent.Training;
 using System.CommandLine;
 using System.Diagnostics;

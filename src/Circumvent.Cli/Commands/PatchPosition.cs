@@ -1,5 +1,5 @@
 using System.Globalization;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 
 namespace Circumvent.Cli.Commands;
 

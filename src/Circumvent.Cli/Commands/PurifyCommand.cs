@@ -1,5 +1,6 @@
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Pipelines;
+using Circumvent.Method.Runs;
 using Circumvent.Models.Checkpoints;
 using System.CommandLine;
 

@@ -1,5 +1,6 @@
-using System.CommandLine;
 using Circumvent.Method.Attacks;
+using System.CommandLine;
+using Circumvent.Attacks;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Training;
 

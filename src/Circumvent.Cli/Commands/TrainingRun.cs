@@ -1,5 +1,7 @@
+using Circumvent.Attacks;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Pipelines;
+using Circumvent.Method.Runs;
 using Circumvent.Models.Described;
 using Circumvent.Training;
 

@@ -1,5 +1,7 @@
-using System.Text.Json.Nodes;
 using Circumvent.Method.Attacks;
+using Circumvent.Method.Runs;
+using System.Text.Json.Nodes;
+using Circumvent.Attacks;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Pipelines;
 using Circumvent.Training;

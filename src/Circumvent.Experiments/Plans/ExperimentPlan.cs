@@ -1,5 +1,6 @@
-using System.Text.Json.Nodes;
 using Circumvent.Method.Attacks;
+using System.Text.Json.Nodes;
+using Circumvent.Attacks;
 using Circumvent.Method.Defenses;
 using Circumvent.Models.Described;
 using Circumvent.Training;

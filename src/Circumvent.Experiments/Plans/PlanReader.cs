@@ -1,7 +1,8 @@
+using Circumvent.Method.Attacks;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Circumvent.Attacks;
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
 using Circumvent.Method.Defenses;
 using Circumvent.Models.Described;
 using Circumvent.Training;

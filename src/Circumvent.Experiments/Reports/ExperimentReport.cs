@@ -1,3 +1,4 @@
+using Circumvent.Method.Runs;
 using System.Text;
 using Circumvent.Experiments.Running;
 using Circumvent.Method.Defenses;

@@ -1,3 +1,4 @@
+using Circumvent.Method.Runs;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;

@@ -1,9 +1,9 @@
+using Circumvent.Attacks;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Engine.Autograd;
 using Circumvent.Engine.Memory;
-using Circumvent.Method.Attacks;
 using Circumvent.Models;
 using Circumvent.Training;
 

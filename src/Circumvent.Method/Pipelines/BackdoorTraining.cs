@@ -1,8 +1,10 @@
+using Circumvent.Method.Attacks;
+using Circumvent.Method.Runs;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Circumvent.Attacks;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
-using Circumvent.Method.Attacks;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;

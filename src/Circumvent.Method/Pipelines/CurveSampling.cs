@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
+using Circumvent.Attacks;
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;

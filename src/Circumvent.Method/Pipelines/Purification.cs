@@ -1,7 +1,8 @@
+using Circumvent.Method.Runs;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Circumvent.Attacks;
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;

@@ -1,3 +1,4 @@
+using Circumvent.Method.Runs;
 using System.Globalization;
 using System.Text.Json;
 using Circumvent.Data;

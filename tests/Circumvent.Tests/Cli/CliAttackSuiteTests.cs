@@ -1,4 +1,4 @@
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Models.Checkpoints;
 
 namespace Circumvent.Tests.Cli;

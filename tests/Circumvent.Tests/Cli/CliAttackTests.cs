@@ -1,6 +1,6 @@
 using System.Text.Json;
+using Circumvent.Attacks;
 using Circumvent.Data.Formats;
-using Circumvent.Method.Attacks;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Training;
 

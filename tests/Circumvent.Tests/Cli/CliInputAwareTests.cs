@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Method.Pipelines;
 using Circumvent.Models.Checkpoints;
 

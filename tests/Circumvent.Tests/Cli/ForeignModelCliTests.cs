@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Models.Checkpoints.PyTorch;
 using Circumvent.Tests.Data;

@@ -237,7 +237,7 @@ public class RunnerTests
         Assert.Equal("input-aware", line["attack"]!.GetValue<string>());
         Assert.NotNull(line["asr_before"]?.GetValue<double>());
         string model = line["model"]!["path"]!.GetValue<string>();
-        Assert.True(File.Exists(Circumvent.Method.Attacks.InputAwareTraining.GeneratorsPath(model)));
+        Assert.True(File.Exists(Circumvent.Attacks.InputAwareTraining.GeneratorsPath(model)));
     }
 
     [Fact]
@@ -255,9 +255,9 @@ public class RunnerTests
                 });
         float[] MaskWeights(JsonObject line)
         {
-            var networks = Circumvent.Method.Attacks.InputAwareTraining.GeneratorsPath(line["model"]!["path"]!.GetValue<string>());
+            var networks = Circumvent.Attacks.InputAwareTraining.GeneratorsPath(line["model"]!["path"]!.GetValue<string>());
             return [.. Circumvent.Models.Checkpoints.SafeTensorsReader.Read(networks).Tensors
-                .Where(t => t.Name.StartsWith(Circumvent.Method.Attacks.InputAwareNetworks.MaskPrefix, StringComparison.Ordinal))
+                .Where(t => t.Name.StartsWith(Circumvent.Attacks.InputAwareNetworks.MaskPrefix, StringComparison.Ordinal))
                 .OrderBy(t => t.Name, StringComparer.Ordinal).SelectMany(t => t.Floats!)];
         }
 

@@ -1,3 +1,4 @@
+using Circumvent.Attacks;
 using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Method.Attacks;

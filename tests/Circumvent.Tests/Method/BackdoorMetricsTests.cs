@@ -1,7 +1,7 @@
+using Circumvent.Attacks;
 using Circumvent.Data;
 using Circumvent.Engine;
 using Circumvent.Engine.Autograd;
-using Circumvent.Method.Attacks;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;
 

@@ -1,5 +1,6 @@
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Runs;
 using System.Text.Json.Nodes;
 
 namespace Circumvent.Tests.Method;

@@ -1,9 +1,10 @@
+using Circumvent.Attacks;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Curves;
 using Circumvent.Models;
-using Circumvent.Training;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Models.Described;
+using Circumvent.Training;
 
 namespace Circumvent.Tests.Method;
 

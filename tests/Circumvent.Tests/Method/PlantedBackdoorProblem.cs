@@ -1,6 +1,6 @@
+using Circumvent.Attacks;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
-using Circumvent.Method.Attacks;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;

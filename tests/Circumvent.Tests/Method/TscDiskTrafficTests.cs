@@ -1,4 +1,5 @@
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Runs;
 using Circumvent.Tests.Support;
 using Circumvent.Training;
 

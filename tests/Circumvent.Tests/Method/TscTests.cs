@@ -3,6 +3,7 @@ using Circumvent.Data.Loading;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
+using Circumvent.Method.Runs;
 using Circumvent.Models;
 using Circumvent.Training;
 

@@ -3,6 +3,7 @@ using Circumvent.Engine.Autograd;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Permutations;
+using Circumvent.Method.Runs;
 using Circumvent.Models;
 
 namespace Circumvent.Tests.Method;

@@ -42,7 +42,8 @@ public class ReadmeExampleTests
         var framework = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
         var references = Directory.GetFiles(framework, "*.dll").Where(IsManaged)
             .Concat([typeof(Purification).Assembly.Location, typeof(ModelCheckpoint).Assembly.Location, typeof(Circumvent.Engine.Tensor).Assembly.Location,
-                     typeof(Circumvent.Data.DatasetSpec).Assembly.Location, typeof(Circumvent.Training.Trainer).Assembly.Location])
+                     typeof(Circumvent.Data.DatasetSpec).Assembly.Location, typeof(Circumvent.Training.Trainer).Assembly.Location,
+                     typeof(Circumvent.Attacks.IAttack).Assembly.Location])
             .Select(path => MetadataReference.CreateFromFile(path));
         var parse = new CSharpParseOptions(LanguageVersion.Latest);
         var compilation = CSharpCompilation.Create("ReadmeExample",

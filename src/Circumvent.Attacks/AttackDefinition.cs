@@ -1,0 +1,235 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Circumvent.Attacks;
+
+/// <summary>
+/// A backdoor attack as data: what the trigger is and which class it points to. Stored as JSON in
+/// checkpoint metadata ("circumvent.attack") so a backdoored model carries its own ASR test.
+/// All-to-one: every poisoned sample is relabelled to <see cref="Target"/>.
+/// </summary>
+public sealed record AttackDefinition
+{
+    public const string BadNetKind = "badnet";
+    public const string BlendedKind = "blended";
+    public const string SigKind = "sig";
+    public const string LfKind = "lf";
+    public const string WaNetKind = "wanet";
+    public const string LcKind = "lc";
+    public const string InputAwareKind = "input-aware";
+    public const string SsbaKind = "ssba";
+    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind, InputAwareKind, SsbaKind];
+    /// <summary>Clean-label attacks poison target-class samples only and keep every label.</summary>
+    public static IReadOnlyList<string> CleanLabelKinds { get; } = [SigKind, LcKind];
+
+    /// <summary>One of <see cref="Kinds"/>.</summary>
+    public string Kind { get; init; } = BadNetKind;
+    /// <summary>The class every triggered image should be classified as.</summary>
+    public int Target { get; init; }
+    /// <summary>
+    /// Share of the whole training set that is poisoned, in (0, 1): round(rate·N) samples drawn from
+    /// the non-target samples (clean-label attacks: from the target class). InputAware: the share of
+    /// every training batch that gets its own trigger and the target label (p_attack).
+    /// </summary>
+    public double PoisonRate { get; init; } = 0.05;
+
+    /// <summary>BadNet: side of the square patch in pixels (a trigger image's size is <see cref="PatchImageSize"/>).</summary>
+    public int PatchSize { get; init; } = 3;
+    /// <summary>
+    /// BadNet with a <see cref="TriggerImage"/>: the side the image is resized to (bilinear) before it is pasted;
+    /// null = pasted at its own size. A field of its own (not <see cref="PatchSize"/>, always written) so that a
+    /// stored definition from before it existed still pastes its image unscaled.
+    /// </summary>
+    public int? PatchImageSize { get; init; }
+    /// <summary>BadNet: top row of the patch; null = flush with the bottom edge (rows H−size..H−1).</summary>
+    public int? PatchRow { get; init; }
+    /// <summary>BadNet: left column of the patch; null = flush with the right edge (cols W−size..W−1).</summary>
+    public int? PatchColumn { get; init; }
+    /// <summary>BadNet: the value written into every channel of the square patch (255 = white).</summary>
+    public int PatchColour { get; init; } = 255;
+
+    /// <summary>
+    /// BadNet: optional image pasted as the patch at its own size; Blended: the image blended into
+    /// every input (required); LF: the additive pattern, a uint8/float .npy of shape (H, W, C)
+    /// (required). Stored as a full path.
+    /// </summary>
+    public string? TriggerImage { get; init; }
+    /// <summary>Blended: weight of the trigger image, x' = (1−α)·x + α·k.</summary>
+    public double Alpha { get; init; } = 0.2;
+
+    /// <summary>SIG: amplitude Δ on the 0–255 scale of x' = x + Δ·sin(2π·f·j/W).</summary>
+    public double SigDelta { get; init; } = 40;
+    /// <summary>SIG: frequency f (periods across the image width).</summary>
+    public double SigFrequency { get; init; } = 6;
+
+    /// <summary>WaNet: side k of the random control grid of the flow field.</summary>
+    public int WarpGrid { get; init; } = 4;
+    /// <summary>WaNet: warping strength s.</summary>
+    public double WarpStrength { get; init; } = 0.5;
+    /// <summary>WaNet: factor the warped grid is scaled by before clamping to [−1, 1].</summary>
+    public double GridRescale { get; init; } = 1;
+    /// <summary>WaNet noise mode: extra samples per poisoned one that get the warp plus jitter and keep their label (0 = off).</summary>
+    public int NoiseRatio { get; init; } = 2;
+    /// <summary>WaNet: seed of the random flow field (the trigger itself, so it is part of the definition).</summary>
+    public int Seed { get; init; }
+
+    /// <summary>LC: the clean model (.safetensors) PGD attacks; needed to poison a training set, not to test.</summary>
+    public string? CleanModel { get; init; }
+    /// <summary>LC: L∞ radius of the PGD perturbation on the 0–255 scale (8 = 8/255).</summary>
+    public double PgdEpsilon { get; init; } = 8;
+    /// <summary>LC: PGD step size on the 0–255 scale.</summary>
+    public double PgdStepSize { get; init; } = 2;
+    /// <summary>LC: number of PGD steps.</summary>
+    public int PgdSteps { get; init; } = 10;
+
+    /// <summary>InputAware: share of every training batch that gets another image's trigger and keeps its label (p_cross).</summary>
+    public double CrossRate { get; init; } = 0.1;
+    /// <summary>InputAware: epochs the mask network is trained alone (diversity + mask-norm losses) before it is frozen.</summary>
+    public int MaskEpochs { get; init; } = 25;
+    /// <summary>InputAware: the mask-norm loss penalises mask values above this density.</summary>
+    public double MaskDensity { get; init; } = 0.032;
+    /// <summary>
+    /// InputAware: the trained trigger generator and mask network (a safetensors file written beside the
+    /// model by training, stored as a full path); needed to measure ASR, not to train.
+    /// </summary>
+    public string? Generators { get; init; }
+
+    /// <summary>
+    /// SSBA: the trained StegaStamp encoder/decoder (a safetensors file written beside the model by training,
+    /// or given; stored as a full path); needed to poison and to measure ASR.
+    /// </summary>
+    public string? Encoder { get; init; }
+    /// <summary>SSBA: SHA-256 (hex) of <see cref="Encoder"/>'s file, recorded when the model is trained; a different file is refused.</summary>
+    public string? EncoderSha256 { get; init; }
+    /// <summary>SSBA: seed of the one bit string embedded in every poisoned and triggered image (the trigger itself).</summary>
+    public int SecretSeed { get; init; }
+    /// <summary>SSBA encoder training: fingerprint length L in bits (the authors' 100).</summary>
+    public int FingerprintBits { get; init; } = 100;
+    /// <summary>SSBA encoder training: channel multiplier of the encoder and decoder (1 = the published widths).</summary>
+    public double EncoderWidth { get; init; } = 1;
+    /// <summary>SSBA encoder training: epochs over its images (the authors' 20).</summary>
+    public int EncoderEpochs { get; init; } = 20;
+    /// <summary>SSBA encoder training: images drawn from the training set (0 = all of it).</summary>
+    public int EncoderImages { get; init; }
+    /// <summary>SSBA encoder training: Adam's learning rate (the authors' 1e-4).</summary>
+    public double EncoderLearningRate { get; init; } = 1e-4;
+
+    [JsonIgnore]
+    public bool IsCleanLabel => CleanLabelKinds.Contains(Kind);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field (by its CLI option).</summary>
+    public void Validate()
+    {
+        if (!Kinds.Contains(Kind))
+            throw new ArgumentException($"--attack must be one of {string.Join(", ", Kinds)}, got '{Kind}'.");
+        if (Target < 0)
+            throw new ArgumentException($"--target must be a class index ≥ 0, got {Target}.");
+        if (!(PoisonRate > 0 && PoisonRate < 1))
+            throw new ArgumentException($"--poison-rate must be in (0, 1), got {Format(PoisonRate)}.");
+        switch (Kind)
+        {
+            case BadNetKind:
+                if (PatchSize < 1) throw new ArgumentException($"--patch-size must be at least 1, got {PatchSize}.");
+                if (PatchRow < 0 || PatchColumn < 0)
+                    throw new ArgumentException($"The patch position must be ≥ 0, got row {PatchRow}, column {PatchColumn}.");
+                if (PatchColour is < 0 or > 255) throw new ArgumentException($"The patch colour must be in 0..255, got {PatchColour}.");
+                if (PatchImageSize is int side && (side < 1 || string.IsNullOrEmpty(TriggerImage)))
+                    throw new ArgumentException(side < 1
+                        ? $"--patch-size must be at least 1, got {side}."
+                        : "patch_image_size resizes a trigger image; it needs trigger_image.");
+                break;
+            case BlendedKind:
+                if (string.IsNullOrEmpty(TriggerImage))
+                    throw new ArgumentException("The blended attack needs --trigger-image PATH (a PNG, JPEG, PPM/PGM or .npy image).");
+                if (!(Alpha > 0 && Alpha <= 1))
+                    throw new ArgumentException($"--alpha must be in (0, 1], got {Format(Alpha)}.");
+                break;
+            case SigKind:
+                if (!(SigDelta > 0 && SigDelta <= 255)) throw new ArgumentException($"--sig-delta must be in (0, 255], got {Format(SigDelta)}.");
+                if (!(SigFrequency > 0) || double.IsInfinity(SigFrequency)) throw new ArgumentException($"--sig-frequency must be a positive number, got {Format(SigFrequency)}.");
+                break;
+            case LfKind:
+                if (string.IsNullOrEmpty(TriggerImage))
+                    throw new ArgumentException("The lf attack needs --trigger-image PATH (a .npy pattern of shape (H, W, C)).");
+                break;
+            case WaNetKind:
+                if (WarpGrid < 2) throw new ArgumentException($"--warp-grid must be at least 2, got {WarpGrid}.");
+                if (!(WarpStrength >= 0) || double.IsInfinity(WarpStrength)) throw new ArgumentException($"--warp-strength must be a finite value ≥ 0, got {Format(WarpStrength)}.");
+                if (!(GridRescale > 0) || double.IsInfinity(GridRescale)) throw new ArgumentException($"--grid-rescale must be a positive number, got {Format(GridRescale)}.");
+                if (NoiseRatio < 0) throw new ArgumentException($"--noise-ratio must be ≥ 0, got {NoiseRatio}.");
+                break;
+            case LcKind:
+                if (!(PgdEpsilon >= 0 && PgdEpsilon <= 255)) throw new ArgumentException($"--pgd-eps must be in [0, 255], got {Format(PgdEpsilon)}.");
+                if (!(PgdStepSize > 0 && PgdStepSize <= 255)) throw new ArgumentException($"--pgd-step must be in (0, 255], got {Format(PgdStepSize)}.");
+                if (PgdSteps < 0) throw new ArgumentException($"--pgd-steps must be ≥ 0, got {PgdSteps}.");
+                break;
+            case InputAwareKind:
+                if (!(CrossRate >= 0 && CrossRate < 1)) throw new ArgumentException($"--cross-rate must be in [0, 1), got {Format(CrossRate)}.");
+                if (!(PoisonRate + CrossRate < 1))
+                    throw new ArgumentException($"--poison-rate + --cross-rate must leave clean samples in every batch (sum < 1), got {Format(PoisonRate)} + {Format(CrossRate)}.");
+                if (MaskEpochs < 1) throw new ArgumentException($"--mask-epochs must be at least 1, got {MaskEpochs}.");
+                if (!(MaskDensity > 0 && MaskDensity <= 1)) throw new ArgumentException($"--mask-density must be in (0, 1], got {Format(MaskDensity)}.");
+                break;
+            case SsbaKind:
+                if (FingerprintBits < 1) throw new ArgumentException($"--fingerprint-bits must be at least 1, got {FingerprintBits}.");
+                if (!(EncoderWidth > 0) || double.IsInfinity(EncoderWidth)) throw new ArgumentException($"--encoder-width must be a positive number, got {Format(EncoderWidth)}.");
+                if (EncoderEpochs < 1) throw new ArgumentException($"--encoder-epochs must be at least 1, got {EncoderEpochs}.");
+                if (EncoderImages < 0) throw new ArgumentException($"--encoder-images must be ≥ 0 (0 = the whole training set), got {EncoderImages}.");
+                if (!(EncoderLearningRate > 0) || double.IsInfinity(EncoderLearningRate)) throw new ArgumentException($"--encoder-lr must be a positive number, got {Format(EncoderLearningRate)}.");
+                break;
+        }
+    }
+
+    private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Fields only one attack uses, written only for that kind. BadNet's and Blended's fields are always
+    /// written, as before the later attacks existed, so stored definitions — and the experiment runner's
+    /// cell and model keys, hashed from this JSON — stay the same; a plan naming another attack's field fails.
+    /// </summary>
+    private static readonly Dictionary<string, string> OwnKindFields = new(StringComparer.Ordinal)
+    {
+        ["sig_delta"] = SigKind, ["sig_frequency"] = SigKind,
+        ["warp_grid"] = WaNetKind, ["warp_strength"] = WaNetKind, ["grid_rescale"] = WaNetKind, ["noise_ratio"] = WaNetKind, ["seed"] = WaNetKind,
+        ["pgd_epsilon"] = LcKind, ["pgd_step_size"] = LcKind, ["pgd_steps"] = LcKind,
+        ["cross_rate"] = InputAwareKind, ["mask_epochs"] = InputAwareKind, ["mask_density"] = InputAwareKind, ["generators"] = InputAwareKind,
+        ["encoder"] = SsbaKind, ["encoder_sha256"] = SsbaKind, ["secret_seed"] = SsbaKind, ["fingerprint_bits"] = SsbaKind, ["encoder_width"] = SsbaKind,
+        ["encoder_epochs"] = SsbaKind, ["encoder_images"] = SsbaKind, ["encoder_learning_rate"] = SsbaKind,
+    };
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { WriteOwnKindFieldsOnly } },
+    };
+
+    private static void WriteOwnKindFieldsOnly(JsonTypeInfo info)
+    {
+        if (info.Type != typeof(AttackDefinition)) return;
+        foreach (var property in info.Properties)
+            if (OwnKindFields.TryGetValue(property.Name, out var kind))
+                property.ShouldSerialize = (definition, _) => ((AttackDefinition)definition).Kind == kind;
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Parses and validates; throws <see cref="ArgumentException"/> for malformed JSON or bad values.</summary>
+    public static AttackDefinition FromJson(string json)
+    {
+        AttackDefinition? parsed;
+        try
+        {
+            parsed = JsonSerializer.Deserialize<AttackDefinition>(json, JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"Attack definition is not valid JSON: {e.Message}", e);
+        }
+        if (parsed is null) throw new ArgumentException("Attack definition JSON is null.");
+        parsed.Validate();
+        return parsed;
+    }
+}
