@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Circumvent.Data;
-using Circumvent.Method.Attacks;
-using Circumvent.Method.Defenses;
+using Circumvent.Attacks;
+using Circumvent.Method.Runs;
 using Circumvent.Training;
 
 namespace Circumvent.Method.Pipelines;

@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
-using Circumvent.Method.Attacks;
-using Circumvent.Method.Defenses;
+using Circumvent.Attacks;
+using Circumvent.Method.Runs;
 using Circumvent.Method.Pipelines;
 using Circumvent.Models.Checkpoints;
-using Circumvent.Tests.Method;
+using Circumvent.Tests.Attacks;
 
 namespace Circumvent.Tests.Cli;
 

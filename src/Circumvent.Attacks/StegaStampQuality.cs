@@ -1,6 +1,6 @@
 using Circumvent.Data;
 
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>
 /// How well an <see cref="SsbaEncoder"/> hides and recovers its bits on some images, measured on what

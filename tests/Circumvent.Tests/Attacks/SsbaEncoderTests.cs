@@ -1,11 +1,11 @@
 using Circumvent.Data;
 using Circumvent.Engine;
-using Circumvent.Method.Attacks;
+using Circumvent.Attacks;
 using Circumvent.Models;
 using Circumvent.Tests.Support;
 using Circumvent.Training;
 
-namespace Circumvent.Tests.Method;
+namespace Circumvent.Tests.Attacks;
 
 /// <summary>SSBA's StegaStamp encoder/decoder: layout, the composed pieces, the L2 schedule, the round trip after training, resume.</summary>
 public class SsbaEncoderTests

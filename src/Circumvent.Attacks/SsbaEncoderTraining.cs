@@ -6,7 +6,7 @@ using Circumvent.Engine.Optim;
 using Circumvent.Models;
 using Circumvent.Training;
 
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>How SSBA's encoder is trained (what the attack definition's ssba fields and the run's seed fix).</summary>
 /// <param name="Bits">Fingerprint length L (the authors' 100).</param>

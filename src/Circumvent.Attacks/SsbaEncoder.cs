@@ -7,7 +7,7 @@ using Circumvent.Engine.Memory;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 
-namespace Circumvent.Method.Attacks;
+namespace Circumvent.Attacks;
 
 /// <summary>
 /// A trained StegaStamp encoder/decoder pair (<see cref="StegaStamp"/>) and what it embeds with: images
