@@ -26,18 +26,29 @@ public sealed record StegaStampQuality(double BitAccuracy, double Psnr, int MaxA
             var secret = secretOf(i);
             for (int b = 0; b < secret.Length; b++) if (decoded[i][b] == (secret[b] > 0.5f)) right++;
         }
+        var (psnr, max, mean) = Residuals(images.Pixels, encoded.Pixels);
+        return new StegaStampQuality((double)right / ((long)images.Count * encoder.Bits), psnr, max, mean, images.Count);
+    }
+
+    /// <summary>
+    /// The residual <paramref name="after"/> − <paramref name="before"/> of two equally long byte images (0–255):
+    /// PSNR = 10·log10(255² / mean squared residual) in dB (∞ when equal), the largest and the mean |residual|.
+    /// </summary>
+    public static (double Psnr, int MaxAbs, double MeanAbs) Residuals(ReadOnlySpan<byte> before, ReadOnlySpan<byte> after)
+    {
+        if (before.Length != after.Length || before.Length == 0)
+            throw new ArgumentException($"ssba: residuals need two equally long non-empty images, got {before.Length} and {after.Length} bytes.");
         double squared = 0, absolute = 0;
         int max = 0;
-        for (int k = 0; k < images.Pixels.Length; k++)
+        for (int k = 0; k < before.Length; k++)
         {
-            int d = Math.Abs(encoded.Pixels[k] - images.Pixels[k]);
+            int d = Math.Abs(after[k] - before[k]);
             squared += d * d;
             absolute += d;
             max = Math.Max(max, d);
         }
-        double mse = squared / images.Pixels.Length;
-        double psnr = mse == 0 ? double.PositiveInfinity : 10 * Math.Log10(255.0 * 255.0 / mse);
-        return new StegaStampQuality((double)right / ((long)images.Count * encoder.Bits), psnr, max, absolute / images.Pixels.Length, images.Count);
+        double mse = squared / before.Length;
+        return (mse == 0 ? double.PositiveInfinity : 10 * Math.Log10(255.0 * 255.0 / mse), max, absolute / before.Length);
     }
 
     /// <summary>Random bit strings, one per image position, from <paramref name="seed"/> (the round trip on strings the encoder never saw).</summary>
