@@ -13,9 +13,14 @@ public class CliSsbaTests
     private static readonly Lazy<(string Dir, string Data)> Fixture = new(() =>
     {
         var dir = CliHarness.TempFolder();
-        string folder = Path.Combine(dir, "cifar");
+        return (dir, "cifar10:" + WriteSyntheticCifar(Path.Combine(dir, "cifar")));
+    });
+
+    /// <summary>A CIFAR-10 binary layout of <see cref="SsbaEncoderTests.SyntheticImages"/>: 5 × 40 training and 60 test images, 10 classes.</summary>
+    internal static string WriteSyntheticCifar(string folder)
+    {
         Directory.CreateDirectory(folder);
-        byte[] Records(Circumvent.Data.ImageDataset images)
+        static byte[] Records(Circumvent.Data.ImageDataset images)
         {
             var bytes = new byte[images.Count * 3073];
             for (int i = 0; i < images.Count; i++)
@@ -29,8 +34,8 @@ public class CliSsbaTests
         foreach (var name in Circumvent.Data.Formats.Cifar10Binary.TrainFiles)
             File.WriteAllBytes(Path.Combine(folder, name), Records(SsbaEncoderTests.SyntheticImages(40, seed++, classes: 10)));
         File.WriteAllBytes(Path.Combine(folder, Circumvent.Data.Formats.Cifar10Binary.TestFile), Records(SsbaEncoderTests.SyntheticImages(60, 99, classes: 10)));
-        return (dir, "cifar10:" + folder);
-    });
+        return folder;
+    }
 
     /// <summary>A 2-epoch quarter-width encoder with 8 bits and one epoch of a small MLP: plumbing, not attack strength.</summary>
     private static string[] Train(string output, params string[] extra) =>
