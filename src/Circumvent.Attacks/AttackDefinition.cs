@@ -20,7 +20,8 @@ public sealed record AttackDefinition
     public const string LcKind = "lc";
     public const string InputAwareKind = "input-aware";
     public const string NarcissusKind = "narcissus";
-    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind, InputAwareKind, NarcissusKind];
+    public const string SsbaKind = "ssba";
+    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind, InputAwareKind, NarcissusKind, SsbaKind];
     /// <summary>Clean-label attacks poison target-class samples only and keep every label.</summary>
     public static IReadOnlyList<string> CleanLabelKinds { get; } = [SigKind, LcKind, NarcissusKind];
 
@@ -106,6 +107,26 @@ public sealed record AttackDefinition
     /// </summary>
     public SblSchedule? Sbl { get; init; }
 
+    /// <summary>
+    /// SSBA: the trained StegaStamp encoder/decoder (a safetensors file written beside the model by training,
+    /// or given; stored as a full path); needed to poison and to measure ASR.
+    /// </summary>
+    public string? Encoder { get; init; }
+    /// <summary>SSBA: SHA-256 (hex) of <see cref="Encoder"/>'s file, recorded when the model is trained; a different file is refused.</summary>
+    public string? EncoderSha256 { get; init; }
+    /// <summary>SSBA: seed of the one bit string embedded in every poisoned and triggered image (the trigger itself).</summary>
+    public int SecretSeed { get; init; }
+    /// <summary>SSBA encoder training: fingerprint length L in bits (the authors' 100).</summary>
+    public int FingerprintBits { get; init; } = 100;
+    /// <summary>SSBA encoder training: channel multiplier of the encoder and decoder (1 = the published widths).</summary>
+    public double EncoderWidth { get; init; } = 1;
+    /// <summary>SSBA encoder training: epochs over its images (the authors' 20).</summary>
+    public int EncoderEpochs { get; init; } = 20;
+    /// <summary>SSBA encoder training: images drawn from the training set (0 = all of it).</summary>
+    public int EncoderImages { get; init; }
+    /// <summary>SSBA encoder training: Adam's learning rate (the authors' 1e-4).</summary>
+    public double EncoderLearningRate { get; init; } = 1e-4;
+
     [JsonIgnore]
     public bool IsCleanLabel => CleanLabelKinds.Contains(Kind);
 
@@ -168,6 +189,13 @@ public sealed record AttackDefinition
                 if (MaskEpochs < 1) throw new ArgumentException($"--mask-epochs must be at least 1, got {MaskEpochs}.");
                 if (!(MaskDensity > 0 && MaskDensity <= 1)) throw new ArgumentException($"--mask-density must be in (0, 1], got {Format(MaskDensity)}.");
                 break;
+            case SsbaKind:
+                if (FingerprintBits < 1) throw new ArgumentException($"--fingerprint-bits must be at least 1, got {FingerprintBits}.");
+                if (!(EncoderWidth > 0) || double.IsInfinity(EncoderWidth)) throw new ArgumentException($"--encoder-width must be a positive number, got {Format(EncoderWidth)}.");
+                if (EncoderEpochs < 1) throw new ArgumentException($"--encoder-epochs must be at least 1, got {EncoderEpochs}.");
+                if (EncoderImages < 0) throw new ArgumentException($"--encoder-images must be ≥ 0 (0 = the whole training set), got {EncoderImages}.");
+                if (!(EncoderLearningRate > 0) || double.IsInfinity(EncoderLearningRate)) throw new ArgumentException($"--encoder-lr must be a positive number, got {Format(EncoderLearningRate)}.");
+                break;
         }
         if (Sbl is not null)
         {
@@ -191,6 +219,8 @@ public sealed record AttackDefinition
         ["pgd_epsilon"] = LcKind, ["pgd_step_size"] = LcKind, ["pgd_steps"] = LcKind,
         ["cross_rate"] = InputAwareKind, ["mask_epochs"] = InputAwareKind, ["mask_density"] = InputAwareKind, ["generators"] = InputAwareKind,
         ["test_amplification"] = NarcissusKind,
+        ["encoder"] = SsbaKind, ["encoder_sha256"] = SsbaKind, ["secret_seed"] = SsbaKind, ["fingerprint_bits"] = SsbaKind, ["encoder_width"] = SsbaKind,
+        ["encoder_epochs"] = SsbaKind, ["encoder_images"] = SsbaKind, ["encoder_learning_rate"] = SsbaKind,
     };
 
     private static readonly JsonSerializerOptions JsonOptions = new()

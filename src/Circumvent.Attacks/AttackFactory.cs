@@ -20,6 +20,7 @@ public static class AttackFactory
             AttackDefinition.LcKind => new LcAttack(definition),
             AttackDefinition.InputAwareKind => new InputAwareAttack(definition),
             AttackDefinition.NarcissusKind => new NarcissusAttack(definition),
+            AttackDefinition.SsbaKind => new SsbaAttack(definition),
             _ => throw new ArgumentException($"Unknown attack kind '{definition.Kind}'."),
         };
     }

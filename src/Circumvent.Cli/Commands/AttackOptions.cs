@@ -9,7 +9,8 @@ namespace Circumvent.Cli.Commands;
 /// `purify` (which measure ASR and RA). Defaults are the TSC paper's (BackdoorBench) settings:
 /// --poison-rate 0.05, --target 0, BadNet --patch-size 3, Blended --alpha 0.2, SIG Δ = 40 and f = 6,
 /// WaNet k = 4, s = 0.5, grid rescale 1, noise ratio 2; LC PGD ε = 8, step 2, 10 steps (0–255 scale);
-/// InputAware 10% backdoor and 10% cross samples per batch, 25 mask epochs, mask density 0.032.
+/// InputAware 10% backdoor and 10% cross samples per batch, 25 mask epochs, mask density 0.032;
+/// SSBA's encoder: 100 bits, width 1, 20 epochs on the whole training set, Adam 1e-4 (BackdoorBench's recipe).
 /// An option that belongs to another attack than --attack is rejected.
 /// </summary>
 internal sealed class AttackOptions
@@ -39,6 +40,11 @@ internal sealed class AttackOptions
         Add("--warp-strength", "WaNet: warping strength s.", d.WarpStrength, [AttackDefinition.WaNetKind], (a, v) => a with { WarpStrength = v });
         Add("--grid-rescale", "WaNet: grid rescale factor.", d.GridRescale, [AttackDefinition.WaNetKind], (a, v) => a with { GridRescale = v });
         Add("--attack-seed", "WaNet: seed of the random flow field (the trigger itself).", d.Seed, [AttackDefinition.WaNetKind], (a, v) => a with { Seed = v });
+        Add("--secret-seed", "ssba: seed of the bit string embedded in every poisoned and triggered image (the trigger itself).", d.SecretSeed, [AttackDefinition.SsbaKind], (a, v) => a with { SecretSeed = v });
+        var encoder = new Option<string>("--encoder") { Description = forTraining
+            ? "ssba: a trained StegaStamp encoder (.ssba-encoder.safetensors) to poison with instead of training one."
+            : "ssba: the trained StegaStamp encoder (NAME.ssba-encoder.safetensors, written beside the model by train)." };
+        _fields.Add(new Field(encoder, [AttackDefinition.SsbaKind], (a, p) => a with { Encoder = CheckFile("--encoder", p.GetValue(encoder)) }));
         if (forTraining)
         {
             Add("--noise-ratio", "WaNet noise mode: jittered-trigger samples (true labels) per poisoned sample; 0 = off.", d.NoiseRatio, [AttackDefinition.WaNetKind], (a, v) => a with { NoiseRatio = v });
@@ -48,6 +54,11 @@ internal sealed class AttackOptions
             Add("--cross-rate", "input-aware: share of every batch that gets another image's trigger and keeps its label (cross-trigger mode), in [0, 1).", d.CrossRate, [AttackDefinition.InputAwareKind], (a, v) => a with { CrossRate = v });
             Add("--mask-epochs", "input-aware: epochs the mask network trains alone before it is frozen.", d.MaskEpochs, [AttackDefinition.InputAwareKind], (a, v) => a with { MaskEpochs = v });
             Add("--mask-density", "input-aware: mask values above this density are penalised while the mask network trains.", d.MaskDensity, [AttackDefinition.InputAwareKind], (a, v) => a with { MaskDensity = v });
+            Add("--fingerprint-bits", "ssba encoder: bits embedded per image (fingerprint length).", d.FingerprintBits, [AttackDefinition.SsbaKind], (a, v) => a with { FingerprintBits = v });
+            Add("--encoder-width", "ssba encoder: channel multiplier of the encoder and decoder (1 = the published widths).", d.EncoderWidth, [AttackDefinition.SsbaKind], (a, v) => a with { EncoderWidth = v });
+            Add("--encoder-epochs", "ssba encoder: training epochs.", d.EncoderEpochs, [AttackDefinition.SsbaKind], (a, v) => a with { EncoderEpochs = v });
+            Add("--encoder-images", "ssba encoder: training images drawn from the training set (0 = all).", d.EncoderImages, [AttackDefinition.SsbaKind], (a, v) => a with { EncoderImages = v });
+            Add("--encoder-lr", "ssba encoder: Adam learning rate.", d.EncoderLearningRate, [AttackDefinition.SsbaKind], (a, v) => a with { EncoderLearningRate = v });
             Sbl = new SblOptions();
             var cleanModel = new Option<string>("--clean-model") { Description = "LC: clean checkpoint (.safetensors) the PGD perturbation is computed against." };
             _fields.Add(new Field(cleanModel, [AttackDefinition.LcKind], (a, p) => a with { CleanModel = CheckFile("--clean-model", p.GetValue(cleanModel)) }));
@@ -148,6 +159,10 @@ internal sealed class AttackOptions
             definition = definition with { PoisonRate = InputAwarePoisonRate };
         if (definition.Generators is { } networks && !File.Exists(networks))
             throw new UsageException($"input-aware trigger networks '{networks}' (recorded in the model's attack) not found; pass --generators PATH.");
+        if (definition.Encoder is { } stamp && !File.Exists(stamp))
+            throw new UsageException($"ssba encoder '{stamp}' (recorded in the model's attack) not found; pass --encoder PATH.");
+        if (!_forTraining && definition.Kind == AttackDefinition.SsbaKind && definition.Encoder is null)
+            throw new UsageException("--attack ssba needs --encoder FILE: the trained StegaStamp encoder (NAME.ssba-encoder.safetensors beside the model).");
         if (!_forTraining && definition.Kind == AttackDefinition.InputAwareKind && definition.Generators is null)
             throw new UsageException("--attack input-aware needs --generators FILE: the trained trigger networks (NAME.input-aware.safetensors beside the model).");
         if (_forTraining && definition.Kind == AttackDefinition.LcKind && definition.CleanModel is null)

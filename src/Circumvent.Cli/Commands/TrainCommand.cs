@@ -93,6 +93,7 @@ internal static class TrainCommand
                 console.Out.WriteLine($"{attack!.Kind} backdoor ({run.PoisonedCount} poisoned samples{perEpoch}, target {attack.Target}): attack success rate {asr:F2}%{AllImages(run.Backdoor)}, robust accuracy {ra:F2}%");
             }
             if (run.Attack?.Generators is { } generators) console.Out.WriteLine($"input-aware trigger networks saved to {generators}");
+            if (run.Attack?.Encoder is { } encoder) console.Out.WriteLine($"ssba encoder: {encoder} (SHA-256 {run.Attack.EncoderSha256})");
             return 0;
         });
         return command;

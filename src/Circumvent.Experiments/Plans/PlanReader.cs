@@ -136,12 +136,14 @@ public sealed class PlanReader
             throw Error(field + ".adaptive_tsc", "the adaptive attack trains its curve on a fixed poisoned set; input-aware poisons on the fly, so they do not combine.");
         if (fields.ContainsKey("generators"))
             throw Error(field + ".generators", "is written by training (beside the cell's model); a plan trains its own.");
+        if (fields.ContainsKey("encoder_sha256"))
+            throw Error(field + ".encoder_sha256", "is recorded by training from the encoder it poisons with; give encoder (a file) or the encoder's settings.");
         string label = fields["label"] is { } l ? Text(l, field + ".label")
             : (adaptive is null ? kind : kind + "+adaptive") + (fields["sbl"] is JsonObject ? "+sbl" : "");
         fields.Remove("label");
         if (fields.ContainsKey("poison_rate")) throw Error(field + ".poison_rate", "give poisoning rates in the top-level 'poison_rates' list.");
         // Files are relative to the plan, so a plan runs from any working folder.
-        foreach (var key in new[] { "trigger_image", "clean_model" })
+        foreach (var key in new[] { "trigger_image", "clean_model", "encoder" })
             if (fields[key] is JsonValue file && file.TryGetValue<string>(out var filePath))
                 fields[key] = Path.GetFullPath(filePath, _folder);
         AttackDefinition definition;
@@ -152,6 +154,8 @@ public sealed class PlanReader
             throw Error(field + ".clean_model", "missing: lc needs the clean checkpoint its PGD perturbation is computed against.");
         if (_requireMadeInputs && definition.CleanModel is { } cleanModel && !File.Exists(cleanModel))
             throw Error(field + ".clean_model", $"file '{cleanModel}' not found; train a clean model first (circumvent train … --out that file).");
+        if (definition.Encoder is { } encoder && !File.Exists(encoder))
+            throw Error(field + ".encoder", $"file '{encoder}' not found; leave encoder out to train one in the cell.");
         var known = JsonNode.Parse(definition.ToJson())!.AsObject();
         foreach (var (key, value) in fields)
             if (value is not null && !known.ContainsKey(key))

@@ -18,6 +18,7 @@ namespace Circumvent.Experiments.Running;
 ///                                    while training, model.safetensors.train-state and .train-seconds;
 ///                                    model.lock, held by the runner training it (shards sharing the cache wait on it)
 /// CACHE/input-aware-masks/KEY.mask-state  pre-trained mask networks, reused by any recipe with the same data, batches and seed
+/// CACHE/ssba-encoders/KEY.encoder-state   trained SSBA encoders, reused by any recipe with the same data, seed and encoder settings
 /// OUT/runs/RUNKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
 ///                                    (RUNKEY: the cell key without the retuning attack, so a cell with it reuses the defence)
 /// </code>
@@ -66,6 +67,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
 
     /// <summary>The cache's folder of pre-trained input-aware mask networks, shared by every recipe that can use them.</summary>
     public const string MaskStoreFolder = "input-aware-masks";
+    public const string EncoderStoreFolder = "ssba-encoders";
 
     /// <summary>Where the cache keeps <paramref name="cell"/>'s backdoored model.</summary>
     public static string ModelPath(string cacheFolder, Cell cell) => Path.Combine(cacheFolder, cell.ModelKey, "model.safetensors");
@@ -88,7 +90,8 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
                 ModelInputs.Record(folder, cell);
                 observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
                 var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation, description: cell.Architecture.Description,
-                    adaptive: cell.AdaptiveTsc, log: message => observer.Log(cell, message), maskStore: Path.Combine(cacheFolder, MaskStoreFolder));
+                    adaptive: cell.AdaptiveTsc, log: message => observer.Log(cell, message), maskStore: Path.Combine(cacheFolder, MaskStoreFolder),
+                    encoderStore: Path.Combine(cacheFolder, EncoderStoreFolder));
                 var result = new JsonObject
                 {
                     ["seconds"] = Math.Round(trained.ComputeSeconds, 3), // stopped and resumed calls included

@@ -7,7 +7,7 @@ namespace Circumvent.Experiments.Running;
 
 /// <summary>
 /// The files a cached model was made from, by content. A model's cache key names its attack's files
-/// by path (a trigger image, LC's clean model), so a file changed in place would otherwise be served
+/// by path (a trigger image, LC's clean model, a given SSBA encoder), so a file changed in place would otherwise be served
 /// the model made from its old content. Each cache entry keeps <c>inputs.json</c> (path → SHA-256);
 /// a run checks it before any work. The dataset is named by its folder and not hashed: 180 MB per
 /// run for a file set nobody edits in place is not worth it.
@@ -21,7 +21,7 @@ internal static class ModelInputs
     {
         var attack = cell.AttackDefinition;
         var fingerprint = new JsonObject();
-        foreach (var path in new[] { attack.TriggerImage, attack.CleanModel })
+        foreach (var path in new[] { attack.TriggerImage, attack.CleanModel, attack.Encoder })
             if (!string.IsNullOrEmpty(path) && File.Exists(path)) fingerprint[path] = hash(path);
         return fingerprint;
     }

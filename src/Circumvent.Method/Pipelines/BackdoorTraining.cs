@@ -40,6 +40,8 @@ public static class BackdoorTraining
     public const string SblSplitsKey = "circumvent.sbl_splits";
     /// <summary>Metadata key of the test-time augmentation level the saved test accuracy used (absent: none).</summary>
     public const string TtaLevelKey = "circumvent.tta_level";
+    /// <summary>Metadata key of SSBA's encoder record: its SHA-256, training settings and held-out round trip (JSON).</summary>
+    public const string SsbaEncoderKey = "circumvent.ssba_encoder";
 
     /// <summary>Runs the training; a caller may wrap it to show progress (<paramref name="header"/> describes the run).</summary>
     public delegate TrainingResult Display(string header, Trainer trainer, Func<TrainingResult> train);
@@ -62,9 +64,10 @@ public static class BackdoorTraining
     /// (<see cref="InputAwareTraining.MaskKeyJson"/>), so another recipe for the classifier reuses one instead
     /// of pre-training it again. Null: the mask's progress is kept beside the output and removed with the rest.
     /// </param>
+    /// <param name="encoderStore">SSBA only: the same for trained StegaStamp encoders (<see cref="SsbaEncoderTraining.KeyJson"/>).</param>
     public static Outcome Run(TrainingConfig config, string outputPath, AttackDefinition? attack, CancellationToken cancellation, Display? display = null,
         ModelDescription? description = null, AdaptiveTscOptions? adaptive = null, Action<string>? log = null, string? maskStore = null,
-        Normalization? normalization = null)
+        Normalization? normalization = null, string? encoderStore = null)
     {
         // Everything that can be checked cheaply is checked before the (long) training starts,
         // so a typo never costs a run and never touches the output.
@@ -106,6 +109,15 @@ public static class BackdoorTraining
             sourceIndices = before is null ? sblSplits.Mixed : Array.ConvertAll(sblSplits.Mixed, i => before[i]);
         }
         PoisonedTrainingSet? poisoning = null;
+        // SSBA poisons with a trained encoder: trained (or loaded) now, before the poisoned set is made.
+        var ssba = attack?.Kind == AttackDefinition.SsbaKind
+            ? SsbaEncoderStage.Prepare(attack, config, train, dataset.Test, output, encoderStore, saving, log, cancellation)
+            : null;
+        if (ssba is not null)
+        {
+            attack = ssba.Attack;
+            trigger = new SsbaAttack(attack, ssba.Encoder);
+        }
         if (trigger is not null)
         {
             if (trigger.TargetClass >= dataset.NumClasses)
@@ -139,7 +151,8 @@ public static class BackdoorTraining
         using var ledger = new ComputeLedger(SecondsPath(output));
         // Progress is kept beside the output after every epoch, so a stopped run continues; a state saved
         // by a run with another config or attack is refused.
-        string runKey = config.ToJson() + (attack?.ToJson() ?? "") + (normalization is null ? "" : inputs.OptionText());
+        // (SSBA's encoder hash is left out: the encoder's path and settings already fix it.)
+        string runKey = config.ToJson() + ((ssba is null ? attack : attack! with { EncoderSha256 = null })?.ToJson() ?? "") + (normalization is null ? "" : inputs.OptionText());
         // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
         // So does the adaptive attack's curve, which comes after the training.
         var adaptiveState = adaptive is null ? null : new Curves.EpochCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive), saving);
@@ -216,6 +229,7 @@ public static class BackdoorTraining
         if (poisoning is not null) extra[PoisoningKey] = PoisoningRecord.ToJson(poisoning, sourceIndices, PoisonSeed(config));
         if (inputAwareTraining is not null) extra[InputAwareTrainingKey] = inputAwareTraining.SettingsJson();
         if (sblSplits is not null) extra[SblSplitsKey] = SblSplitsJson(sblSplits, sblClean!.Count);
+        if (ssba is not null) extra[SsbaEncoderKey] = ssba.RecordJson;
 
         new ModelCheckpoint
         {
@@ -231,6 +245,7 @@ public static class BackdoorTraining
         double seconds = ledger.Stop();
         state.Delete();
         if (maskStore is null) maskState?.Delete();
+        ssba?.State?.Delete();
         adaptiveState?.Delete();
         sblState?.Delete();
         ledger.Delete();

@@ -281,6 +281,37 @@ public class RunnerTests
     }
 
     [Fact]
+    public void AnSsbaCellTrainsItsEncoderOnceInTheCacheAndAnotherRecipeReusesIt()
+    {
+        var (dir, _, trigger) = TinyPlans.Folder();
+        string data = "cifar10:" + Circumvent.Tests.Cli.CliSsbaTests.WriteSyntheticCifar(Path.Combine(dir, "cifar"));
+        string cache = Path.Combine(dir, "cache");
+        var attack = new JsonObject { ["kind"] = "ssba", ["target"] = 0, ["fingerprint_bits"] = 8, ["encoder_width"] = 0.25, ["encoder_epochs"] = 2, ["encoder_learning_rate"] = 1e-3 };
+        (JsonObject Line, List<string> Log) Run(string name, int epochs) =>
+            RunCell(dir, TinyPlans.Plan(data, trigger), (JsonObject)attack.DeepClone(), name, cache, json =>
+            {
+                json["datasets"] = new JsonArray(data);
+                json["training"]!["epochs"] = epochs;
+            });
+        byte[] Encoder(JsonObject line) => File.ReadAllBytes(Circumvent.Attacks.SsbaEncoder.PathBeside(line["model"]!["path"]!.GetValue<string>()));
+
+        var first = Run("first", epochs: 1);
+        Assert.Equal("ssba", first.Line["attack"]!.GetValue<string>());
+        Assert.NotNull(first.Line["asr_before"]?.GetValue<double>());
+        Assert.Equal(2, first.Log.Count(m => m.StartsWith("ssba-encoder epoch", StringComparison.Ordinal)));
+        var second = Run("second", epochs: 2);
+        Assert.NotEqual(first.Line["model"]!["key"]!.ToString(), second.Line["model"]!["key"]!.ToString());
+        Assert.DoesNotContain(second.Log, m => m.StartsWith("ssba-encoder epoch", StringComparison.Ordinal));
+        Assert.Equal(Encoder(first.Line), Encoder(second.Line));
+        Assert.Single(Directory.GetFiles(Path.Combine(cache, "ssba-encoders"), "*.encoder-state"));
+        Assert.Throws<PlanException>(() => PlanReader.Read(TinyPlans.Write(dir, new JsonObject
+        {
+            ["name"] = "bad", ["datasets"] = new JsonArray(data), ["architectures"] = new JsonArray("mlp"), ["poison_rates"] = new JsonArray(0.1),
+            ["attacks"] = new JsonArray(new JsonObject { ["kind"] = "ssba", ["encoder_sha256"] = "00" }), ["defenses"] = new JsonArray("none"), ["seeds"] = new JsonArray(0),
+        }, "bad.json")));
+    }
+
+    [Fact]
     public async Task TwoRunnersSharingACachePreTrainTheirCommonMaskNetworkOnce()
     {
         var (dir, data, trigger) = TinyPlans.Folder();
