@@ -67,7 +67,10 @@ public sealed class BenchCurveCliTests
         var root = doc.RootElement;
         Assert.Equal(0.0033, root.GetProperty("conv_gflop_per_train_image").GetDouble(), 4);
         double trainRate = root.GetProperty("train_images_per_second").GetDouble();
-        Assert.Equal(3_317_760e-9 * trainRate, root.GetProperty("train_gflops").GetDouble(), 0);
+        // Both figures are printed rounded (GFLOP/s to 0.1), so they agree to within that rounding, not to an integer:
+        // rounding each to whole numbers failed when the product fell just below x.5 and the printed value on it.
+        double expected = 3_317_760e-9 * trainRate, printed = root.GetProperty("train_gflops").GetDouble();
+        Assert.True(Math.Abs(expected - printed) <= 0.1, $"train_gflops {printed}, expected {expected:F3} from the printed rate");
         Assert.True(root.GetProperty("sgemm_peak_gflops").GetDouble() > 0);
     }
 
