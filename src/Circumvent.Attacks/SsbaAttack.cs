@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Circumvent.Data;
 using Circumvent.Models.Checkpoints;
 
@@ -63,15 +62,8 @@ public sealed class SsbaAttack : IAttack
     {
         if (definition.Encoder is not { } path) return null;
         if (!File.Exists(path)) throw new ArgumentException($"ssba: encoder '{path}' not found; pass --encoder FILE.");
-        if (definition.EncoderSha256 is { } recorded && FileSha256(path) is var actual && actual != recorded)
+        if (definition.EncoderSha256 is { } recorded && Sha256Hex.OfFile(path) is var actual && actual != recorded)
             throw new CheckpointException(path, $"is not the encoder the model was trained with (SHA-256 {actual[..16]}…, recorded {recorded[..Math.Min(16, recorded.Length)]}…).");
         return SsbaEncoder.Load(path);
-    }
-
-    /// <summary>SHA-256 of a file's bytes in lower-case hex (as the model's metadata records it).</summary>
-    public static string FileSha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 }

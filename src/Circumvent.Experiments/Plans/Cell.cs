@@ -1,3 +1,4 @@
+using Circumvent.Data;
 using Circumvent.Method.Attacks;
 using Circumvent.Method.Runs;
 using System.Text.Json.Nodes;

@@ -198,7 +198,7 @@ public class SsbaEncoderTests
         string file = Path.Combine(dir, "m.ssba-encoder.safetensors");
         encoder.Save(file, "{\"note\": \"test\"}");
         Assert.Equal(file, SsbaEncoder.PathBeside(Path.Combine(dir, "m.safetensors")));
-        var definition = new AttackDefinition { Kind = "ssba", Target = 1, SecretSeed = 7, Encoder = file, EncoderSha256 = SsbaAttack.FileSha256(file) };
+        var definition = new AttackDefinition { Kind = "ssba", Target = 1, SecretSeed = 7, Encoder = file, EncoderSha256 = Circumvent.Data.Sha256Hex.OfFile(file) };
         var json = definition.ToJson();
         Assert.Contains("\"encoder_sha256\"", json);
         Assert.DoesNotContain("encoder", new AttackDefinition { Kind = "badnet" }.ToJson());

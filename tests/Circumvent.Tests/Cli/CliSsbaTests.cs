@@ -1,3 +1,4 @@
+using Circumvent.Data;
 using System.Text.Json.Nodes;
 using Circumvent.Attacks;
 using Circumvent.Method.Runs;

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Circumvent.Method.Runs;
+namespace Circumvent.Data;
 
 /// <summary>SHA-256 in lower-case hex: of a file's bytes (to record what a result was made from), or short, of a text (a key for names).</summary>
 public static class Sha256Hex
