@@ -69,7 +69,7 @@ public sealed class FinePruning(FinePruningOptions options) : IDefense
     /// <summary>The architecture as a feature extractor, or an error naming it.</summary>
     public static IFeatureExtractor FeatureHead(IArchitecture architecture) => architecture as IFeatureExtractor
         ?? throw new ArgumentException($"--defense fp prunes the features the classifier head reads; architecture '{architecture.Config.Name}' does not expose them " +
-                                       "(use one with a linear head on pooled features: cnn-small, vgg*, preact-resnet18, resnet18).");
+                                       "(use one with a linear head on pooled features: cnn-small, vgg*, preact-resnet18, resnet18, airnet).");
 
     /// <summary>
     /// What FP chose on D: the units pruned (least active first) out of <paramref name="Units"/>, the head columns they feed

@@ -16,7 +16,7 @@ namespace Circumvent.Models;
 /// max equals airbench's MaxPool2d(3). BN eps is airbench's 1e-12; its momentum (0.6 in its convention,
 /// PyTorch momentum 0.4) belongs to the trainer's running-statistics updater, not to the forward.
 /// </remarks>
-public sealed class AirNet : ArchitectureBase
+public sealed class AirNet : ArchitectureBase, IFeatureExtractor
 {
     /// <summary>airbench's BatchNorm eps.</summary>
     public const float BatchNormEps = 1e-12f;
@@ -59,7 +59,15 @@ public sealed class AirNet : ArchitectureBase
         return b;
     }
 
-    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx)
+    /// <summary>The head's prefix: its one tensor is `7.weight` (no bias).</summary>
+    public string HeadName => Head;
+
+    // logits = (1/9)·W·features: a positive scale of one linear layer, so the features serve a probe or FP as they
+    // would without it (the arg-max and the ranking of head columns do not change).
+    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx) =>
+        Op.MulScalar(Layers.Linear(p, Head, FeaturesCore(p, x, ctx), ctx, bias: false), LogitScale);
+
+    protected override Tensor FeaturesCore(ParameterSet p, Tensor x, ForwardContext ctx)
     {
         // (N, C, H, W) → (N, 24, H−1, W−1)
         var h = Op.Gelu(Layers.Conv(p, Whitening, x, ctx, bias: true));
@@ -71,7 +79,6 @@ public sealed class AirNet : ArchitectureBase
         }
         // Global max: (N, C, h, w) → (N, C, h·w) → (N, C).
         int n = h.Shape[0], channels = h.Shape[1];
-        var pooled = Op.Max(Op.Reshape(h, n, channels, h.Shape[2] * h.Shape[3]), axis: 2);
-        return Op.MulScalar(Layers.Linear(p, Head, pooled, ctx, bias: false), LogitScale);
+        return Op.Max(Op.Reshape(h, n, channels, h.Shape[2] * h.Shape[3]), axis: 2);
     }
 }

@@ -3,7 +3,8 @@ using Circumvent.Engine;
 namespace Circumvent.Models;
 
 /// <summary>
-/// A network whose logits are one linear layer on a feature vector, logits = Linear(HeadName, Features(x)): it can
+/// A network whose logits are one linear layer on a feature vector, logits = Linear(HeadName, Features(x)) (airnet's
+/// times a positive constant, which changes no arg-max): it can
 /// serve as an encoder (self-supervised training, kNN and probes on its features) with the head left out.
 /// </summary>
 public interface IFeatureExtractor : IArchitecture

@@ -71,11 +71,20 @@ public class FinePruningTests
     }
 
     [Fact]
+    public void OnAirnetTheUnitsAreTheLastGroupsChannelsOneColumnEach()
+    {
+        // airnet's head reads the global max of group 4's conv2 channels: one head column per channel.
+        var arch = FinePruning.FeatureHead(Architectures.Create(new ArchitectureConfig("airnet", 3, 16, 16, 10, 0.125)));
+        Assert.Equal((32, 1), FinePruning.UnitsOf(arch));
+        Assert.Equal(arch.Tensors.Single(t => t.Name == "4.conv2.weight").Shape[0], arch.FeatureSize);
+    }
+
+    [Fact]
     public void AnArchitectureWithoutAFeatureHeadIsRefusedByName()
     {
-        var arch = Architectures.Create(new ArchitectureConfig("airnet", 3, 32, 32, 10, 0.125));
+        var arch = Architectures.Create(new ArchitectureConfig("mlp", 3, 8, 8, 10));
         var e = Assert.Throws<ArgumentException>(() => FinePruning.FeatureHead(arch));
-        Assert.Contains("airnet", e.Message);
+        Assert.Contains("mlp", e.Message);
     }
 
     private static double[] LastConvMeans(PlantedBackdoorProblem problem)

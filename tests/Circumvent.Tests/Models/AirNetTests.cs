@@ -87,6 +87,32 @@ public class AirNetTests
             }
     }
 
+    [Fact]
+    public void FeaturesAreTheGlobalMaxTheHeadReads()
+    {
+        // As a feature extractor (FP, probes, SimCLR encoders): features = the pooled final map, and the logits are
+        // (1/9)·W·features, with the head left out of the encoder's tensors.
+        var a = (IFeatureExtractor)Create(size: 16, width: 0.0625);
+        var p = a.Initialize(new Random(4));
+        var x = Tensor.Randn(new Random(5), 3, 3, 16, 16);
+        using var _ = GradMode.Disable();
+        var features = a.Features(p, x, ForwardContext.Eval());
+        var logits = a.Forward(p, x, ForwardContext.Eval());
+        Assert.Equal("7", a.HeadName);
+        Assert.Equal([3, 16], features.Shape.ToArray());
+        Assert.Equal(16, a.FeatureSize);
+        Assert.False(a.IsEncoderTensor("7.weight"));
+        Assert.True(a.IsEncoderTensor("4.conv2.weight"));
+        var w = p["7.weight"].ToArray();
+        for (int n = 0; n < 3; n++)
+            for (int k = 0; k < 10; k++)
+            {
+                double sum = 0;
+                for (int f = 0; f < 16; f++) sum += w[k * 16 + f] * features.Data[n * 16 + f];
+                Assert.Equal(sum * AirNet.LogitScale, logits.Data[n * 10 + k], 5);
+            }
+    }
+
     private sealed class LastConvObserver(Action<Tensor> onLast) : IActivationObserver
     {
         public void Observe(string prefix, Tensor output)
