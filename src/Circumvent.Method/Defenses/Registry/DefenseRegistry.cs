@@ -19,6 +19,7 @@ public static class DefenseRegistry
         new Anp.AnpPlugin(),
         new FtSam.FtSamPlugin(),
         new Sau.SauPlugin(),
+        new Pam.PamPlugin(),
     ];
 
     public static IReadOnlyList<string> Names => [.. All.Select(p => p.Name)];
