@@ -28,8 +28,8 @@ public static class SauLosses
     /// </summary>
     public static Tensor JensenShannonSum(Tensor a, Tensor b, bool[] selected)
     {
-        var p = Clamp(Op.Softmax(a), min: ProbabilityFloor, max: null);
-        var q = Clamp(Op.Softmax(b), min: ProbabilityFloor, max: null);
+        var p = Op.Clamp(Op.Softmax(a), min: ProbabilityFloor, max: null);
+        var q = Op.Clamp(Op.Softmax(b), min: ProbabilityFloor, max: null);
         var m = Op.MulScalar(Op.Add(p, q), 0.5f);
         var own = Op.Add(Op.Mul(p, Op.Log(p)), Op.Mul(q, Op.Log(q)));
         var cross = Op.Mul(Op.Add(p, q), Op.Log(m));
@@ -56,25 +56,10 @@ public static class SauLosses
         var p = Op.Softmax(perturbedLogits);
         var pos = Op.Sum(Op.Mul(p, Tensor.FromArray(oneHot, rows, classes)), axis: 1);
         var neg = Op.Sum(Op.Mul(p, Tensor.FromArray(others, rows, classes)), axis: 1);
-        var negTerm = Op.Log(Op.AddScalar(Clamp(neg, min: null, max: 0.999f), 1e-6f));
-        var posTerm = Op.Log(Op.AddScalar(Op.Neg(Clamp(pos, min: 0.001f, max: null)), 1f + 1e-6f));
+        var negTerm = Op.Log(Op.AddScalar(Op.Clamp(neg, min: null, max: 0.999f), 1e-6f));
+        var posTerm = Op.Log(Op.AddScalar(Op.Neg(Op.Clamp(pos, min: 0.001f, max: null)), 1f + 1e-6f));
         var perRow = Op.Add(negTerm, posTerm);
         return Op.MulScalar(Op.Sum(Op.Mul(perRow, RowMask(potential))), -0.5f / batch);
-    }
-
-    /// <summary>torch.clamp: values outside [min, max] become the bound (constant), values inside pass with their gradient.</summary>
-    internal static Tensor Clamp(Tensor x, float? min, float? max)
-    {
-        var values = x.Span;
-        var keep = new float[values.Length];
-        var fill = new float[values.Length];
-        for (int i = 0; i < values.Length; i++)
-        {
-            if (min is { } lo && values[i] < lo) fill[i] = lo;
-            else if (max is { } hi && values[i] > hi) fill[i] = hi;
-            else keep[i] = 1f;
-        }
-        return Op.Add(Op.Mul(x, Tensor.FromArray(keep, x.Shape)), Tensor.FromArray(fill, x.Shape));
     }
 
     private static Tensor RowMask(bool[] selected) => Tensor.FromArray(Array.ConvertAll(selected, s => s ? 1f : 0f), selected.Length);
