@@ -3,6 +3,8 @@ using System.Text.Json.Nodes;
 using Circumvent.Method.Defenses;
 using Circumvent.Method.Evaluation;
 using Circumvent.Method.Pipelines;
+using Circumvent.Experiments.Plans;
+using Circumvent.Tests.Experiments;
 
 namespace Circumvent.Tests.Cli;
 
@@ -60,5 +62,31 @@ public class PurifyQraTests
         Assert.Equal(2, noAttack.ExitCode);
         Assert.StartsWith("circumvent: --qra poisons its fine-tuning set with the model's attack", Assert.Single(noAttack.StderrLines));
         Assert.False(File.Exists(output));
+    }
+
+    /// <summary>
+    /// A plan's "qra": true changes the cell keys (not the defence's run folder) and gives every cell of a recipe one clean
+    /// model in the cache, shared by its attacks and defences and distinct from the backdoored ones.
+    /// </summary>
+    [Fact]
+    public void APlansQraSharesOneCleanModelPerRecipe()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var plain = Grid.Expand(PlanReader.Read(TinyPlans.Write(dir, TinyPlans.Plan(data, trigger))));
+        var withQra = TinyPlans.Plan(data, trigger);
+        withQra["qra"] = true;
+        var cells = Grid.Expand(PlanReader.Read(TinyPlans.Write(dir, withQra, "qra.json")));
+        Assert.All(cells, c => Assert.True(c.Qra));
+        for (int i = 0; i < cells.Count; i++)
+        {
+            Assert.NotEqual(plain[i].Key, cells[i].Key);
+            Assert.Equal(plain[i].RunKey, cells[i].RunKey);
+        }
+        Assert.Single(cells.Select(c => c.CleanModelKey).Distinct());
+        Assert.DoesNotContain(cells[0].CleanModelKey, cells.Select(c => c.ModelKey));
+        Assert.Null(cells[0].CleanModelConfig()["attack"]);
+        var bad = TinyPlans.Plan(data, trigger);
+        bad["qra"] = 1;
+        Assert.Contains("qra", Assert.ThrowsAny<Exception>(() => PlanReader.Read(TinyPlans.Write(dir, bad, "bad.json"))).Message);
     }
 }
