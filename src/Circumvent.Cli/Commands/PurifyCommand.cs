@@ -27,6 +27,12 @@ internal static class PurifyCommand
         {
             Description = "After the defence, run the retuning attack (Min et al. 2024: 5 epochs on 2% of the training set with 5 poisoned images) and report its ASR, P-ASR.",
         };
+        var qra = new Option<string?>("--qra")
+        {
+            Description = "A clean model of the same recipe (no poisoning): after the retuning attack (implied), run the query-based reactivation attack " +
+                          "(Min et al. 2024: a generator of ε = 16/255 perturbations trained 50 epochs on 500 clean + 500 triggered images) and report its ASR on the purified and on this model.",
+            HelpName = "CLEAN_MODEL",
+        };
         var objective = Options.Make("--objective", "What curves and fine-tuning minimise: supervised (a classifier's cross-entropy) or simclr (an encoder's NT-Xent on two views, with the self-supervised defaults: TSC E 2, t 0.25, curves Adam 5e-3; fine-tuning Adam, TSC 5 epochs at 5e-5, MCR and FT 20 at 1e-3).", EncoderPurification.Supervised);
         var attack = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
@@ -34,7 +40,7 @@ internal static class PurifyCommand
 
         var command = new CommandWithMoreHelp("purify", "Remove a backdoor from a model (TSC or another defence) and report ACC/ASR/RA.", defense.Help)
         {
-            model, data, output, report, runFolder, fraction, seed, retune, objective,
+            model, data, output, report, runFolder, fraction, seed, retune, qra, objective,
         };
         defense.AddTo(command);
         attack.AddTo(command);
@@ -44,7 +50,7 @@ internal static class PurifyCommand
         {
             string outPath = parse.Value(output);
             string runFolderPath = parse.GetValue(runFolder) ?? outPath + ".run";
-            new CommandFiles().Reads("--model", parse.Value(model)).Reads(attack.Files(parse)).Reads(modelOptions.Files(parse))
+            new CommandFiles().Reads("--model", parse.Value(model)).Reads("--qra", parse.GetValue(qra)).Reads(attack.Files(parse)).Reads(modelOptions.Files(parse))
                 .Writes("--out", outPath, CheckpointFiles.OutputExtensions).Writes("--report", parse.GetValue(report), CommandFiles.Json)
                 .WritesFolder("--run-folder", runFolderPath).Check();
             var modelLoad = modelOptions.Parse(parse);
@@ -72,7 +78,8 @@ internal static class PurifyCommand
                 Normalize: modelOptions.Normalize(parse),
                 Objective: chosen,
                 Encoder: selfSupervised ? encoderOptions.Parse(parse, parse.GetValue(seed)) : null,
-                Retune: parse.GetValue(retune));
+                Retune: parse.GetValue(retune),
+                QraCleanModel: parse.GetValue(qra));
             var outcome = PurifyRun.Execute(request, console);
             console.Out.WriteLine($"saved {outcome.OutputPath}" + (outcome.ReportPath is null ? "" : $"; report {outcome.ReportPath}"));
             return 0;

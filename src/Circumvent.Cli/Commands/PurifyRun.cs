@@ -15,6 +15,9 @@ internal static class PurifyRun
         if (outcome.Retune is { } retune)
             console.Out.WriteLine($"retuning attack ({retune.Poisoned} poisoned of {retune.Images} images, 5 epochs): P-ASR {ScoresTable.Cell(retune.Scores.Asr)} " +
                                   $"(O-ASR {ScoresTable.Cell(result.After?.Asr)}), ACC {ScoresTable.Cell(retune.Scores.Acc)} (was {ScoresTable.Cell(result.After?.Acc)})");
+        if (outcome.Qra is { } qra)
+            console.Out.WriteLine($"query-based reactivation attack (ε 16/255, {qra.TrainingImages} images): ASR {ScoresTable.Cell(qra.PurifiedAsr)} on the purified model, " +
+                                  $"{ScoresTable.Cell(qra.CleanModelAsr)} on the clean model; clean images + δ → target {ScoresTable.Cell(qra.PurifiedCleanToTarget)} and {ScoresTable.Cell(qra.CleanModelCleanToTarget)}");
         return outcome;
     }
 

@@ -26,6 +26,20 @@ public static partial class Op
             for (int i = 0; i < gx.Length; i++) gx[i] += 0.5f * gy[i] / y[i];
         });
 
+    /// <summary>
+    /// torch.clamp: each value limited to [min, max] (a bound not given does not limit). The gradient passes where
+    /// min ≤ x ≤ max and is 0 where a bound replaced the value.
+    /// </summary>
+    public static Tensor Clamp(Tensor a, float? min, float? max)
+    {
+        float lo = min ?? float.NegativeInfinity, hi = max ?? float.PositiveInfinity;
+        if (lo > hi) throw new ArgumentException($"clamp: min {lo} is above max {hi}.");
+        return Unary("clamp", a, (x, y) => { for (int i = 0; i < x.Length; i++) y[i] = Math.Clamp(x[i], lo, hi); }, (gy, x, y, gx) =>
+        {
+            for (int i = 0; i < gx.Length; i++) if (x[i] >= lo && x[i] <= hi) gx[i] += gy[i];
+        });
+    }
+
     public static Tensor Abs(Tensor a) =>
         Unary("abs", a, TensorPrimitives.Abs, (gy, x, y, gx) =>
         {

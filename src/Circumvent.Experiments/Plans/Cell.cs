@@ -16,7 +16,7 @@ namespace Circumvent.Experiments.Plans;
 /// </summary>
 public sealed record Cell(
     int Index, string Dataset, ArchitectureChoice Architecture, AttackChoice Attack, double PoisonRate, int Seed,
-    DefenseChoice Defense, TrainingConfig Training, double CleanFraction, int CurvePoints, bool Retune = false)
+    DefenseChoice Defense, TrainingConfig Training, double CleanFraction, int CurvePoints, bool Retune = false, bool Qra = false)
 {
     /// <summary>The attack at this cell's rate (the attack's own fields plus poison_rate).</summary>
     public AttackDefinition AttackDefinition => PlanReader.Definition(Attack.Fields, PoisonRate);
@@ -40,13 +40,27 @@ public sealed record Cell(
     }
 
     /// <summary>
+    /// QRA's clean model: this cell's recipe without poisoning (a described network's description included); the cache keeps
+    /// it under <see cref="CleanModelKey"/>, shared by every attack and rate of the recipe.
+    /// </summary>
+    public JsonObject CleanModelConfig()
+    {
+        var config = new JsonObject { ["training"] = JsonNode.Parse(Training.ToJson()), ["attack"] = null };
+        if (Architecture.Description is { } description) config["description"] = JsonNode.Parse(description.Json);
+        return config;
+    }
+
+    public string CleanModelKey => Hash(CleanModelConfig());
+
+    /// <summary>
     /// Everything that determines this cell's result: the model, the defence and its settings, the defender's data, and
-    /// whether the retuning attack follows (recorded only when it does, so cells of plans without it keep their keys).
+    /// whether the retuning attack and QRA follow (recorded only when they do, so cells of plans without them keep their keys).
     /// </summary>
     public JsonObject Config()
     {
         var config = DefenseConfig();
         if (Retune) config["retune"] = true;
+        if (Qra) config["qra"] = true;
         return config;
     }
 
@@ -87,7 +101,7 @@ public static class Grid
         {
             var training = plan.Training with { Data = dataset, Architecture = architecture.Name, WidthMultiplier = architecture.Width, Seed = seed };
             foreach (var defense in plan.Defenses)
-                cells.Add(new Cell(cells.Count, dataset, architecture, attack, rate, seed, defense, training, plan.CleanFraction, plan.CurvePoints, plan.Retune));
+                cells.Add(new Cell(cells.Count, dataset, architecture, attack, rate, seed, defense, training, plan.CleanFraction, plan.CurvePoints, plan.Retune, plan.Qra));
         }
         return cells;
     }

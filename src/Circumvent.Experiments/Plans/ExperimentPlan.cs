@@ -30,6 +30,11 @@ public sealed record ExperimentPlan
     public int CurvePoints { get; init; } = 11;
     /// <summary>Run the retuning attack after every defence and report its ASR (P-ASR; "retune": true).</summary>
     public bool Retune { get; init; }
+    /// <summary>
+    /// Run the query-based reactivation attack after the retuning attack (which it implies) against every defended model and
+    /// a clean model of the cell's recipe, trained once and cached like the backdoored ones ("qra": true).
+    /// </summary>
+    public bool Qra { get; init; }
 }
 
 /// <summary>

@@ -17,7 +17,7 @@ namespace Circumvent.Experiments.Plans;
 public sealed class PlanReader
 {
     private static readonly string[] TopLevel =
-        ["name", "datasets", "architectures", "attacks", "poison_rates", "defenses", "seeds", "training", "clean_fraction", "curve_points", "retune"];
+        ["name", "datasets", "architectures", "attacks", "poison_rates", "defenses", "seeds", "training", "clean_fraction", "curve_points", "retune", "qra"];
     /// <summary>A defence entry's fields: its name, a label, and the knobs of every registered defence.</summary>
     private static readonly string[] DefenseFields = ["name", "label", .. DefenseRegistry.AllKnobs.Select(k => k.Field)];
     private static readonly string[] PerCellTrainingFields = ["architecture", "data", "width_multiplier", "seed"];
@@ -63,6 +63,7 @@ public sealed class PlanReader
             CleanFraction = root["clean_fraction"] is { } fraction ? Number(fraction, "clean_fraction") : 0.05,
             CurvePoints = root["curve_points"] is { } points ? Integer(points, "curve_points") : 11,
             Retune = root["retune"] is { } retune && Boolean(retune, "retune"),
+            Qra = root["qra"] is { } qra && Boolean(qra, "qra"),
         };
         if (!(plan.CleanFraction > 0 && plan.CleanFraction <= 1))
             throw Error("clean_fraction", $"must be in (0, 1], got {plan.CleanFraction}.");

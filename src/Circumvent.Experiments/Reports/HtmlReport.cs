@@ -4,8 +4,9 @@ using System.Text;
 namespace Circumvent.Experiments.Reports;
 
 /// <summary>
-/// One self-contained HTML page (no scripts, no external files): the tables, ACC/ASR along t for
-/// every curve of every round and stage (one figure per cell), and ACC/ASR against the round.
+/// One self-contained HTML page (no scripts, no external files): the tables, O-ASR against P-ASR per defence (where the
+/// retuning attack ran), ACC/ASR along t for every curve of every round and stage (one figure per cell), and ACC/ASR
+/// against the round.
 /// </summary>
 public static class HtmlReport
 {
@@ -23,6 +24,13 @@ public static class HtmlReport
         html.AppendLine($"<p>{records.Count} results. ACC and ASR (%) after each defence, mean ± sample std over seeds, ACC's mean change against the undefended model in brackets; " +
                         $"green = defence succeeded (mean ASR &lt; {ResultsTable.SuccessAsr:0}%).</p>");
         foreach (var table in tables) Table(html, table);
+
+        html.AppendLine("<h2 id=\"o-asr-p-asr\">O-ASR versus P-ASR</h2>");
+        var withPAsr = tables.Select(t => (t.Setting, Series: ScatterChart.From(t))).Where(x => x.Series.Count > 0).ToList();
+        if (withPAsr.Count == 0) html.AppendLine("<p>No P-ASR: no cell ran the retuning attack (purify --retune, or \"retune\": true in the plan).</p>");
+        foreach (var (setting, series) in withPAsr)
+            Figure(html, ScatterChart.Render($"{setting}: ASR after the defence and after the retuning attack", series),
+                $"{setting} · one point per attack and rate (mean over seeds); above the dotted diagonal the retuning attack brought the backdoor back");
 
         var curves = records.Where(r => r.Curves.Count > 0).ToList();
         html.AppendLine("<h2 id=\"along-t\">ACC/ASR along t for each curve</h2>");

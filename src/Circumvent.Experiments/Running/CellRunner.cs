@@ -17,6 +17,7 @@ namespace Circumvent.Experiments.Running;
 ///                                    training.json (its scores and seconds), inputs.json (its attack's files by content);
 ///                                    while training, model.safetensors.train-state and .train-seconds;
 ///                                    model.lock, held by the runner training it (shards sharing the cache wait on it)
+/// CACHE/CLEANKEY/model.safetensors  with "qra": the clean model of the cell's recipe (no poisoning), kept and locked alike
 /// CACHE/input-aware-masks/KEY.mask-state  pre-trained mask networks, reused by any recipe with the same data, batches and seed
 /// CACHE/ssba-encoders/KEY.encoder-state   trained SSBA encoders, reused by any recipe with the same data, seed and encoder settings
 /// OUT/runs/RUNKEY/purified.safetensors, purified.safetensors.run/ (the defence's resumable run folder), curves.json
@@ -31,13 +32,14 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
     {
         var clock = Stopwatch.StartNew();
         var (modelPath, training) = Model(cell);
+        string? cleanModelPath = cell.Qra ? CleanModel(cell).Path : null;
 
         string folder = Path.Combine(outFolder, "runs", cell.RunKey);
         Directory.CreateDirectory(folder);
         var defense = cell.Defense.Create();
         var request = new PurificationRequest(modelPath, cell.Dataset, Path.Combine(folder, "purified.safetensors"), ReportPath: null,
             RunFolder: Path.Combine(folder, "purified.safetensors.run"), defense, cell.CleanFraction, cell.Seed, ResolveAttack: stored => stored,
-            Retune: cell.Retune);
+            Retune: cell.Retune, QraCleanModel: cleanModelPath);
         var outcome = Purification.Run(request, new UnitLog(cell, observer), log: null, cancellation);
 
         var line = new JsonObject
@@ -54,8 +56,10 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         };
         PurificationReport.AddScores(line, outcome.Result);
         outcome.Retune?.AddTo(line);
+        outcome.Qra?.AddTo(line);
         line["curves"] = Curves(cell, folder, outcome);
         line["model"] = new JsonObject { ["key"] = cell.ModelKey, ["path"] = modelPath, ["training"] = training };
+        if (cleanModelPath is not null) line["clean_model"] = new JsonObject { ["key"] = cell.CleanModelKey, ["path"] = cleanModelPath };
         line["config"] = cell.Config();
         line["wall_time_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
         line["defense_compute_seconds"] = Math.Round(outcome.Result.ComputeSeconds, 3);
@@ -73,24 +77,32 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
     public static string ModelPath(string cacheFolder, Cell cell) => Path.Combine(cacheFolder, cell.ModelKey, "model.safetensors");
 
     /// <summary>The cached backdoored model, trained first when absent (once, even when several cells need it at the same time).</summary>
-    private (string Path, JsonObject Training) Model(Cell cell)
+    private (string Path, JsonObject Training) Model(Cell cell) =>
+        Cached(cell, cell.ModelKey, cell.ModelConfig(), cell.AttackDefinition, cell.AdaptiveTsc, "backdoored model");
+
+    /// <summary>QRA's clean model of the cell's recipe, cached and trained exactly as a backdoored one, without an attack.</summary>
+    private (string Path, JsonObject Training) CleanModel(Cell cell) =>
+        Cached(cell, cell.CleanModelKey, cell.CleanModelConfig(), attack: null, adaptive: null, "clean model");
+
+    private (string Path, JsonObject Training) Cached(Cell cell, string key, JsonObject config, Circumvent.Attacks.AttackDefinition? attack,
+        Circumvent.Method.Attacks.AdaptiveTscOptions? adaptive, string what)
     {
-        string path = ModelPath(cacheFolder, cell);
+        string path = Path.Combine(cacheFolder, key, "model.safetensors");
         string folder = Path.GetDirectoryName(path)!;
         string summary = Path.Combine(folder, "training.json");
-        lock (_modelLocks.GetOrAdd(cell.ModelKey, _ => new object()))
+        lock (_modelLocks.GetOrAdd(key, _ => new object()))
         {
             // Shards in other processes or on other machines share the cache: one trains a model, the
             // others wait on its lock file and reuse it (the in-process lock above serves --parallel).
-            using var shared = File.Exists(path) ? null : ModelLock(cell, folder);
+            using var shared = File.Exists(path) ? null : ModelLock(cell, folder, key, what);
             bool trainedNow = !File.Exists(path);
             if (trainedNow)
             {
-                AtomicText.Write(Path.Combine(folder, "config.json"), cell.ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                ModelInputs.Record(folder, cell);
-                observer.Log(cell, $"training the backdoored model {cell.ModelKey}");
-                var trained = BackdoorTraining.Run(cell.Training, path, cell.AttackDefinition, cancellation, description: cell.Architecture.Description,
-                    adaptive: cell.AdaptiveTsc, log: message => observer.Log(cell, message), maskStore: Path.Combine(cacheFolder, MaskStoreFolder),
+                AtomicText.Write(Path.Combine(folder, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                if (attack is not null) ModelInputs.Record(folder, cell);
+                observer.Log(cell, $"training the {what} {key}");
+                var trained = BackdoorTraining.Run(cell.Training, path, attack, cancellation, description: cell.Architecture.Description,
+                    adaptive: adaptive, log: message => observer.Log(cell, message), maskStore: Path.Combine(cacheFolder, MaskStoreFolder),
                     encoderStore: Path.Combine(cacheFolder, EncoderStoreFolder));
                 var result = new JsonObject
                 {
@@ -100,7 +112,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
                     ["asr"] = trained.Backdoor?.Asr,
                 };
                 AtomicText.Write(summary, result.ToJsonString());
-                observer.Log(cell, $"model {cell.ModelKey}: ACC {trained.Backdoor?.Acc:F2} ASR {trained.Backdoor?.Asr:F2} ({trained.ComputeSeconds:F0} s)");
+                observer.Log(cell, $"{what} {key}: ACC {trained.Backdoor?.Acc:F2} ASR {trained.Backdoor?.Asr:F2} ({trained.ComputeSeconds:F0} s)");
             }
             var training = File.Exists(summary) ? JsonNode.Parse(File.ReadAllText(summary))!.AsObject() : new JsonObject();
             training["trained_now"] = trainedNow;
@@ -108,11 +120,11 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         }
     }
 
-    private ExclusiveFileLock ModelLock(Cell cell, string folder)
+    private ExclusiveFileLock ModelLock(Cell cell, string folder, string key, string what)
     {
         Directory.CreateDirectory(folder);
         return ExclusiveFileLock.Acquire(Path.Combine(folder, "model.lock"),
-            () => observer.Log(cell, $"waiting for another runner training the backdoored model {cell.ModelKey}"), cancellation);
+            () => observer.Log(cell, $"waiting for another runner training the {what} {key}"), cancellation);
     }
 
     /// <summary>ACC/ASR/RA along every trained curve, [{round, stage, t: [...], acc: [...], asr: [...], ra: [...]}]; kept in the cell folder.</summary>

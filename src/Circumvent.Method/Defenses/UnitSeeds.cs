@@ -18,6 +18,8 @@ internal static class UnitSeeds
     public const int SecondMatching = 8;
     /// <summary>The retuning attack after a defence (its set, frozen augmentation and batches; round 0).</summary>
     public const int Retune = 9;
+    /// <summary>The query-based reactivation attack after the retuning attack (its set, generator initialisation and batches; round 0).</summary>
+    public const int Qra = 10;
     /// <summary>Neural Cleanse: a class's trigger search (its round is the class + 1); the unlearning subset and its fine-tuning.</summary>
     public const int TriggerSearch = 20;
     public const int UnlearningSubset = 21;

@@ -20,11 +20,15 @@ namespace Circumvent.Method.Pipelines;
 /// NT-Xent, <see cref="EncoderPurification"/>); it must fit the model. The <see cref="Defense"/> carries the objective's defaults.</param>
 /// <param name="Encoder">How an encoder's stages are scored (downstream probe, kNN); null: the defaults.</param>
 /// <param name="Retune">--retune: after the defence, run the retuning attack (<see cref="RetuningAttack"/>) on the purified model and report its ASR (P-ASR).</param>
+/// <param name="QraCleanModel">--qra: a clean model of the same recipe; after the retuning attack (which it implies), run the query-based
+/// reactivation attack (<see cref="QueryReactivationAttack"/>) against the purified model and this one. Null: no QRA.</param>
+/// <param name="Qra">QRA's settings; null: the authors' (<see cref="QraOptions"/>).</param>
 public sealed record PurificationRequest(
     string ModelPath, string Data, string OutputPath, string? ReportPath, string RunFolder,
     IDefense Defense, double CleanFraction, int Seed, Func<AttackDefinition?, AttackDefinition?> ResolveAttack,
     ModelLoadSettings? ModelLoad = null, Normalization? Normalize = null, string Objective = EncoderPurification.Supervised,
-    EncoderScoring? Encoder = null, bool Retune = false);
+    EncoderScoring? Encoder = null, bool Retune = false, string? QraCleanModel = null,
+    QraOptions? Qra = null);
 
 /// <summary>The data a purification was scored with: the clean subset D, the test set, the normalisation, the attack and the dataset's augmentation.</summary>
 /// <param name="EncoderTests">For an encoder: what its stages are scored on (the curves' points then too), with <paramref name="Probe"/>.</param>
@@ -44,9 +48,10 @@ public static class Purification
 
     /// <param name="Inputs">The input normalisation the model was scored and purified with, and where it came from.</param>
     /// <param name="BytesWritten">Bytes this call wrote: progress saves, the units' results and the purified model (the report aside).</param>
-    /// <param name="Retune">The retuning attack on the purified model, when the request asked for it.</param>
+    /// <param name="Retune">The retuning attack on the purified model, when the request asked for it (or for QRA).</param>
+    /// <param name="Qra">The query-based reactivation attack, when the request asked for it.</param>
     public sealed record Outcome(DefenseResult Result, string OutputPath, string? ReportPath, JsonObject Report, PurificationSetup Setup, InputPreprocessing Inputs,
-        long BytesWritten, RetuningResult? Retune = null);
+        long BytesWritten, RetuningResult? Retune = null, QraResult? Qra = null);
 
     /// <param name="log">Receives what was inferred about the model and one line describing the run once everything is loaded.</param>
     /// <param name="warn">Receives problems that did not stop the load (non-finite weights); null: <paramref name="log"/> gets them.</param>
@@ -73,10 +78,15 @@ public static class Purification
         var normalization = inputs.Normalization;
         // An encoder's ASR is its downstream probe's: the target is a downstream class.
         var attack = ResolveAttack(request, checkpoint, encoder is null ? dataset : downstream.Data);
-        if (request.Retune && attack is null)
-            throw new ArgumentException("--retune poisons its fine-tuning set with the model's attack, and none is known: pass --attack options (or use a model whose metadata records its attack).");
-        if (request.Retune && encoder is not null)
-            throw new ArgumentException("--retune fine-tunes a classifier with poisoned labels; an encoder has none (use it with --objective supervised).");
+        // QRA's teacher is the retuned model, so --qra runs the retuning attack too.
+        bool retuneWanted = request.Retune || request.QraCleanModel is not null;
+        string retuneOption = request.Retune ? "--retune" : "--qra";
+        if (retuneWanted && attack is null)
+            throw new ArgumentException($"{retuneOption} poisons its fine-tuning set with the model's attack, and none is known: pass --attack options (or use a model whose metadata records its attack).");
+        if (retuneWanted && encoder is not null)
+            throw new ArgumentException($"{retuneOption} fine-tunes a classifier with poisoned labels; an encoder has none (use it with --objective supervised).");
+        // Loaded before the defence runs, so a clean model that does not fit costs nothing.
+        var cleanModel = request.QraCleanModel is null ? null : QraCleanModel(request.QraCleanModel, checkpoint, spec.Kind, dataset.Test, log, warn ?? log);
         var clean = Subsets.PerClass(dataset.Train, request.CleanFraction, request.Seed);
         if (clean.Count == 0)
             throw new ArgumentException($"--clean-fraction {request.CleanFraction} selects no images of {spec.Kind}'s {dataset.Train.Count} training images.");
@@ -146,19 +156,47 @@ public static class Purification
         saving.Count(output);
 
         RetuningResult? retune = null;
-        if (request.Retune)
+        if (retuneWanted)
         {
             log?.Invoke("retuning attack (Min et al. 2024) on the purified model: 2% of the training set per class, 5 of it poisoned, 5 epochs");
             retune = RetuningAttack.Run(architecture, result.Purified, dataset.Train, normalization, attack!, dataset.Augmentation,
                 input.Evaluate!, UnitSeeds.For(request.Seed, 0, UnitSeeds.Retune), cancellation: cancellation);
         }
 
+        QraResult? qra = null;
+        if (cleanModel is not null)
+        {
+            log?.Invoke($"query-based reactivation attack (Min et al. 2024) against the purified model and the clean model {request.QraCleanModel}: 500 clean + 500 triggered training images, 50 epochs");
+            qra = QueryReactivationAttack.Run(architecture, result.Purified, retune!.Retuned, cleanModel, dataset.Train,
+                BackdoorTestSet.Create(dataset.Test, normalization, attack), attack!, UnitSeeds.For(request.Seed, 0, UnitSeeds.Qra), request.Qra, cancellation: cancellation);
+        }
+
         var report = PurificationReport.Build(request, result, saving.BytesWritten);
         retune?.AddTo(report);
+        qra?.AddTo(report);
         if (reportPath is not null) AtomicText.Write(reportPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var setup = new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation, encoderTests,
             encoder is null ? null : scoring.ProbeOrDefault, encoder is null ? null : EncoderPurification.Views);
-        return new Outcome(result, output, reportPath, report, setup, inputs, saving.BytesWritten, retune);
+        return new Outcome(result, output, reportPath, report, setup, inputs, saving.BytesWritten, retune, qra);
+    }
+
+    /// <summary>QRA's clean model: read like the model being purified, and refused unless it has the same tensors (names and shapes).</summary>
+    private static ParameterSet QraCleanModel(string path, ModelCheckpoint purified, string datasetKind, ImageDataset test, Action<string>? log, Action<string>? warn)
+    {
+        if (!File.Exists(path)) throw new ArgumentException($"--qra: clean model '{path}' does not exist.");
+        ModelCheckpoint clean;
+        // The loader's messages name --model; this file came from --qra.
+        try { clean = ModelLoading.Build(path, ModelLoading.Read(path), ModelLoadSettings.Default, datasetKind, test, log, warn); }
+        catch (ArgumentException e) { throw new ArgumentException($"--qra: {e.Message}", e); }
+        foreach (var e in purified.Parameters)
+        {
+            if (!clean.Parameters.Contains(e.Name))
+                throw new ArgumentException($"--qra: clean model '{path}' has no tensor '{e.Name}'; it must be a model of the same recipe as --model.");
+            var shape = clean.Parameters[e.Name].Shape;
+            if (!shape.SequenceEqual(e.Tensor.Shape))
+                throw new ArgumentException($"--qra: clean model '{path}' has '{e.Name}' of shape ({string.Join(", ", shape)}), --model ({string.Join(", ", e.Tensor.Shape)}); it must be a model of the same recipe.");
+        }
+        return clean.Parameters;
     }
 
     /// <summary>

@@ -104,6 +104,24 @@ public class ElementwiseTests
     }
 
     [Fact]
+    public void ClampLimitsValuesAndPassesTheGradientOnlyInsideTheBounds()
+    {
+        var x = Tensor.Parameter([-2f, -0.5f, 0f, 0.5f, 2f], 5);
+        var y = Op.Clamp(x, -1f, 1f);
+        Assert.Equal([-1f, -0.5f, 0f, 0.5f, 1f], y.ToArray());
+        Op.Sum(Op.MulScalar(y, 3f)).Backward();
+        Assert.Equal([0f, 3f, 3f, 3f, 0f], x.Grad!.ToArray());
+        Assert.Equal([0.5f, 0.5f, 0.5f, 2f], Op.Clamp(Tensor.FromArray([-2f, 0f, 0.5f, 2f], 4), 0.5f, null).ToArray());
+        Assert.Equal([-2f, 0f, 0.5f, 0.5f], Op.Clamp(Tensor.FromArray([-2f, 0f, 0.5f, 2f], 4), null, 0.5f).ToArray());
+        Assert.Throws<ArgumentException>(() => Op.Clamp(x, 1f, -1f));
+        // Values kept away from the bounds, so the finite differences do not cross one.
+        var spread = AwayFromZero(10, 0.05f, 3, 5);
+        var s = spread.Span;
+        for (int i = 0; i < s.Length; i++) if (Math.Abs(Math.Abs(s[i]) - 0.8f) < 0.05f) s[i] += 0.1f;
+        GradCheck.Check(t => Op.Clamp(t[0], -0.8f, 0.8f), [spread]);
+    }
+
+    [Fact]
     public void UnaryOpGradientsMatchFiniteDifferences()
     {
         GradCheck.Check(t => Op.Exp(t[0]), [TestData.Randn(1, 3, 5)]);

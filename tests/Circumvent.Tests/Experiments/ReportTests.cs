@@ -156,6 +156,45 @@ public class ReportTests(ITestOutputHelper output)
         output.WriteLine($"screenshot: {png} ({bytes.Length} bytes)");
     }
 
+    /// <summary>
+    /// With P-ASR in the results the page plots O-ASR against P-ASR: one figure per setting, a point per (attack, rate) of every
+    /// defence that has P-ASR at the means over seeds (tsc badnet: O-ASR (2 + 6)/2 = 4, P-ASR (80 + 90)/2 = 85 → pixel
+    /// (56 + 0.04·440, 40 + 300 − 0.85·300) = (73.6, 85)), a legend mark per such defence, none for a defence without it.
+    /// </summary>
+    [SkippableFact]
+    public void HtmlReportPlotsOAsrAgainstPAsrPerDefence()
+    {
+        var dir = CliHarness.TempFolder();
+        var lines = HandMade().ToList();
+        double?[] pAsr = [null, null, 80, 90, 50, 10, 30]; // none: no retuning; tsc badnet 80/90; blended none 50; blended tsc 10/30
+        for (int i = 0; i < lines.Count; i++) if (pAsr[i] is double p) lines[i]["p_asr"] = p;
+        lines[0]["p_asr"] = null;
+        var results = WriteResults(dir, lines);
+        var run = CliHarness.Run("experiment", "report", results, "--out", Path.Combine(dir, "report"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var html = Path.Combine(dir, "report", "report.html");
+        var text = File.ReadAllText(html);
+        var section = text[text.IndexOf("id=\"o-asr-p-asr\"", StringComparison.Ordinal)..text.IndexOf("id=\"along-t\"", StringComparison.Ordinal)];
+        Assert.Equal(1, section.Split("<svg").Length - 1);
+        // Points: tsc badnet, tsc blended, none blended (its badnet has no P-ASR); legend: none, tsc.
+        Assert.Equal(3 + 2, section.Split("<circle").Length - 1);
+        Assert.Contains("<circle cx=\"73.6\" cy=\"85\"", section);
+        // blended tsc: O-ASR 35, P-ASR 20 → (56 + 0.35·440, 340 − 0.2·300) = (210, 280); blended none: (99, 50) → (491.6, 190).
+        Assert.Contains("<circle cx=\"210\" cy=\"280\"", section);
+        Assert.Contains("<circle cx=\"491.6\" cy=\"190\"", section);
+        Assert.Contains("tsc · badnet 5%: O-ASR 4.00, P-ASR 85.00", System.Net.WebUtility.HtmlDecode(section));
+
+        var without = CliHarness.Run("experiment", "report", WriteResults(CliHarness.TempFolder(), HandMade()), "--out", Path.Combine(dir, "plain"));
+        Assert.True(without.ExitCode == 0, without.Stderr);
+        Assert.Contains("No P-ASR", File.ReadAllText(Path.Combine(dir, "plain", "report.html")));
+
+        string? chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);
+        if (chromium is null) throw new SkipException("chromium not installed (scripts/install-deps installs it); the page was checked as text only.");
+        var dom = Chromium(chromium, "--dump-dom", new Uri(html).AbsoluteUri);
+        Assert.Equal(4, dom.Split("<svg").Length - 1); // the scatter plus the three line charts
+        Assert.Equal(5, dom.Split("<circle").Length - 1);
+    }
+
     private static string Chromium(string exe, params string[] args)
     {
         // --no-sandbox: the test may run as root in a container, where the sandbox cannot start.

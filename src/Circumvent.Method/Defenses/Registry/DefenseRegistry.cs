@@ -18,6 +18,8 @@ public static class DefenseRegistry
         new NeuralCleanse.NeuralCleansePlugin(),
         new Anp.AnpPlugin(),
         new FtSam.FtSamPlugin(),
+        new Sau.SauPlugin(),
+        new Pam.PamPlugin(),
     ];
 
     public static IReadOnlyList<string> Names => [.. All.Select(p => p.Name)];
