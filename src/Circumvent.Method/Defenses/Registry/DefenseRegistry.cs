@@ -18,6 +18,7 @@ public static class DefenseRegistry
         new NeuralCleanse.NeuralCleansePlugin(),
         new Anp.AnpPlugin(),
         new FtSam.FtSamPlugin(),
+        new IBau.IBauPlugin(),
     ];
 
     public static IReadOnlyList<string> Names => [.. All.Select(p => p.Name)];
