@@ -68,3 +68,69 @@ public class SapaTests(ITestOutputHelper output)
         Assert.Contains(d.ToArray(), v => Math.Abs(v * 255 * 0.25) > 4); // δ moved (steps of 0.1·ε, 15 of them)
     }
 }
+
+/// <summary>`--attack sapa` as an <see cref="Circumvent.Attacks.IAttack"/>: its patch, and poisoning a tiny training set against a surrogate file.</summary>
+public class SapaAttackTests
+{
+    private static Circumvent.Attacks.Sapa.SapaAttack Sapa(string? cleanModel, int steps = 5) =>
+        (Circumvent.Attacks.Sapa.SapaAttack)Circumvent.Attacks.AttackFactory.Create(new Circumvent.Attacks.AttackDefinition
+        {
+            Kind = "sapa", Target = 2, CleanModel = cleanModel, SapaSteps = steps, SapaSources = 8, SapaPatchSize = 3, PoisonRate = 0.1,
+        });
+
+    [Fact]
+    public void TriggerIsABlackAndWhitePatchInTheBottomRightCorner()
+    {
+        var attack = Sapa(null);
+        var image = Enumerable.Repeat((byte)100, 3 * 8 * 8).ToArray();
+        attack.ApplyTrigger(image, 3, 8, 8);
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 8; y++)
+                for (int x = 0; x < 8; x++)
+                {
+                    byte v = image[(c * 8 + y) * 8 + x];
+                    if (y >= 5 && x >= 5) Assert.Equal(attack.PatchValue(c, y - 5, x - 5), v);
+                    else Assert.Equal(100, v);
+                }
+        Assert.Contains(image, v => v == 0);
+        Assert.Contains(image, v => v == 255);
+        Assert.True(((Circumvent.Attacks.IAttack)attack).CleanLabel);
+    }
+
+    [Fact]
+    public void PoisoningPerturbsTargetImagesWithinEpsilonAndKeepsTheirLabels()
+    {
+        var f = new SecondOrderFixture();
+        var path = AttackTestImages.TempFile("sapa-surrogate.safetensors");
+        new Circumvent.Models.Checkpoints.ModelCheckpoint
+        {
+            Architecture = f.Architecture.Config, Parameters = f.Model(),
+            NormalizationMean = Normalization.Cifar10.Mean, NormalizationStd = Normalization.Cifar10.Std,
+        }.Save(path);
+        var rng = new Random(5);
+        var pixels = new byte[40 * 3 * 64];
+        rng.NextBytes(pixels);
+        var train = new ImageDataset(pixels, [.. Enumerable.Range(0, 40).Select(i => i % 4)], 3, 8, 8, ["a", "b", "c", "d"]);
+
+        var result = Circumvent.Attacks.Poisoning.Poison(train, Sapa(path), 0.1, seed: 1);
+        Assert.Equal(4, result.PoisonedIndices.Length);
+        Assert.All(result.PoisonedIndices, i => Assert.Equal(2, train.Labels[i]));
+        Assert.Equal(train.Labels, result.Data.Labels);
+        int changed = 0;
+        for (int i = 0; i < train.Count; i++)
+        {
+            var before = train.Image(i).ToArray();
+            var after = result.Data.Image(i).ToArray();
+            if (!result.PoisonedIndices.Contains(i)) { Assert.Equal(before, after); continue; }
+            for (int p = 0; p < before.Length; p++)
+            {
+                Assert.True(Math.Abs(after[p] - before[p]) <= 16 + 1, $"image {i} pixel {p}: {before[p]} → {after[p]}, beyond ε = 16 (+ rounding)");
+                if (after[p] != before[p]) changed++;
+            }
+        }
+        Assert.True(changed > 0, "no poison pixel changed");
+
+        var missing = Assert.Throws<ArgumentException>(() => Circumvent.Attacks.Poisoning.Poison(train, Sapa(null), 0.1, seed: 1));
+        Assert.Contains("--clean-model", missing.Message);
+    }
+}
