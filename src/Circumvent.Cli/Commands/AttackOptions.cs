@@ -172,6 +172,8 @@ internal sealed class AttackOptions
             throw new UsageException("--attack input-aware needs --generators FILE: the trained trigger networks (NAME.input-aware.safetensors beside the model).");
         if (_forTraining && definition.Kind == AttackDefinition.LcKind && definition.CleanModel is null)
             throw new UsageException("--attack lc needs --clean-model PATH: the clean checkpoint the PGD perturbation is computed against.");
+        if (_forTraining && definition.Kind == AttackDefinition.SapaKind && definition.CleanModel is null)
+            throw new UsageException("--attack sapa needs --clean-model PATH: the clean surrogate checkpoint the poisons are matched on.");
         try
         {
             definition.Validate();
