@@ -1,8 +1,8 @@
 namespace Circumvent.Engine.Autograd;
 
 /// <summary>
-/// Products of second derivatives with a vector, from two gradient evaluations (central differences of gradients,
-/// as DARTS computes its architecture Hessian term) — the one place in Circumvent that needs "gradients of gradients"
+/// Products of second derivatives with a vector, from central differences of gradients (as DARTS computes its
+/// architecture Hessian term; three gradient evaluations, see the remarks) — the one place in Circumvent that needs "gradients of gradients"
 /// (I-BAU's hypergradient, SAPA's gradient matching) gets them here. Chosen over double backward; see the remarks.
 /// <para>
 /// For a scalar L(a, b) and a direction u in b's space: (∂²L/∂a∂b)·u ≈ [∇ₐL(a, b + εu) − ∇ₐL(a, b − εu)] / 2ε with
@@ -32,8 +32,9 @@ public static class SecondOrderProducts
     /// <summary>
     /// (∂²L/∂a∂b)·u: calls <paramref name="gradient"/> once at b (recording the activation pattern) and once at each of
     /// b ± εu with the tensors <paramref name="shifted"/> (b) moved in place and that pattern replayed; it must return
-    /// ∇ₐL (any tensors a, as arrays it owns or copies) and run the same ops each time. b is restored bit for bit. u holds one array per tensor of b, of the same lengths.
-    /// Returns one array per array <paramref name="gradient"/> returns; all zeros when u = 0.
+    /// ∇ₐL (any tensors a, as arrays it owns or copies) and run the same ops each time. b is restored bit for bit.
+    /// u holds one array per tensor of b, of the same lengths. Returns one array per array <paramref name="gradient"/>
+    /// returns; all zeros when u = 0.
     /// </summary>
     public static float[][] Mixed(IReadOnlyList<Tensor> shifted, IReadOnlyList<float[]> direction, Func<float[][]> gradient,
         double radius = DefaultRadius) => Mixed(shifted, direction, gradient, out _, radius);
