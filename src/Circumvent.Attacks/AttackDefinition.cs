@@ -21,9 +21,10 @@ public sealed record AttackDefinition
     public const string InputAwareKind = "input-aware";
     public const string NarcissusKind = "narcissus";
     public const string SsbaKind = "ssba";
-    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind, InputAwareKind, NarcissusKind, SsbaKind];
+    public const string SapaKind = "sapa";
+    public static IReadOnlyList<string> Kinds { get; } = [BadNetKind, BlendedKind, SigKind, LfKind, WaNetKind, LcKind, InputAwareKind, NarcissusKind, SsbaKind, SapaKind];
     /// <summary>Clean-label attacks poison target-class samples only and keep every label.</summary>
-    public static IReadOnlyList<string> CleanLabelKinds { get; } = [SigKind, LcKind, NarcissusKind];
+    public static IReadOnlyList<string> CleanLabelKinds { get; } = [SigKind, LcKind, NarcissusKind, SapaKind];
 
     /// <summary>One of <see cref="Kinds"/>.</summary>
     public string Kind { get; init; } = BadNetKind;
@@ -77,7 +78,7 @@ public sealed record AttackDefinition
     /// <summary>WaNet: seed of the random flow field (the trigger itself, so it is part of the definition).</summary>
     public int Seed { get; init; }
 
-    /// <summary>LC: the clean model (.safetensors) PGD attacks; needed to poison a training set, not to test.</summary>
+    /// <summary>LC: the clean model (.safetensors) PGD attacks; SAPA: the surrogate its poisons are matched on. Needed to poison a training set, not to test.</summary>
     public string? CleanModel { get; init; }
     /// <summary>LC: L∞ radius of the PGD perturbation on the 0–255 scale (8 = 8/255).</summary>
     public double PgdEpsilon { get; init; } = 8;
@@ -126,6 +127,17 @@ public sealed record AttackDefinition
     public int EncoderImages { get; init; }
     /// <summary>SSBA encoder training: Adam's learning rate (the authors' 1e-4).</summary>
     public double EncoderLearningRate { get; init; } = 1e-4;
+
+    /// <summary>SAPA: L∞ bound of the poison perturbations on the 0–255 scale (the authors' 16).</summary>
+    public double SapaEpsilon { get; init; } = 16;
+    /// <summary>SAPA: signAdam steps of the gradient matching (the authors' 250; the small-scale recipe's 100).</summary>
+    public int SapaSteps { get; init; } = 100;
+    /// <summary>SAPA: σ, the radius of the sharpness-aware weight perturbation (0 = Sleeper Agent).</summary>
+    public double SapaSigma { get; init; } = 0.01;
+    /// <summary>SAPA: patched non-target training images whose gradient the poisons match (the authors' 1,000; small scale 200).</summary>
+    public int SapaSources { get; init; } = 200;
+    /// <summary>SAPA: side of the square colourful patch (the test-time trigger, bottom-right; the authors' 8 at 32×32).</summary>
+    public int SapaPatchSize { get; init; } = 8;
 
     [JsonIgnore]
     public bool IsCleanLabel => CleanLabelKinds.Contains(Kind);
@@ -189,6 +201,13 @@ public sealed record AttackDefinition
                 if (MaskEpochs < 1) throw new ArgumentException($"--mask-epochs must be at least 1, got {MaskEpochs}.");
                 if (!(MaskDensity > 0 && MaskDensity <= 1)) throw new ArgumentException($"--mask-density must be in (0, 1], got {Format(MaskDensity)}.");
                 break;
+            case SapaKind:
+                if (!(SapaEpsilon > 0 && SapaEpsilon <= 255)) throw new ArgumentException($"--sapa-eps must be in (0, 255], got {Format(SapaEpsilon)}.");
+                if (SapaSteps < 1) throw new ArgumentException($"--sapa-steps must be at least 1, got {SapaSteps}.");
+                if (!(SapaSigma >= 0) || double.IsInfinity(SapaSigma)) throw new ArgumentException($"--sapa-sigma must be a finite value ≥ 0, got {Format(SapaSigma)}.");
+                if (SapaSources < 1) throw new ArgumentException($"--sapa-sources must be at least 1, got {SapaSources}.");
+                if (SapaPatchSize < 1) throw new ArgumentException($"--sapa-patch-size must be at least 1, got {SapaPatchSize}.");
+                break;
             case SsbaKind:
                 if (FingerprintBits < 1) throw new ArgumentException($"--fingerprint-bits must be at least 1, got {FingerprintBits}.");
                 if (!(EncoderWidth > 0) || double.IsInfinity(EncoderWidth)) throw new ArgumentException($"--encoder-width must be a positive number, got {Format(EncoderWidth)}.");
@@ -221,6 +240,7 @@ public sealed record AttackDefinition
         ["test_amplification"] = NarcissusKind,
         ["encoder"] = SsbaKind, ["encoder_sha256"] = SsbaKind, ["secret_seed"] = SsbaKind, ["fingerprint_bits"] = SsbaKind, ["encoder_width"] = SsbaKind,
         ["encoder_epochs"] = SsbaKind, ["encoder_images"] = SsbaKind, ["encoder_learning_rate"] = SsbaKind,
+        ["sapa_epsilon"] = SapaKind, ["sapa_steps"] = SapaKind, ["sapa_sigma"] = SapaKind, ["sapa_sources"] = SapaKind, ["sapa_patch_size"] = SapaKind,
     };
 
     private static readonly JsonSerializerOptions JsonOptions = new()

@@ -21,6 +21,7 @@ public static class AttackFactory
             AttackDefinition.InputAwareKind => new InputAwareAttack(definition),
             AttackDefinition.NarcissusKind => new NarcissusAttack(definition),
             AttackDefinition.SsbaKind => new SsbaAttack(definition),
+            AttackDefinition.SapaKind => new Sapa.SapaAttack(definition),
             _ => throw new ArgumentException($"Unknown attack kind '{definition.Kind}'."),
         };
     }

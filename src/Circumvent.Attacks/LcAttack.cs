@@ -1,6 +1,4 @@
 using Circumvent.Data;
-using Circumvent.Models;
-using Circumvent.Models.Checkpoints;
 
 namespace Circumvent.Attacks;
 
@@ -26,28 +24,10 @@ public sealed class LcAttack(AttackDefinition definition) : AdditiveAttack(defin
     /// <summary>PGD against the clean model, then the corner trigger.</summary>
     public override void PoisonTrainingImages(ImageDataset set, IReadOnlyList<int> indices)
     {
-        var (arch, parameters, normalization) = LoadCleanModel(set);
+        var (arch, parameters, normalization) = CleanModelFile.Load(Definition, set, "PGD runs against it");
         ProjectedGradientDescent.PerturbInPlace(arch, parameters, normalization, set, indices,
             Definition.PgdEpsilon, Definition.PgdStepSize, Definition.PgdSteps);
         foreach (int i in indices) ApplyTrigger(set.Image(i), set.Channels, set.Height, set.Width);
-    }
-
-    private (IArchitecture Arch, ParameterSet Parameters, Normalization Normalization) LoadCleanModel(ImageDataset set)
-    {
-        string path = Definition.CleanModel
-            ?? throw new ArgumentException("The lc attack needs --clean-model PATH to poison a training set (PGD runs against it).");
-        if (!File.Exists(path)) throw new ArgumentException($"--clean-model '{path}': file not found.");
-        var checkpoint = ModelCheckpoint.Load(path);
-        var a = checkpoint.Architecture;
-        if (a.InChannels != set.Channels || a.Height != set.Height || a.Width != set.Width)
-            throw new ArgumentException($"--clean-model '{path}' expects {a.InChannels}×{a.Height}×{a.Width} images but the training set has {set.Channels}×{set.Height}×{set.Width}.");
-        if (a.Classes != set.NumClasses)
-            throw new ArgumentException($"--clean-model '{path}' has {a.Classes} classes but the training set has {set.NumClasses}.");
-        // A checkpoint without normalisation saw inputs scaled to [0, 1] only.
-        var normalization = checkpoint.NormalizationMean is { } mean
-            ? new Normalization(mean, checkpoint.NormalizationStd!)
-            : Normalization.Identity(set.Channels);
-        return (Architectures.Create(a), checkpoint.Parameters, normalization);
     }
 
     /// <summary>±255 at the 36 corner pixels, 0 elsewhere.</summary>

@@ -40,6 +40,7 @@ internal sealed class AttackOptions
         Add("--warp-strength", "WaNet: warping strength s.", d.WarpStrength, [AttackDefinition.WaNetKind], (a, v) => a with { WarpStrength = v });
         Add("--grid-rescale", "WaNet: grid rescale factor.", d.GridRescale, [AttackDefinition.WaNetKind], (a, v) => a with { GridRescale = v });
         Add("--attack-seed", "WaNet: seed of the random flow field (the trigger itself).", d.Seed, [AttackDefinition.WaNetKind], (a, v) => a with { Seed = v });
+        Add("--sapa-patch-size", "sapa: side of the colourful square patch, the test-time trigger (bottom-right).", d.SapaPatchSize, [AttackDefinition.SapaKind], (a, v) => a with { SapaPatchSize = v });
         Add("--secret-seed", "ssba: seed of the bit string embedded in every poisoned and triggered image (the trigger itself).", d.SecretSeed, [AttackDefinition.SsbaKind], (a, v) => a with { SecretSeed = v });
         var encoder = new Option<string>("--encoder") { Description = forTraining
             ? "ssba: a trained StegaStamp encoder (.ssba-encoder.safetensors) to poison with instead of training one."
@@ -59,9 +60,13 @@ internal sealed class AttackOptions
             Add("--encoder-epochs", "ssba encoder: training epochs.", d.EncoderEpochs, [AttackDefinition.SsbaKind], (a, v) => a with { EncoderEpochs = v });
             Add("--encoder-images", "ssba encoder: training images drawn from the training set (0 = all).", d.EncoderImages, [AttackDefinition.SsbaKind], (a, v) => a with { EncoderImages = v });
             Add("--encoder-lr", "ssba encoder: Adam learning rate.", d.EncoderLearningRate, [AttackDefinition.SsbaKind], (a, v) => a with { EncoderLearningRate = v });
+            Add("--sapa-eps", "sapa: L∞ bound of the poison perturbations, 0–255 scale (16 = 16/255).", d.SapaEpsilon, [AttackDefinition.SapaKind], (a, v) => a with { SapaEpsilon = v });
+            Add("--sapa-steps", "sapa: signAdam steps of the gradient matching (the authors' 250).", d.SapaSteps, [AttackDefinition.SapaKind], (a, v) => a with { SapaSteps = v });
+            Add("--sapa-sigma", "sapa: radius σ of the sharpness-aware weight perturbation (0 = Sleeper Agent).", d.SapaSigma, [AttackDefinition.SapaKind], (a, v) => a with { SapaSigma = v });
+            Add("--sapa-sources", "sapa: patched non-target training images whose gradient the poisons match (the authors' 1,000).", d.SapaSources, [AttackDefinition.SapaKind], (a, v) => a with { SapaSources = v });
             Sbl = new SblOptions();
-            var cleanModel = new Option<string>("--clean-model") { Description = "LC: clean checkpoint (.safetensors) the PGD perturbation is computed against." };
-            _fields.Add(new Field(cleanModel, [AttackDefinition.LcKind], (a, p) => a with { CleanModel = CheckFile("--clean-model", p.GetValue(cleanModel)) }));
+            var cleanModel = new Option<string>("--clean-model") { Description = "lc: clean checkpoint (.safetensors) the PGD perturbation is computed against; sapa: the surrogate its poisons are matched on." };
+            _fields.Add(new Field(cleanModel, [AttackDefinition.LcKind, AttackDefinition.SapaKind], (a, p) => a with { CleanModel = CheckFile("--clean-model", p.GetValue(cleanModel)) }));
         }
         else
         {
@@ -167,6 +172,8 @@ internal sealed class AttackOptions
             throw new UsageException("--attack input-aware needs --generators FILE: the trained trigger networks (NAME.input-aware.safetensors beside the model).");
         if (_forTraining && definition.Kind == AttackDefinition.LcKind && definition.CleanModel is null)
             throw new UsageException("--attack lc needs --clean-model PATH: the clean checkpoint the PGD perturbation is computed against.");
+        if (_forTraining && definition.Kind == AttackDefinition.SapaKind && definition.CleanModel is null)
+            throw new UsageException("--attack sapa needs --clean-model PATH: the clean surrogate checkpoint the poisons are matched on.");
         try
         {
             definition.Validate();

@@ -53,7 +53,7 @@ public static partial class Op
         });
 
     /// <summary>max(x, 0); the gradient at exactly 0 is 0, as in PyTorch.</summary>
-    public static Tensor Relu(Tensor a) =>
+    public static Tensor Relu(Tensor a) => Autograd.ActivationPattern.Current is { } pattern ? PatternRelu(pattern, a) :
         Unary("relu", a, (x, y) => TensorPrimitives.Max(x, 0f, y), ReluBackward);
 
     /// <summary>The exact GELU, x·Φ(x) (PyTorch's nn.GELU() default, approximate='none'); see <see cref="GeluKernels"/>.</summary>

@@ -21,7 +21,9 @@ public static partial class Op
     /// </summary>
     public static Tensor BatchNormRelu(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
         bool training, float eps, out BatchStatistics? batchStats) =>
-        BatchNormCore(x, weight, bias, runningMean, runningVar, training, eps, relu: true, out batchStats);
+        Autograd.ActivationPattern.Current is null
+            ? BatchNormCore(x, weight, bias, runningMean, runningVar, training, eps, relu: true, out batchStats)
+            : Relu(BatchNorm(x, weight, bias, runningMean, runningVar, training, eps, out batchStats)); // the mask is the pattern's
 
     /// <summary>
     /// Eval-mode <see cref="BatchNormRelu"/> written over x itself and returned: for inference, where x is
@@ -31,6 +33,7 @@ public static partial class Op
     public static Tensor BatchNormReluInPlace(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float eps)
     {
         CheckBatchNorm(x, weight, bias, runningMean, runningVar, training: false);
+        if (Autograd.ActivationPattern.Current is not null) return BatchNormRelu(x, weight, bias, runningMean, runningVar, false, eps, out _);
         if (Tensor.NeedsGraph(x, weight, bias))
             throw new InvalidOperationException("batch_norm_relu in place: the inputs need gradients; use BatchNormRelu.");
         var (mean, invStd) = NormalizingMoments(x, runningMean, runningVar, training: false, eps, out _);

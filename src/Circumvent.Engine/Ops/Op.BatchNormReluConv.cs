@@ -20,6 +20,9 @@ public static partial class Op
         bool training, float eps, out BatchStatistics? batchStats,
         Tensor convWeight, Tensor? convBias, int stride = 1, int padding = 0, Tensor? residual = null)
     {
+        if (Autograd.ActivationPattern.Current is not null) // unfused, so the ReLU takes the pattern's mask
+            return Conv2d(BatchNormRelu(x, bnWeight, bnBias, runningMean, runningVar, training, eps, out batchStats),
+                convWeight, convBias, stride, padding, residual);
         CheckBatchNorm(x, bnWeight, bnBias, runningMean, runningVar, training);
         var g = CheckConv2d(x, convWeight, convBias, stride, padding);
         var shape = new BatchNormShape(x);

@@ -13,6 +13,7 @@ public static partial class Op
     public static Tensor MaxPool2d(Tensor x, int kernel, int stride, int padding = 0)
     {
         var g = CheckPool(x, kernel, stride, padding, "max_pool2d");
+        if (Autograd.ActivationPattern.Current is { } pattern) return PatternMaxPool(pattern, x, g, kernel, stride, padding);
         if (kernel == 2 && stride == 2 && padding == 0) return MaxPool2x2(x);
         var y = PoolPlanes(x, g.OutHeight, g.OutWidth, kernel * kernel, (plane, output) => PoolKernels.MaxForward(g, plane, output));
         return y.WithBackward("max_pool2d", [x], gy =>

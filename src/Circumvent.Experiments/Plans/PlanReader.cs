@@ -150,9 +150,11 @@ public sealed class PlanReader
         AttackDefinition definition;
         try { definition = Definition(fields, someRate); }
         catch (ArgumentException e) { throw Error(field, e.Message); }
-        // LC reads its clean model only when a cell trains; a missing one must fail now, not hours into the plan.
-        if (definition.Kind == AttackDefinition.LcKind && definition.CleanModel is null)
-            throw Error(field + ".clean_model", "missing: lc needs the clean checkpoint its PGD perturbation is computed against.");
+        // LC and SAPA read their clean model only when a cell trains; a missing one must fail now, not hours into the plan.
+        if (definition.Kind is AttackDefinition.LcKind or AttackDefinition.SapaKind && definition.CleanModel is null)
+            throw Error(field + ".clean_model", definition.Kind == AttackDefinition.LcKind
+                ? "missing: lc needs the clean checkpoint its PGD perturbation is computed against."
+                : "missing: sapa needs the clean surrogate checkpoint its poisons are matched on.");
         if (_requireMadeInputs && definition.CleanModel is { } cleanModel && !File.Exists(cleanModel))
             throw Error(field + ".clean_model", $"file '{cleanModel}' not found; train a clean model first (circumvent train … --out that file).");
         if (definition.Encoder is { } encoder && !File.Exists(encoder))

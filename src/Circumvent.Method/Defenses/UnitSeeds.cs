@@ -25,6 +25,8 @@ internal static class UnitSeeds
     public const int UnlearningSubset = 21;
     /// <summary>ANP: the batches and neuron noise of the mask optimisation.</summary>
     public const int NeuronMasks = 22;
+    /// <summary>I-BAU: its batches (drawn once) and the images of each batch that carry the perturbation.</summary>
+    public const int IBau = 30;
 
     public static int For(int seed, int round, int purpose) =>
         unchecked((int)(Mix((uint)seed * 0x9E3779B1u ^ (uint)round * 0x85EBCA77u ^ (uint)purpose * 0xC2B2AE3Du) & 0x7FFFFFFF));

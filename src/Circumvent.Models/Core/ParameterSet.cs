@@ -57,6 +57,19 @@ public sealed class ParameterSet : IEnumerable<NamedTensor>
         return copy;
     }
 
+    /// <summary>
+    /// A set over the same value arrays (no copy: a change to one shows in the other) whose parameters require gradients
+    /// iff <paramref name="requiresGrad"/> and carry no gradient yet — to differentiate with respect to the weights or
+    /// to something else only (an input perturbation) without touching the gradients of this set's tensors.
+    /// </summary>
+    public ParameterSet Sharing(bool requiresGrad)
+    {
+        var view = new ParameterSet();
+        foreach (var e in _entries)
+            view.Add(e.Name, new Tensor(e.Tensor.Shape.ToArray(), e.Tensor.Data, requiresGrad && e.Role == TensorRole.Parameter), e.Role);
+        return view;
+    }
+
     public void ZeroGrad()
     {
         foreach (var e in _entries) e.Tensor.ZeroGrad();

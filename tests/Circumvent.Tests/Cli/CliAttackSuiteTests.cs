@@ -105,6 +105,22 @@ public class CliAttackSuiteTests
     }
 
     [Fact]
+    public void SapaCraftsAgainstAUserSurrogateAndEvalNeedsNoneOfIt()
+    {
+        var clean = NewModelPath("surrogate");
+        Assert.Equal(0, CliHarness.Run(Train(clean)).ExitCode);
+        var (attack, record, model) = TrainWith("--attack", "sapa", "--clean-model", clean, "--target", "1", "--poison-rate", "0.02",
+            "--sapa-steps", "3", "--sapa-sources", "10", "--sapa-patch-size", "4");
+        Assert.Equal(Path.GetFullPath(clean), attack.CleanModel);
+        Assert.Equal((3, 10, 4), (attack.SapaSteps, attack.SapaSources, attack.SapaPatchSize));
+        Assert.Equal(6, record.Poisoned.Length);
+
+        File.Delete(clean);
+        var eval = CliHarness.Run("eval", "--model", model, "--data", Fixture.Value.Data, "--json");
+        Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
+    }
+
+    [Fact]
     public void AdaptiveTscSavesTheAttacksResultAndRecordsIt()
     {
         var (_, record, model) = TrainWith("--attack", "badnet", "--poison-rate", "0.1", "--adaptive-tsc", "--adaptive-epochs", "1");
@@ -133,6 +149,8 @@ public class CliAttackSuiteTests
         { ["--attack", "badnet", "--adaptive-epochs", "3"], ["--adaptive-epochs", "--adaptive-tsc"] },
         { ["--attack", "badnet", "--adaptive-tsc", "--adaptive-lr", "0"], ["--adaptive-lr"] },
         { ["--attack", "lc"], ["--clean-model"] },
+        { ["--attack", "sapa"], ["--clean-model"] },
+        { ["--attack", "sapa", "--clean-model", JunkCheckpoint(), "--sapa-eps", "0"], ["--sapa-eps"] },
         { ["--attack", "lc", "--clean-model", "/no/such/clean.safetensors"], ["--clean-model", "/no/such/clean.safetensors"] },
         { ["--attack", "lc", "--clean-model", JunkCheckpoint()], ["junk.safetensors"] },
         { ["--attack", "sig", "--pgd-eps", "4"], ["--pgd-eps", "sig"] },

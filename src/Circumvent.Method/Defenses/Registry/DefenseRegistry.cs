@@ -20,6 +20,7 @@ public static class DefenseRegistry
         new FtSam.FtSamPlugin(),
         new Sau.SauPlugin(),
         new Pam.PamPlugin(),
+        new IBau.IBauPlugin(),
     ];
 
     public static IReadOnlyList<string> Names => [.. All.Select(p => p.Name)];

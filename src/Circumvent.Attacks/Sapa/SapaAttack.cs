@@ -1,0 +1,100 @@
+using Circumvent.Data;
+using Circumvent.Engine;
+
+namespace Circumvent.Attacks.Sapa;
+
+/// <summary>
+/// SAPA (He et al., ICLR 2024), clean-label: the poisoned training images are target-class images with an ε-bounded
+/// perturbation crafted on a clean surrogate (<see cref="AttackDefinition.CleanModel"/>) so that their training gradient
+/// matches that of patched non-target images labelled the target (<see cref="SapaCrafting"/>, at SAM-perturbed weights);
+/// labels stay. Test time: the colourful square patch alone.
+/// </summary>
+/// <remarks>
+/// Deviations from the authors' Sleeper Agent code, for a fixed CPU budget (docs/more-attacks.md): the surrogate is not
+/// retrained during crafting (their T = 4 retrains), the poisons are not chosen by gradient norm (they are the ones
+/// <see cref="Poisoning"/> draws), and the patch sits at the bottom-right corner rather than at a random place, so a
+/// triggered image is a function of the image alone. The patch's colours: each pixel and channel 0 or 255, drawn once
+/// from a fixed seed.
+/// </remarks>
+public sealed class SapaAttack : IAttack
+{
+    /// <summary>Seeds the patch's colours and the choice of source images: part of the attack's definition.</summary>
+    private const int PatchSeed = 19, SourceSeed = 20;
+
+    public SapaAttack(AttackDefinition definition)
+    {
+        if (definition.Kind != AttackDefinition.SapaKind)
+            throw new ArgumentException($"SapaAttack needs a '{AttackDefinition.SapaKind}' definition, got '{definition.Kind}'.");
+        definition.Validate();
+        Definition = definition;
+    }
+
+    public string Name => Definition.Kind;
+    public int TargetClass => Definition.Target;
+    public AttackDefinition Definition { get; }
+
+    public SapaOptions Options => new() { Epsilon = Definition.SapaEpsilon, Steps = Definition.SapaSteps, Sigma = Definition.SapaSigma };
+
+    /// <summary>The patch's value at (channel, row, column) of the patch: 0 or 255.</summary>
+    public byte PatchValue(int channel, int row, int column)
+    {
+        int side = Definition.SapaPatchSize;
+        var rng = new Random(PatchSeed + 7919 * ((channel * side + row) * side + column));
+        return rng.Next(2) == 0 ? (byte)0 : (byte)255;
+    }
+
+    public void ApplyTrigger(Span<byte> chw, int channels, int height, int width)
+    {
+        PixelPatterns.CheckImage("SAPA", chw, channels, height, width);
+        int side = Definition.SapaPatchSize;
+        if (side > height || side > width)
+            throw new ArgumentException($"SAPA: the {side}×{side} patch does not fit a {height}×{width} image (--sapa-patch-size).");
+        for (int c = 0; c < channels; c++)
+            for (int r = 0; r < side; r++)
+                for (int k = 0; k < side; k++)
+                    chw[(c * height + height - side + r) * width + width - side + k] = PatchValue(c, r, k);
+    }
+
+    /// <summary>Crafts δ for the images at <paramref name="indices"/> (target class) against the surrogate and writes x + δ back.</summary>
+    public void PoisonTrainingImages(ImageDataset set, IReadOnlyList<int> indices)
+    {
+        if (indices.Count == 0) return;
+        var (arch, surrogate, normalization) = CleanModelFile.Load(Definition, set, "its poisons are matched on it");
+        var others = Enumerable.Range(0, set.Count).Where(i => set.Labels[i] != TargetClass).ToArray();
+        if (others.Length == 0) throw new ArgumentException($"SAPA needs images outside target class {TargetClass} as sources.");
+        var picked = Subsets.RandomIndices(others.Length, Math.Min(Definition.SapaSources, others.Length), SourceSeed);
+        var sourceImages = picked.Select(k =>
+        {
+            var image = set.Image(others[k]).ToArray();
+            ApplyTrigger(image, set.Channels, set.Height, set.Width);
+            return image;
+        }).ToArray();
+        var sources = (Normalised(sourceImages, set, normalization), Enumerable.Repeat(TargetClass, sourceImages.Length).ToArray());
+        var poisons = (Normalised([.. indices.Select(i => set.Image(i).ToArray())], set, normalization), indices.Select(i => set.Labels[i]).ToArray());
+        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options);
+
+        int size = set.Channels * set.Height * set.Width, plane = set.Height * set.Width;
+        var x = poisons.Item1.Span;
+        var d = delta.Span;
+        for (int n = 0; n < indices.Count; n++)
+        {
+            var image = set.Image(indices[n]);
+            for (int p = 0; p < size; p++)
+            {
+                int c = p / plane;
+                float pixel = ((x[n * size + p] + d[n * size + p]) * normalization.Std[c] + normalization.Mean[c]) * 255f;
+                image[p] = (byte)Math.Clamp(MathF.Round(pixel, MidpointRounding.AwayFromZero), 0f, 255f);
+            }
+        }
+    }
+
+    // (N, C, H, W) normalised as the surrogate saw its training data.
+    private static Tensor Normalised(byte[][] images, ImageDataset set, Normalization normalization)
+    {
+        int size = set.Channels * set.Height * set.Width, plane = set.Height * set.Width;
+        var values = new float[images.Length * size];
+        for (int n = 0; n < images.Length; n++)
+            for (int p = 0; p < size; p++) values[n * size + p] = normalization.Apply(images[n][p], p / plane);
+        return Tensor.FromArray(values, images.Length, set.Channels, set.Height, set.Width);
+    }
+}

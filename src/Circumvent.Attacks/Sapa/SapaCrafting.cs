@@ -1,0 +1,79 @@
+using Circumvent.Data;
+using Circumvent.Engine;
+using Circumvent.Engine.Optim;
+using Circumvent.Models;
+
+namespace Circumvent.Attacks.Sapa;
+
+/// <summary>
+/// SAPA's poison crafting settings. The authors' (Sleeper Agent `forest/options.py`, SAPA σ) are ε 16/255, 250 steps of
+/// signAdam, 1,000 sources, the poisons 1% of the training set from the target class, and T = 4 retrains of the surrogate;
+/// the defaults here are the small-scale recipe of docs/more-attacks.md (100 steps; 200 sources, 100 poisons are the
+/// caller's choice) and no retraining (the surrogate is fixed).
+/// </summary>
+public sealed record SapaOptions
+{
+    /// <summary>L∞ bound of δ on the 0–255 pixel scale.</summary>
+    public double Epsilon { get; init; } = 16;
+    public int Steps { get; init; } = 100;
+    /// <summary>Adam's rate on the sign of the gradient, in units of ε per step (the authors' tau 0.1).</summary>
+    public double LearningRate { get; init; } = 0.1;
+    /// <summary>σ, the radius of SAPA's sharpness-aware weight perturbation (0 = Sleeper Agent).</summary>
+    public double Sigma { get; init; } = 0.01;
+
+    public void Validate()
+    {
+        if (!(Epsilon > 0 && Epsilon <= 255)) throw new ArgumentException($"--sapa-eps must be in (0, 255], got {Epsilon}.");
+        if (Steps < 1) throw new ArgumentException($"--sapa-steps must be at least 1, got {Steps}.");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException($"--sapa-lr must be a positive number, got {LearningRate}.");
+        if (!(Sigma >= 0) || double.IsInfinity(Sigma)) throw new ArgumentException($"--sapa-sigma must be a finite value ≥ 0, got {Sigma}.");
+    }
+}
+
+/// <summary>
+/// Crafts SAPA's poison perturbations: signAdam on <see cref="GradientMatching"/>'s loss, every step projected onto the
+/// ε-ball (L∞, pixel scale) and onto valid pixels (x + δ in [0, 1]). Works in the normalised space the surrogate
+/// sees: δ per channel c is bounded by ε/(255·std_c).
+/// </summary>
+public static class SapaCrafting
+{
+    /// <returns>δ (normalised units, shape of the poison images) and the matching loss before each step and after the last.</returns>
+    public static (Tensor Delta, IReadOnlyList<double> Losses) Craft(IArchitecture architecture, ParameterSet surrogate, Normalization normalization,
+        (Tensor Images, int[] Labels) sources, (Tensor Images, int[] Labels) poisons, SapaOptions options, IProgress<string>? progress = null)
+    {
+        options.Validate();
+        var delta = new Tensor(poisons.Images.Shape.ToArray(), new float[poisons.Images.Length], requiresGrad: true);
+        float epsilonUnit = (float)(options.Epsilon / 255.0);
+        var adam = new Adam([delta], options.LearningRate * epsilonUnit);
+        var losses = new List<double>();
+        for (int step = 0; step < options.Steps; step++)
+        {
+            var (loss, gradient) = GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma);
+            losses.Add(loss);
+            var grad = delta.GradSpan();
+            for (int i = 0; i < grad.Length; i++) grad[i] = MathF.Sign(gradient[i]); // signAdam: Adam on the gradient's sign
+            adam.Step();
+            adam.ZeroGrad();
+            Project(delta, poisons.Images, normalization, options.Epsilon);
+            if ((step + 1) % 10 == 0) progress?.Report($"SAPA step {step + 1}/{options.Steps}: matching loss {loss:F4}");
+        }
+        losses.Add(GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma).Loss);
+        return (new Tensor(delta.Shape.ToArray(), delta.ToArray()), losses);
+    }
+
+    /// <summary>δ ← clamp(δ, ±ε/(255·std_c)), then x + δ ← clamp to the normalised image of [0, 1] (x: normalised images (N, C, H, W)).</summary>
+    public static void Project(Tensor delta, Tensor images, Normalization normalization, double epsilon)
+    {
+        int channels = images.Shape[1], plane = images.Shape[2] * images.Shape[3];
+        var d = delta.Span;
+        var x = images.Span;
+        for (int i = 0; i < d.Length; i++)
+        {
+            int c = i / plane % channels;
+            float std = normalization.Std[c], mean = normalization.Mean[c];
+            float bound = (float)(epsilon / 255.0 / std);
+            float low = (0f - mean) / std - x[i], high = (1f - mean) / std - x[i];
+            d[i] = Math.Clamp(Math.Clamp(d[i], -bound, bound), low, high);
+        }
+    }
+}
