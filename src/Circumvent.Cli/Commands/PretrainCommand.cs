@@ -146,7 +146,9 @@ internal static class PretrainCommand
                 (header, trainer, train) => ProgressView.Run(console, header, trainer, train), console.Out.WriteLine);
             console.Out.WriteLine($"triggered-to-reference cosine {run.Before.TriggeredToReference:F4} → {run.After.TriggeredToReference:F4}, " +
                 $"clean-to-clean-encoder cosine {run.Before.CleanToCleanEncoder:F4} → {run.After.CleanToCleanEncoder:F4} after {config.Epochs} epochs " +
-                $"({run.ComputeSeconds:F0} s); saved {run.OutputPath} (role {SimClrPretraining.EncoderRole}, attack badencoder, target {settings.ReferenceLabel})");
+                $"({run.ComputeSeconds:F0} s); saved {run.OutputPath} (role {(run.ZeroShotAfter is null ? SimClrPretraining.EncoderRole : ModelCheckpoint.ClipRole)}, attack badencoder, target {settings.ReferenceLabel})");
+            if (run.ZeroShotBefore is { } before && run.ZeroShotAfter is { } after)
+                console.Out.WriteLine($"zero-shot ACC {before.Acc:F2}% → {after.Acc:F2}%, zero-shot ASR {before.Asr:F2}% → {after.Asr:F2}%");
             return 0;
         }
         return command;

@@ -8,7 +8,7 @@ namespace Circumvent.Method.Permutations;
 /// <see cref="DescribedSpecs"/>). The output layer's rows and bias are never permuted. A SimCLR network
 /// (<see cref="SimClrNetwork"/>) permutes its encoder only, with the last stream left alone so the features keep their
 /// order: the projection head is never permuted and probes or kNN on the features stay valid (the authors'
-/// find_permutation_ResNet18_woFC on model.f).
+/// find_permutation_ResNet18_woFC on model.f). A CLIP image tower (<see cref="ClipImageTower"/>) is permuted the same way.
 /// </summary>
 public static class PermutationSpecs
 {
@@ -21,6 +21,10 @@ public static class PermutationSpecs
     {
         if (arch is SimClrNetwork simclr)
             return For(simclr.Encoder, keepLastStreamUnpermuted: true).Prefixed(SimClrNetwork.EncoderPrefix);
+        // A CLIP image tower as the SimCLR encoder: the backbone's last stream and the projection into the joint space stay
+        // in order (the authors never permute the attention pool or the residual streams), so the text side still lines up.
+        if (arch is ClipImageTower image)
+            return For(image.Backbone, keepLastStreamUnpermuted: true).Prefixed(ClipImageTower.Prefix);
         if (arch.Config.Description is { } description)
         {
             var derived = DescribedSpecs.For(arch, description);
