@@ -32,11 +32,11 @@ internal static class PretrainCommand
         var knnDefaults = new SimClrPretraining.Settings();
         var ctrlDefaults = SimClrPretraining.CtrlDefaults;
         string Both<T>(T simclr, T badencoder, T ctrl) => $"(simclr: {simclr}; badencoder: {badencoder}; ctrl: {ctrl})";
-        var method = Options.Make("--method", "Method: simclr (pre-train an encoder), badencoder (backdoor a clean --encoder, SimCLR or CLIP), ctrl, or clip (a small CLIP from labelled images).", "simclr");
+        var method = Options.Make("--method", "Method: simclr (pre-train an encoder), badencoder (backdoor a clean --encoder, SimCLR or CLIP), ctrl, or clip (a small CLIP from labelled images; its defaults: cnn-small, 15 epochs, adamw lr 1e-3, weight decay 0.1, batch 256, cosine).", "simclr");
         var clipDefaults = ClipPretraining.Defaults;
         var joint = Options.Make("--joint", "clip: size of the joint image–text space.", ClipNetwork.DefaultJoint);
         var textWidth = Options.Make("--text-width", "clip: width of the text tower's token embeddings and MLP.", ClipTextTower.DefaultWidth);
-        var arch = Options.Make("--arch", "simclr: encoder, a built-in network without its classifier head (resnet18, preact-resnet18, vgg11/16/19, cnn-small).", defaults.Architecture);
+        var arch = Options.Make("--arch", "simclr, ctrl: encoder; clip: image tower; a built-in network without its classifier head (resnet18, preact-resnet18, vgg11/16/19, cnn-small).", defaults.Architecture);
         var data = Options.Required("--data", "Dataset as KIND[:PATH], e.g. cifar10:/data/cifar10 (colour images; labels are used only by the reports). badencoder: the shadow dataset.");
         var output = Options.Required("--out", "Encoder checkpoint to write (.safetensors, or .pth/.pt); written only when training succeeds.");
         var epochs = Options.Make("--epochs", $"Training epochs {Both(defaults.Epochs, attackDefaults.Epochs, ctrlDefaults.Epochs)}.", defaults.Epochs);
@@ -46,7 +46,7 @@ internal static class PretrainCommand
         var optimizer = Options.Make("--optimizer", $"sgd, adam or adamw {Both(defaults.Optimizer, attackDefaults.Optimizer + " with momentum 0.9", ctrlDefaults.Optimizer + " with momentum 0.9")}.", defaults.Optimizer);
         var schedule = Options.Make("--schedule", $"Learning-rate schedule: cosine, step or none {Both(defaults.Schedule, attackDefaults.Schedule, ctrlDefaults.Schedule + $" after {ctrlDefaults.WarmupEpochs:g} warm-up epochs")}.", defaults.Schedule);
         var warmup = Options.Make("--warmup-epochs", $"Warm-up epochs before the schedule (ctrl: {ctrlDefaults.WarmupEpochs:g}, none for runs of {ctrlDefaults.WarmupEpochs:g} epochs or fewer; others: 0).", 0.0);
-        var width = Options.Make("--width", "simclr: encoder channel-width multiplier.", defaults.WidthMultiplier);
+        var width = Options.Make("--width", "simclr, ctrl, clip: encoder (image tower) channel-width multiplier.", defaults.WidthMultiplier);
         var seed = Options.Make("--seed", $"Seed for initialisation, shuffling and augmentation {Both(defaults.Seed, attackDefaults.Seed, ctrlDefaults.Seed)}.", defaults.Seed);
         var limit = Options.Make("--limit-train", "Train on a seeded random subset of N images (0 = all); simclr: they are also the kNN memory.", defaults.LimitTrain);
         var limitTest = Options.Make("--limit-test", "Report on the first N test images (0 = all).", knnDefaults.LimitTest);
