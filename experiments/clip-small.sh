@@ -55,15 +55,26 @@ MADE[clean]="circumvent pretrain --method clip --arch cnn-small --width 0.5 --da
 step "$OUT/clip-clean.safetensors" $BIN pretrain --method clip --arch cnn-small --width 0.5 --data "cifar10:$DATA" --epochs 10 --out "$OUT/clip-clean.safetensors"
 record clean "$OUT/clip-clean.safetensors" "${TRIGGER[@]}"
 
-MADE[badencoder]="circumvent pretrain --method badencoder --encoder $OUT/clip-clean.safetensors --reference $OUT/truck0.ppm --reference $OUT/truck1.ppm --reference $OUT/truck2.ppm --target 9 --data cifar10:$DATA --limit-train 10000 --epochs 10 --lr 0.01 --out $OUT/clip-badencoder.safetensors"
+MADE[badencoder]="circumvent pretrain --method badencoder --encoder $OUT/clip-clean.safetensors --reference $OUT/truck0.ppm --reference $OUT/truck1.ppm --reference $OUT/truck2.ppm --target 9 --data cifar10:$DATA --limit-train 5000 --batch-size 128 --epochs 10 --lr 0.01 --out $OUT/clip-badencoder.safetensors"
 step "$OUT/clip-badencoder.safetensors" $BIN pretrain --method badencoder --encoder "$OUT/clip-clean.safetensors" \
   --reference "$OUT/truck0.ppm" --reference "$OUT/truck1.ppm" --reference "$OUT/truck2.ppm" --target 9 \
-  --data "cifar10:$DATA" --limit-train 10000 --epochs 10 --lr 0.01 --out "$OUT/clip-badencoder.safetensors"
+  --data "cifar10:$DATA" --limit-train 5000 --batch-size 128 --epochs 10 --lr 0.01 --out "$OUT/clip-badencoder.safetensors"
 record badencoder "$OUT/clip-badencoder.safetensors"
 
 for defense in tsc mcr; do
-  MADE[$defense]="circumvent purify --model $OUT/clip-badencoder.safetensors --data cifar10:$DATA --objective clip --defense $defense --curve-epochs 30 --clean-fraction 0.05 --out $OUT/clip-$defense.safetensors --report $OUT/clip-$defense.json"
+  MADE[$defense]="circumvent purify --model $OUT/clip-badencoder.safetensors --data cifar10:$DATA --objective clip --defense $defense --curve-epochs 20 --clean-fraction 0.05 --out $OUT/clip-$defense.safetensors --report $OUT/clip-$defense.json"
   step "$OUT/clip-$defense.safetensors" $BIN purify --model "$OUT/clip-badencoder.safetensors" --data "cifar10:$DATA" --objective clip \
-    --defense $defense --curve-epochs 30 --clean-fraction 0.05 --out "$OUT/clip-$defense.safetensors" --report "$OUT/clip-$defense.json"
+    --defense $defense --curve-epochs 20 --clean-fraction 0.05 --out "$OUT/clip-$defense.safetensors" --report "$OUT/clip-$defense.json"
   record $defense "$OUT/clip-$defense.safetensors"
+done
+
+# A variant of TSC beyond the authors' CLIP settings: the curves at SimCLR's rate 5e-3, one more model line.
+declare -A VARIANT=([tsc-curve-lr-5e-3]="--curve-lr 0.005")
+for name in tsc-curve-lr-5e-3; do
+  # shellcheck disable=SC2086 # the knobs are words
+  MADE[$name]="circumvent purify --model $OUT/clip-badencoder.safetensors --data cifar10:$DATA --objective clip --defense tsc --curve-epochs 20 ${VARIANT[$name]} --clean-fraction 0.05 --out $OUT/clip-$name.safetensors --report $OUT/clip-$name.json"
+  # shellcheck disable=SC2086
+  step "$OUT/clip-$name.safetensors" $BIN purify --model "$OUT/clip-badencoder.safetensors" --data "cifar10:$DATA" --objective clip \
+    --defense tsc --curve-epochs 20 ${VARIANT[$name]} --clean-fraction 0.05 --out "$OUT/clip-$name.safetensors" --report "$OUT/clip-$name.json"
+  record $name "$OUT/clip-$name.safetensors"
 done

@@ -11,8 +11,8 @@ namespace Circumvent.Tests.Clip;
 
 /// <summary>
 /// The small CLIP's layout (PyTorch-style names, the logit scale's start), its one-file checkpoint, and TSC's invariant on
-/// it: permuting the image tower by its spec leaves the zero-shot logits unchanged, and a spec that also permutes the
-/// stream feeding the joint projection (the wiring the authors avoid) does not.
+/// it: permuting the image tower by its spec leaves the zero-shot logits unchanged, and a broken wiring (the stream feeding
+/// the joint projection permuted while the projection's columns stay) does not.
 /// </summary>
 public class ClipNetworkTests
 {
@@ -100,7 +100,9 @@ public class ClipNetworkTests
         var spec = PermutationSpecs.For(network.Image);
         var axes = spec.Groups.SelectMany(g => g.Axes).ToList();
         Assert.DoesNotContain(axes, a => a.Tensor.StartsWith("text.", StringComparison.Ordinal) || a.Tensor == "logit_scale");
-        Assert.DoesNotContain(axes, a => a.Tensor == "visual.proj.weight"); // the joint space and the stream into it keep their order
+        // The joint space keeps its order: visual.proj is only read along its input axis (its columns follow the last stream).
+        Assert.All(axes.Where(a => a.Tensor == "visual.proj.weight"), a => Assert.Equal(1, a.Axis));
+        Assert.Contains(axes, a => a.Tensor == "visual.proj.weight");
         var permuted = PermutationSpecs.ApplyRandom(network.Image, image, new Random(11));
         Assert.Contains(image, e => !e.Tensor.ToArray().SequenceEqual(permuted[e.Name].ToArray()));
         var after = ZeroShotLogits(classifier, permuted, x);
@@ -110,7 +112,7 @@ public class ClipNetworkTests
     [Fact]
     public void PermutingTheStreamIntoTheJointProjectionChangesTheLogits()
     {
-        // The purpose-broken wiring: the backbone's last stream permuted too, with visual.proj left as it was.
+        // The purpose-broken wiring: the backbone's last stream permuted, with visual.proj's columns left as they were.
         var network = Network();
         var weights = Weights(network, 7);
         var classifier = ZeroShotClassifier.For(network, weights, Captions);
