@@ -68,9 +68,9 @@ for defense in tsc mcr; do
   record $defense "$OUT/clip-$defense.safetensors"
 done
 
-# A variant of TSC beyond the authors' CLIP settings: the curves at SimCLR's rate 5e-3, one more model line.
-declare -A VARIANT=([tsc-curve-lr-5e-3]="--curve-lr 0.005")
-for name in tsc-curve-lr-5e-3; do
+# Variants of TSC beyond the authors' CLIP settings: the curves at SimCLR's rate 5e-3, then also three rounds; one model line each.
+declare -A VARIANT=([tsc-curve-lr-5e-3]="--curve-lr 0.005" [tsc-curve-lr-5e-3-rounds-3]="--curve-lr 0.005 --rounds 3")
+for name in tsc-curve-lr-5e-3 tsc-curve-lr-5e-3-rounds-3; do
   # shellcheck disable=SC2086 # the knobs are words
   MADE[$name]="circumvent purify --model $OUT/clip-badencoder.safetensors --data cifar10:$DATA --objective clip --defense tsc --curve-epochs 20 ${VARIANT[$name]} --clean-fraction 0.05 --out $OUT/clip-$name.safetensors --report $OUT/clip-$name.json"
   # shellcheck disable=SC2086
