@@ -19,13 +19,14 @@ namespace Circumvent.Training;
 /// f runs in eval mode: the authors put every BatchNorm in eval mode (running statistics used, never updated) and
 /// freeze its γ and β (<see cref="FrozenTensors"/>); the encoders have no dropout, so eval mode changes nothing else.
 /// Because BN then normalises each image on its own, the encoder's inputs of a step go through one forward call.
-/// The projection head g is not used and not trained.
+/// The projection head g is not used and not trained. The network is any <see cref="IEncoderNetwork"/>: SimCLR's f, or a CLIP
+/// image tower's joint-space embedding (the authors attack CLIP's `visual`; the text tower and logit scale stay as they are).
 /// </summary>
 public sealed class BadEncoderObjective : ITrainingObjective
 {
     public const double DefaultLambda = 1.0;
 
-    private readonly SimClrNetwork _network;
+    private readonly IEncoderNetwork _network;
     private readonly ParameterSet _clean;
     private readonly ImageDataset _references;
     private readonly Normalization _inputs;
@@ -37,12 +38,12 @@ public sealed class BadEncoderObjective : ITrainingObjective
     private double _sum0, _sum1, _sum2;
     private int _steps;
 
-    /// <param name="network">The SimCLR network whose encoder f is attacked (its head is left alone).</param>
+    /// <param name="network">The network whose encoder is attacked (a SimCLR head or CLIP text tower is left alone).</param>
     /// <param name="clean">f₀: a frozen copy of the clean network's tensors (never trained; parameters without gradients).</param>
     /// <param name="references">The K reference images (bytes, the inputs' shape); their labels are not used.</param>
     /// <param name="inputs">The encoder's input normalisation.</param>
     /// <param name="seed">Seeds the references' augmentation, restarted at every epoch from (seed, epoch).</param>
-    public BadEncoderObjective(SimClrNetwork network, ParameterSet clean, ImageDataset references, Normalization inputs,
+    public BadEncoderObjective(IEncoderNetwork network, ParameterSet clean, ImageDataset references, Normalization inputs,
         double lambda1 = DefaultLambda, double lambda2 = DefaultLambda, ContrastiveAugmentation? referenceAugmentation = null, int seed = 0)
     {
         if (references.Count < 1) throw new ArgumentException("BadEncoder needs at least one reference image.");
@@ -85,15 +86,17 @@ public sealed class BadEncoderObjective : ITrainingObjective
     }
 
     /// <summary>
-    /// The tensors BadEncoder never trains, as --freeze patterns: the projection head ("g.*") and the γ and β of every
-    /// BatchNorm of the encoder (a BN is a prefix with a running_mean buffer).
+    /// The tensors BadEncoder never trains, as --freeze patterns: everything outside the encoder (SimCLR's head "g.*", CLIP's
+    /// text tower and logit scale) and the γ and β of every BatchNorm of the encoder (a BN is a prefix with a running_mean buffer).
     /// </summary>
-    public static string[] FrozenTensors(ParameterSet parameters)
+    public static string[] FrozenTensors(IEncoderNetwork network, ParameterSet parameters)
     {
-        var frozen = new List<string> { SimClrNetwork.HeadPrefix + "*" };
+        string encoder = network.EncoderPrefix;
+        var frozen = parameters.Parameters.Select(p => p.Name).Where(n => !n.StartsWith(encoder, StringComparison.Ordinal))
+            .Select(n => n.Split('.')[0]).Distinct().Select(first => parameters.Contains(first) ? first : first + ".*").ToList();
         foreach (var name in parameters.Names)
         {
-            if (!name.StartsWith(SimClrNetwork.EncoderPrefix, StringComparison.Ordinal) || !name.EndsWith(".running_mean", StringComparison.Ordinal)) continue;
+            if (!name.StartsWith(encoder, StringComparison.Ordinal) || !name.EndsWith(".running_mean", StringComparison.Ordinal)) continue;
             string prefix = name[..^".running_mean".Length];
             foreach (var suffix in new[] { ".weight", ".bias" })
                 if (parameters.Contains(prefix + suffix)) frozen.Add(prefix + suffix);

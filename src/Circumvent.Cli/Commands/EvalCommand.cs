@@ -14,7 +14,8 @@ namespace Circumvent.Cli.Commands;
 /// <summary>
 /// `circumvent eval`: top-1 test accuracy of a checkpoint on a dataset and, when an attack is known
 /// (from the checkpoint's metadata or the attack options, which override it), ASR and RA. An encoder (role "encoder")
-/// gets its kNN accuracy on the dataset and, with --downstream, probe ACC/ASR (<see cref="EncoderEval"/>).
+/// gets its kNN accuracy on the dataset and, with --downstream, probe ACC/ASR (<see cref="EncoderEval"/>); a small CLIP
+/// (role "clip") its zero-shot ACC/ASR (<see cref="ClipEval"/>).
 /// </summary>
 internal static class EvalCommand
 {
@@ -46,6 +47,11 @@ internal static class EvalCommand
             {
                 if (ttaLevel != 0) throw new UsageException("--tta applies to classifiers; --model is an encoder.");
                 return EncoderEval.Run(console, modelPath, content, spec, settings, attackOptions, encoderOptions, modelOptions, parse, batch, parse.GetValue(json));
+            }
+            if (ClipEval.IsClip(content))
+            {
+                if (ttaLevel != 0 || encoderOptions.AnyGiven(parse)) throw new UsageException("--tta, --downstream and the --probe options do not apply to a CLIP model (it is scored zero-shot).");
+                return ClipEval.Run(console, modelPath, content, spec, settings, attackOptions, modelOptions, parse, parse.GetValue(json));
             }
             if (encoderOptions.AnyGiven(parse))
                 throw new UsageException($"--downstream and the --probe options score encoders; --model '{modelPath}' is a classifier.");

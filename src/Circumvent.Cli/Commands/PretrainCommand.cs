@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Circumvent.Attacks;
 using Circumvent.Method.Pipelines;
+using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Training;
 
@@ -13,13 +14,16 @@ namespace Circumvent.Cli.Commands;
 ///   --method badencoder  BadEncoder: fine-tunes the clean --encoder on the shadow --data so triggered inputs embed like
 ///                        the --reference images of class --target (the checkpoint records the attack);
 ///   --method ctrl        CTRL: SimCLR pre-training (from scratch or from --encoder) on the data with the first
-///                        --poison-rate·N images of class --target carrying the frequency trigger; reports the kNN ASR.
+///                        --poison-rate·N images of class --target carrying the frequency trigger; reports the kNN ASR;
+///   --method clip        a small CLIP from the labelled --data (captions from the labels), both towers in one file
+///                        (role "clip": visual.*, text.*, logit_scale); reports zero-shot ACC. badencoder accepts it as
+///                        --encoder and attacks its image tower.
 /// The training knobs default to each method's authors' settings unless given.
 /// </summary>
 internal static class PretrainCommand
 {
     public const string Ctrl = "ctrl";
-    public static readonly string[] Methods = ["simclr", BadEncoderTraining.Method, Ctrl];
+    public static readonly string[] Methods = ["simclr", BadEncoderTraining.Method, Ctrl, ClipPretraining.Method];
 
     public static Command Create(CliConsole console)
     {
@@ -28,8 +32,11 @@ internal static class PretrainCommand
         var knnDefaults = new SimClrPretraining.Settings();
         var ctrlDefaults = SimClrPretraining.CtrlDefaults;
         string Both<T>(T simclr, T badencoder, T ctrl) => $"(simclr: {simclr}; badencoder: {badencoder}; ctrl: {ctrl})";
-        var method = Options.Make("--method", "Method: simclr (pre-train an encoder) or badencoder (backdoor a clean --encoder).", "simclr");
-        var arch = Options.Make("--arch", "simclr: encoder, a built-in network without its classifier head (resnet18, preact-resnet18, vgg11/16/19, cnn-small).", defaults.Architecture);
+        var method = Options.Make("--method", "Method: simclr (pre-train an encoder), badencoder (backdoor a clean --encoder, SimCLR or CLIP), ctrl, or clip (a small CLIP from labelled images; its defaults: cnn-small, 15 epochs, adamw lr 1e-3, weight decay 0.1, batch 256, cosine).", "simclr");
+        var clipDefaults = ClipPretraining.Defaults;
+        var joint = Options.Make("--joint", "clip: size of the joint image–text space.", ClipNetwork.DefaultJoint);
+        var textWidth = Options.Make("--text-width", "clip: width of the text tower's token embeddings and MLP.", ClipTextTower.DefaultWidth);
+        var arch = Options.Make("--arch", "simclr, ctrl: encoder; clip: image tower; a built-in network without its classifier head (resnet18, preact-resnet18, vgg11/16/19, cnn-small).", defaults.Architecture);
         var data = Options.Required("--data", "Dataset as KIND[:PATH], e.g. cifar10:/data/cifar10 (colour images; labels are used only by the reports). badencoder: the shadow dataset.");
         var output = Options.Required("--out", "Encoder checkpoint to write (.safetensors, or .pth/.pt); written only when training succeeds.");
         var epochs = Options.Make("--epochs", $"Training epochs {Both(defaults.Epochs, attackDefaults.Epochs, ctrlDefaults.Epochs)}.", defaults.Epochs);
@@ -39,7 +46,7 @@ internal static class PretrainCommand
         var optimizer = Options.Make("--optimizer", $"sgd, adam or adamw {Both(defaults.Optimizer, attackDefaults.Optimizer + " with momentum 0.9", ctrlDefaults.Optimizer + " with momentum 0.9")}.", defaults.Optimizer);
         var schedule = Options.Make("--schedule", $"Learning-rate schedule: cosine, step or none {Both(defaults.Schedule, attackDefaults.Schedule, ctrlDefaults.Schedule + $" after {ctrlDefaults.WarmupEpochs:g} warm-up epochs")}.", defaults.Schedule);
         var warmup = Options.Make("--warmup-epochs", $"Warm-up epochs before the schedule (ctrl: {ctrlDefaults.WarmupEpochs:g}, none for runs of {ctrlDefaults.WarmupEpochs:g} epochs or fewer; others: 0).", 0.0);
-        var width = Options.Make("--width", "simclr: encoder channel-width multiplier.", defaults.WidthMultiplier);
+        var width = Options.Make("--width", "simclr, ctrl, clip: encoder (image tower) channel-width multiplier.", defaults.WidthMultiplier);
         var seed = Options.Make("--seed", $"Seed for initialisation, shuffling and augmentation {Both(defaults.Seed, attackDefaults.Seed, ctrlDefaults.Seed)}.", defaults.Seed);
         var limit = Options.Make("--limit-train", "Train on a seeded random subset of N images (0 = all); simclr: they are also the kNN memory.", defaults.LimitTrain);
         var limitTest = Options.Make("--limit-test", "Report on the first N test images (0 = all).", knnDefaults.LimitTest);
@@ -65,6 +72,7 @@ internal static class PretrainCommand
         {
             method, arch, data, output, epochs, lr, batchSize, weightDecay, optimizer, schedule, width, seed, limit, limitTest,
             temperature, knnK, knnTemperature, encoder, reference, target, patchSize, patchPosition, lambda1, lambda2, poisonRate, magnitude, warmup,
+            joint, textWidth,
         };
         command.SetAction(parse =>
         {
@@ -73,13 +81,15 @@ internal static class PretrainCommand
             bool attack = chosen == BadEncoderTraining.Method, ctrl = chosen == Ctrl;
             Option[] notApplicable = chosen switch
             {
-                "simclr" => [encoder, reference, target, patchSize, patchPosition, lambda1, lambda2, poisonRate, magnitude],
-                Ctrl => [reference, patchSize, patchPosition, lambda1, lambda2],
-                _ => [arch, width, temperature, knnK, knnTemperature, poisonRate, magnitude],
+                "simclr" => [encoder, reference, target, patchSize, patchPosition, lambda1, lambda2, poisonRate, magnitude, joint, textWidth],
+                Ctrl => [reference, patchSize, patchPosition, lambda1, lambda2, joint, textWidth],
+                ClipPretraining.Method => [encoder, reference, target, patchSize, patchPosition, lambda1, lambda2, poisonRate, magnitude, temperature, knnK, knnTemperature],
+                _ => [arch, width, temperature, knnK, knnTemperature, poisonRate, magnitude, joint, textWidth],
             };
             foreach (var option in notApplicable)
                 if (Given(parse, option)) throw new UsageException($"{option.Name} does not apply to --method {chosen}.");
-            var start = attack ? attackDefaults : ctrl ? ctrlDefaults : defaults;
+            bool clip = chosen == ClipPretraining.Method;
+            var start = attack ? attackDefaults : ctrl ? ctrlDefaults : clip ? clipDefaults : defaults;
             T Pick<T>(Option<T> option, T fallback) => Given(parse, option) ? parse.GetValue(option)! : fallback;
             var config = start with
             {
@@ -98,6 +108,7 @@ internal static class PretrainCommand
             // CTRL's 10 warm-up epochs are for its 800-epoch runs; a short run without the option has none.
             config = config with { WarmupEpochs = Pick(warmup, config.Epochs > start.WarmupEpochs ? start.WarmupEpochs : 0) };
             if (attack) return RunBadEncoder(console, parse, config);
+            if (clip) return RunClip(console, parse, config);
 
             string? startFrom = ctrl ? parse.GetValue(encoder) : null;
             new CommandFiles().Reads("--encoder", startFrom).Writes("--out", parse.Value(output), CheckpointFiles.OutputExtensions).Check();
@@ -110,6 +121,17 @@ internal static class PretrainCommand
                 $" after {config.Epochs} epochs ({run.ComputeSeconds:F0} s); saved {run.OutputPath} (role {SimClrPretraining.EncoderRole})");
             return 0;
         });
+
+        int RunClip(CliConsole console, ParseResult parse, TrainingConfig config)
+        {
+            new CommandFiles().Writes("--out", parse.Value(output), CheckpointFiles.OutputExtensions).Check();
+            var settings = new ClipPretraining.Settings(parse.GetValue(joint), parse.GetValue(textWidth), parse.GetValue(limitTest));
+            var run = ClipPretraining.Run(config, settings, parse.Value(output), console.Cancellation,
+                (header, trainer, train) => ProgressView.Run(console, header, trainer, train), console.Out.WriteLine);
+            console.Out.WriteLine($"zero-shot accuracy {run.ZeroShotAccuracy:F2}% after {config.Epochs} epochs ({run.ComputeSeconds:F0} s); " +
+                $"saved {run.OutputPath} (role {ModelCheckpoint.ClipRole})");
+            return 0;
+        }
 
         int RunBadEncoder(CliConsole console, ParseResult parse, TrainingConfig config)
         {
@@ -124,7 +146,9 @@ internal static class PretrainCommand
                 (header, trainer, train) => ProgressView.Run(console, header, trainer, train), console.Out.WriteLine);
             console.Out.WriteLine($"triggered-to-reference cosine {run.Before.TriggeredToReference:F4} → {run.After.TriggeredToReference:F4}, " +
                 $"clean-to-clean-encoder cosine {run.Before.CleanToCleanEncoder:F4} → {run.After.CleanToCleanEncoder:F4} after {config.Epochs} epochs " +
-                $"({run.ComputeSeconds:F0} s); saved {run.OutputPath} (role {SimClrPretraining.EncoderRole}, attack badencoder, target {settings.ReferenceLabel})");
+                $"({run.ComputeSeconds:F0} s); saved {run.OutputPath} (role {(run.ZeroShotAfter is null ? SimClrPretraining.EncoderRole : ModelCheckpoint.ClipRole)}, attack badencoder, target {settings.ReferenceLabel})");
+            if (run.ZeroShotBefore is { } before && run.ZeroShotAfter is { } after)
+                console.Out.WriteLine($"zero-shot ACC {before.Acc:F2}% → {after.Acc:F2}%, zero-shot ASR {before.Asr:F2}% → {after.Asr:F2}%");
             return 0;
         }
         return command;

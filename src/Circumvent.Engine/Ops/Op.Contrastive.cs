@@ -1,6 +1,6 @@
 namespace Circumvent.Engine;
 
-/// <summary>SimCLR's contrastive loss, composed from ops whose gradients are checked on their own.</summary>
+/// <summary>SimCLR's and CLIP's contrastive losses, composed from ops whose gradients are checked on their own.</summary>
 public static partial class Op
 {
     /// <summary>
@@ -29,5 +29,24 @@ public static partial class Op
         var positives = new int[2 * n];
         for (int i = 0; i < n; i++) { positives[i] = n + i; positives[n + i] = i; }
         return CrossEntropy(Add(similarity, mask), positives);
+    }
+
+    /// <summary>
+    /// CLIP's symmetric InfoNCE: image i and text i (both (B, D)) are a pair. With I and T the L2-normalised rows and
+    /// s the logit multiplier (a scalar tensor, exp(logit_scale), differentiable), logits_per_image = s·I·Tᵀ (B, B) and
+    /// logits_per_text its transpose; the loss is ½[CE(logits_per_image, arange) + CE(logits_per_text, arange)].
+    /// </summary>
+    public static Tensor ClipLoss(Tensor image, Tensor text, Tensor scale)
+    {
+        Shape.CheckRank(image, 2, "CLIP loss image embeddings");
+        Shape.CheckRank(text, 2, "CLIP loss text embeddings");
+        if (!Shape.Equal(image.Shape, text.Shape))
+            throw new ArgumentException($"CLIP loss: image and text embeddings must have one shape, got {Shape.Format(image.Shape)} and {Shape.Format(text.Shape)}.");
+        if (scale.Length != 1) throw new ArgumentException($"CLIP loss: the logit scale must be a single value, got shape {Shape.Format(scale.Shape)}.");
+        int n = image.Shape[0];
+        if (n < 1) throw new ArgumentException("CLIP loss: empty batch.");
+        var perImage = Mul(MatMul(L2Normalize(image, 1), Transpose(L2Normalize(text, 1), 0, 1)), scale); // (B, B)
+        var pairs = Enumerable.Range(0, n).ToArray();
+        return MulScalar(Add(CrossEntropy(perImage, pairs), CrossEntropy(Transpose(perImage, 0, 1), pairs)), 0.5f);
     }
 }

@@ -41,6 +41,23 @@ public sealed record TscOptions
         Matching = new MatchingOptions { BatchSize = 96 },
     };
 
+    /// <summary>
+    /// The CLIP defaults (doc §1.10, the authors' repair_mc2.py with --encoder_usage_info CLIP): E = 2, t = 0.25; curves and
+    /// fine-tuning minimise the symmetric image–text InfoNCE against the frozen text tower with Adam (β 0.9/0.999, eps 1e-8)
+    /// at weight decay 0.2 and no curve L2 term, stepping every batch (the authors' gradient accumulation, which on small
+    /// data never steps, is not ported); curves at lr 1e-3 (the paper's 1e-4 is for RN50; doc §2.4), cosine over the real
+    /// epochs; fine-tuning between rounds as the self-supervised one (5 epochs, Adam 5e-5) at weight decay 0.2; matching
+    /// batches of min(256, 128) = 128.
+    /// </summary>
+    public static TscOptions Clip { get; } = new()
+    {
+        Rounds = 2,
+        T = 0.25,
+        Curve = new CurveOptions { LearningRate = 1e-3, Optimizer = "adam", WeightDecay = 0.2, L2 = 0, SchedulePerEpoch = true },
+        FineTune = new FineTuneOptions { Epochs = 5, LearningRate = 5e-5, Optimizer = "adam", WeightDecay = 0.2, SchedulePerEpoch = true },
+        Matching = new MatchingOptions { BatchSize = 128 },
+    };
+
     public void Validate()
     {
         Check.That(Rounds >= 1, $"--rounds must be at least 1, got {Rounds}.");
@@ -90,6 +107,14 @@ public sealed record McrOptions
         T = 0.25,
         Curve = TscOptions.SelfSupervised.Curve with { L2 = 0 },
         FineTune = new FineTuneOptions { Epochs = 20, LearningRate = 1e-3, Optimizer = "adam", WeightDecay = 1e-6, SchedulePerEpoch = true },
+    };
+
+    /// <summary>MCR on a CLIP image tower: t = 0.25, the curve as <see cref="TscOptions.Clip"/>'s; the endpoint fine-tuned under the CLIP loss for 20 epochs at Adam 1e-3, weight decay 0.2.</summary>
+    public static McrOptions Clip { get; } = new()
+    {
+        T = 0.25,
+        Curve = TscOptions.Clip.Curve,
+        FineTune = new FineTuneOptions { Epochs = 20, LearningRate = 1e-3, Optimizer = "adam", WeightDecay = 0.2, SchedulePerEpoch = true },
     };
 
     public void Validate()

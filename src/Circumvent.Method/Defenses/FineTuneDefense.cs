@@ -45,7 +45,7 @@ public sealed class FineTunePlugin : DefensePlugin
     public override IDefense Create(DefenseSettings s)
     {
         // An encoder fine-tunes under NT-Xent as MCR's self-supervised endpoint does.
-        var settings = TrainingKnobs.FineTune(s.SelfSupervised ? McrOptions.SelfSupervised.FineTune : FineTuneDefense.Defaults, s);
+        var settings = TrainingKnobs.FineTune(s.Clip ? McrOptions.Clip.FineTune : s.SelfSupervised ? McrOptions.SelfSupervised.FineTune : FineTuneDefense.Defaults, s);
         settings.Validate(allowZeroEpochs: false);
         return new FineTuneDefense(settings);
     }

@@ -58,7 +58,7 @@ public sealed class McrPlugin : DefensePlugin
 
     public override IDefense Create(DefenseSettings s)
     {
-        var d = s.SelfSupervised ? McrOptions.SelfSupervised : Defaults;
+        var d = s.Clip ? McrOptions.Clip : s.SelfSupervised ? McrOptions.SelfSupervised : Defaults;
         var options = d with
         {
             T = s.Number(T) ?? d.T,

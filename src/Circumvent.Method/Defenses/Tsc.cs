@@ -95,7 +95,7 @@ public sealed class TscPlugin : DefensePlugin
     public override IDefense Create(DefenseSettings s)
     {
         bool augment = s.IsOn(TrainingKnobs.AugmentField);
-        var d = s.SelfSupervised ? TscOptions.SelfSupervised : Defaults;
+        var d = s.Clip ? TscOptions.Clip : s.SelfSupervised ? TscOptions.SelfSupervised : Defaults;
         var options = d with
         {
             Rounds = s.Integer(Rounds) ?? d.Rounds,

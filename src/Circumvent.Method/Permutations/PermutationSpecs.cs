@@ -8,7 +8,8 @@ namespace Circumvent.Method.Permutations;
 /// <see cref="DescribedSpecs"/>). The output layer's rows and bias are never permuted. A SimCLR network
 /// (<see cref="SimClrNetwork"/>) permutes its encoder only, with the last stream left alone so the features keep their
 /// order: the projection head is never permuted and probes or kNN on the features stay valid (the authors'
-/// find_permutation_ResNet18_woFC on model.f).
+/// find_permutation_ResNet18_woFC on model.f). A CLIP image tower (<see cref="ClipImageTower"/>) permutes all of its
+/// backbone, the joint projection's columns following the last stream and its rows never permuted.
 /// </summary>
 public static class PermutationSpecs
 {
@@ -21,6 +22,18 @@ public static class PermutationSpecs
     {
         if (arch is SimClrNetwork simclr)
             return For(simclr.Encoder, keepLastStreamUnpermuted: true).Prefixed(SimClrNetwork.EncoderPrefix);
+        // A CLIP image tower: every group of its backbone, the reads of the backbone's (absent) head moved onto visual.proj,
+        // whose columns then follow the last stream while its rows, the joint space the text side lines up with, never move.
+        // Nothing downstream reads the backbone's feature order (unlike a SimCLR encoder's probes), so its last stream may move.
+        if (arch is ClipImageTower image)
+        {
+            string head = image.Backbone.HeadName + ".weight", projection = ClipImageTower.ProjectionName[ClipImageTower.Prefix.Length..] + ".weight";
+            var backbone = For(image.Backbone);
+            return new PermutationSpec([.. backbone.Groups.Select(g => g with
+            {
+                Consumers = [.. g.Consumers.Select(a => a.Tensor == head ? a with { Tensor = projection } : a)],
+            })]).Prefixed(ClipImageTower.Prefix);
+        }
         if (arch.Config.Description is { } description)
         {
             var derived = DescribedSpecs.For(arch, description);

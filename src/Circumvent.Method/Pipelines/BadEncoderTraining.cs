@@ -5,6 +5,7 @@ using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Attacks;
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Evaluation;
 using Circumvent.Method.Runs;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
@@ -54,7 +55,9 @@ public static class BadEncoderTraining
     /// <summary>Mean cosines on the test images: triggered vs the references (the attack's effect) and clean vs f₀ (its cost).</summary>
     public sealed record Cosines(double TriggeredToReference, double CleanToCleanEncoder);
 
-    public sealed record Outcome(TrainingResult Training, Cosines Before, Cosines After, string OutputPath, double ComputeSeconds);
+    /// <param name="ZeroShotBefore">A CLIP's zero-shot ACC/ASR before the attack (null for SimCLR).</param>
+    public sealed record Outcome(TrainingResult Training, Cosines Before, Cosines After, string OutputPath, double ComputeSeconds,
+        BackdoorScores? ZeroShotBefore = null, BackdoorScores? ZeroShotAfter = null);
 
     /// <summary>The authors' settings (scripts/run_badencoder.py, CIFAR): SGD lr 1e-3, momentum 0.9, weight decay 5e-4, batch 256, 200 epochs, seed 100.</summary>
     public static TrainingConfig Defaults { get; } = new()
@@ -68,12 +71,13 @@ public static class BadEncoderTraining
     {
         settings.Validate();
         string output = OutputPaths.Check("--out", outputPath, "a file path such as badencoder.safetensors");
-        var source = EncoderCheckpoint.Load(settings.Encoder);
-        var network = (SimClrNetwork)source.Network!;
+        var source = ModelCheckpoint.Load(settings.Encoder);
+        var network = source.Network as IEncoderNetwork
+            ?? throw new ArgumentException($"--encoder '{settings.Encoder}' is not an encoder (role \"{ModelCheckpoint.EncoderRole}\" or \"{ModelCheckpoint.ClipRole}\"): make one with `circumvent pretrain`.");
         config = config with
         {
             Architecture = source.Architecture.Name, WidthMultiplier = source.Architecture.WidthMultiplier,
-            Freeze = BadEncoderObjective.FrozenTensors(source.Parameters), Augment = false,
+            Freeze = BadEncoderObjective.FrozenTensors(network, source.Parameters), Augment = false,
         };
         config.Validate();
         var dataset = DatasetSpec.Parse(config.Data).Load();
@@ -95,6 +99,12 @@ public static class BadEncoderTraining
         var objective = new BadEncoderObjective(network, clean, references, inputs, settings.Lambda1, settings.Lambda2, seed: config.Seed);
         var before = Measure(network, parameters, clean, test, references, attack, inputs);
         log?.Invoke($"before: triggered-to-reference cosine {before.TriggeredToReference:F4}, clean-to-clean-encoder cosine {before.CleanToCleanEncoder:F4} ({test.Count} test images)");
+        // A CLIP's image tower is scored zero-shot by its own (untouched) text tower's prompts.
+        var captions = network is ClipNetwork ? ClipPretraining.Captions(settings.Encoder, source) : null;
+        BackdoorScores? ZeroShot() => network is ClipNetwork clip && captions is not null && captions.Classes == test.NumClasses
+            ? ClipPretraining.ZeroShot(clip, parameters, captions, test, inputs, attack) : null;
+        var zeroShotBefore = ZeroShot();
+        if (zeroShotBefore is { } z) log?.Invoke($"before: zero-shot ACC {z.Acc:F2}%, ASR {z.Asr:F2}% (target {settings.ReferenceLabel})");
 
         var options = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle)) with
         {
@@ -122,16 +132,19 @@ public static class BadEncoderTraining
                 log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} = L0 {l0:F4} + {settings.Lambda1:g}·L1 {l1:F4} + {settings.Lambda2:g}·L2 {l2:F4} " +
                     $"{p.ImagesPerSecond:F0} img/s ETA {(int)p.EstimatedRemaining.TotalMinutes}m{p.EstimatedRemaining.Seconds:D2}s");
             };
-        string header = $"BadEncoder on {settings.Encoder} ({source.Architecture.Name} width {source.Architecture.WidthMultiplier:g3}, features {network.Encoder.FeatureSize}): " +
+        string header = $"BadEncoder on {settings.Encoder} ({source.Architecture.Name} width {source.Architecture.WidthMultiplier:g3}, features {network.FeatureSize}): " +
             $"shadow {dataset.Name} ({shadow.Count} images, {data.BatchesPerEpoch} batches/epoch), {references.Count} reference(s) of class {settings.ReferenceLabel}, " +
             $"patch {settings.Trigger.PatchSize}×{settings.Trigger.PatchSize} at ({settings.Trigger.PatchColumn},{settings.Trigger.PatchRow}), λ₁ {settings.Lambda1:g} λ₂ {settings.Lambda2:g}, " +
-            $"{config.Optimizer} lr {config.LearningRate:g3}, f's BN frozen";
+            $"{config.Optimizer} lr {config.LearningRate:g3}, the encoder's BN frozen";
         var result = display is null ? trainer.Train(data) : display(header, trainer, () => trainer.Train(data));
 
         var after = Measure(network, parameters, clean, test, references, attack, inputs);
+        var zeroShotAfter = ZeroShot();
+        if (zeroShotAfter is { } za) log?.Invoke($"after: zero-shot ACC {za.Acc:F2}%, ASR {za.Asr:F2}% (target {settings.ReferenceLabel})");
         var extra = new Dictionary<string, string>(source.Extra, StringComparer.Ordinal);
         extra.Remove("circumvent.knn_accuracy"); // the clean encoder's, no longer this one's
-        extra[SimClrPretraining.RoleKey] = SimClrPretraining.EncoderRole;
+        extra.Remove(ClipPretraining.ZeroShotAccuracyKey);
+        // The role is the source's (the checkpoint writes it from the network): "encoder" for SimCLR, "clip" for CLIP.
         extra[BackdoorTraining.AttackKey] = attack.Definition.ToJson();
         extra[Purification.SourceModelKey] = Path.GetFullPath(settings.Encoder);
         extra[BadEncoderKey] = JsonSerializer.Serialize(new Dictionary<string, object>
@@ -139,6 +152,8 @@ public static class BadEncoderTraining
             ["settings"] = JsonDocument.Parse(settingsJson).RootElement,
             ["cosine_before"] = before,
             ["cosine_after"] = after,
+            ["zero_shot_before"] = zeroShotBefore is { } zb ? new Dictionary<string, double?> { ["acc"] = zb.Acc, ["asr"] = zb.Asr } : null!,
+            ["zero_shot_after"] = zeroShotAfter is { } zf ? new Dictionary<string, double?> { ["acc"] = zf.Acc, ["asr"] = zf.Asr } : null!,
         });
         new ModelCheckpoint
         {
@@ -155,7 +170,7 @@ public static class BadEncoderTraining
         double seconds = ledger.Stop();
         state.Delete();
         ledger.Delete();
-        return new Outcome(result, before, after, output, seconds);
+        return new Outcome(result, before, after, output, seconds, zeroShotBefore, zeroShotAfter);
     }
 
     /// <summary>Stamps the trigger into every image of a raw batch (the loader's view-1 transform).</summary>
@@ -179,7 +194,7 @@ public static class BadEncoderTraining
     }
 
     /// <summary>Mean cosine of f(x ⊕ trigger) with the references' f(r) (mean over references), and of f(x) with f₀(x), over <paramref name="test"/>.</summary>
-    public static Cosines Measure(SimClrNetwork network, ParameterSet attacked, ParameterSet clean, ImageDataset test, ImageDataset references,
+    public static Cosines Measure(IEncoderNetwork network, ParameterSet attacked, ParameterSet clean, ImageDataset test, ImageDataset references,
         IAttack attack, Normalization inputs)
     {
         var eval = ForwardContext.Eval();

@@ -76,6 +76,8 @@ public static class CurveSampling
             float[] Floats(string key) => [.. Field(norm, key).AsArray().Select(v => (float)(v ?? throw new FormatException("null value")).GetValue<double>())];
             var normalization = new Normalization(Floats("mean"), Floats("std"));
             var attack = input["attack"] is JsonNode a ? AttackFactory.FromJson(a.ToJsonString()) : null;
+            if (input["objective"]?.GetValue<string>() == EncoderPurification.Clip)
+                throw new ArgumentException($"--run '{folder}' purified a CLIP model; sampling its curves (zero-shot scoring of each point) is not supported yet.");
             var clean = Subsets.PerClass(dataset.Train, fraction, seed);
             if (EncoderPurification.FromIdentity(input) is not { } scoring)
                 return new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation);

@@ -29,7 +29,9 @@ public static class EncoderPurification
 {
     public const string Supervised = "supervised";
     public const string SimClr = "simclr";
-    public static IReadOnlyList<string> Objectives { get; } = [Supervised, SimClr];
+    /// <summary>A small CLIP's image tower under the image–text InfoNCE against its frozen text tower (<see cref="ClipPurification"/>).</summary>
+    public const string Clip = "clip";
+    public static IReadOnlyList<string> Objectives { get; } = [Supervised, SimClr, Clip];
 
     /// <summary>The views of a SimCLR defence: the pre-training recipe (torchvision's train_transform, RRC scale 0.08–1).</summary>
     public static ContrastiveAugmentation Views => ContrastiveAugmentation.SimClr;
@@ -37,10 +39,14 @@ public static class EncoderPurification
     /// <summary>Refuses a model whose kind does not fit the objective, naming both.</summary>
     public static void CheckObjective(string modelPath, ModelCheckpoint checkpoint, string objective)
     {
-        bool encoder = checkpoint.Encoder is not null;
+        bool encoder = checkpoint.Encoder is not null, clip = checkpoint.Clip is not null;
+        if (objective == Clip && !clip)
+            throw new ArgumentException($"--objective clip needs a CLIP model (a checkpoint with role '{ModelCheckpoint.ClipRole}', from `circumvent pretrain --method clip`); --model '{modelPath}' is not one.");
+        if (objective != Clip && clip)
+            throw new ArgumentException($"--model '{modelPath}' is a CLIP model (role '{ModelCheckpoint.ClipRole}'); purify it with --objective clip.");
         if (objective == SimClr && !encoder)
             throw new ArgumentException($"--objective simclr needs an encoder (a checkpoint with role '{ModelCheckpoint.EncoderRole}', e.g. from `circumvent pretrain`); --model '{modelPath}' is a classifier.");
-        if (objective != SimClr && encoder)
+        if (objective == Supervised && encoder)
             throw new ArgumentException($"--model '{modelPath}' is an encoder (role '{ModelCheckpoint.EncoderRole}'); purify it with --objective simclr.");
     }
 

@@ -83,7 +83,7 @@ public static class Purification
         string retuneOption = request.Retune ? "--retune" : "--qra";
         if (retuneWanted && attack is null)
             throw new ArgumentException($"{retuneOption} poisons its fine-tuning set with the model's attack, and none is known: pass --attack options (or use a model whose metadata records its attack).");
-        if (retuneWanted && encoder is not null)
+        if (retuneWanted && (encoder is not null || request.Objective == EncoderPurification.Clip))
             throw new ArgumentException($"{retuneOption} fine-tunes a classifier with poisoned labels; an encoder has none (use it with --objective supervised).");
         // Loaded before the defence runs, so a clean model that does not fit costs nothing.
         var cleanModel = request.QraCleanModel is null ? null : QraCleanModel(request.QraCleanModel, checkpoint, spec.Kind, dataset.Test, log, warn ?? log);
@@ -91,7 +91,8 @@ public static class Purification
         if (clean.Count == 0)
             throw new ArgumentException($"--clean-fraction {request.CleanFraction} selects no images of {spec.Kind}'s {dataset.Train.Count} training images.");
 
-        var architecture = checkpoint.CreateNetwork();
+        var clip = request.Objective == EncoderPurification.Clip ? ClipPurification.Create(request.ModelPath, checkpoint, dataset.Test, normalization, attack) : null;
+        var architecture = clip?.Image ?? checkpoint.CreateNetwork();
         var encoderTests = encoder is null ? null
             : EncoderTestSet.Create(normalization, dataset, downstream.Data, attack, scoring.KnnK, scoring.KnnTemperature);
         var identity = new JsonObject
@@ -109,17 +110,19 @@ public static class Purification
         // Only an encoder's run records its objective and scoring, so classifiers' run folders made before still match.
         if (encoder is not null)
             foreach (var (key, value) in EncoderPurification.Identity(scoring, downstream.Spec)) identity[key] = value?.DeepClone();
+        if (clip is not null)
+            foreach (var (key, value) in ClipPurification.Identity(clip.Objective)) identity[key] = value?.DeepClone();
         var input = new DefenseInput
         {
             Architecture = architecture,
-            Parameters = checkpoint.Parameters,
+            Parameters = clip?.ImageParameters ?? checkpoint.Parameters,
             Clean = clean,
             Normalization = normalization,
             Augmentation = dataset.Augmentation,
             ViewAugmentation = encoder is null ? null : EncoderPurification.Views,
-            Objective = encoder is null ? new SupervisedObjective(0) : EncoderPurification.Objective(checkpoint),
+            Objective = clip is not null ? clip.Objective : encoder is null ? new SupervisedObjective(0) : EncoderPurification.Objective(checkpoint),
             Seed = request.Seed,
-            Evaluate = encoder is null
+            Evaluate = clip is not null ? clip.Evaluate : encoder is null
                 ? p => BackdoorMetrics.Evaluate(architecture, p, dataset.Test, normalization, attack)
                 : EncoderPurification.Scorer(encoder, encoderTests!, scoring.ProbeOrDefault, null),
             RunFolder = request.RunFolder,
@@ -128,7 +131,7 @@ public static class Purification
             Saving = saving,
         };
 
-        log?.Invoke($"purifying {request.ModelPath} ({checkpoint.Architecture.Name}{(encoder is null ? "" : $" encoder, NT-Xent on two views; scored by kNN on {spec.Kind} and {string.Join(" and ", scoring.ProbeOrDefault.Kinds.Select(EncoderEvaluation.Describe))} probes on {downstream.Spec.Kind}")}) with {request.Defense.Name} on {clean.Count} clean images " +
+        log?.Invoke($"purifying {request.ModelPath} ({checkpoint.Architecture.Name}{(clip is not null ? $" CLIP image tower, InfoNCE against the frozen text tower at logit scale {clip.Objective.FixedScale:g4}; scored zero-shot" : "")}{(encoder is null ? "" : $" encoder, NT-Xent on two views; scored by kNN on {spec.Kind} and {string.Join(" and ", scoring.ProbeOrDefault.Kinds.Select(EncoderEvaluation.Describe))} probes on {downstream.Spec.Kind}")}) with {request.Defense.Name} on {clean.Count} clean images " +
                     $"({request.CleanFraction:0.###} of {spec.Kind} train per class); attack {(attack is null ? "unknown: ASR/RA not measured" : attack.Name + " → class " + attack.TargetClass)}; {inputs}; run folder {request.RunFolder}");
         var result = request.Defense.Run(input, observer);
 
@@ -139,11 +142,12 @@ public static class Purification
         };
         // The attack ASR was measured with, so a later `eval` of the output needs no --attack either.
         if (attack is not null) extra[BackdoorTraining.AttackKey] = attack.Definition.ToJson();
-        if (result.After is { } after && encoder is null) extra["circumvent.test_accuracy"] = (after.Acc / 100).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        if (clip is not null) extra.Remove(ClipPretraining.ZeroShotAccuracyKey); // the source model's, not the purified one's
+        if (result.After is { } after && encoder is null && clip is null) extra["circumvent.test_accuracy"] = (after.Acc / 100).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         new ModelCheckpoint
         {
             Architecture = checkpoint.Architecture,
-            Parameters = result.Purified,
+            Parameters = clip is null ? result.Purified : ClipPurification.Merge(checkpoint.Parameters, result.Purified),
             ClassNames = checkpoint.ClassNames,
             // What it was purified with (also when that came from --normalize or the dataset): never needed again.
             NormalizationMean = normalization.Mean,

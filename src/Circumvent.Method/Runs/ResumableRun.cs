@@ -200,8 +200,8 @@ internal sealed class ResumableRun
         return result;
     }
 
-    // An encoder's f.*/g.* tensors are not the built-in's state_dict, so its unit files record the network (and its role).
-    private static IArchitecture? NetworkToRecord(IArchitecture architecture) => architecture is SimClrNetwork ? architecture : null;
+    // An encoder's f.*/g.* tensors (or a CLIP image tower's visual.*) are not the built-in's state_dict, so its unit files record the network (and its role).
+    private static IArchitecture? NetworkToRecord(IArchitecture architecture) => ModelCheckpoint.RoleMetadata(architecture).Any() ? architecture : null;
 
     private void Resumed(DefenseUnit unit)
     {

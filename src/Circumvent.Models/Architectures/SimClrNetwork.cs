@@ -10,7 +10,7 @@ namespace Circumvent.Models;
 /// "g.3.{weight,bias}" (nn.Sequential indices; the ReLU is g.2). <see cref="Forward"/> gives the unnormalised
 /// projection g(f(x)) (N, Projection), which NT-Xent normalises; <see cref="Features"/> gives f(x) (N, d).
 /// </summary>
-public sealed class SimClrNetwork : IArchitecture
+public sealed class SimClrNetwork : IEncoderNetwork
 {
     public const string EncoderPrefix = "f.";
     public const string HeadPrefix = "g.";
@@ -59,33 +59,11 @@ public sealed class SimClrNetwork : IArchitecture
 
     /// <summary>x (N, C, H, W) → encoder features f(x) (N, d), what kNN and probes use.</summary>
     public Tensor Features(ParameterSet parameters, Tensor x, ForwardContext context) =>
-        Encoder.Features(EncoderView(parameters), x, Prefixed(context));
+        Encoder.Features(EncoderView(parameters), x, PrefixedViews.Context(context, EncoderPrefix));
+
+    string IEncoderNetwork.EncoderPrefix => EncoderPrefix;
+    int IEncoderNetwork.FeatureSize => Encoder.FeatureSize;
 
     /// <summary>The encoder's tensors under their own names (the same tensors, so gradients reach them).</summary>
-    public static ParameterSet EncoderView(ParameterSet parameters)
-    {
-        var view = new ParameterSet();
-        foreach (var e in parameters)
-            if (e.Name.StartsWith(EncoderPrefix, StringComparison.Ordinal)) view.Add(e.Name[EncoderPrefix.Length..], e.Tensor, e.Role);
-        return view;
-    }
-
-    // The encoder reports BN statistics and activations under its own names; the run knows them as "f.…".
-    private static ForwardContext Prefixed(ForwardContext context) => new()
-    {
-        Training = context.Training,
-        Rng = context.Rng,
-        BatchNormObserver = context.BatchNormObserver is { } bn ? new PrefixedBatchNormObserver(bn) : null,
-        ActivationObserver = context.ActivationObserver is { } a ? new PrefixedActivationObserver(a) : null,
-    };
-
-    private sealed class PrefixedBatchNormObserver(IBatchNormObserver inner) : IBatchNormObserver
-    {
-        public void Observe(string prefix, BatchStatistics stats) => inner.Observe(EncoderPrefix + prefix, stats);
-    }
-
-    private sealed class PrefixedActivationObserver(IActivationObserver inner) : IActivationObserver
-    {
-        public void Observe(string name, Tensor activation) => inner.Observe(EncoderPrefix + name, activation);
-    }
+    public static ParameterSet EncoderView(ParameterSet parameters) => PrefixedViews.Strip(parameters, EncoderPrefix);
 }

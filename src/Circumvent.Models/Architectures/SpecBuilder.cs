@@ -51,6 +51,10 @@ internal sealed class SpecBuilder
         if (bias) Add($"{prefix}.bias", [outFeatures], TensorRole.Parameter, InitRule.Uniform(bound));
     }
 
+    /// <summary>An embedding table (rows, width) drawn uniformly in ±<paramref name="bound"/>.</summary>
+    public void Embedding(string name, int rows, int width, float bound) =>
+        Add(name, [rows, width], TensorRole.Parameter, InitRule.Uniform(bound));
+
     private void Add(string name, int[] shape, TensorRole role, InitRule rule)
     {
         _specs.Add(new TensorSpec(name, shape, role));

@@ -23,6 +23,10 @@ public sealed class ModelCheckpoint
     /// </summary>
     public const string RoleKey = "circumvent.role";
     public const string EncoderRole = "encoder";
+    /// <summary>A small CLIP (<see cref="ClipNetwork"/>): image tower "visual.*", text tower "text.*", "logit_scale".</summary>
+    public const string ClipRole = "clip";
+    /// <summary>A CLIP image tower alone (<see cref="ClipImageTower"/>, "visual.*"): what a CLIP purification's curve files hold.</summary>
+    public const string ClipImageRole = "clip-image";
     private const string FormatKey = "format";
 
     private static readonly HashSet<string> ReservedKeys =
@@ -49,6 +53,9 @@ public sealed class ModelCheckpoint
 
     /// <summary>A self-supervised encoder (role "encoder"): features for kNN and probes, a projection for its contrastive loss.</summary>
     public SimClrNetwork? Encoder => Network as SimClrNetwork;
+
+    /// <summary>A small CLIP (role "clip"): image and text towers and the logit scale.</summary>
+    public ClipNetwork? Clip => Network as ClipNetwork;
 
     /// <summary>num_batches_tracked per BN prefix; absent prefixes are saved as 0.</summary>
     public Dictionary<string, long> BatchesTracked { get; init; } = new(StringComparer.Ordinal);
@@ -148,7 +155,7 @@ public sealed class ModelCheckpoint
             Extra = meta.Where(kv => !ReservedKeys.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
             BatchesTracked = tracked,
             Warnings = warnings,
-            Network = arch is SimClrNetwork ? arch : null,
+            Network = arch is SimClrNetwork or ClipNetwork or ClipImageTower ? arch : null,
         };
     }
 
@@ -166,19 +173,33 @@ public sealed class ModelCheckpoint
     {
         var arch = CreateArchitecture(path, config);
         if (!meta.TryGetValue(RoleKey, out var role)) return arch;
-        if (role != EncoderRole)
-            throw new CheckpointException(path, $"metadata '{RoleKey}' is '{role}'; the only known role is '{EncoderRole}' (classifiers have none).");
+        if (role != EncoderRole && role != ClipRole && role != ClipImageRole)
+            throw new CheckpointException(path, $"metadata '{RoleKey}' is '{role}'; the known roles are '{EncoderRole}', '{ClipRole}' and '{ClipImageRole}' (classifiers have none).");
         if (arch is not IFeatureExtractor encoder)
             throw new CheckpointException(path, $"is an encoder, but {config.Name} cannot be one (its logits are not one linear layer on a feature vector).");
-        int HeadSize(string name) => shapeOf(name) is { Length: 2 } shape && shape[0] > 0
-            ? shape[0]
-            : throw new CheckpointException(path, "an encoder checkpoint needs its projection head as a 2-dimensional weight.", name);
+        int[] Matrix(string name, string what) => shapeOf(name) is { Length: 2 } shape && shape[0] > 0 && shape[1] > 0
+            ? shape
+            : throw new CheckpointException(path, $"{what} needs a 2-dimensional weight.", name);
+        if (role == ClipImageRole) return new ClipImageTower(encoder, Matrix(ClipImageTower.ProjectionName + ".weight", "a CLIP image tower")[0]);
+        if (role == ClipRole)
+        {
+            int joint = Matrix(ClipImageTower.ProjectionName + ".weight", "a CLIP image tower")[0];
+            var embedding = Matrix(ClipTextTower.EmbeddingName, "a CLIP text tower");
+            return new ClipNetwork(encoder, embedding[0], embedding[1], joint);
+        }
+        int HeadSize(string name) => Matrix(name, "an encoder checkpoint's projection head")[0];
         return new SimClrNetwork(encoder, HeadSize(SimClrNetwork.HeadPrefix + "0.weight"), HeadSize(SimClrNetwork.HeadPrefix + "3.weight"));
     }
 
     /// <summary>The metadata that makes <see cref="NetworkFor"/> rebuild <paramref name="network"/>: the role of an encoder, nothing for a built-in.</summary>
     public static IEnumerable<KeyValuePair<string, string>> RoleMetadata(IArchitecture network) =>
-        network is SimClrNetwork ? [new(RoleKey, EncoderRole)] : [];
+        network switch
+        {
+            SimClrNetwork => [new(RoleKey, EncoderRole)],
+            ClipNetwork => [new(RoleKey, ClipRole)],
+            ClipImageTower => [new(RoleKey, ClipImageRole)],
+            _ => [],
+        };
 
     private Dictionary<string, string> BuildMetadata(string path)
     {

@@ -233,7 +233,7 @@ public sealed class EncoderPurificationTests
             var meta = content.Metadata.Where(kv => kv.Key != ModelCheckpoint.RoleKey).ToDictionary();
             meta[ModelCheckpoint.RoleKey] = "decoder";
             CheckpointFiles.Write(plain, content.Tensors, meta);
-            Assert.Contains("only known role is 'encoder'", Assert.Throws<CheckpointException>(() => ModelCheckpoint.Load(plain)).Message);
+            Assert.Contains("the known roles are 'encoder', 'clip' and 'clip-image'", Assert.Throws<CheckpointException>(() => ModelCheckpoint.Load(plain)).Message);
         }
         finally { Directory.Delete(folder, recursive: true); }
     }

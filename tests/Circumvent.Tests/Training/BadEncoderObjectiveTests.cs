@@ -136,7 +136,7 @@ public sealed class BadEncoderObjectiveTests : IDisposable
         var clean = initial.Clone();
         var parameters = initial.Clone(requiresGrad: true);
         var stats = new RunningStatsUpdater(parameters);
-        var config = Config with { Freeze = BadEncoderObjective.FrozenTensors(parameters) };
+        var config = Config with { Freeze = BadEncoderObjective.FrozenTensors(Network, parameters) };
         using var stop = new CancellationTokenSource();
         var objective = new BadEncoderObjective(Network, clean, RandomImages(1, 11), Inputs, seed: config.Seed);
         var trainer = new Trainer(Network, parameters, config, stats)
@@ -158,7 +158,7 @@ public sealed class BadEncoderObjectiveTests : IDisposable
         var (trained, initial, losses) = Train(statePath: null);
         Assert.Equal(9, losses.Count);
         Assert.True(losses[^1] < losses[0], $"loss went from {losses[0]} to {losses[^1]}");
-        var frozen = BadEncoderObjective.FrozenTensors(trained);
+        var frozen = BadEncoderObjective.FrozenTensors(Network, trained);
         Assert.Contains("f.bn1.weight", frozen);
         Assert.Contains("f.bn1.bias", frozen);
         int bnTensors = 0, moved = 0;

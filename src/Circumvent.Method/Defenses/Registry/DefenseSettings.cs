@@ -30,6 +30,12 @@ public sealed class DefenseSettings : IEnumerable<KeyValuePair<string, object>>
     /// </summary>
     public bool SelfSupervised { get; set; }
 
+    /// <summary>
+    /// The objective is CLIP's image–text InfoNCE (`purify --objective clip`, implies <see cref="SelfSupervised"/>): TSC and MCR
+    /// start from <see cref="TscOptions.Clip"/> and <see cref="McrOptions.Clip"/>.
+    /// </summary>
+    public bool Clip { get; set; }
+
     public bool IsGiven(DefenseKnob knob) => _values.ContainsKey(knob.Field);
 
     public int? Integer(DefenseKnob knob) => Integer(knob.Field);
@@ -66,7 +72,7 @@ public sealed class DefenseSettings : IEnumerable<KeyValuePair<string, object>>
 
     private DefenseSettings Copy()
     {
-        var copy = new DefenseSettings { SelfSupervised = SelfSupervised };
+        var copy = new DefenseSettings { SelfSupervised = SelfSupervised, Clip = Clip };
         foreach (var (key, value) in _values) copy[key] = value;
         return copy;
     }

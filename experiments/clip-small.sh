@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# CLIP-style TSC at a scale that runs on two cores (issue #21, RESULTS.md "CLIP-style TSC"):
+# a small CLIP (cnn-small x0.5 image tower) pre-trained on CIFAR-10 with label-made captions, BadEncoder on its image
+# tower (target truck = 9, the authors' 10x10 white patch at 21,21, three CIFAR-10 train trucks as references), then
+# TSC and MCR with --objective clip on 5% clean data; every model scored zero-shot by `circumvent eval --json`.
+#
+#   experiments/clip-small.sh CIFAR10_DIR [OUT_DIR]
+#
+# Re-running resumes: a finished model is not trained again, a stopped one continues from its saved state
+# (pretrain's OUT.train-state, purify's OUT.run folder). Results are appended to experiments/results/clip.jsonl
+# (one line per model: acc, asr, command), once per model.
+set -euo pipefail
+DATA=${1:?usage: clip-small.sh CIFAR10_DIR [OUT_DIR]}
+OUT=${2:-experiments/models/clip}
+BIN=${CIRCUMVENT:-circumvent}
+RESULTS=experiments/results/clip.jsonl
+mkdir -p "$OUT" "$(dirname "$RESULTS")"
+
+step() { # step OUTPUT COMMAND... : runs the command unless OUTPUT exists, at low priority, with its time logged
+  local output=$1; shift
+  if [[ -f $output ]]; then echo "have $output"; return; fi
+  echo "+ $*"
+  local start=$SECONDS
+  nice -n 10 "$@"
+  echo "  took $((SECONDS - start)) s"
+}
+
+record() { # record NAME MODEL [ATTACK OPTIONS...] : zero-shot ACC/ASR of MODEL as one line of RESULTS (once per NAME)
+  local name=$1 model=$2; shift 2
+  if [[ -f $RESULTS ]] && grep -q "\"model\":\"$name\"" "$RESULTS"; then return; fi
+  local command="circumvent eval --model $model --data cifar10:$DATA --json $*"
+  nice -n 10 "$BIN" eval --model "$model" --data "cifar10:$DATA" --json "$@" | tail -n 1 |
+    jq -c --arg name "$name" --arg command "$command" --arg made "${MADE[$name]}" \
+      '{model: $name, acc, asr, made_by: $made, command: $command}' >> "$RESULTS"
+  tail -n 1 "$RESULTS"
+}
+
+# Three CIFAR-10 train trucks (the first of data_batch_1) as BadEncoder's references, PPM files.
+for k in 0 1 2; do
+  [[ -f $OUT/truck$k.ppm ]] || python3 - "$DATA" "$OUT" <<'PY'
+import sys
+data, out = sys.argv[1], sys.argv[2]
+raw = open(f"{data}/data_batch_1.bin", "rb").read()
+trucks = [raw[i * 3073 + 1:(i + 1) * 3073] for i in range(len(raw) // 3073) if raw[i * 3073] == 9][:3]
+for k, planes in enumerate(trucks):  # CHW planes -> HWC pixels
+    pixels = bytes(planes[c * 1024 + p] for p in range(1024) for c in range(3))
+    open(f"{out}/truck{k}.ppm", "wb").write(b"P6\n32 32\n255\n" + pixels)
+PY
+done
+
+declare -A MADE
+TRIGGER=(--attack badnet --patch-size 10 --patch-position 21,21 --target 9)
+
+MADE[clean]="circumvent pretrain --method clip --arch cnn-small --width 0.5 --data cifar10:$DATA --epochs 10 --out $OUT/clip-clean.safetensors"
+step "$OUT/clip-clean.safetensors" $BIN pretrain --method clip --arch cnn-small --width 0.5 --data "cifar10:$DATA" --epochs 10 --out "$OUT/clip-clean.safetensors"
+record clean "$OUT/clip-clean.safetensors" "${TRIGGER[@]}"
+
+MADE[badencoder]="circumvent pretrain --method badencoder --encoder $OUT/clip-clean.safetensors --reference $OUT/truck0.ppm --reference $OUT/truck1.ppm --reference $OUT/truck2.ppm --target 9 --data cifar10:$DATA --limit-train 5000 --batch-size 128 --epochs 10 --lr 0.01 --out $OUT/clip-badencoder.safetensors"
+step "$OUT/clip-badencoder.safetensors" $BIN pretrain --method badencoder --encoder "$OUT/clip-clean.safetensors" \
+  --reference "$OUT/truck0.ppm" --reference "$OUT/truck1.ppm" --reference "$OUT/truck2.ppm" --target 9 \
+  --data "cifar10:$DATA" --limit-train 5000 --batch-size 128 --epochs 10 --lr 0.01 --out "$OUT/clip-badencoder.safetensors"
+record badencoder "$OUT/clip-badencoder.safetensors"
+
+for defense in tsc mcr; do
+  MADE[$defense]="circumvent purify --model $OUT/clip-badencoder.safetensors --data cifar10:$DATA --objective clip --defense $defense --curve-epochs 20 --clean-fraction 0.05 --out $OUT/clip-$defense.safetensors --report $OUT/clip-$defense.json"
+  step "$OUT/clip-$defense.safetensors" $BIN purify --model "$OUT/clip-badencoder.safetensors" --data "cifar10:$DATA" --objective clip \
+    --defense $defense --curve-epochs 20 --clean-fraction 0.05 --out "$OUT/clip-$defense.safetensors" --report "$OUT/clip-$defense.json"
+  record $defense "$OUT/clip-$defense.safetensors"
+done
+
+# Variants of TSC beyond the authors' CLIP settings: the curves at SimCLR's rate 5e-3, then also three rounds; one model line each.
+declare -A VARIANT=([tsc-curve-lr-5e-3]="--curve-lr 0.005" [tsc-curve-lr-5e-3-rounds-3]="--curve-lr 0.005 --rounds 3")
+for name in tsc-curve-lr-5e-3 tsc-curve-lr-5e-3-rounds-3; do
+  # shellcheck disable=SC2086 # the knobs are words
+  MADE[$name]="circumvent purify --model $OUT/clip-badencoder.safetensors --data cifar10:$DATA --objective clip --defense tsc --curve-epochs 20 ${VARIANT[$name]} --clean-fraction 0.05 --out $OUT/clip-$name.safetensors --report $OUT/clip-$name.json"
+  # shellcheck disable=SC2086
+  step "$OUT/clip-$name.safetensors" $BIN purify --model "$OUT/clip-badencoder.safetensors" --data "cifar10:$DATA" --objective clip \
+    --defense tsc --curve-epochs 20 ${VARIANT[$name]} --clean-fraction 0.05 --out "$OUT/clip-$name.safetensors" --report "$OUT/clip-$name.json"
+  record $name "$OUT/clip-$name.safetensors"
+done
