@@ -178,12 +178,7 @@ public static class BackdoorTraining
         if (File.Exists(state.FilePath))
             log?.Invoke($"continuing the training saved in {state.FilePath}");
         // Without a live display (the experiment runner), one line per epoch on the log instead.
-        if (display is null && log is not null)
-            trainer.Progress += p =>
-            {
-                if (p.IsEpochEnd)
-                    log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {100 * p.Accuracy:F2}% lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s ETA {(int)p.EstimatedRemaining.TotalMinutes}m{p.EstimatedRemaining.Seconds:D2}s");
-            };
+        if (display is null && log is not null) EpochLines.Attach(trainer, log, p => $" acc {100 * p.Accuracy:F2}%");
         string poisoningText = inputAwareTraining is not null
             ? $", input-aware attack: per batch {inputAwareTraining.BackdoorPerBatch} get their trigger → class {attack!.Target}, {inputAwareTraining.CrossPerBatch} another image's (labels kept)"
             : poisoning is null ? "" : $", {attack!.Kind} attack: {poisonedIndices.Length} poisoned{(trigger!.CleanLabel ? " (clean-label, labels kept)" : "")} → class {trigger.TargetClass}{(poisoning.NoiseIndices.Length > 0 ? $", {poisoning.NoiseIndices.Length} noise samples" : "")}";

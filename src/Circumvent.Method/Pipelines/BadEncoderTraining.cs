@@ -130,7 +130,7 @@ public static class BadEncoderTraining
                 if (!p.IsEpochEnd) return;
                 var (l0, l1, l2) = objective.EpochTerms;
                 log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} = L0 {l0:F4} + {settings.Lambda1:g}·L1 {l1:F4} + {settings.Lambda2:g}·L2 {l2:F4} " +
-                    $"{p.ImagesPerSecond:F0} img/s ETA {(int)p.EstimatedRemaining.TotalMinutes}m{p.EstimatedRemaining.Seconds:D2}s");
+                    EpochLines.RateAndEta(p));
             };
         string header = $"BadEncoder on {settings.Encoder} ({source.Architecture.Name} width {source.Architecture.WidthMultiplier:g3}, features {network.FeatureSize}): " +
             $"shadow {dataset.Name} ({shadow.Count} images, {data.BatchesPerEpoch} batches/epoch), {references.Count} reference(s) of class {settings.ReferenceLabel}, " +

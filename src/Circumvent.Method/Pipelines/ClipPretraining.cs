@@ -87,12 +87,7 @@ public static class ClipPretraining
             State = state,
         };
         if (File.Exists(state.FilePath)) log?.Invoke($"continuing the pre-training saved in {state.FilePath}");
-        if (display is null && log is not null)
-            trainer.Progress += p =>
-            {
-                if (p.IsEpochEnd)
-                    log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s ETA {(int)p.EstimatedRemaining.TotalMinutes}m{p.EstimatedRemaining.Seconds:D2}s");
-            };
+        if (display is null && log is not null) EpochLines.Attach(trainer, log);
         string header = $"CLIP pre-training: image tower {config.Architecture} (width {config.WidthMultiplier:g3}, features {backbone.FeatureSize} → joint {settings.Joint}), " +
             $"text tower over {captions.Vocabulary.Count} words (width {settings.TextWidth}) on {dataset.Name} ({train.Count} images × {captions.Templates.Count} templates, " +
             $"{source.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3} wd {config.WeightDecay:g3}, {config.Schedule}; inputs {inputs.Describe()})";

@@ -129,12 +129,7 @@ public static class SimClrPretraining
             State = state,
         };
         if (File.Exists(state.FilePath)) log?.Invoke($"continuing the pre-training saved in {state.FilePath}");
-        if (display is null && log is not null)
-            trainer.Progress += p =>
-            {
-                if (p.IsEpochEnd)
-                    log($"epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} lr {p.LearningRate:g3} {p.ImagesPerSecond:F0} img/s ETA {(int)p.EstimatedRemaining.TotalMinutes}m{p.EstimatedRemaining.Seconds:D2}s");
-            };
+        if (display is null && log is not null) EpochLines.Attach(trainer, log);
         string header = $"SimCLR pre-training of {config.Architecture} (width {config.WidthMultiplier:g3}, features {encoder.FeatureSize}, head {network.Hidden}→{network.Projection}) " +
             $"on {dataset.Name} ({train.Count} images, {source.BatchesPerEpoch} batches/epoch of 2 views, {config.Optimizer} lr {config.LearningRate:g3}, {config.Schedule}, τ {settings.Temperature:g}; " +
             $"inputs {inputs.Describe()}, augmentation {augmentation.Describe()})";
