@@ -1,4 +1,5 @@
 using Circumvent.Data;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Attacks;
 
@@ -23,7 +24,7 @@ internal static class AttackTestImages
 
     public static string TempFile(string name)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "circumvent-attack-tests", Guid.NewGuid().ToString("N"));
+        var dir = Scratch.NewFolder("attack-");
         Directory.CreateDirectory(dir);
         return Path.Combine(dir, name);
     }

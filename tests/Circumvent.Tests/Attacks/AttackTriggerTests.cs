@@ -13,7 +13,7 @@ public class AttackTriggerTests
 
     private static string TempFile(string name)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "circumvent-attack-tests", Guid.NewGuid().ToString("N"));
+        var dir = Scratch.NewFolder("attack-");
         Directory.CreateDirectory(dir);
         return Path.Combine(dir, name);
     }

@@ -240,7 +240,7 @@ public class InputAwareAttackTests
         var options = BatchLoaderOptions.Training(16, seed: 1) with { Prefetch = false };
         var config = new TrainingConfig { Seed = 2, BatchSize = 16 };
         InputAwareTraining Fresh() => new(attack, config, data, Grey, options);
-        string folder = Directory.CreateTempSubdirectory("circumvent-mask-").FullName;
+        string folder = Scratch.NewFolder("mask-");
         try
         {
             var whole = Fresh();
@@ -275,7 +275,7 @@ public class InputAwareAttackTests
         var options = BatchLoaderOptions.Training(16, seed: 1) with { Prefetch = false };
         var config = new TrainingConfig { Architecture = "cnn-small", WidthMultiplier = 0.125, Epochs = 3, BatchSize = 16, LearningRate = 0.05, Seed = 2 };
         var classifier = Architectures.Create(new ArchitectureConfig("cnn-small", 1, 8, 8, 10, 0.125));
-        string folder = Directory.CreateTempSubdirectory("circumvent-joint-").FullName;
+        string folder = Scratch.NewFolder("joint-");
         string path = Path.Combine(folder, "m.train-state");
 
         // One joint run: the classifier and G after it, and how many steps it took.

@@ -168,7 +168,7 @@ public class SsbaEncoderTests
         // must also restore when it started.
         var images = SyntheticImages(640, seed: 1);
         var settings = Small with { Epochs = 4 };
-        string dir = Directory.CreateTempSubdirectory("circumvent-ssba-").FullName;
+        string dir = Scratch.NewFolder("ssba-");
         var whole = new SsbaEncoderTraining(images, settings);
         whole.Run(null, CancellationToken.None);
 
@@ -194,7 +194,7 @@ public class SsbaEncoderTests
     {
         var network = new StegaStamp(3, 32, 8, 0.25);
         var encoder = new SsbaEncoder(network, network.Initialize(new Random(2)));
-        string dir = Directory.CreateTempSubdirectory("circumvent-ssba-").FullName;
+        string dir = Scratch.NewFolder("ssba-");
         string file = Path.Combine(dir, "m.ssba-encoder.safetensors");
         encoder.Save(file, "{\"note\": \"test\"}");
         Assert.Equal(file, SsbaEncoder.PathBeside(Path.Combine(dir, "m.safetensors")));

@@ -1,5 +1,6 @@
 using Circumvent.Cli;
 using Circumvent.Data.Formats;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Cli;
 
@@ -60,7 +61,7 @@ public static class CliHarness
 
     public static string TempFolder()
     {
-        var path = Path.Combine(Path.GetTempPath(), "circumvent-cli-tests", Guid.NewGuid().ToString("N"));
+        var path = Scratch.NewFolder("cli-");
         Directory.CreateDirectory(path);
         return path;
     }

@@ -5,7 +5,7 @@ public sealed class TempFolder : IDisposable
 {
     public TempFolder()
     {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "circumvent-data-" + Guid.NewGuid().ToString("N"));
+        Path = Circumvent.Tests.Support.Scratch.NewFolder("data-");
         Directory.CreateDirectory(Path);
     }
 

@@ -35,7 +35,7 @@ public class ReaderFuzzTests(ITestOutputHelper output)
     [Fact]
     public void SafeTensors()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"fuzz-{Guid.NewGuid():N}.safetensors");
+        var path = Scratch.NewFilePath("fuzz-", ".safetensors");
         SafeTensorsWriter.Write(path,
             [SafeTensor.FromFloats("a.weight", [2, 3], [1, 2, 3, 4, 5, 6]), SafeTensor.FromInt64s("a.num_batches_tracked", [], [7])],
             new Dictionary<string, string> { ["k"] = "v" });
@@ -188,7 +188,7 @@ public class ReaderFuzzTests(ITestOutputHelper output)
 
     private static byte[] SmallPth()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"fuzz-{Guid.NewGuid():N}.pth");
+        var path = Scratch.NewFilePath("fuzz-", ".pth");
         PyTorchCheckpointWriter.Write(path,
             [SafeTensor.FromFloats("a.weight", [2, 3], [1, 2, 3, 4, 5, 6]), SafeTensor.FromInt64s("a.num_batches_tracked", [], [7])]);
         var bytes = File.ReadAllBytes(path);
@@ -207,7 +207,7 @@ public class ReaderFuzzTests(ITestOutputHelper output)
 
     private static string TempFiles()
     {
-        var folder = Path.Combine(Path.GetTempPath(), $"circumvent-fuzz-{Guid.NewGuid():N}");
+        var folder = Scratch.NewFilePath("fuzz-", "");
         Directory.CreateDirectory(folder);
         return folder;
     }

@@ -8,6 +8,7 @@ using Circumvent.Method.Permutations;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Training;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Method;
 
@@ -210,7 +211,7 @@ public sealed class EncoderPurificationTests
     [Fact]
     public void EncoderCheckpointsAndCurveFilesLoadBackAsEncoders()
     {
-        string folder = Directory.CreateTempSubdirectory("circumvent-encoder-").FullName;
+        string folder = Scratch.NewFolder("encoder-");
         try
         {
             var network = Encoder("resnet18");

@@ -5,6 +5,7 @@ using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Models.Described;
 using Circumvent.Training;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Method;
 
@@ -76,7 +77,7 @@ public class EpochCheckpointTests
     /// </summary>
     internal static T StopAfterTwoEpochsThenResume<T>(Func<IProgress<TrainingProgress>?, CancellationToken, EpochCheckpoint, T> run)
     {
-        string folder = Directory.CreateTempSubdirectory("circumvent-epoch-state-").FullName;
+        string folder = Scratch.NewFolder("epoch-state-");
         try
         {
             var checkpoint = new EpochCheckpoint(Path.Combine(folder, "run.state"), "run");
@@ -100,7 +101,7 @@ public class EpochCheckpointTests
         var arch = CurveProblems.SmallCnn();
         var data = CurveProblems.Blocks(32, 1);
         var (start, end) = (arch.Initialize(new Random(1)), arch.Initialize(new Random(2)));
-        string folder = Directory.CreateTempSubdirectory("circumvent-curve-state-").FullName;
+        string folder = Scratch.NewFolder("curve-state-");
         try
         {
             string path = Path.Combine(folder, "curve.state");
@@ -121,7 +122,7 @@ public class EpochCheckpointTests
         var backdoored = arch.Initialize(new Random(5));
         var options = new AdaptiveTscOptions { Epochs = 2, BatchSize = 16, LearningRate = 0.05, Augment = false, Seed = 4 };
         var whole = AdaptiveTscAttack.Run(arch, backdoored, data, CurveProblems.Norm, options);
-        string folder = Directory.CreateTempSubdirectory("circumvent-adaptive-state-").FullName;
+        string folder = Scratch.NewFolder("adaptive-state-");
         try
         {
             var checkpoint = new EpochCheckpoint(Path.Combine(folder, "m.adaptive-state"), "run");

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Models;
 
@@ -8,7 +9,7 @@ internal sealed class SafeTensorsFiles : IDisposable
 {
     public SafeTensorsFiles() => Directory.CreateDirectory(Folder);
 
-    public string Folder { get; } = Path.Combine(Path.GetTempPath(), "circumvent-models-" + Guid.NewGuid().ToString("N"));
+    public string Folder { get; } = Scratch.NewFolder("models-");
 
     public string PathOf(string name) => Path.Combine(Folder, name);
 

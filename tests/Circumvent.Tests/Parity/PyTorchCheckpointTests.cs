@@ -35,7 +35,7 @@ public class PyTorchCheckpointTests
     public void RewrittenCheckpointReloadsBitIdentical()
     {
         var original = ModelCheckpoint.Load(TestData.FixturePath(CheckpointFile), Config);
-        var path = Path.Combine(Path.GetTempPath(), $"circumvent-pt-roundtrip-{Guid.NewGuid():N}.safetensors");
+        var path = Scratch.NewFilePath("pt-roundtrip-", ".safetensors");
         try
         {
             original.Save(path);

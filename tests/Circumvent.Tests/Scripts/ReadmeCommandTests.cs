@@ -79,7 +79,7 @@ public partial class ReadmeCommandTests
             "Fashion-MNIST is not installed (Debian's dataset-fashion-mnist; scripts/install-deps installs it)");
 
         // Every --out goes to one temporary folder: the plan runs once, the reruns find its cells done.
-        string outFolder = Path.Combine(Path.GetTempPath(), "circumvent-readme-tests", Guid.NewGuid().ToString("N"));
+        string outFolder = Scratch.NewFilePath("readme-", "");
         foreach (var command in runnable)
         {
             var args = command.Args.Select((a, i) => i > 0 && command.Args[i - 1] == "--out" ? outFolder : a).ToList();
@@ -102,7 +102,7 @@ public partial class ReadmeCommandTests
         var lines = File.ReadAllLines(Path.Combine(RepositoryRoot.Path, "README.md"));
         var local = lines.Select((l, i) => (Text: l, Line: i + 1))
             .Where(l => l.Text.Contains("/work/", StringComparison.Ordinal) || l.Text.Contains("/root", StringComparison.Ordinal) ||
-                        l.Text.Contains("/home/", StringComparison.Ordinal) || l.Text.Contains("circumvent-cli-tests", StringComparison.Ordinal))
+                        l.Text.Contains("/home/", StringComparison.Ordinal) || l.Text.Contains("circumvent-tests", StringComparison.Ordinal))
             .Select(l => $"README.md:{l.Line}: {l.Text}");
         Assert.Empty(local);
     }

@@ -3,6 +3,7 @@ using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Models;
 using Circumvent.Training;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Training;
 
@@ -12,7 +13,7 @@ namespace Circumvent.Tests.Training;
 /// </summary>
 public sealed class BadEncoderObjectiveTests : IDisposable
 {
-    private readonly string _folder = Directory.CreateTempSubdirectory("circumvent-badencoder-").FullName;
+    private readonly string _folder = Scratch.NewFolder("badencoder-");
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 

@@ -13,7 +13,7 @@ namespace Circumvent.Tests.Training;
 public sealed class ProgressSavingTests : IDisposable
 {
     private static readonly TimeSpan Minute = TimeSpan.FromSeconds(60);
-    private readonly string _folder = Directory.CreateTempSubdirectory("circumvent-saving-").FullName;
+    private readonly string _folder = Scratch.NewFolder("saving-");
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 

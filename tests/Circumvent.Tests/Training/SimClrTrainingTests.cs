@@ -3,13 +3,14 @@ using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Models;
 using Circumvent.Training;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Training;
 
 /// <summary>SimCLR through the one training loop: the loss it minimises, and a stopped run resumed bit for bit.</summary>
 public sealed class SimClrTrainingTests : IDisposable
 {
-    private readonly string _folder = Directory.CreateTempSubdirectory("circumvent-simclr-").FullName;
+    private readonly string _folder = Scratch.NewFolder("simclr-");
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 

@@ -14,7 +14,7 @@ namespace Circumvent.Tests.Training;
 /// </summary>
 public sealed class TrainingStateTests : IDisposable
 {
-    private readonly string _folder = Directory.CreateTempSubdirectory("circumvent-state-").FullName;
+    private readonly string _folder = Scratch.NewFolder("state-");
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 

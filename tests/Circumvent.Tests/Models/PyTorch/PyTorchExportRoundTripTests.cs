@@ -2,6 +2,7 @@ using System.Text.Json;
 using Circumvent.Engine;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Models.PyTorch;
 
@@ -27,7 +28,7 @@ public class PyTorchExportRoundTripTests
         var config = PthFixtures.Checkpoints[name];
         var original = ModelCheckpoint.Load(PthFixtures.PathOf(name), config);
         string? keep = Environment.GetEnvironmentVariable(ExportDirVariable);
-        string folder = keep ?? Path.Combine(Path.GetTempPath(), $"circumvent-export-{Guid.NewGuid():N}");
+        string folder = keep ?? Scratch.NewFolder("export-");
         Directory.CreateDirectory(folder);
         try
         {
