@@ -36,7 +36,8 @@ internal static class EncoderEval
         EncoderTestSet tests;
         try { tests = EncoderTestSet.Create(inputs.Normalization, pretraining, downstream, attack is null ? null : AttackFactory.Create(attack)); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
-        var scores = EncoderEvaluation.Evaluate(encoder, checkpoint.Parameters, tests, probe, json ? null : line => console.Out.WriteLine("  " + line));
+        // No step log: the summary printed below already gives kNN and every probe (and more: the downstream set, RA).
+        var scores = EncoderEvaluation.Evaluate(encoder, checkpoint.Parameters, tests, probe);
         console.Out.WriteLine(json ? ToJson(scores, inputs) : ToText(scores, spec, downstream, attack, inputs, probe));
         return 0;
     }

@@ -18,13 +18,14 @@ internal sealed class SblOptions
     public SblOptions()
     {
         var d = new SblSchedule();
-        Knob("--sbl-rho", "SBL: SAM's radius ρ in task 0.", d.Rho, (s, v) => s with { Rho = v });
-        Knob("--sbl-clean-share", "SBL: share of the training set task 1 trains on (clean).", d.CleanShare, (s, v) => s with { CleanShare = v });
-        Knob("--sbl-defender-share", "SBL: share of the training set the attacker leaves out (the defender's data).", d.DefenderShare, (s, v) => s with { DefenderShare = v });
-        Knob("--sbl-ewc-lambda", "SBL: EWC's λ in task 1.", d.EwcLambda, (s, v) => s with { EwcLambda = v });
-        Knob("--sbl-clean-lr", "SBL: task 1's constant SGD learning rate.", d.CleanLearningRate, (s, v) => s with { CleanLearningRate = v });
-        Knob("--sbl-clean-epochs", "SBL: task 1's epochs (default: two thirds of --epochs, rounded up).", 0, (s, v) => s with { CleanEpochs = v });
-        Knob("--sbl-fisher-examples", "SBL: compute the diagonal Fisher over only this many mixed examples (default: all).", 0, (s, v) => s with { FisherExamples = v });
+        Knob(Options.Make("--sbl-rho", "SBL: SAM's radius ρ in task 0.", d.Rho), (s, v) => s with { Rho = v });
+        Knob(Options.Make("--sbl-clean-share", "SBL: share of the training set task 1 trains on (clean).", d.CleanShare), (s, v) => s with { CleanShare = v });
+        Knob(Options.Make("--sbl-defender-share", "SBL: share of the training set the attacker leaves out (the defender's data).", d.DefenderShare), (s, v) => s with { DefenderShare = v });
+        Knob(Options.Make("--sbl-ewc-lambda", "SBL: EWC's λ in task 1.", d.EwcLambda), (s, v) => s with { EwcLambda = v });
+        Knob(Options.Make("--sbl-clean-lr", "SBL: task 1's constant SGD learning rate.", d.CleanLearningRate), (s, v) => s with { CleanLearningRate = v });
+        // These two default to something derived (null in SblSchedule), so no value is shown: the description says it.
+        Knob(new Option<int?>("--sbl-clean-epochs") { Description = "SBL: task 1's epochs (default: two thirds of --epochs, rounded up)." }, (s, v) => s with { CleanEpochs = v });
+        Knob(new Option<int?>("--sbl-fisher-examples") { Description = "SBL: compute the diagonal Fisher over only this many mixed examples (default: all)." }, (s, v) => s with { FisherExamples = v });
     }
 
     public IEnumerable<Option> All => [_sbl, .. _knobs.Select(k => k.Option)];
@@ -47,11 +48,9 @@ internal sealed class SblOptions
         return definition with { Sbl = schedule };
     }
 
-    private void Knob<T>(string name, string description, T defaultValue, Func<SblSchedule, T, SblSchedule> set)
-    {
-        var option = Options.Make(name, description, defaultValue);
+    /// <summary>Registers a knob; <paramref name="set"/> runs only when it was typed (see <see cref="Apply"/>).</summary>
+    private void Knob<T>(Option<T> option, Func<SblSchedule, T, SblSchedule> set) =>
         _knobs.Add((option, (s, p) => set(s, p.GetValue(option)!)));
-    }
 
     private static bool IsGiven(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 }

@@ -32,7 +32,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
     {
         var clock = Stopwatch.StartNew();
         var (modelPath, training) = Model(cell);
-        string? cleanModelPath = cell.Qra ? CleanModel(cell).Path : null;
+        var (cleanModelPath, cleanTraining) = cell.Qra ? CleanModel(cell) : default;
 
         string folder = Path.Combine(outFolder, "runs", cell.RunKey);
         Directory.CreateDirectory(folder);
@@ -59,7 +59,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         outcome.Qra?.AddTo(line);
         line["curves"] = Curves(cell, folder, outcome);
         line["model"] = new JsonObject { ["key"] = cell.ModelKey, ["path"] = modelPath, ["training"] = training };
-        if (cleanModelPath is not null) line["clean_model"] = new JsonObject { ["key"] = cell.CleanModelKey, ["path"] = cleanModelPath };
+        if (cleanModelPath is not null) line["clean_model"] = new JsonObject { ["key"] = cell.CleanModelKey, ["path"] = cleanModelPath, ["training"] = cleanTraining };
         line["config"] = cell.Config();
         line["wall_time_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
         line["defense_compute_seconds"] = Math.Round(outcome.Result.ComputeSeconds, 3);
@@ -73,8 +73,8 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
     public const string MaskStoreFolder = "input-aware-masks";
     public const string EncoderStoreFolder = "ssba-encoders";
 
-    /// <summary>Where the cache keeps <paramref name="cell"/>'s backdoored model.</summary>
-    public static string ModelPath(string cacheFolder, Cell cell) => Path.Combine(cacheFolder, cell.ModelKey, "model.safetensors");
+    /// <summary>Where the cache keeps the model of <paramref name="key"/> (a cell's backdoored or QRA clean model).</summary>
+    public static string ModelPath(string cacheFolder, string key) => Path.Combine(cacheFolder, key, "model.safetensors");
 
     /// <summary>The cached backdoored model, trained first when absent (once, even when several cells need it at the same time).</summary>
     private (string Path, JsonObject Training) Model(Cell cell) =>
@@ -87,7 +87,7 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
     private (string Path, JsonObject Training) Cached(Cell cell, string key, JsonObject config, Circumvent.Attacks.AttackDefinition? attack,
         Circumvent.Method.Attacks.AdaptiveTscOptions? adaptive, string what)
     {
-        string path = Path.Combine(cacheFolder, key, "model.safetensors");
+        string path = ModelPath(cacheFolder, key);
         string folder = Path.GetDirectoryName(path)!;
         string summary = Path.Combine(folder, "training.json");
         lock (_modelLocks.GetOrAdd(key, _ => new object()))

@@ -87,7 +87,7 @@ public static class ExperimentRunner
                     {
                         eta.Add(line);
                         pending.Remove(cell);
-                        left = eta.Remaining(pending, c => File.Exists(CellRunner.ModelPath(cache, c)), parallel)
+                        left = eta.Remaining(pending, key => File.Exists(CellRunner.ModelPath(cache, key)), parallel)
                             ?? TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / n * remaining);
                     }
                     observer.CellFinished(cell, line, n, remaining, left);

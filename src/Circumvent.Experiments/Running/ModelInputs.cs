@@ -43,7 +43,7 @@ internal static class ModelInputs
         string HashOnce(string path) => hashes.TryGetValue(path, out var h) ? h : hashes[path] = Sha256Hex.OfFile(path);
         foreach (var cell in cells.DistinctBy(c => c.ModelKey))
         {
-            string model = CellRunner.ModelPath(cacheFolder, cell);
+            string model = CellRunner.ModelPath(cacheFolder, cell.ModelKey);
             if (!File.Exists(model)) continue;
             string entry = Path.GetDirectoryName(model)!;
             string recordPath = Path.Combine(entry, FileName);

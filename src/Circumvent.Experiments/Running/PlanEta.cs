@@ -12,6 +12,8 @@ namespace Circumvent.Experiments.Running;
 /// <item>per defence label, the mean wall time of its cells that ran whole (not resumed), the model's
 /// training taken out; a label not seen yet gets the mean over all labels;</item>
 /// <item>per backdoored model still to train, the mean training time of the models seen;</item>
+/// <item>with "qra": per recipe whose clean model is still to train, once (every attack and defence of the
+/// recipe shares it), the mean training time of the clean models seen, or of the backdoored ones before any;</item>
 /// <item>the sum over the pending cells, divided by the cells run at once.</item>
 /// </list>
 /// </summary>
@@ -19,38 +21,51 @@ public sealed class PlanEta
 {
     private readonly Dictionary<string, (double Sum, int Count)> _defenses = new(StringComparer.Ordinal);
     private readonly Dictionary<string, double> _trainingByModel = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, double> _trainingByCleanModel = new(StringComparer.Ordinal);
 
     /// <summary>Learns from one results line (fields written by <see cref="CellRunner"/>); lines without them are skipped.</summary>
     public void Add(JsonObject line)
     {
-        var training = line["model"]?["training"];
-        double trainingSeconds = training?["seconds"]?.GetValue<double>() ?? 0;
-        bool trainedNow = training?["trained_now"]?.GetValue<bool>() ?? false;
-        if (line["model"]?["key"]?.GetValue<string>() is { } model && trainingSeconds > 0)
-            _trainingByModel[model] = trainingSeconds;
+        double trainedNowSeconds = Learn(line["model"], _trainingByModel) + Learn(line["clean_model"], _trainingByCleanModel);
         if (line["defense"]?.GetValue<string>() is not { } defense || line["wall_time_seconds"]?.GetValue<double>() is not { } wall) return;
         // A resumed cell's wall time covers only its last part.
         if ((line["units_resumed"]?.GetValue<int>() ?? 0) > 0) return;
-        double seconds = Math.Max(0, wall - (trainedNow ? trainingSeconds : 0));
+        double seconds = Math.Max(0, wall - trainedNowSeconds);
         var (sum, count) = _defenses.GetValueOrDefault(defense);
         _defenses[defense] = (sum + seconds, count + 1);
     }
 
+    /// <summary>
+    /// Records a line's model ({key, training: {seconds, trained_now}}) in <paramref name="byKey"/>; returns the seconds
+    /// its training took inside this cell's wall time (0 when it came from the cache).
+    /// </summary>
+    private static double Learn(JsonNode? model, Dictionary<string, double> byKey)
+    {
+        var training = model?["training"];
+        double seconds = training?["seconds"]?.GetValue<double>() ?? 0;
+        if (model?["key"]?.GetValue<string>() is { } key && seconds > 0) byKey[key] = seconds;
+        return training?["trained_now"]?.GetValue<bool>() ?? false ? seconds : 0;
+    }
+
     /// <summary>The estimate for <paramref name="pending"/> (cells not finished, those in progress included), or null before any cell has finished.</summary>
-    /// <param name="modelReady">Whether a cell's backdoored model is already in the cache.</param>
-    public TimeSpan? Remaining(IEnumerable<Cell> pending, Func<Cell, bool> modelReady, int parallel)
+    /// <param name="cached">Whether the cache holds the model of a key (a cell's <see cref="Cell.ModelKey"/> or <see cref="Cell.CleanModelKey"/>).</param>
+    public TimeSpan? Remaining(IEnumerable<Cell> pending, Func<string, bool> cached, int parallel)
     {
         if (_defenses.Count == 0) return null;
         double overall = _defenses.Values.Sum(d => d.Sum) / _defenses.Values.Sum(d => d.Count);
         double training = _trainingByModel.Count == 0 ? 0 : _trainingByModel.Values.Average();
+        // A clean model is trained with its recipe's settings, so before any is seen a backdoored one stands in.
+        double cleanTraining = _trainingByCleanModel.Count == 0 ? training : _trainingByCleanModel.Values.Average();
         double seconds = 0;
         var modelsToTrain = new HashSet<string>(StringComparer.Ordinal);
+        var cleanModelsToTrain = new HashSet<string>(StringComparer.Ordinal);
         foreach (var cell in pending)
         {
             seconds += _defenses.TryGetValue(cell.Defense.Label, out var d) ? d.Sum / d.Count : overall;
-            if (!modelReady(cell)) modelsToTrain.Add(cell.ModelKey);
+            if (!cached(cell.ModelKey)) modelsToTrain.Add(cell.ModelKey);
+            if (cell.Qra && !cached(cell.CleanModelKey)) cleanModelsToTrain.Add(cell.CleanModelKey);
         }
-        seconds += modelsToTrain.Count * training;
+        seconds += modelsToTrain.Count * training + cleanModelsToTrain.Count * cleanTraining;
         return TimeSpan.FromSeconds(seconds / Math.Max(1, parallel));
     }
 }

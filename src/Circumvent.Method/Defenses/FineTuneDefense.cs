@@ -1,6 +1,7 @@
 using Circumvent.Method.Runs;
 using System.Text.Json.Nodes;
 using Circumvent.Method.Curves;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Defenses;
 
@@ -18,13 +19,24 @@ public sealed class FineTuneDefense(FineTuneOptions settings) : IDefense
     public DefenseResult Run(DefenseInput input, IDefenseObserver? observer = null)
     {
         Settings.Validate();
-        var run = ResumableRun.Start(this, input, observer);
-        var steps = new PurificationSteps(input);
+        return RunOneUnit(this, input, observer, Settings, "finetune", "fine-tune");
+    }
+
+    /// <summary>
+    /// FT's run, which the defences that only change its loss (FT-SAM, PAM, SAU) share: a resumable run scores θ, fine-tunes
+    /// it in one unit "round1.<paramref name="unitName"/>" under <paramref name="objective"/> (made after θ is scored; null:
+    /// the input's own), scores the result as stage <paramref name="stage"/> and finishes. The caller validates its options first.
+    /// </summary>
+    internal static DefenseResult RunOneUnit(IDefense defense, DefenseInput input, IDefenseObserver? observer, FineTuneOptions settings,
+        string unitName, string stage, Func<ITrainingObjective>? objective = null)
+    {
+        var run = ResumableRun.Start(defense, input, observer);
         var before = run.EvaluateBefore(input.Parameters);
-        var unit = new DefenseUnit(1, "finetune", UnitKind.FineTune);
+        var steps = new PurificationSteps(objective is null ? input : input with { Objective = objective() });
+        var unit = new DefenseUnit(1, unitName, UnitKind.FineTune);
         var tuned = run.Weights(unit, checkpoint =>
-            steps.FineTune(input.Parameters, Settings, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), unit, observer, checkpoint));
-        var after = run.Evaluate(1, "fine-tune", tuned);
+            steps.FineTune(input.Parameters, settings, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), unit, observer, checkpoint));
+        var after = run.Evaluate(1, stage, tuned);
         return run.Finish(tuned, before, after);
     }
 }

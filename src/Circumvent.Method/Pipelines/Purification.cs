@@ -187,11 +187,7 @@ public static class Purification
     /// <summary>QRA's clean model: read like the model being purified, and refused unless it has the same tensors (names and shapes).</summary>
     private static ParameterSet QraCleanModel(string path, ModelCheckpoint purified, string datasetKind, ImageDataset test, Action<string>? log, Action<string>? warn)
     {
-        if (!File.Exists(path)) throw new ArgumentException($"--qra: clean model '{path}' does not exist.");
-        ModelCheckpoint clean;
-        // The loader's messages name --model; this file came from --qra.
-        try { clean = ModelLoading.Build(path, ModelLoading.Read(path), ModelLoadSettings.Default, datasetKind, test, log, warn); }
-        catch (ArgumentException e) { throw new ArgumentException($"--qra: {e.Message}", e); }
+        var clean = ModelLoading.Build(path, ModelLoading.Read(path, "--qra"), ModelLoadSettings.Default, datasetKind, test, log, warn, "--qra");
         foreach (var e in purified.Parameters)
         {
             if (!clean.Parameters.Contains(e.Name))

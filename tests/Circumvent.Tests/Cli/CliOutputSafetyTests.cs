@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Circumvent.Tests.Cli;
 
 /// <summary>
@@ -75,6 +77,40 @@ public class CliOutputSafetyTests
         Refused(CliHarness.Run(Purify(model, output)), "--out", "--model", model);
         Assert.Equal(bytes, File.ReadAllBytes(model));
     }
+
+    [Fact]
+    public void AnOutputThatIsASymlinkToTheModelIsRefusedAndBothAreKept()
+    {
+        var (dir, model, bytes) = FreshModel();
+        var output = Path.Combine(dir, "p.safetensors");
+        File.CreateSymbolicLink(output, model);
+        Refused(CliHarness.Run(Purify(model, output)), "--out", "--model", "same path", model);
+        Assert.Equal(bytes, File.ReadAllBytes(model));
+        Assert.Equal(model, new FileInfo(output).LinkTarget);
+    }
+
+    /// <summary>
+    /// A hard link is not detected (README, "Bad input"), and need not be: every output is written to a temporary file
+    /// that is then renamed over OUT, which replaces OUT's directory entry and never writes into the file the model's
+    /// name still points to. So the run goes ahead, OUT gets the purified model and the model keeps its bytes.
+    /// </summary>
+    [SkippableFact]
+    public void AnOutputThatIsAHardLinkToTheModelGetsANewFileAndTheModelIsKept()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "hard links are made here with POSIX link(2)");
+        var (dir, model, bytes) = FreshModel();
+        var output = Path.Combine(dir, "p.safetensors");
+        Assert.True(link(model, output) == 0, $"link(2) failed: errno {Marshal.GetLastPInvokeError()}");
+        var run = CliHarness.Run(Purify(model, output));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal(bytes, File.ReadAllBytes(model));
+        // The output differs from the model (it records the purification), so had it been written through the link
+        // the model's bytes would have changed above.
+        Assert.NotEqual(bytes, File.ReadAllBytes(output));
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int link(string existing, string newPath);
 
     [Fact]
     public void TrainRefusesToOverwriteTheCleanModelItReads()

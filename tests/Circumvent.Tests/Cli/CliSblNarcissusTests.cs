@@ -20,6 +20,24 @@ public class CliSblNarcissusTests
 
     private static string Model(string name) => Path.Combine(Fixture.Value.Dir, $"{name}-{Guid.NewGuid():N}.safetensors");
 
+    /// <summary>`train --help` gives each --sbl-* knob the default it really has: SblSchedule's values, and for the two
+    /// whose default is derived ("two thirds of --epochs", "all") that text, not a placeholder 0.</summary>
+    [Fact]
+    public void TrainHelpGivesTheSblKnobsTheirRealDefaults()
+    {
+        var run = CliHarness.Run("train", "--help");
+        Assert.Equal(0, run.ExitCode);
+        string Line(string option) => Assert.Single(run.Stdout.Split('\n'), l => l.TrimStart().StartsWith(option + " "));
+        var d = new SblSchedule();
+        foreach (var (option, value) in new[] { ("--sbl-rho", d.Rho), ("--sbl-clean-share", d.CleanShare), ("--sbl-defender-share", d.DefenderShare),
+                                                ("--sbl-ewc-lambda", d.EwcLambda), ("--sbl-clean-lr", d.CleanLearningRate) })
+            Assert.EndsWith($"[default: {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}]", Line(option).TrimEnd());
+        Assert.Contains("(default: two thirds of --epochs, rounded up)", Line("--sbl-clean-epochs"));
+        Assert.Contains("(default: all)", Line("--sbl-fisher-examples"));
+        foreach (var option in new[] { "--sbl-clean-epochs", "--sbl-fisher-examples" })
+            Assert.DoesNotContain("[default:", Line(option));
+    }
+
     [Fact]
     public void SblTrainsBothTasksOnDisjointSplitsAndRecordsThem()
     {

@@ -48,6 +48,20 @@ public class EncoderCliTests
         Assert.Contains("no --downstream", text.Stdout);
     }
 
+    /// <summary>The text report says kNN and each probe once: the summary, not also the evaluation's step lines before it.</summary>
+    [Fact]
+    public void EvalOfAnEncoderPrintsKnnAndEachProbeOnce()
+    {
+        var (encoder, data, dir) = PretrainedEncoder();
+        var text = CliHarness.Run(["eval", "--model", encoder, "--data", data, "--downstream", UserFolder(dir), "--probe-epochs", "1", .. Attack]);
+        Assert.True(text.ExitCode == 0, text.Stderr);
+        var lines = text.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines, l => l.Contains("kNN accuracy"));
+        Assert.Single(lines, l => l.Contains("MLP probe"));
+        Assert.Single(lines, l => l.Contains("linear probe"));
+        Assert.Contains(lines, l => l.StartsWith("MLP probe on ") && l.Contains("attack success rate"));
+    }
+
     public static TheoryData<string, string[]> BadFolders => ImageFolderTests.BadFolders;
 
     [Theory]

@@ -11,9 +11,9 @@ namespace Circumvent.Tests.Cli;
 /// <summary>`purify --qra CLEAN_MODEL`: the query-based reactivation attack after the retuning attack, its report fields and its refusals.</summary>
 public class PurifyQraTests
 {
-    private static string TrainClean(string dir, string data, string arch = "mlp")
+    private static string TrainClean(string dir, string data, string arch = "mlp", string name = "clean")
     {
-        var clean = Path.Combine(dir, $"clean-{arch}.safetensors");
+        var clean = Path.Combine(dir, $"{name}-{arch}.safetensors");
         var run = CliHarness.Run("train", "--arch", arch, "--width", "0.0625", "--data", data, "--epochs", "2", "--batch-size", "30", "--no-augment", "--out", clean);
         Assert.True(run.ExitCode == 0, run.Stderr);
         return clean;
@@ -61,6 +61,30 @@ public class PurifyQraTests
         var noAttack = CliHarness.Run("purify", "--model", clean, "--data", data, "--defense", "none", "--qra", clean, "--out", output);
         Assert.Equal(2, noAttack.ExitCode);
         Assert.StartsWith("circumvent: --qra poisons its fine-tuning set with the model's attack", Assert.Single(noAttack.StderrLines));
+        Assert.False(File.Exists(output));
+    }
+
+    /// <summary>The clean model goes through the shared model loader, whose refusals then name --qra and the file, never --model.</summary>
+    [Fact]
+    public void ACleanModelThatDoesNotLoadOrFitIsNamedByQraAndItsFile()
+    {
+        var (dir, data, model) = PurifyCliTests.Setup();
+        var output = Path.Combine(dir, "p.safetensors");
+        string[] purify = ["purify", "--model", model, "--data", data, "--defense", "none", "--out", output];
+
+        // Trained on 16×16 images: a valid checkpoint that does not take the data's 28×28 ones.
+        var smallData = "mnist:" + CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "small"), trainCount: 60, testCount: 20, size: 16);
+        var small = TrainClean(dir, smallData, name: "small");
+        var misfit = CliHarness.Run([.. purify, "--qra", small]);
+        Assert.Equal(2, misfit.ExitCode);
+        Assert.Equal($"circumvent: --qra '{small}' expects 1×16×16 images but mnist has 1×28×28.", Assert.Single(misfit.StderrLines));
+
+        var broken = Path.Combine(dir, "broken.safetensors");
+        File.WriteAllText(broken, "not a checkpoint");
+        var unreadable = CliHarness.Run([.. purify, "--qra", broken]);
+        Assert.Equal(2, unreadable.ExitCode);
+        Assert.StartsWith($"circumvent: --qra: Checkpoint '{broken}'", Assert.Single(unreadable.StderrLines));
+        Assert.DoesNotContain("--model", unreadable.Stderr);
         Assert.False(File.Exists(output));
     }
 

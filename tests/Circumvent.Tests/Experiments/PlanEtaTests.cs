@@ -7,10 +7,12 @@ namespace Circumvent.Tests.Experiments;
 public class PlanEtaTests
 {
     // TinyPlans' grid: badnet × {none, ft, tsc}, then blended × {none, ft, tsc}; one model per attack.
-    private static IReadOnlyList<Cell> Cells()
+    private static IReadOnlyList<Cell> Cells(bool qra = false)
     {
         var (dir, data, trigger) = TinyPlans.Folder();
-        return Grid.Expand(PlanReader.Read(TinyPlans.Write(dir, TinyPlans.Plan(data, trigger))));
+        var plan = TinyPlans.Plan(data, trigger);
+        if (qra) plan["qra"] = true;
+        return Grid.Expand(PlanReader.Read(TinyPlans.Write(dir, plan)));
     }
 
     private static JsonObject Line(Cell cell, double wall, double training, bool trainedNow, int resumed = 0) => new()
@@ -43,5 +45,42 @@ public class PlanEtaTests
         Assert.Equal(5 + 100 + 52.5 + 400, left.TotalSeconds, 6);
         // The model already in the cache; two cells at a time.
         Assert.Equal((5 + 100 + 52.5) / 2, eta.Remaining(cells.Skip(3), _ => true, parallel: 2)!.Value.TotalSeconds, 6);
+    }
+
+    /// <summary>
+    /// With "qra": true every recipe also trains one clean model (shared by its attacks and defences): the cell that trained
+    /// it does not count that time as its defence's, and a pending recipe whose clean model is not cached adds it once.
+    /// </summary>
+    [Fact]
+    public void CountsAQraCleanModelStillToTrainOncePerRecipe()
+    {
+        var cells = Cells(qra: true);
+        string cleanKey = Assert.Single(cells.Select(c => c.CleanModelKey).Distinct());
+        var eta = new PlanEta();
+        var first = Line(cells[0], wall: 705, training: 400, trainedNow: true); // badnet · none: 5 s after both models
+        first["clean_model"] = new JsonObject
+        {
+            ["key"] = cleanKey,
+            ["training"] = new JsonObject { ["seconds"] = 300.0, ["trained_now"] = true },
+        };
+        eta.Add(first);
+        eta.Add(Line(cells[1], wall: 100, training: 400, trainedNow: false)); // badnet · ft
+
+        // Pending blended × {none, ft, tsc}: defences 5 + 100 + 52.5, its backdoored model 400, the recipe's clean model
+        // 300 (once, not once per cell).
+        Assert.Equal(5 + 100 + 52.5 + 400 + 300, eta.Remaining(cells.Skip(3), _ => false, parallel: 1)!.Value.TotalSeconds, 6);
+        // The clean model cached but not the backdoored one, and the other way round.
+        Assert.Equal(5 + 100 + 52.5 + 400, eta.Remaining(cells.Skip(3), key => key == cleanKey, parallel: 1)!.Value.TotalSeconds, 6);
+        Assert.Equal(5 + 100 + 52.5 + 300, eta.Remaining(cells.Skip(3), key => key != cleanKey, parallel: 1)!.Value.TotalSeconds, 6);
+    }
+
+    /// <summary>Before any clean model has been trained, one is expected to take as long as a backdoored model of its recipe.</summary>
+    [Fact]
+    public void ACleanModelNotSeenYetCostsWhatABackdooredOneDid()
+    {
+        var cells = Cells(qra: true);
+        var eta = new PlanEta();
+        eta.Add(Line(cells[1], wall: 100, training: 400, trainedNow: false));
+        Assert.Equal(3 * 100 + 400 + 400, eta.Remaining(cells.Skip(3), _ => false, parallel: 1)!.Value.TotalSeconds, 6);
     }
 }

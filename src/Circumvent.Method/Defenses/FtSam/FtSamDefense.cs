@@ -1,4 +1,3 @@
-using Circumvent.Method.Runs;
 using System.Text.Json.Nodes;
 using Circumvent.Method.Curves;
 using Circumvent.Training;
@@ -45,15 +44,8 @@ public sealed class FtSamDefense(FtSamOptions options) : IDefense
     public DefenseResult Run(DefenseInput input, IDefenseObserver? observer = null)
     {
         Options.Validate();
-        var run = ResumableRun.Start(this, input, observer);
-        var before = run.EvaluateBefore(input.Parameters);
-        var sam = new SharpnessAwareObjective(new SupervisedObjective(Options.LabelSmoothing), Options.Rho, Options.Adaptive);
-        var steps = new PurificationSteps(input with { Objective = sam });
-        var unit = new DefenseUnit(1, "finetune-sam", UnitKind.FineTune);
-        var tuned = run.Weights(unit, checkpoint =>
-            steps.FineTune(input.Parameters, Options.FineTune, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), unit, observer, checkpoint));
-        var after = run.Evaluate(1, "fine-tune (SAM)", tuned);
-        return run.Finish(tuned, before, after);
+        return FineTuneDefense.RunOneUnit(this, input, observer, Options.FineTune, "finetune-sam", "fine-tune (SAM)",
+            () => new SharpnessAwareObjective(new SupervisedObjective(Options.LabelSmoothing), Options.Rho, Options.Adaptive));
     }
 }
 

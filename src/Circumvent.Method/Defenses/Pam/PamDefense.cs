@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
 using Circumvent.Method.Curves;
-using Circumvent.Method.Runs;
-using Circumvent.Training;
 
 namespace Circumvent.Method.Defenses.Pam;
 
@@ -49,15 +47,8 @@ public sealed class PamDefense(PamOptions options) : IDefense
     public DefenseResult Run(DefenseInput input, IDefenseObserver? observer = null)
     {
         Options.Validate();
-        var run = ResumableRun.Start(this, input, observer);
-        var before = run.EvaluateBefore(input.Parameters);
-        var pam = new PathAwareObjective(input.Objective, input.Parameters.Clone(), Options.Rho);
-        var steps = new PurificationSteps(input with { Objective = pam });
-        var unit = new DefenseUnit(1, "unlearn-pam", UnitKind.FineTune);
-        var tuned = run.Weights(unit, checkpoint =>
-            steps.FineTune(input.Parameters, Options.Unlearning, UnitSeeds.For(input.Seed, 1, UnitSeeds.FineTune), unit, observer, checkpoint));
-        var after = run.Evaluate(1, "path-aware unlearning", tuned);
-        return run.Finish(tuned, before, after);
+        return FineTuneDefense.RunOneUnit(this, input, observer, Options.Unlearning, "unlearn-pam", "path-aware unlearning",
+            () => new PathAwareObjective(input.Objective, input.Parameters.Clone(), Options.Rho));
     }
 }
 
