@@ -1,4 +1,5 @@
 using Circumvent.Engine;
+using Circumvent.Engine.Memory;
 using Circumvent.Models;
 
 namespace Circumvent.Training;
@@ -17,7 +18,13 @@ public static class TestTimeAugmentation
     public static Tensor Logits(IArchitecture architecture, ParameterSet parameters, Tensor x, ForwardContext context, int level)
     {
         if (level < 0 || level > MaxLevel) throw new ArgumentOutOfRangeException(nameof(level), level, "TTA level must be 0, 1 or 2.");
-        Tensor F(Tensor input) => architecture.Forward(parameters, input, context);
+        // Each forward in a scope of its own that keeps only the logits: level 2's six forwards then hold one forward's
+        // activations at a time, not all six until the caller's scope ends.
+        Tensor F(Tensor input)
+        {
+            using var scope = TensorScope.Open();
+            return scope.Keep(architecture.Forward(parameters, input, context));
+        }
         Tensor Mirror(Tensor input) => Op.MulScalar(Op.Add(F(input), F(Shift(input, 0, 0, flip: true))), 0.5f);
         if (level == 0) return F(x);
         if (level == 1) return Mirror(x);

@@ -1,5 +1,7 @@
 using Circumvent.Data;
 using Circumvent.Data.Loading;
+using Circumvent.Engine;
+using Circumvent.Engine.Autograd;
 using Circumvent.Engine.Kernels;
 using Circumvent.Engine.Memory;
 using Circumvent.Models;
@@ -72,6 +74,23 @@ public sealed class StepAllocationTests
             Assert.Equal(5048, BufferPool.IdleFloats);
             return 0;
         });
+    }
+
+    [Fact]
+    public void TtaLevelTwoHoldsOneForwardsActivationsAtATime()
+    {
+        var net = Architectures.Create(new ArchitectureConfig("airnet", 3, 32, 32, 10, 0.25));
+        var parameters = net.Initialize(new Random(0));
+        var x = Tensor.Randn(new Random(1), 16, 3, 32, 32);
+        long PeakRented(int level) => WithoutIdleFloor(() =>
+        {
+            using var noGrad = GradMode.Disable();
+            using (TensorScope.Open()) TestTimeAugmentation.Logits(net, parameters, x, ForwardContext.Eval(), level);
+            return BufferPool.PeakRentedFloats;
+        });
+        long one = PeakRented(0), six = PeakRented(2);
+        // Six forwards, each freed before the next, and the five shifted copies of x (a fraction of one forward).
+        Assert.True(six < 1.5 * one, $"TTA level 2 rented {six} floats at once, level 0 {one}: more than one forward's activations were alive.");
     }
 
     // Runs `body` on an empty pool whose idle limit is twice the working set alone, then restores the floor.
