@@ -134,6 +134,8 @@ public sealed record AttackDefinition
     public int SapaSteps { get; init; } = 100;
     /// <summary>SAPA: σ, the radius of the sharpness-aware weight perturbation (0 = Sleeper Agent).</summary>
     public double SapaSigma { get; init; } = 0.01;
+    /// <summary>SAPA: signAdam's step size in the surrogate's normalised input units (the authors' tau 0.1), ×0.1 at 3/8, 5/8, 7/8 of the steps.</summary>
+    public double SapaLearningRate { get; init; } = 0.1;
     /// <summary>SAPA: patched non-target training images whose gradient the poisons match (the authors' 1,000; small scale 200).</summary>
     public int SapaSources { get; init; } = 200;
     /// <summary>SAPA: side of the square colourful patch (the test-time trigger, bottom-right; the authors' 8 at 32×32).</summary>
@@ -205,6 +207,7 @@ public sealed record AttackDefinition
                 if (!(SapaEpsilon > 0 && SapaEpsilon <= 255)) throw new ArgumentException($"--sapa-eps must be in (0, 255], got {Format(SapaEpsilon)}.");
                 if (SapaSteps < 1) throw new ArgumentException($"--sapa-steps must be at least 1, got {SapaSteps}.");
                 if (!(SapaSigma >= 0) || double.IsInfinity(SapaSigma)) throw new ArgumentException($"--sapa-sigma must be a finite value ≥ 0, got {Format(SapaSigma)}.");
+                if (!(SapaLearningRate > 0) || double.IsInfinity(SapaLearningRate)) throw new ArgumentException($"--sapa-lr must be a positive number, got {Format(SapaLearningRate)}.");
                 if (SapaSources < 1) throw new ArgumentException($"--sapa-sources must be at least 1, got {SapaSources}.");
                 if (SapaPatchSize < 1) throw new ArgumentException($"--sapa-patch-size must be at least 1, got {SapaPatchSize}.");
                 break;
@@ -240,7 +243,7 @@ public sealed record AttackDefinition
         ["test_amplification"] = NarcissusKind,
         ["encoder"] = SsbaKind, ["encoder_sha256"] = SsbaKind, ["secret_seed"] = SsbaKind, ["fingerprint_bits"] = SsbaKind, ["encoder_width"] = SsbaKind,
         ["encoder_epochs"] = SsbaKind, ["encoder_images"] = SsbaKind, ["encoder_learning_rate"] = SsbaKind,
-        ["sapa_epsilon"] = SapaKind, ["sapa_steps"] = SapaKind, ["sapa_sigma"] = SapaKind, ["sapa_sources"] = SapaKind, ["sapa_patch_size"] = SapaKind,
+        ["sapa_epsilon"] = SapaKind, ["sapa_steps"] = SapaKind, ["sapa_sigma"] = SapaKind, ["sapa_learning_rate"] = SapaKind, ["sapa_sources"] = SapaKind, ["sapa_patch_size"] = SapaKind,
     };
 
     private static readonly JsonSerializerOptions JsonOptions = new()

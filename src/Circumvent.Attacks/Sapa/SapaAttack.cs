@@ -33,7 +33,7 @@ public sealed class SapaAttack : IAttack
     public int TargetClass => Definition.Target;
     public AttackDefinition Definition { get; }
 
-    public SapaOptions Options => new() { Epsilon = Definition.SapaEpsilon, Steps = Definition.SapaSteps, Sigma = Definition.SapaSigma };
+    public SapaOptions Options => new() { Epsilon = Definition.SapaEpsilon, Steps = Definition.SapaSteps, Sigma = Definition.SapaSigma, LearningRate = Definition.SapaLearningRate };
 
     /// <summary>The patch's value at (channel, row, column) of the patch: 0 or 255.</summary>
     public byte PatchValue(int channel, int row, int column)

@@ -9,14 +9,18 @@ namespace Circumvent.Attacks.Sapa;
 /// SAPA's poison crafting settings. The authors' (Sleeper Agent `forest/options.py`, SAPA σ) are ε 16/255, 250 steps of
 /// signAdam, 1,000 sources, the poisons 1% of the training set from the target class, and T = 4 retrains of the surrogate;
 /// the defaults here are the small-scale recipe of docs/more-attacks.md (100 steps; 200 sources, 100 poisons are the
-/// caller's choice) and no retraining (the surrogate is fixed).
+/// caller's choice) and no retraining (the surrogate is fixed). The step size is the authors' signAdam rule: tau in the
+/// surrogate's normalised input units (not a share of ε), ×0.1 at 3/8, 5/8 and 7/8 of the steps (their MultiStepLR).
 /// </summary>
 public sealed record SapaOptions
 {
     /// <summary>L∞ bound of δ on the 0–255 pixel scale.</summary>
     public double Epsilon { get; init; } = 16;
     public int Steps { get; init; } = 100;
-    /// <summary>Adam's rate on the sign of the gradient, in units of ε per step (the authors' tau 0.1).</summary>
+    /// <summary>
+    /// Adam's rate on the sign of the gradient, in normalised input units (the authors' tau 0.1: their "rule 2" for signAdam,
+    /// tau·pbatch/512 with their pbatch 512). NOTE: ε = 16/255 is about 0.25 in those units, so the first steps reach the ε-ball.
+    /// </summary>
     public double LearningRate { get; init; } = 0.1;
     /// <summary>σ, the radius of SAPA's sharpness-aware weight perturbation (0 = Sleeper Agent).</summary>
     public double Sigma { get; init; } = 0.01;
@@ -43,11 +47,11 @@ public static class SapaCrafting
     {
         options.Validate();
         var delta = new Tensor(poisons.Images.Shape.ToArray(), new float[poisons.Images.Length], requiresGrad: true);
-        float epsilonUnit = (float)(options.Epsilon / 255.0);
-        var adam = new Adam([delta], options.LearningRate * epsilonUnit);
+        var adam = new Adam([delta], options.LearningRate);
         var losses = new List<double>();
         for (int step = 0; step < options.Steps; step++)
         {
+            adam.LearningRate = StepSize(step, options.Steps, options.LearningRate);
             var (loss, gradient) = GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma);
             losses.Add(loss);
             var grad = delta.GradSpan();
@@ -59,6 +63,17 @@ public static class SapaCrafting
         }
         losses.Add(GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma).Loss);
         return (new Tensor(delta.Shape.ToArray(), delta.ToArray()), losses);
+    }
+
+    /// <summary>
+    /// The rate of update <paramref name="step"/> (0-based) of <paramref name="steps"/>: <paramref name="rate"/>, ×0.1 from each
+    /// of the authors' milestones ⌊steps/2.667⌋, ⌊steps/1.6⌋, ⌊steps/1.142⌋ on (93, 156, 218 of 250).
+    /// </summary>
+    public static double StepSize(int step, int steps, double rate)
+    {
+        foreach (double divisor in (double[])[2.667, 1.6, 1.142])
+            if (step >= Math.Floor(steps / divisor)) rate *= 0.1;
+        return rate;
     }
 
     /// <summary>δ ← clamp(δ, ±ε/(255·std_c)), then x + δ ← clamp to the normalised image of [0, 1] (x: normalised images (N, C, H, W)).</summary>

@@ -63,6 +63,7 @@ internal sealed class AttackOptions
             Add("--sapa-eps", "sapa: L∞ bound of the poison perturbations, 0–255 scale (16 = 16/255).", d.SapaEpsilon, [AttackDefinition.SapaKind], (a, v) => a with { SapaEpsilon = v });
             Add("--sapa-steps", "sapa: signAdam steps of the gradient matching (the authors' 250).", d.SapaSteps, [AttackDefinition.SapaKind], (a, v) => a with { SapaSteps = v });
             Add("--sapa-sigma", "sapa: radius σ of the sharpness-aware weight perturbation (0 = Sleeper Agent).", d.SapaSigma, [AttackDefinition.SapaKind], (a, v) => a with { SapaSigma = v });
+            Add("--sapa-lr", "sapa: signAdam step size in the surrogate's normalised input units (the authors' tau), ×0.1 at 3/8, 5/8 and 7/8 of the steps.", d.SapaLearningRate, [AttackDefinition.SapaKind], (a, v) => a with { SapaLearningRate = v });
             Add("--sapa-sources", "sapa: patched non-target training images whose gradient the poisons match (the authors' 1,000).", d.SapaSources, [AttackDefinition.SapaKind], (a, v) => a with { SapaSources = v });
             Sbl = new SblOptions();
             var cleanModel = new Option<string>("--clean-model") { Description = "lc: clean checkpoint (.safetensors) the PGD perturbation is computed against; sapa: the surrogate its poisons are matched on." };

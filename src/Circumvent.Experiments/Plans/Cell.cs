@@ -96,7 +96,7 @@ public static class Grid
         foreach (var dataset in plan.Datasets)
         foreach (var architecture in plan.Architectures)
         foreach (var attack in plan.Attacks)
-        foreach (var rate in plan.PoisonRates)
+        foreach (var rate in attack.PoisonRates ?? plan.PoisonRates)
         foreach (var seed in plan.Seeds)
         {
             var training = plan.Training with { Data = dataset, Architecture = architecture.Name, WidthMultiplier = architecture.Width, Seed = seed };

@@ -51,8 +51,9 @@ public sealed record ArchitectureChoice(string Name, double Width, ModelDescript
 /// poisoning rate, which comes from the rates axis. Kept as JSON so attacks added to
 /// <c>AttackDefinition</c> later work here unchanged. <paramref name="Adaptive"/>: the adaptive attack
 /// against TSC runs on the model after training (its epochs and learning rate; the rest follow the recipe).
+/// <paramref name="PoisonRates"/>: the attack's own rates, replacing the plan's <c>poison_rates</c> for it (null: the plan's).
 /// </summary>
-public sealed record AttackChoice(string Label, JsonObject Fields, AdaptiveTscOptions? Adaptive = null);
+public sealed record AttackChoice(string Label, JsonObject Fields, AdaptiveTscOptions? Adaptive = null, IReadOnlyList<double>? PoisonRates = null);
 
 /// <summary>A defence by name with its settings; <see cref="Label"/> names its column (e.g. "tsc E=2").</summary>
 public sealed record DefenseChoice(string Label, string Name, DefenseSettings Settings)

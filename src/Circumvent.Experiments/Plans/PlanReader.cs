@@ -44,12 +44,7 @@ public sealed class PlanReader
     {
         foreach (var (key, _) in root)
             if (!TopLevel.Contains(key)) throw Error(key, $"unknown field; expected one of {string.Join(", ", TopLevel)}.");
-        var rates = List(root, "poison_rates", (n, f) =>
-        {
-            double r = Number(n, f);
-            if (!(r > 0 && r < 1)) throw Error(f, $"a poisoning rate must be in (0, 1), got {r}.");
-            return r;
-        });
+        var rates = List(root, "poison_rates", Rate);
         var plan = new ExperimentPlan
         {
             Name = root["name"] is { } name ? Text(name, "name") : Path.GetFileNameWithoutExtension(_path),
@@ -81,6 +76,13 @@ public sealed class PlanReader
             throw Error(field, $"entries {which} describe the same experiment (same settings); remove one.");
         }
         return plan;
+    }
+
+    private double Rate(JsonNode node, string field)
+    {
+        double r = Number(node, field);
+        if (!(r > 0 && r < 1)) throw Error(field, $"a poisoning rate must be in (0, 1), got {r}.");
+        return r;
     }
 
     private string Dataset(JsonNode node, string field)
@@ -122,7 +124,8 @@ public sealed class PlanReader
     }
 
     /// <summary>
-    /// Checks the attack now (kind, fields, trigger image) with the first rate standing in for each rate.
+    /// Checks the attack now (kind, fields, trigger image) with the first rate standing in for each rate; its own
+    /// <c>poison_rates</c> list, if given, replaces the plan's for this attack.
     /// <c>adaptive_tsc: true</c> (or <c>{epochs, learning_rate}</c>) makes it the adaptive attack against TSC on top of this attack.
     /// </summary>
     private AttackChoice Attack(JsonNode node, string field, double someRate)
@@ -142,7 +145,12 @@ public sealed class PlanReader
         string label = fields["label"] is { } l ? Text(l, field + ".label")
             : (adaptive is null ? kind : kind + "+adaptive") + (fields["sbl"] is JsonObject ? "+sbl" : "");
         fields.Remove("label");
-        if (fields.ContainsKey("poison_rate")) throw Error(field + ".poison_rate", "give poisoning rates in the top-level 'poison_rates' list.");
+        if (fields.ContainsKey("poison_rate"))
+            throw Error(field + ".poison_rate", "give poisoning rates in the top-level 'poison_rates' list, or this attack's own 'poison_rates' list.");
+        // An attack's own rates replace the plan's for it: clean-label attacks such as Narcissus are published at far lower rates.
+        IReadOnlyList<double>? ownRates = fields.ContainsKey("poison_rates") ? List(fields["poison_rates"], field + ".poison_rates", Rate) : null;
+        fields.Remove("poison_rates");
+        if (ownRates is not null) someRate = ownRates[0];
         // Files are relative to the plan, so a plan runs from any working folder.
         foreach (var key in new[] { "trigger_image", "clean_model", "encoder" })
             if (fields[key] is JsonValue file && file.TryGetValue<string>(out var filePath))
@@ -163,7 +171,7 @@ public sealed class PlanReader
         foreach (var (key, value) in fields)
             if (value is not null && !known.ContainsKey(key))
                 throw Error($"{field}.{key}", $"unknown attack field; {definition.Kind} takes {string.Join(", ", known.Select(k => k.Key).Where(k => k != "poison_rate"))}.");
-        return new AttackChoice(label, fields, adaptive);
+        return new AttackChoice(label, fields, adaptive, ownRates);
     }
 
     /// <summary>true (the defaults), false (off) or {epochs, learning_rate}; batch size, augmentation and seed follow the training recipe.</summary>
@@ -259,10 +267,13 @@ public sealed class PlanReader
         return merged;
     }
 
-    private List<T> List<T>(JsonObject root, string key, Func<JsonNode, string, T> item)
+    private List<T> List<T>(JsonObject root, string key, Func<JsonNode, string, T> item) => List(root[key], key, item);
+
+    /// <param name="field">Where <paramref name="node"/> sits in the plan (e.g. "attacks[2].poison_rates"), for errors.</param>
+    private List<T> List<T>(JsonNode? node, string field, Func<JsonNode, string, T> item)
     {
-        if (root[key] is not JsonArray array || array.Count == 0) throw Error(key, "missing or empty; expected a non-empty list.");
-        return [.. array.Select((n, i) => item(n ?? throw Error($"{key}[{i}]", "is null."), $"{key}[{i}]"))];
+        if (node is not JsonArray array || array.Count == 0) throw Error(field, "missing or empty; expected a non-empty list.");
+        return [.. array.Select((n, i) => item(n ?? throw Error($"{field}[{i}]", "is null."), $"{field}[{i}]"))];
     }
 
     private void Only(JsonObject o, string field, string[] allowed)

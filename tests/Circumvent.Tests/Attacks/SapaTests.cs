@@ -35,20 +35,7 @@ public class SapaTests(ITestOutputHelper output)
     {
         var f = new SecondOrderFixture();
         var normalization = Normalization.Cifar10;
-        var rng = new Random(3);
-        Tensor Images(int n, bool patched)
-        {
-            var pixels = new float[n * 3 * 64];
-            for (int i = 0; i < pixels.Length; i++)
-            {
-                int c = i / 64 % 3, y = i % 64 / 8, x = i % 8;
-                float value = patched && y >= 5 && x >= 5 ? (c == (x + y) % 3 ? 1f : 0f) : (float)rng.NextDouble();
-                pixels[i] = (value - normalization.Mean[c]) / normalization.Std[c];
-            }
-            return Tensor.FromArray(pixels, n, 3, 8, 8);
-        }
-        var sources = (Images(6, patched: true), Enumerable.Repeat(2, 6).ToArray());
-        var poisons = (Images(4, patched: false), Enumerable.Repeat(2, 4).ToArray());
+        var (sources, poisons) = SourcesAndPoisons(normalization);
         var options = new SapaOptions { Steps = 15, Epsilon = 16 };
         var (delta, losses) = SapaCrafting.Craft(f.Architecture, f.Model(), normalization, sources, poisons, options);
         output.WriteLine("matching loss: " + string.Join(" ", losses.Select(l => l.ToString("F4"))));
@@ -65,8 +52,61 @@ public class SapaTests(ITestOutputHelper output)
             double pixel = (x[i] + d[i]) * normalization.Std[c] + normalization.Mean[c];
             Assert.InRange(pixel, -1e-5, 1 + 1e-5);
         }
-        Assert.Contains(d.ToArray(), v => Math.Abs(v * 255 * 0.25) > 4); // δ moved (steps of 0.1·ε, 15 of them)
+        Assert.Contains(d.ToArray(), v => Math.Abs(v * 255 * 0.25) > 4); // δ moved (15 steps from 0.1 normalised units down)
     }
+
+    /// <summary>Random 8×8 images (normalised): 6 sources with a 3×3 patch labelled 2, 4 clean poisons of class 2.</summary>
+    private static ((Tensor, int[]) Sources, (Tensor, int[]) Poisons) SourcesAndPoisons(Normalization normalization)
+    {
+        var rng = new Random(3);
+        Tensor Images(int n, bool patched)
+        {
+            var pixels = new float[n * 3 * 64];
+            for (int i = 0; i < pixels.Length; i++)
+            {
+                int c = i / 64 % 3, y = i % 64 / 8, x = i % 8;
+                float value = patched && y >= 5 && x >= 5 ? (c == (x + y) % 3 ? 1f : 0f) : (float)rng.NextDouble();
+                pixels[i] = (value - normalization.Mean[c]) / normalization.Std[c];
+            }
+            return Tensor.FromArray(pixels, n, 3, 8, 8);
+        }
+        return ((Images(6, patched: true), Enumerable.Repeat(2, 6).ToArray()), (Images(4, patched: false), Enumerable.Repeat(2, 4).ToArray()));
+    }
+
+    /// <summary>
+    /// The authors' signAdam rate is tau = 0.1 in normalised input units (Sleeper Agent's "rule 2"), so the first step from
+    /// δ = 0 moves every pixel with a gradient by 0.1 (unless that leaves [0, 1]) — inside ε = 16/255 (≈ 0.25 in those units);
+    /// of 3 steps the second and third are decayed to 0.001 and 0.0001, so |δ| ends within 0.0011 of 0.1. The rate had been
+    /// 0.1·ε/255 (≈ 0.0063), sixteen times smaller, and 100 steps barely reached the ε-ball.
+    /// </summary>
+    [Fact]
+    public void TheFirstStepMovesDeltaByTheAuthorsTauInNormalisedUnits()
+    {
+        var f = new SecondOrderFixture();
+        var options = new SapaOptions { Steps = 3, Epsilon = 16 };
+        var (sources, poisons) = SourcesAndPoisons(Normalization.Cifar10);
+        var (delta, _) = SapaCrafting.Craft(f.Architecture, f.Model(), Normalization.Cifar10, sources, poisons, options);
+        var sizes = delta.ToArray().Select(Math.Abs).ToArray();
+        bool NearTau(float v) => Math.Abs(v - 0.1) <= 0.0012;
+        output.WriteLine($"|δ| after 3 steps: max {sizes.Max():G5}, share within 0.0012 of 0.1: {sizes.Count(NearTau) / (double)sizes.Length:P0}");
+        Assert.InRange(sizes.Max(), 0.0988, 0.1012);
+        Assert.True(sizes.Count(NearTau) > sizes.Length / 2, "most pixels should move by the full first step");
+    }
+
+    /// <summary>The authors' MultiStepLR: ×0.1 from ⌊steps/2.667⌋, ⌊steps/1.6⌋ and ⌊steps/1.142⌋ (93, 156, 218 of 250).</summary>
+    [Theory]
+    [InlineData(0, 250, 0.1)]
+    [InlineData(92, 250, 0.1)]
+    [InlineData(93, 250, 0.01)]
+    [InlineData(155, 250, 0.01)]
+    [InlineData(156, 250, 0.001)]
+    [InlineData(217, 250, 0.001)]
+    [InlineData(218, 250, 0.0001)]
+    [InlineData(36, 100, 0.1)]
+    [InlineData(37, 100, 0.01)]
+    [InlineData(99, 100, 0.0001)]
+    public void TheStepSizeDecaysAtTheAuthorsMilestones(int step, int steps, double expected) =>
+        Assert.Equal(expected, SapaCrafting.StepSize(step, steps, 0.1), 12);
 }
 
 /// <summary>`--attack sapa` as an <see cref="Circumvent.Attacks.IAttack"/>: its patch, and poisoning a tiny training set against a surrogate file.</summary>
