@@ -32,6 +32,14 @@ public class ScratchTests
     }
 
     [Fact]
+    public void AFolderLeavesRoomForSlurmdsSocketsInItsSpool()
+    {
+        // slurmd's step sockets: SPOOL/NODE_JOB.STEP, at most 107 bytes in all (sun_path); LocalSlurm's spool is FOLDER/spool.
+        string socket = Path.Combine(Scratch.NewFolder("cli-"), "spool", "localhost_4294967294.4294967291");
+        Assert.True(socket.Length <= 107, $"{socket.Length} bytes: {socket}");
+    }
+
+    [Fact]
     public void NoTestWritesToTheTempFolderAroundScratch()
     {
         string tests = Path.Combine(RepositoryRoot.Path, "tests");

@@ -12,28 +12,32 @@ namespace Circumvent.Tests.Support;
 public static class Scratch
 {
     private const string ParentName = "circumvent-tests";
+    private static int _made;
 
     /// <summary>This process's folder.</summary>
     public static string Root { get; } = CreateRoot();
 
-    /// <summary>A new, empty folder under <see cref="Root"/>, named PREFIX + a GUID.</summary>
+    /// <summary>
+    /// A new, empty folder under <see cref="Root"/>, named PREFIX + a number counted per process. Names stay short on
+    /// purpose: slurmd puts Unix sockets (at most 107 bytes of path) in a spool folder inside a test's folder.
+    /// </summary>
     public static string NewFolder(string prefix)
     {
-        string path = Path.Combine(Root, prefix + Guid.NewGuid().ToString("N"));
+        string path = NewFilePath(prefix, "");
         Directory.CreateDirectory(path);
         return path;
     }
 
-    /// <summary>A path under <see cref="Root"/> no file has yet: PREFIX + a GUID + EXTENSION (e.g. ".safetensors").</summary>
+    /// <summary>A path under <see cref="Root"/> no file has yet: PREFIX + a per-process number + EXTENSION (e.g. ".safetensors").</summary>
     public static string NewFilePath(string prefix, string extension) =>
-        Path.Combine(Root, prefix + Guid.NewGuid().ToString("N") + extension);
+        Path.Combine(Root, prefix + Interlocked.Increment(ref _made) + extension);
 
     private static string CreateRoot()
     {
         string parent = Path.Combine(Path.GetTempPath(), ParentName);
         Directory.CreateDirectory(parent);
         RemoveFoldersOfEndedProcesses(parent);
-        string root = Path.Combine(parent, $"{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string root = Path.Combine(parent, $"{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         Directory.CreateDirectory(root);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(root);
         return root;
