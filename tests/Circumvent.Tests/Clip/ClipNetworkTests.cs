@@ -6,6 +6,7 @@ using Circumvent.Method.Permutations;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Tests.Data;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Clip;
 
@@ -22,22 +23,13 @@ public class ClipNetworkTests
     internal static ClipNetwork Network(string name = "resnet18", int size = 8, double width = 0.0625) =>
         new((IFeatureExtractor)Architectures.Create(new ArchitectureConfig(name, 3, size, size, 10, width)), Captions.Vocabulary.Count, textWidth: 12, joint: 6);
 
-    // Random positive running statistics, so eval-mode BN is not the identity and a mis-permuted buffer shows.
     internal static ParameterSet Weights(ClipNetwork network, int seed)
     {
         var rng = new Random(seed);
-        var weights = network.Initialize(rng);
-        foreach (var (name, tensor, role) in weights.ToList())
-            if (role == TensorRole.Buffer)
-                weights.Set(name, Tensor.FromArray([.. Enumerable.Range(0, tensor.Length).Select(_ => (float)(name.EndsWith("var") ? 0.5 + rng.NextDouble() : rng.NextDouble() - 0.5))], tensor.Length));
-        return weights;
+        return TestData.WithRandomRunningStatistics(network.Initialize(rng), rng);
     }
 
-    private static Tensor Images(int count, int size, int seed)
-    {
-        var rng = new Random(seed);
-        return Tensor.FromArray([.. Enumerable.Range(0, count * 3 * size * size).Select(_ => (float)(rng.NextDouble() * 2 - 1))], count, 3, size, size);
-    }
+    private static Tensor Images(int count, int size, int seed) => TestData.UniformImages(count, size, seed);
 
     private static float[] ZeroShotLogits(ZeroShotClassifier classifier, ParameterSet image, Tensor x)
     {

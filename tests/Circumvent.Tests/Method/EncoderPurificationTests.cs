@@ -23,22 +23,13 @@ public sealed class EncoderPurificationTests
     private static SimClrNetwork Encoder(string name, int size = 8, double width = 0.0625) =>
         new((IFeatureExtractor)Architectures.Create(new ArchitectureConfig(name, 3, size, size, 2, width)), hidden: 16, projection: 8);
 
-    // Random positive running statistics, so eval-mode BN is not the identity and a mis-permuted buffer shows.
     private static ParameterSet Weights(SimClrNetwork network, int seed)
     {
         var rng = new Random(seed);
-        var weights = network.Initialize(rng);
-        foreach (var (name, tensor, role) in weights.ToList())
-            if (role == TensorRole.Buffer)
-                weights.Set(name, Tensor.FromArray([.. Enumerable.Range(0, tensor.Length).Select(_ => (float)(name.EndsWith("var") ? 0.5 + rng.NextDouble() : rng.NextDouble() - 0.5))], tensor.Length));
-        return weights;
+        return TestData.WithRandomRunningStatistics(network.Initialize(rng), rng);
     }
 
-    private static Tensor Images(int count, int size, int seed)
-    {
-        var rng = new Random(seed);
-        return Tensor.FromArray([.. Enumerable.Range(0, count * 3 * size * size).Select(_ => (float)(rng.NextDouble() * 2 - 1))], count, 3, size, size);
-    }
+    private static Tensor Images(int count, int size, int seed) => TestData.UniformImages(count, size, seed);
 
     private static float[] NormalisedFeatures(SimClrNetwork network, ParameterSet weights, Tensor x)
     {

@@ -54,7 +54,7 @@ public static class Scratch
         }
     }
 
-    internal static bool IsRunning(int pid)
+    private static bool IsRunning(int pid)
     {
         try
         {
