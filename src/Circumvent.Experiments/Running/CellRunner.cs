@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Circumvent.Experiments.Plans;
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Evaluation;
 using Circumvent.Method.Pipelines;
 
 namespace Circumvent.Experiments.Running;
@@ -154,9 +155,38 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
         return array;
     }
 
-    /// <summary>Forwards a defence's unit starts to the experiment's log.</summary>
-    private sealed class UnitLog(Cell cell, IExperimentObserver observer) : IDefenseObserver
+    /// <summary>
+    /// Forwards a defence's progress to the experiment's log: unit starts and ends, the scores of each stage, and
+    /// about <see cref="EpochLinesPerUnit"/> epoch lines per unit (a 200-epoch curve runs for hours; a line per
+    /// step would bury the log, none would leave it silent).
+    /// </summary>
+    internal sealed class UnitLog(Cell cell, IExperimentObserver observer) : IDefenseObserver
     {
-        public void UnitStarted(DefenseUnit unit) => observer.Log(cell, $"{unit.Id}: running");
+        public const int EpochLinesPerUnit = 20;
+        private readonly Stopwatch _unitClock = new();
+
+        public void UnitStarted(DefenseUnit unit)
+        {
+            _unitClock.Restart();
+            observer.Log(cell, $"{unit.Id}: running");
+        }
+
+        public void UnitFinished(DefenseUnit unit, bool resumed)
+        {
+            if (!resumed) observer.Log(cell, $"{unit.Id}: done in {_unitClock.Elapsed.TotalSeconds:F0} s");
+        }
+
+        public void EpochFinished(DefenseUnit unit, int epoch, int epochs, string detail)
+        {
+            if (IsLoggedEpoch(epoch, epochs)) observer.Log(cell, $"{unit.Id}: {detail}");
+        }
+
+        public void EvaluatedBefore(BackdoorScores scores) => observer.Log(cell, $"before: {scores}");
+
+        public void Evaluated(StageEvaluation evaluation) => observer.Log(cell, $"{evaluation.Label}: {evaluation.Scores}");
+
+        /// <summary>The first epoch (its speed and ETA), every ⌈epochs/20⌉-th, and the last.</summary>
+        internal static bool IsLoggedEpoch(int epoch, int epochs) =>
+            epoch == 1 || epoch == epochs || epoch % Math.Max(1, (epochs + EpochLinesPerUnit - 1) / EpochLinesPerUnit) == 0;
     }
 }

@@ -125,6 +125,12 @@ public interface IDefenseObserver
 
     void Evaluated(StageEvaluation evaluation) { }
 
-    /// <summary>Training progress inside a unit, e.g. "epoch 12/200 loss 0.31".</summary>
+    /// <summary>Training progress inside a unit, e.g. "epoch 12/200 loss 0.31" (every step).</summary>
     void Progress(DefenseUnit unit, string detail) { }
+
+    /// <summary>
+    /// An epoch of a unit's training ended: <paramref name="detail"/> as <see cref="Progress"/> gives it, for
+    /// observers that keep one line per epoch (a log file) rather than redrawing a bar per step.
+    /// </summary>
+    void EpochFinished(DefenseUnit unit, int epoch, int epochs, string detail) { }
 }

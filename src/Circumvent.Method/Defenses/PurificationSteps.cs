@@ -51,9 +51,13 @@ internal sealed class PurificationSteps
 
     /// <summary>Step reports forwarded to the observer as one line each ("epoch 3/200 batch 5/10 loss …").</summary>
     internal static IProgress<TrainingProgress>? Progress(DefenseUnit unit, IDefenseObserver? observer) =>
-        observer is null ? null : new ProgressRelay(p => observer.Progress(unit,
-            $"{p.Stage} epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} lr {p.LearningRate:g3} " +
-            $"{p.ImagesPerSecond:F0} img/s, {FormatTime(p.EstimatedRemaining)} left"));
+        observer is null ? null : new ProgressRelay(p =>
+        {
+            string detail = $"{p.Stage} epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:F4} lr {p.LearningRate:g3} " +
+                $"{p.ImagesPerSecond:F0} img/s, {FormatTime(p.EstimatedRemaining)} left";
+            observer.Progress(unit, detail);
+            if (p.IsEpochEnd) observer.EpochFinished(unit, p.Epoch, p.Epochs, detail);
+        });
 
     private static string FormatTime(TimeSpan t) =>
         t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s";

@@ -122,6 +122,11 @@ public class RunnerTests
         Assert.Equal((6, 2, 4), (summary.Cells, summary.AlreadyDone, summary.RunNow));
         // A model trained in a cell reports each epoch on the log (the second attack's model is trained now).
         Assert.Contains(restart.Logged, m => m.StartsWith("epoch 1/", StringComparison.Ordinal) && m.Contains("img/s"));
+        // So does a defence: its curve's epochs, each unit's end and the scores before and after each stage.
+        Assert.Contains(restart.Logged, m => m.StartsWith("round1.stage1-curve: ", StringComparison.Ordinal) && m.Contains("epoch 1/1 "));
+        Assert.Contains(restart.Logged, m => m.StartsWith("round1.stage1-curve: done in ", StringComparison.Ordinal));
+        Assert.Contains(restart.Logged, m => m.StartsWith("before: ACC ", StringComparison.Ordinal));
+        Assert.Contains(restart.Logged, m => m.StartsWith("round 1 · ", StringComparison.Ordinal) && m.Contains("ASR"));
         var lines = Lines(settings.ResultsPath);
         Assert.Equal(first, File.ReadAllLines(settings.ResultsPath).Take(2));
         Assert.Equal(allKeys.Order(), lines.Select(l => l["key"]!.GetValue<string>()).Order());
