@@ -18,6 +18,7 @@ public class EncoderPlanTests
         var document = TinyEncoderPlans.Plan(cifar, reference);
         document["attacks"]!.AsArray().Add("none");
         document["attacks"]!.AsArray().Add(new JsonObject { ["kind"] = "ctrl", ["downstream"] = "cifar10", ["target"] = 0, ["epochs"] = 20, ["poison_rate"] = 0.1 });
+        document["attacks"]!.AsArray().Add(new JsonObject { ["kind"] = "ctrl", ["label"] = "ctrl short", ["downstream"] = "cifar10", ["target"] = 0, ["epochs"] = 5 });
         document["defenses"]!.AsArray().Add("mcr");
         document["seeds"] = new JsonArray(0, 1);
         var plan = PlanReader.Read(TinyPlans.Write(dir, document));
@@ -28,7 +29,7 @@ public class EncoderPlanTests
         Assert.Equal(SimClrPretraining.Defaults.LearningRate, encoder.Clean.Pretraining.LearningRate);
         Assert.Equal(cifar.Replace("cifar10:", ""), encoder.Clean.Pretraining.Data.Split(':')[1]);
         Assert.Equal(2, encoder.Probe.Epochs);
-        Assert.Equal(["badencoder-cifar10", "none", "ctrl"], plan.Attacks.Select(a => a.Label));
+        Assert.Equal(["badencoder-cifar10", "none", "ctrl", "ctrl short"], plan.Attacks.Select(a => a.Label));
 
         var badEncoder = plan.Attacks[0].Encoder!;
         Assert.Equal((9, 10, 21, 21), (badEncoder.Target, badEncoder.Patch!.PatchSize, badEncoder.Patch.PatchColumn!.Value, badEncoder.Patch.PatchRow!.Value));
@@ -38,6 +39,8 @@ public class EncoderPlanTests
         Assert.Equal((7, 1), (badEncoder.References[1].Class, badEncoder.References[1].Index));
         var ctrl = plan.Attacks[2].Encoder!;
         Assert.Equal((0.1, 100.0, 0.06, 10.0), (ctrl.PoisonRate, ctrl.Magnitude, ctrl.Training!.LearningRate, ctrl.Training.WarmupEpochs));
+        // CTRL's 10 warm-up epochs are for long runs: a run of 10 epochs or fewer has none, as `pretrain --method ctrl` does.
+        Assert.Equal(0, plan.Attacks[3].Encoder!.Training!.WarmupEpochs);
 
         // The defences start from the self-supervised defaults (TSC t 0.25, curves on Adam), as `purify --objective simclr` does.
         var tsc = plan.Defenses.Single(d => d.Name == "tsc").Create().DescribeOptions();
@@ -45,10 +48,10 @@ public class EncoderPlanTests
         Assert.Equal("adam", tsc["curve"]!["optimizer"]!.GetValue<string>());
 
         var cells = Grid.Expand(plan);
-        Assert.Equal(3 * 2 * 3, cells.Count);
+        Assert.Equal(4 * 2 * 3, cells.Count);
         Assert.Equal(cells.Count, cells.Select(c => c.Key).Distinct().Count());
         // A model per attack and seed, except the clean encoder: one for both seeds, the same as the clean encoder's key.
-        Assert.Equal(2 + 1 + 2, cells.Select(c => c.ModelKey).Distinct().Count());
+        Assert.Equal(2 + 1 + 2 + 2, cells.Select(c => c.ModelKey).Distinct().Count());
         Assert.All(cells.Where(c => c.Attack.Label == "none"), c => Assert.Equal(encoder.Clean.Key, c.ModelKey));
         // The attack's seed is its authors' default plus the cell's.
         Assert.Equal(BadEncoderTraining.Defaults.Seed + 1, cells.First(c => c.Attack.Label == "badencoder-cifar10" && c.Seed == 1).Training.Seed);
