@@ -103,7 +103,8 @@ public sealed partial class PlanReader
         }
         catch (Exception e) when (e is ArgumentException and not PlanException or CheckpointException or IOException)
         {
-            throw Error(field, e.Message);
+            // The loader names the option it was given ("encoder.file: Checkpoint …"); the field is said once.
+            throw Error(field, e.Message.StartsWith(field + ": ", StringComparison.Ordinal) ? e.Message[(field.Length + 2)..] : e.Message);
         }
         return path;
     }

@@ -116,6 +116,7 @@ public class EncoderPlanTests
         Assert.Single(run.StderrLines);
         Assert.Contains($"{field}:", run.Stderr);
         Assert.Contains(expected, run.Stderr);
+        Assert.DoesNotContain($"{field}: {field}:", run.Stderr); // the field is named once
         Assert.False(Directory.Exists(Path.Combine(dir, "out")), why);
     }
 
