@@ -110,8 +110,14 @@ internal static class ExperimentCommand
         public void CellFinished(Cell cell, JsonObject result, int finished, int remaining, TimeSpan eta)
         {
             string S(string key) => ScoresTable.Cell(result[key]?.GetValue<double>());
+            // An encoder's line: kNN, then ACC (and ASR where measured) per downstream set.
+            string scores = cell.Encoder is { } encoder
+                ? $"kNN {S("knn_before")} → {S("knn_after")}" + string.Concat(encoder.Downstreams.Select(d =>
+                    $"; {d.Name} ACC {S($"acc_{d.Name}_before")} → {S($"acc_{d.Name}_after")}" +
+                    (result[$"asr_{d.Name}_before"] is null ? "" : $", ASR {S($"asr_{d.Name}_before")} → {S($"asr_{d.Name}_after")}")))
+                : $"ACC {S("acc_before")} → {S("acc_after")}, ASR {S("asr_before")} → {S("asr_after")}";
             Line($"[{finished}/{finished + remaining} done, ETA {Time(eta)}] cell {cell.Index} {cell.Describe()}: " +
-                 $"ACC {S("acc_before")} → {S("acc_after")}, ASR {S("asr_before")} → {S("asr_after")} ({result["wall_time_seconds"]?.GetValue<double>():F0} s)");
+                 $"{scores} ({result["wall_time_seconds"]?.GetValue<double>():F0} s)");
         }
     }
 }

@@ -105,8 +105,8 @@ internal static class PretrainCommand
                 Seed = Pick(seed, start.Seed),
                 LimitTrain = Pick(limit, start.LimitTrain),
             };
-            // CTRL's 10 warm-up epochs are for its 800-epoch runs; a short run without the option has none.
-            config = config with { WarmupEpochs = Pick(warmup, config.Epochs > start.WarmupEpochs ? start.WarmupEpochs : 0) };
+            // CTRL's 10 warm-up epochs are for its 800-epoch runs; a short run without the option has none (other methods start with none).
+            config = config with { WarmupEpochs = Pick(warmup, ctrl ? SimClrPretraining.CtrlWarmup(config.Epochs) : start.WarmupEpochs) };
             if (attack) return RunBadEncoder(console, parse, config);
             if (clip) return RunClip(console, parse, config);
 

@@ -13,10 +13,13 @@ namespace Circumvent.Experiments.Plans;
 /// One point of the grid: a backdoored model (dataset, architecture, attack at a rate, seed, recipe)
 /// and the defence run on it. <see cref="Key"/> identifies the cell in results files;
 /// <see cref="ModelKey"/> names the backdoored model in the cache, shared by every defence of it.
+/// In an encoder plan (<paramref name="Encoder"/> set) the model is the clean encoder attacked by <c>Attack.Encoder</c>
+/// and <paramref name="Training"/> is that attack's recipe at this seed.
 /// </summary>
 public sealed record Cell(
     int Index, string Dataset, ArchitectureChoice Architecture, AttackChoice Attack, double PoisonRate, int Seed,
-    DefenseChoice Defense, TrainingConfig Training, double CleanFraction, int CurvePoints, bool Retune = false, bool Qra = false)
+    DefenseChoice Defense, TrainingConfig Training, double CleanFraction, int CurvePoints, bool Retune = false, bool Qra = false,
+    EncoderPlan? Encoder = null)
 {
     /// <summary>The attack at this cell's rate (the attack's own fields plus poison_rate).</summary>
     public AttackDefinition AttackDefinition => PlanReader.Definition(Attack.Fields, PoisonRate);
@@ -29,6 +32,7 @@ public sealed record Cell(
     /// <summary>Everything that determines the backdoored model, as canonical JSON (a described network's whole description included).</summary>
     public JsonObject ModelConfig()
     {
+        if (Encoder is not null) return EncoderModelConfig();
         var config = new JsonObject
         {
             ["training"] = JsonNode.Parse(Training.ToJson()),
@@ -52,6 +56,20 @@ public sealed record Cell(
 
     public string CleanModelKey => Hash(CleanModelConfig());
 
+    /// <summary>An encoder cell's model: the clean encoder itself (attack none), or the clean encoder's config with the attack's.</summary>
+    private JsonObject EncoderModelConfig() => Attack.Encoder!.Kind == EncoderAttack.None
+        ? Encoder!.Clean.Config()
+        : new JsonObject { ["clean_encoder"] = Encoder!.Clean.Config(), ["attack"] = Attack.Encoder.Config(Seed) };
+
+    /// <summary>The files the cell's model is made from (recorded by content beside the cached model, see ModelInputs).</summary>
+    public IEnumerable<string> InputFiles()
+    {
+        IEnumerable<string?> files = Encoder is not null
+            ? [Encoder.Clean.File, .. Attack.Encoder!.References.Select(r => r.File)]
+            : [AttackDefinition.TriggerImage, AttackDefinition.CleanModel, AttackDefinition.Encoder];
+        return files.OfType<string>().Where(f => f.Length > 0);
+    }
+
     /// <summary>
     /// Everything that determines this cell's result: the model, the defence and its settings, the defender's data, and
     /// whether the retuning attack and QRA follow (recorded only when they do, so cells of plans without them keep their keys).
@@ -65,14 +83,24 @@ public sealed record Cell(
     }
 
     /// <summary>What determines the defended model: <see cref="Config"/> without the retuning attack that may follow it.</summary>
-    public JsonObject DefenseConfig() => new()
+    public JsonObject DefenseConfig()
     {
-        ["model"] = ModelConfig(),
-        ["defense"] = Defense.Name,
-        ["defense_options"] = Defense.Create().DescribeOptions(),
-        ["clean_fraction"] = CleanFraction,
-        ["curve_points"] = CurvePoints,
-    };
+        var config = new JsonObject
+        {
+            ["model"] = ModelConfig(),
+            ["defense"] = Defense.Name,
+            ["defense_options"] = Defense.Create().DescribeOptions(),
+            ["clean_fraction"] = CleanFraction,
+            ["curve_points"] = CurvePoints,
+        };
+        // An encoder cell's seed is not always in its model (attack none), and its scores depend on the downstream sets and probe.
+        if (Encoder is not null)
+        {
+            config["seed"] = Seed;
+            config["scoring"] = Encoder.ScoringConfig();
+        }
+        return config;
+    }
 
     public string ModelKey => Hash(ModelConfig());
     public string Key => Hash(Config());
@@ -81,7 +109,9 @@ public sealed record Cell(
     public string RunKey => Hash(DefenseConfig());
 
     /// <summary>"badnet 5% · tsc · seed 1" (plus dataset/architecture when the plan has several).</summary>
-    public string Describe() => $"{Attack.Label} {PoisonRate * 100:0.##}% · {Defense.Label} · seed {Seed} · {Architecture.Label} on {Dataset.Split(':')[0]}";
+    public string Describe() => Encoder is not null
+        ? $"{Attack.Label} · {Defense.Label} · seed {Seed} · encoder on {Dataset.Split(':')[0]}"
+        : $"{Attack.Label} {PoisonRate * 100:0.##}% · {Defense.Label} · seed {Seed} · {Architecture.Label} on {Dataset.Split(':')[0]}";
 
     /// <summary>First 16 hex digits of SHA-256 of the JSON text (properties in a fixed order, so equal configs hash equally).</summary>
     public static string Hash(JsonNode node) => Sha256Hex.ShortOf(node.ToJsonString());
@@ -93,6 +123,21 @@ public static class Grid
     public static IReadOnlyList<Cell> Expand(ExperimentPlan plan)
     {
         var cells = new List<Cell>();
+        if (plan.Encoder is { } encoder)
+        {
+            foreach (var dataset in plan.Datasets)
+            foreach (var attack in plan.Attacks)
+            foreach (var seed in plan.Seeds)
+            {
+                var a = attack.Encoder!;
+                var training = a.Training is null ? plan.Training : a.TrainingFor(seed);
+                double rate = a.Kind == EncoderAttack.Ctrl ? a.PoisonRate : 0;
+                foreach (var defense in plan.Defenses)
+                    cells.Add(new Cell(cells.Count, dataset, encoder.Clean.Architecture, attack, rate, seed, defense, training, plan.CleanFraction,
+                        plan.CurvePoints, Encoder: encoder));
+            }
+            return cells;
+        }
         foreach (var dataset in plan.Datasets)
         foreach (var architecture in plan.Architectures)
         foreach (var attack in plan.Attacks)

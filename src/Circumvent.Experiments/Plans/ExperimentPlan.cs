@@ -35,6 +35,11 @@ public sealed record ExperimentPlan
     /// a clean model of the cell's recipe, trained once and cached like the backdoored ones ("qra": true).
     /// </summary>
     public bool Qra { get; init; }
+    /// <summary>
+    /// An encoder plan ("encoder"): the cells attack and purify a SimCLR encoder and score it on downstream datasets; then
+    /// <see cref="Datasets"/> is the one pre-training set and the attacks are <see cref="EncoderAttack"/>s.
+    /// </summary>
+    public EncoderPlan? Encoder { get; init; }
 }
 
 /// <summary>
@@ -52,8 +57,10 @@ public sealed record ArchitectureChoice(string Name, double Width, ModelDescript
 /// <c>AttackDefinition</c> later work here unchanged. <paramref name="Adaptive"/>: the adaptive attack
 /// against TSC runs on the model after training (its epochs and learning rate; the rest follow the recipe).
 /// <paramref name="PoisonRates"/>: the attack's own rates, replacing the plan's <c>poison_rates</c> for it (null: the plan's).
+/// <paramref name="Encoder"/>: in an encoder plan, the attack on the encoder (then <paramref name="Fields"/> is the entry as given).
 /// </summary>
-public sealed record AttackChoice(string Label, JsonObject Fields, AdaptiveTscOptions? Adaptive = null, IReadOnlyList<double>? PoisonRates = null);
+public sealed record AttackChoice(string Label, JsonObject Fields, AdaptiveTscOptions? Adaptive = null, IReadOnlyList<double>? PoisonRates = null,
+    EncoderAttack? Encoder = null);
 
 /// <summary>A defence by name with its settings; <see cref="Label"/> names its column (e.g. "tsc E=2").</summary>
 public sealed record DefenseChoice(string Label, string Name, DefenseSettings Settings)

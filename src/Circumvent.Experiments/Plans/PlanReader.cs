@@ -14,10 +14,10 @@ namespace Circumvent.Experiments.Plans;
 /// <see cref="PlanException"/> naming the file and the field, raised before any work starts —
 /// including attack kinds this build does not know and trigger images that do not exist.
 /// </summary>
-public sealed class PlanReader
+public sealed partial class PlanReader
 {
     private static readonly string[] TopLevel =
-        ["name", "datasets", "architectures", "attacks", "poison_rates", "defenses", "seeds", "training", "clean_fraction", "curve_points", "retune", "qra"];
+        ["name", "datasets", "architectures", "attacks", "poison_rates", "defenses", "seeds", "training", "clean_fraction", "curve_points", "retune", "qra", .. EncoderOnly];
     /// <summary>A defence entry's fields: its name, a label, and the knobs of every registered defence.</summary>
     private static readonly string[] DefenseFields = ["name", "label", .. DefenseRegistry.AllKnobs.Select(k => k.Field)];
     private static readonly string[] PerCellTrainingFields = ["architecture", "data", "width_multiplier", "seed"];
@@ -25,6 +25,8 @@ public sealed class PlanReader
     private readonly string _path;
     private readonly string _folder;
     private readonly bool _requireMadeInputs;
+    /// <summary>An encoder plan: defences take the self-supervised defaults (purify --objective simclr's).</summary>
+    private bool _encoderPlan;
 
     private PlanReader(string path, bool requireMadeInputs)
     {
@@ -44,8 +46,17 @@ public sealed class PlanReader
     {
         foreach (var (key, _) in root)
             if (!TopLevel.Contains(key)) throw Error(key, $"unknown field; expected one of {string.Join(", ", TopLevel)}.");
+        _encoderPlan = root.ContainsKey("encoder");
+        var plan = _encoderPlan ? ParseEncoderPlan(root) : ParseClassifierPlan(root);
+        return Checked(plan);
+    }
+
+    private ExperimentPlan ParseClassifierPlan(JsonObject root)
+    {
+        foreach (var key in EncoderOnly.Where(root.ContainsKey))
+            throw Error(key, "applies to encoder plans only; give the top-level encoder (the clean encoder file or its pretrain settings) to make this one.");
         var rates = List(root, "poison_rates", Rate);
-        var plan = new ExperimentPlan
+        return new ExperimentPlan
         {
             Name = root["name"] is { } name ? Text(name, "name") : Path.GetFileNameWithoutExtension(_path),
             Datasets = List(root, "datasets", Dataset),
@@ -60,6 +71,11 @@ public sealed class PlanReader
             Retune = root["retune"] is { } retune && Boolean(retune, "retune"),
             Qra = root["qra"] is { } qra && Boolean(qra, "qra"),
         };
+    }
+
+    /// <summary>The checks every plan gets once its fields are read.</summary>
+    private ExperimentPlan Checked(ExperimentPlan plan)
+    {
         if (!(plan.CleanFraction > 0 && plan.CleanFraction <= 1))
             throw Error("clean_fraction", $"must be in (0, 1], got {plan.CleanFraction}.");
         if (plan.CurvePoints is < 0 or 1) throw Error("curve_points", $"must be 0 (no curve figures) or at least 2, got {plan.CurvePoints}.");
@@ -132,6 +148,8 @@ public sealed class PlanReader
     {
         var fields = node is JsonValue ? new JsonObject { ["kind"] = Text(node, field) } : Object(node, field).DeepClone().AsObject();
         string kind = Text(fields["kind"] ?? throw Error(field + ".kind", "missing."), field + ".kind");
+        if (EncoderAttack.Kinds.Contains(kind) && kind != EncoderAttack.None)
+            throw Error(field + ".kind", $"'{kind}' attacks a self-supervised encoder; it needs an encoder plan (top-level encoder: the clean encoder file or its pretrain settings, with downstreams).");
         if (kind == "adaptive")
             throw Error(field + ".kind", "the adaptive attack against TSC runs on top of a poisoning attack: give that attack with adaptive_tsc: true, e.g. {kind: badnet, target: 0, adaptive_tsc: true}.");
         var adaptive = fields["adaptive_tsc"] is { } adaptiveNode ? Adaptive(adaptiveNode, field + ".adaptive_tsc") : null;
@@ -214,7 +232,7 @@ public sealed class PlanReader
         var o = node is JsonValue ? new JsonObject { ["name"] = Text(node, field) } : Object(node, field);
         Only(o, field, DefenseFields);
         string name = Text(o["name"] ?? throw Error(field + ".name", "missing."), field + ".name").ToLowerInvariant();
-        var settings = new DefenseSettings();
+        var settings = new DefenseSettings { SelfSupervised = _encoderPlan };
         foreach (var knob in DefenseRegistry.AllKnobs)
         {
             if (o[knob.Field] is not { } v) continue;
@@ -229,7 +247,11 @@ public sealed class PlanReader
         }
         var choice = new DefenseChoice(o["label"] is { } l ? Text(l, field + ".label") : name, name, settings);
         try { choice.Create(); }
-        catch (ArgumentException e) { throw Error(field, e.Message.Replace("--", "").Replace("defense ", "defence ")); }
+        catch (ArgumentException e)
+        {
+            string message = e.Message.Replace("--", "").Replace("defense ", "defence ");
+            throw Error(field, _encoderPlan ? message.Replace("with objective simclr use", "an encoder plan takes") : message);
+        }
         return choice;
     }
 

@@ -13,7 +13,7 @@ public static class ExperimentReport
     public static Written Write(IReadOnlyList<string> resultsFiles, string outFolder, string? title = null)
     {
         if (resultsFiles.Count == 0) throw new ArgumentException("give at least one results file (results.jsonl).");
-        var records = ResultsFile.ReadAll(resultsFiles).Select(ResultRecord.Parse).ToList();
+        var records = ResultsFile.ReadAll(resultsFiles).SelectMany(ResultRecord.ParseAll).ToList();
         if (records.Count == 0) throw new ArgumentException($"'{string.Join("', '", resultsFiles)}' holds no finished cells yet.");
         if (File.Exists(outFolder)) throw new ArgumentException($"--out '{outFolder}' is a file; expected a folder.");
         Directory.CreateDirectory(outFolder);

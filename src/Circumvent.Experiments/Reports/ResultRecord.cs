@@ -8,14 +8,50 @@ public sealed record Scores(double Acc, double? Asr, double? Ra);
 /// <summary>One trained curve sampled along t.</summary>
 public sealed record CurveSeries(int Round, string Stage, IReadOnlyList<double> T, IReadOnlyList<double> Acc, IReadOnlyList<double?> Asr);
 
-/// <summary>One results line, as the report reads it.</summary>
+/// <summary>One results line, as the report reads it (an encoder cell's line is several: see <see cref="ParseAll"/>).</summary>
 /// <param name="PAsr">ASR after the retuning attack that followed the defence ("p_asr"); null when none ran.</param>
+/// <param name="ScoredOn">An encoder's scores: "kNN" (ACC = kNN accuracy on the pre-training set) or the downstream set's name.</param>
 public sealed record ResultRecord(
     string Key, string Dataset, string Architecture, double Width, string Attack, double PoisonRate, string Defense, int Seed,
-    Scores? Before, Scores? After, IReadOnlyList<(int Round, Scores Scores)> Rounds, IReadOnlyList<CurveSeries> Curves, double? T, double? PAsr = null)
+    Scores? Before, Scores? After, IReadOnlyList<(int Round, Scores Scores)> Rounds, IReadOnlyList<CurveSeries> Curves, double? T, double? PAsr = null,
+    string? ScoredOn = null)
 {
-    /// <summary>"mnist · mlp×0.0625": the table a record belongs to.</summary>
-    public string Setting => $"{Dataset.Split(':')[0]} · {(Width == 1 ? Architecture : $"{Architecture}×{Width:0.####}")}";
+    public const string Knn = "kNN";
+
+    /// <summary>"mnist · mlp×0.0625" (an encoder's: "cifar10 · resnet18×0.25 → gtsrb"): the table a record belongs to.</summary>
+    public string Setting => $"{Dataset.Split(':')[0]} · {(Width == 1 ? Architecture : $"{Architecture}×{Width:0.####}")}" + (ScoredOn is null ? "" : $" → {ScoredOn}");
+
+    /// <summary>
+    /// A classifier's line as one record; an encoder cell's line (it has "stages_scored_on") as one record for its kNN
+    /// accuracy (knn_before/after) and one per downstream set NAME (acc_NAME_before/after, asr_NAME_before/after), the
+    /// defence's stages and curves on the record of the set they were scored on.
+    /// </summary>
+    public static IEnumerable<ResultRecord> ParseAll(JsonObject line)
+    {
+        var record = Parse(line);
+        if (line["stages_scored_on"]?.GetValue<string>() is not { } stagesOn)
+        {
+            yield return record;
+            yield break;
+        }
+        static double? Value(JsonObject o, string field) => o[field]?.GetValue<double>();
+        Scores? At(string acc, string? asr) => Value(line, acc) is { } a ? new Scores(a, asr is null ? null : Value(line, asr), null) : null;
+        yield return record with { ScoredOn = Knn, Before = At("knn_before", null), After = At("knn_after", null), Rounds = [], Curves = [] };
+        foreach (var (field, _) in line)
+        {
+            if (!field.StartsWith("acc_", StringComparison.Ordinal) || !field.EndsWith("_before", StringComparison.Ordinal)) continue;
+            string name = field["acc_".Length..^"_before".Length];
+            bool stages = name == stagesOn;
+            yield return record with
+            {
+                ScoredOn = name,
+                Before = At($"acc_{name}_before", $"asr_{name}_before"),
+                After = At($"acc_{name}_after", $"asr_{name}_after"),
+                Rounds = stages ? record.Rounds : [],
+                Curves = stages ? record.Curves : [],
+            };
+        }
+    }
 
     public static ResultRecord Parse(JsonObject line)
     {

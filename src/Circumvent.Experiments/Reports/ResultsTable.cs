@@ -61,7 +61,8 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
     /// <summary>Whether any entry has a P-ASR: then the tables get a P-ASR column per defence.</summary>
     public bool HasPAsr => Entries.Values.Any(e => e.PAsr is not null);
 
-    public static string Rate(double rate) => (rate * 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
+    /// <summary>"5%"; "-" for an attack that poisons no data (BadEncoder, or an encoder left clean).</summary>
+    public static string Rate(double rate) => rate == 0 ? "-" : (rate * 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
 
     public string ToMarkdown()
     {
@@ -85,6 +86,8 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
             md.AppendLine();
         }
         int seeds = Entries.Values.Max(e => e.Seeds);
+        if (Setting.EndsWith($" → {ResultRecord.Knn}", StringComparison.Ordinal))
+            md.AppendLine().AppendLine("ACC here is the encoder's kNN accuracy (k 200, T 0.1) on the pre-training set's test split; no ASR is measured by kNN.");
         md.AppendLine().AppendLine($"ACC and ASR (%) after each defence, mean ± sample std over up to {seeds} seed(s), ACC's mean change against the undefended model in brackets; ✓ = defence succeeded (mean ASR < {SuccessAsr:0}%)." +
                                  (HasPAsr ? " P-ASR: ASR after the retuning attack (5 poisoned of 2% of the training set, 5 epochs; Min et al. 2024)." : ""));
         return md.ToString();

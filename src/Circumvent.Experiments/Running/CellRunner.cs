@@ -25,12 +25,13 @@ namespace Circumvent.Experiments.Running;
 ///                                    (RUNKEY: the cell key without the retuning attack, so a cell with it reuses the defence)
 /// </code>
 /// </summary>
-internal sealed class CellRunner(string outFolder, string cacheFolder, IExperimentObserver observer, CancellationToken cancellation)
+internal sealed partial class CellRunner(string outFolder, string cacheFolder, IExperimentObserver observer, CancellationToken cancellation)
 {
     private readonly ConcurrentDictionary<string, object> _modelLocks = new(StringComparer.Ordinal);
 
     public JsonObject Run(Cell cell)
     {
+        if (cell.Encoder is not null) return RunEncoder(cell);
         var clock = Stopwatch.StartNew();
         var (modelPath, training) = Model(cell);
         var (cleanModelPath, cleanTraining) = cell.Qra ? CleanModel(cell) : default;
@@ -79,14 +80,33 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
 
     /// <summary>The cached backdoored model, trained first when absent (once, even when several cells need it at the same time).</summary>
     private (string Path, JsonObject Training) Model(Cell cell) =>
-        Cached(cell, cell.ModelKey, cell.ModelConfig(), cell.AttackDefinition, cell.AdaptiveTsc, "backdoored model");
+        Cached(cell, cell.ModelKey, cell.ModelConfig(), recordInputs: true, "backdoored model", path => Train(cell, path, cell.AttackDefinition, cell.AdaptiveTsc));
 
     /// <summary>QRA's clean model of the cell's recipe, cached and trained exactly as a backdoored one, without an attack.</summary>
     private (string Path, JsonObject Training) CleanModel(Cell cell) =>
-        Cached(cell, cell.CleanModelKey, cell.CleanModelConfig(), attack: null, adaptive: null, "clean model");
+        Cached(cell, cell.CleanModelKey, cell.CleanModelConfig(), recordInputs: false, "clean model", path => Train(cell, path, attack: null, adaptive: null));
 
-    private (string Path, JsonObject Training) Cached(Cell cell, string key, JsonObject config, Circumvent.Attacks.AttackDefinition? attack,
-        Circumvent.Method.Attacks.AdaptiveTscOptions? adaptive, string what)
+    /// <summary>Trains a classifier of the cell's recipe into <paramref name="path"/>; its summary: seconds, poisoned count, ACC/ASR.</summary>
+    private JsonObject Train(Cell cell, string path, Circumvent.Attacks.AttackDefinition? attack, Circumvent.Method.Attacks.AdaptiveTscOptions? adaptive)
+    {
+        var trained = BackdoorTraining.Run(cell.Training, path, attack, cancellation, description: cell.Architecture.Description,
+            adaptive: adaptive, log: message => observer.Log(cell, message), maskStore: Path.Combine(cacheFolder, MaskStoreFolder),
+            encoderStore: Path.Combine(cacheFolder, EncoderStoreFolder));
+        observer.Log(cell, $"{(attack is null ? "clean model" : "backdoored model")} {Path.GetFileName(Path.GetDirectoryName(path))}: ACC {trained.Backdoor?.Acc:F2} ASR {trained.Backdoor?.Asr:F2} ({trained.ComputeSeconds:F0} s)");
+        return new JsonObject
+        {
+            ["seconds"] = Math.Round(trained.ComputeSeconds, 3), // stopped and resumed calls included
+            ["poisoned_count"] = trained.PoisonedCount,
+            ["acc"] = trained.Backdoor?.Acc,
+            ["asr"] = trained.Backdoor?.Asr,
+        };
+    }
+
+    /// <summary>
+    /// The model of <paramref name="key"/> from the cache, made by <paramref name="train"/> (given the path to write; it returns the
+    /// summary kept as training.json) when absent — once, even when several cells or shards need it at the same time.
+    /// </summary>
+    private (string Path, JsonObject Training) Cached(Cell cell, string key, JsonObject config, bool recordInputs, string what, Func<string, JsonObject> train)
     {
         string path = ModelPath(cacheFolder, key);
         string folder = Path.GetDirectoryName(path)!;
@@ -100,20 +120,10 @@ internal sealed class CellRunner(string outFolder, string cacheFolder, IExperime
             if (trainedNow)
             {
                 AtomicText.Write(Path.Combine(folder, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                if (attack is not null) ModelInputs.Record(folder, cell);
+                if (recordInputs) ModelInputs.Record(folder, cell);
                 observer.Log(cell, $"training the {what} {key}");
-                var trained = BackdoorTraining.Run(cell.Training, path, attack, cancellation, description: cell.Architecture.Description,
-                    adaptive: adaptive, log: message => observer.Log(cell, message), maskStore: Path.Combine(cacheFolder, MaskStoreFolder),
-                    encoderStore: Path.Combine(cacheFolder, EncoderStoreFolder));
-                var result = new JsonObject
-                {
-                    ["seconds"] = Math.Round(trained.ComputeSeconds, 3), // stopped and resumed calls included
-                    ["poisoned_count"] = trained.PoisonedCount,
-                    ["acc"] = trained.Backdoor?.Acc,
-                    ["asr"] = trained.Backdoor?.Asr,
-                };
+                var result = train(path);
                 AtomicText.Write(summary, result.ToJsonString());
-                observer.Log(cell, $"{what} {key}: ACC {trained.Backdoor?.Acc:F2} ASR {trained.Backdoor?.Asr:F2} ({trained.ComputeSeconds:F0} s)");
             }
             var training = File.Exists(summary) ? JsonNode.Parse(File.ReadAllText(summary))!.AsObject() : new JsonObject();
             training["trained_now"] = trainedNow;

@@ -79,6 +79,7 @@ public static class ExperimentRunner
                 {
                     observer.CellStarted(cell);
                     var line = runner.Run(cell);
+                    line["plan"] = plan.Name;
                     results.Append(line);
                     int n = Interlocked.Increment(ref finished);
                     int remaining = todo.Count - n;

@@ -17,13 +17,12 @@ internal static class ModelInputs
 {
     public const string FileName = "inputs.json";
 
-    /// <summary>path → SHA-256 (hex) of every file the cell's attack reads; <paramref name="hash"/> may remember files seen.</summary>
+    /// <summary>path → SHA-256 (hex) of every file the cell's model is made from (its attack's files; an encoder's clean file and references); <paramref name="hash"/> may remember files seen.</summary>
     private static JsonObject Fingerprint(Cell cell, Func<string, string> hash)
     {
-        var attack = cell.AttackDefinition;
         var fingerprint = new JsonObject();
-        foreach (var path in new[] { attack.TriggerImage, attack.CleanModel, attack.Encoder })
-            if (!string.IsNullOrEmpty(path) && File.Exists(path)) fingerprint[path] = hash(path);
+        foreach (var path in cell.InputFiles())
+            if (File.Exists(path)) fingerprint[path] = hash(path);
         return fingerprint;
     }
 

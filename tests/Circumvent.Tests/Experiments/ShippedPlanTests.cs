@@ -59,4 +59,27 @@ public class ShippedPlanTests
         Assert.Equal(6, shared.Count);
         Assert.All(shared, key => Assert.Contains(key, mainSeedZero));
     }
+
+    [SkippableFact]
+    public void TheSelfSupervisedPlanIsTheIssueTable()
+    {
+        Skip.IfNot(SharedDataBesideTheCheckout(), "../shared/data beside the checkout (CIFAR-10, GTSRB and the reference image the plan names) is not available");
+        // The clean encoder is made by the user (pretrain --method simclr), so its absence is allowed when only the grid is read.
+        var plan = PlanReader.Read(Path.Combine(ExperimentsDir(), "self-supervised.json"), requireMadeInputs: false);
+        var encoder = plan.Encoder!;
+        Assert.EndsWith(Path.Combine("experiments", "models", "simclr-resnet18-w0.25-e25.safetensors"), encoder.Clean.File);
+        Assert.Equal(["gtsrb", "cifar10"], encoder.Downstreams.Select(d => d.Name));
+        Assert.Equal(Circumvent.Models.ProbeKind.Mlp, Assert.Single(encoder.Probe.Kinds));
+        var attacks = plan.Attacks.Select(a => a.Encoder!).ToList();
+        Assert.Equal([("none", null, 0), ("badencoder", "gtsrb", 12), ("badencoder", "cifar10", 9), ("ctrl", "cifar10", 0)],
+            attacks.Select(a => (a.Kind, a.Downstream, a.Target)));
+        // GTSRB's reference is a training image of class 12 (priority road); CIFAR-10's the first training truck.
+        Assert.Contains(Path.Combine("gtsrb", "train", "00012") + Path.DirectorySeparatorChar, attacks[1].References.Single().File);
+        Assert.True(File.Exists(attacks[1].References.Single().File));
+        Assert.Equal((9, 0), (attacks[2].References.Single().Class, attacks[2].References.Single().Index));
+        Assert.Equal(0.05, attacks[3].PoisonRate);
+        Assert.Equal(["none", "tsc", "mcr"], plan.Defenses.Select(d => d.Name));
+        Assert.Equal([0, 1], plan.Seeds);
+        Assert.Equal(4 * 3 * 2, Grid.Expand(plan).Count);
+    }
 }

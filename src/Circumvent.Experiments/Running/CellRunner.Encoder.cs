@@ -1,0 +1,266 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Circumvent.Attacks;
+using Circumvent.Data;
+using Circumvent.Data.Formats;
+using Circumvent.Experiments.Plans;
+using Circumvent.Method.Defenses;
+using Circumvent.Method.Evaluation;
+using Circumvent.Method.Pipelines;
+using Circumvent.Method.Runs;
+using Circumvent.Models.Checkpoints;
+
+namespace Circumvent.Experiments.Running;
+
+/// <summary>
+/// An encoder plan's cell: the clean encoder (a given file, or SimCLR pre-trained once and cached like any model),
+/// the attacked encoder (BadEncoder or CTRL from the clean one, cached and shared by every defence), the defence with
+/// the self-supervised objective and defaults (resumable, as a classifier's), then every downstream set scored before
+/// and after. Besides the classifier cells' files:
+/// <code>
+/// CACHE/CLEANKEY/model.safetensors   a pre-trained clean encoder (with "encoder": {"pretrain": …})
+/// CACHE/MODELKEY/references/refN.ppm  BadEncoder's references taken from a dataset ({data, class, index})
+/// CACHE/encoder-scores/KEY.json      kNN and probe scores of one set of weights (KEY: their SHA-256 and the scoring), so
+///                                    the attacked encoder is scored once for all its defences
+/// </code>
+/// </summary>
+internal sealed partial class CellRunner
+{
+    public const string ScoresFolder = "encoder-scores";
+
+    // The pre-training and downstream sets, loaded once per run (GTSRB is thousands of PNG files).
+    private readonly ConcurrentDictionary<string, Lazy<DatasetPair>> _datasets = new(StringComparer.Ordinal);
+
+    private DatasetPair Load(string spec) => _datasets.GetOrAdd(spec, s => new Lazy<DatasetPair>(() => DatasetSpec.Parse(s).Load())).Value;
+
+    private JsonObject RunEncoder(Cell cell)
+    {
+        var clock = Stopwatch.StartNew();
+        var plan = cell.Encoder!;
+        var attack = cell.Attack.Encoder!;
+        var (cleanPath, cleanTraining, cleanCommand) = CleanEncoder(cell);
+        var (modelPath, training, modelCommand) = attack.Kind == EncoderAttack.None
+            ? (cleanPath, cleanTraining, cleanCommand)
+            : AttackedEncoder(cell, cleanPath);
+
+        string folder = Path.Combine(outFolder, "runs", cell.RunKey);
+        Directory.CreateDirectory(folder);
+        // The defence scores its stages on the attack's downstream set (the first one for none); every set is scored below.
+        var scoredOn = attack.Downstream is { } name ? plan.Downstream(name) : plan.Downstreams[0];
+        var probe = plan.Probe with { Seed = cell.Seed };
+        string purifiedPath = Path.Combine(folder, "purified.safetensors");
+        var request = new PurificationRequest(modelPath, cell.Dataset, purifiedPath, ReportPath: null,
+            RunFolder: Path.Combine(folder, "purified.safetensors.run"), cell.Defense.Create(), cell.CleanFraction, cell.Seed,
+            ResolveAttack: stored => stored, Objective: EncoderPurification.SimClr, Encoder: new EncoderScoring(scoredOn.Spec, probe));
+        var outcome = Purification.Run(request, new UnitLog(cell, observer), log: null, cancellation);
+
+        var checkpoint = EncoderCheckpoint.Load(modelPath);
+        var before = Scores(cell, modelPath);
+        var after = Scores(cell, outcome.OutputPath);
+        var line = new JsonObject
+        {
+            ["key"] = cell.Key,
+            ["index"] = cell.Index,
+            ["dataset"] = cell.Dataset,
+            ["architecture"] = checkpoint.Architecture.Name,
+            ["width"] = checkpoint.Architecture.WidthMultiplier,
+            ["attack"] = cell.Attack.Label,
+            ["attack_kind"] = attack.Kind,
+            ["poison_rate"] = cell.PoisonRate,
+            ["target"] = attack.Kind == EncoderAttack.None ? null : attack.Target,
+            ["attack_downstream"] = attack.Downstream,
+            ["defense"] = cell.Defense.Label,
+            ["seed"] = cell.Seed,
+        };
+        foreach (var (suffix, scores) in new[] { ("before", before), ("after", after) })
+        {
+            line[$"knn_{suffix}"] = scores["knn"]?.DeepClone();
+            foreach (var d in plan.Downstreams)
+            {
+                line[$"acc_{d.Name}_{suffix}"] = scores[$"acc_{d.Name}"]?.DeepClone();
+                line[$"asr_{d.Name}_{suffix}"] = scores[$"asr_{d.Name}"]?.DeepClone();
+            }
+        }
+        // The weights each score set came from: the backdoored encoder before, the defence's output after.
+        line["scored"] = new JsonObject { ["before"] = before["model_sha256"]?.DeepClone(), ["after"] = after["model_sha256"]?.DeepClone() };
+        var stages = new JsonObject();
+        PurificationReport.AddScores(stages, outcome.Result);
+        line["stages_scored_on"] = scoredOn.Name;
+        line["rounds"] = stages["rounds"]!.DeepClone();
+        line["curves"] = Curves(cell, folder, outcome);
+        line["model"] = new JsonObject { ["key"] = cell.ModelKey, ["path"] = modelPath, ["training"] = training, ["made_by"] = modelCommand };
+        line["clean_encoder"] = new JsonObject { ["key"] = plan.Clean.Key, ["path"] = cleanPath, ["training"] = cleanTraining.DeepClone(), ["made_by"] = cleanCommand };
+        line["purify_command"] = PurifyCommand(cell, modelPath, scoredOn, probe, purifiedPath);
+        line["config"] = cell.Config();
+        line["wall_time_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
+        line["defense_compute_seconds"] = Math.Round(outcome.Result.ComputeSeconds, 3);
+        line["units_run"] = outcome.Result.UnitsRun;
+        line["units_resumed"] = outcome.Result.UnitsResumed;
+        line["finished_at"] = DateTime.UtcNow.ToString("O");
+        return line;
+    }
+
+    /// <summary>The clean encoder: the plan's file as it is, or SimCLR pre-training cached under its settings' key.</summary>
+    private (string Path, JsonObject Training, string Command) CleanEncoder(Cell cell)
+    {
+        var clean = cell.Encoder!.Clean;
+        if (clean.File is { } file)
+        {
+            if (!File.Exists(file)) throw new ArgumentException($"encoder.file '{file}' not found.");
+            return (file, new JsonObject { ["given_file"] = true, ["sha256"] = Sha256Hex.OfFile(file) }, clean.Command(file));
+        }
+        var (path, training) = Cached(cell, clean.Key, clean.Config(), recordInputs: false, "clean encoder", path =>
+        {
+            var run = SimClrPretraining.Run(clean.Pretraining!, new SimClrPretraining.Settings(), path, cancellation, log: m => observer.Log(cell, m));
+            observer.Log(cell, $"clean encoder: kNN {run.KnnAccuracy * 100:F2}% ({run.ComputeSeconds:F0} s)");
+            return new JsonObject { ["seconds"] = Math.Round(run.ComputeSeconds, 3), ["knn"] = Math.Round(run.KnnAccuracy * 100, 4) };
+        });
+        return (path, training, clean.Command(path));
+    }
+
+    /// <summary>The encoder attacked by the cell's BadEncoder or CTRL, trained from the clean one and cached under the cell's model key.</summary>
+    private (string Path, JsonObject Training, string Command) AttackedEncoder(Cell cell, string cleanPath)
+    {
+        var attack = cell.Attack.Encoder!;
+        var config = attack.TrainingFor(cell.Seed);
+        string modelPath = ModelPath(cacheFolder, cell.ModelKey);
+        var references = ReferencePaths(attack, Path.GetDirectoryName(modelPath)!);
+        var (path, training) = Cached(cell, cell.ModelKey, cell.ModelConfig(), recordInputs: true, $"{attack.Kind} encoder", path =>
+        {
+            if (attack.Kind == EncoderAttack.BadEncoder)
+            {
+                WriteReferences(cell, references);
+                var run = BadEncoderTraining.Run(config, attack.BadEncoderSettings(cleanPath, references), path, cancellation, log: m => observer.Log(cell, m));
+                return new JsonObject
+                {
+                    ["seconds"] = Math.Round(run.ComputeSeconds, 3),
+                    ["triggered_to_reference_cosine"] = run.After.TriggeredToReference,
+                    ["clean_to_clean_encoder_cosine"] = run.After.CleanToCleanEncoder,
+                };
+            }
+            var ctrl = SimClrPretraining.Run(config, new SimClrPretraining.Settings(), path, cancellation, log: m => observer.Log(cell, m),
+                ctrl: attack.CtrlPoisoning, initialEncoder: cleanPath);
+            return new JsonObject
+            {
+                ["seconds"] = Math.Round(ctrl.ComputeSeconds, 3),
+                ["poisoned_count"] = ctrl.Poisoned,
+                ["knn"] = Math.Round(ctrl.KnnAccuracy * 100, 4),
+                ["knn_asr"] = ctrl.KnnAttackSuccess is { } a ? Math.Round(a * 100, 4) : null,
+            };
+        });
+        return (path, training, AttackCommand(attack, config, cleanPath, references, path));
+    }
+
+    /// <summary>BadEncoder's reference files: the plan's files, and for dataset images entry/references/refN.ppm.</summary>
+    private static List<string> ReferencePaths(EncoderAttack attack, string entry) =>
+        [.. attack.References.Select((r, n) => r.File ?? Path.Combine(entry, "references", $"ref{n}.ppm"))];
+
+    /// <summary>Writes the references taken from a dataset ({data, class, index}) as PPM files (inside the model's lock).</summary>
+    private void WriteReferences(Cell cell, IReadOnlyList<string> paths)
+    {
+        foreach (var (reference, path) in cell.Attack.Encoder!.References.Zip(paths))
+        {
+            if (reference.File is not null || File.Exists(path)) continue;
+            var train = Load(reference.Data!).Train;
+            int[] ofClass = [.. Enumerable.Range(0, train.Count).Where(i => train.Labels[i] == reference.Class)];
+            if (reference.Index >= ofClass.Length)
+                throw new ArgumentException($"attack '{cell.Attack.Label}': reference {{class {reference.Class}, index {reference.Index}}}: {reference.Data} has {ofClass.Length} training images of class {reference.Class}.");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            string temporary = path + ".tmp";
+            Netpbm.Write(temporary, train.Channels, train.Height, train.Width, train.Image(ofClass[reference.Index]));
+            File.Move(temporary, path, overwrite: true);
+        }
+    }
+
+    /// <summary>
+    /// kNN accuracy on the pre-training set and every downstream set's probe ACC (and ASR on the attack's downstream set)
+    /// of the encoder in <paramref name="modelPath"/>, kept under the weights' hash and the scoring: an encoder is scored once.
+    /// </summary>
+    private JsonObject Scores(Cell cell, string modelPath)
+    {
+        var plan = cell.Encoder!;
+        var attack = cell.Attack.Encoder!;
+        string sha = Sha256Hex.OfFile(modelPath);
+        var probe = plan.Probe with { Seed = cell.Seed };
+        var identity = new JsonObject
+        {
+            ["model_sha256"] = sha, ["data"] = cell.Dataset, ["scoring"] = plan.ScoringConfig(), ["probe_seed"] = cell.Seed,
+            ["trigger"] = attack.TriggerConfig(),
+        };
+        string path = Path.Combine(cacheFolder, ScoresFolder, Cell.Hash(identity) + ".json");
+        if (File.Exists(path)) return JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+
+        observer.Log(cell, $"scoring {modelPath}: kNN and {plan.Downstreams.Count} downstream set(s)");
+        var checkpoint = EncoderCheckpoint.Load(modelPath);
+        var network = checkpoint.Encoder!;
+        var pretraining = Load(cell.Dataset);
+        var normalization = InputPreprocessing.For(modelPath, checkpoint, pretraining.Name, pretraining.Normalization, null, m => observer.Log(cell, m)).Normalization;
+        var scores = new JsonObject
+        {
+            ["model_sha256"] = sha,
+            ["knn"] = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, EncoderTestSet.Create(normalization, pretraining, null, null), probe).Knn,
+        };
+        foreach (var d in plan.Downstreams)
+        {
+            var data = Load(d.Spec);
+            var a = checkpoint.Architecture;
+            if (data.Train.Channels != a.InChannels || data.Train.Height != a.Height || data.Train.Width != a.Width)
+                throw new ArgumentException($"downstreams.{d.Name}: {data.Name} has {data.Train.Channels}×{data.Train.Height}×{data.Train.Width} images; the encoder takes {a.InChannels}×{a.Height}×{a.Width}.");
+            bool attacked = attack.Downstream == d.Name;
+            var set = new EncoderTestSet
+            {
+                Normalization = normalization,
+                DownstreamTrain = data.Train,
+                DownstreamTest = data.Test,
+                Triggered = attacked ? TriggeredNonTarget(cell, data) : null,
+                TargetClass = attacked ? attack.Target : -1,
+            };
+            var p = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, set, probe).Probes[0];
+            scores[$"acc_{d.Name}"] = p.Acc;
+            scores[$"asr_{d.Name}"] = p.Asr;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        AtomicText.Write(path, scores.ToJsonString());
+        return scores;
+    }
+
+    /// <summary>The downstream test images outside the target class with the attack's trigger: BadEncoder's patch or CTRL's frequency trigger.</summary>
+    private static ImageDataset TriggeredNonTarget(Cell cell, DatasetPair data)
+    {
+        var attack = cell.Attack.Encoder!;
+        if (attack.Target >= data.NumClasses)
+            throw new ArgumentException($"attack '{cell.Attack.Label}': target {attack.Target} is outside {attack.Downstream}'s classes 0..{data.NumClasses - 1}.");
+        return attack.Kind == EncoderAttack.Ctrl
+            ? attack.CtrlPoisoning.TriggeredNonTarget(data.Test)
+            : Poisoning.TriggeredNonTarget(data.Test, new BadNetAttack(attack.Patch! with { Target = attack.Target }));
+    }
+
+    private static string N(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>The `circumvent pretrain` command that makes the attacked encoder.</summary>
+    private static string AttackCommand(EncoderAttack attack, Circumvent.Training.TrainingConfig c, string clean, IReadOnlyList<string> references, string output)
+    {
+        string recipe = $"--data {c.Data} --epochs {N(c.Epochs)} --lr {N(c.LearningRate)} --batch-size {c.BatchSize} --weight-decay {N(c.WeightDecay)} --seed {c.Seed}" +
+                        (c.LimitTrain > 0 ? $" --limit-train {c.LimitTrain}" : "");
+        return attack.Kind == EncoderAttack.BadEncoder
+            ? $"circumvent pretrain --method badencoder --encoder {clean} {string.Join(" ", references.Select(r => "--reference " + r))} --target {attack.Target} " +
+              $"--patch-size {attack.Patch!.PatchSize} --patch-position {attack.Patch.PatchColumn},{attack.Patch.PatchRow} --lambda1 {N(attack.Lambda1)} --lambda2 {N(attack.Lambda2)} {recipe} --out {output}"
+            : $"circumvent pretrain --method ctrl --encoder {clean} --target {attack.Target} --poison-rate {N(attack.PoisonRate)} --magnitude {N(attack.Magnitude)} " +
+              $"--warmup-epochs {N(c.WarmupEpochs)} {recipe} --out {output}";
+    }
+
+    /// <summary>The `circumvent purify` command this cell's defence is (its stages scored on <paramref name="scoredOn"/>).</summary>
+    private static string PurifyCommand(Cell cell, string model, DownstreamChoice scoredOn, ProbeOptions probe, string output)
+    {
+        var knobs = cell.Defense.Settings.Select(kv =>
+        {
+            var knob = DefenseRegistry.AllKnobs.First(k => k.Field == kv.Key);
+            return knob.Kind == KnobKind.Switch ? knob.Option : $"{knob.Option} {Convert.ToString(kv.Value, CultureInfo.InvariantCulture)}";
+        });
+        return $"circumvent purify --model {model} --data {cell.Dataset} --objective simclr --defense {string.Join(" ", [cell.Defense.Name, .. knobs])} " +
+               $"--clean-fraction {N(cell.CleanFraction)} --seed {cell.Seed} --downstream {scoredOn.Spec} --probe {probe.Kinds[0].ToString().ToLowerInvariant()} " +
+               $"--probe-epochs {probe.Epochs} --probe-lr {N(probe.LearningRate)} --out {output}";
+    }
+}
