@@ -64,9 +64,9 @@ public static class BackdoorGenerator
     /// <summary>
     /// The authors' pre-training loss (`pretrain.py`) on one batch: G(x) should keep x's image, features and prediction.
     /// CE(softmax(f(x)), softmax(f(G(x)))) — torch's cross-entropy with probabilities as targets, the first softmax taken
-    /// as logits (sic) — + MSE(φ(x), φ(G(x))) + w·MSE(x, G(x)), w = 100 while MSE(x, G(x)) &gt; 0.1, else 0.01.
+    /// as logits (sic) — + MSE(φ(x), φ(G(x))) + w·MSE(x, G(x)), w = 100 while MSE(x, G(x)) &gt; <paramref name="normBound"/> (0.1), else 0.01.
     /// </summary>
-    public static Tensor PretrainLoss(IFeatureExtractor architecture, ParameterSet classifier, UNet unet, ParameterSet generator, Tensor images)
+    public static Tensor PretrainLoss(IFeatureExtractor architecture, ParameterSet classifier, UNet unet, ParameterSet generator, Tensor images, double normBound)
     {
         var context = ForwardContext.Eval();
         var generated = unet.Forward(generator, images);
@@ -77,7 +77,7 @@ public static class BackdoorGenerator
         int n = images.Shape[0];
         var prediction = Op.MulScalar(Op.Sum(Op.Mul(generatedOut, Op.LogSoftmax(cleanOut))), -1f / n);
         var norm = Mse(images, generated);
-        float weight = norm.Item() > 0.1f ? 100f : 0.01f;
+        float weight = norm.Item() > normBound ? 100f : 0.01f;
         return Op.Add(Op.Add(prediction, Mse(cleanFeatures, generatedFeatures)), Op.MulScalar(norm, weight));
     }
 
@@ -117,7 +117,7 @@ public static class BackdoorGenerator
         var weights = unet.Initialize(new Random(seed)).Clone(requiresGrad: true);
         var frozen = classifier.Clone();
         Train("BTI generator pre-training", architecture, weights, null, options.PretrainEpochs, options, clean, normalization, augmentation, batchSize, seed,
-            (w, batch) => PretrainLoss(architecture, frozen, unet, w, batch.Images), progress, cancellation, checkpoint, out _);
+            (w, batch) => PretrainLoss(architecture, frozen, unet, w, batch.Images, options.PretrainNormBound), progress, cancellation, checkpoint, out _);
         return new GeneratorState(weights.Clone(), null);
     }
 

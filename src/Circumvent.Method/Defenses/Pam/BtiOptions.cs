@@ -22,6 +22,11 @@ public sealed record BtiOptions
     public double NormBound { get; init; } = 0.3;
     /// <summary>Likewise when the benign-feature MSE exceeds this (feat_bound).</summary>
     public double FeatureBound { get; init; } = 3;
+    /// <summary>
+    /// Pre-training weighs MSE(x, G(x)) by 100 while it exceeds this, by 0.01 below (hard-coded 0.1 in `pretrain.py`). Like
+    /// the two bounds it is in the normalised image space, so it assumes images normalised to about unit variance.
+    /// </summary>
+    public double PretrainNormBound { get; init; } = 0.1;
     /// <summary>Share of an unlearning batch replaced by G(x): int(share·B + 1) images.</summary>
     public double ReplacedShare { get; init; } = 0.2;
     /// <summary>Standard deviation of the Gaussian noise added to x before G when the target class is detected.</summary>
@@ -40,6 +45,7 @@ public sealed record BtiOptions
         OptionChecks.PositiveRate(MaskLearningRate, "--bti-mask-lr");
         OptionChecks.PositiveRate(NormBound, "--bti-norm-bound");
         OptionChecks.PositiveRate(FeatureBound, "--bti-feature-bound");
+        OptionChecks.PositiveRate(PretrainNormBound, "BTI pre-training norm bound");
         if (!(ReplacedShare >= 0 && ReplacedShare < 1)) throw new ArgumentException($"--bti-replaced must be in [0, 1), got {ReplacedShare}.");
         OptionChecks.NonNegative(TargetNoise, "BTI target noise");
         OptionChecks.Positive(UNetBlocks, "--bti-unet-blocks");
