@@ -130,7 +130,9 @@ public static class BackdoorGenerator
         Tensor mask, int? target, ImageDataset clean, Normalization normalization, Augmentation augmentation, int batchSize, BtiOptions options, int seed,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, EpochCheckpoint? checkpoint = null)
     {
-        var weights = start.Weights.Clone(requiresGrad: true);
+        // In the U-Net's own tensor order, whatever order a restored unit gave: Adam's buffers are kept by parameter index.
+        var weights = new ParameterSet();
+        foreach (var spec in unet.Tensors) weights.Add(spec.Name, start.Weights[spec.Name].Clone(requiresGrad: true), spec.Role);
         int batches = 0, reconstructing = 0;
         var adam = Train("BTI generator", architecture, weights, start.Adam, options.GeneratorEpochs, options, clean, normalization, augmentation, batchSize, seed,
             (w, batch) =>

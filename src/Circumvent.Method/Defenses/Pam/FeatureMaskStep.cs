@@ -23,25 +23,27 @@ namespace Circumvent.Method.Defenses.Pam;
 public static class FeatureMaskStep
 {
     public const float SquashEpsilon = 1e-7f;
-    /// <summary>Names in the unit's tensors: the mask (1, d) and, prefixed, the copy's state after the step.</summary>
+    /// <summary>Names in the unit's tensors: the mask (1, d) and, prefixed, the copy's BN buffers after the step.</summary>
     public const string MaskName = "mask", ClassifierPrefix = "classifier/";
 
     /// <summary>The step's result: the mask m (1, d), values in (0, 1), and the classifier copy whose BN statistics the step moved.</summary>
     public sealed record Result(Tensor Mask, ParameterSet Classifier)
     {
+        /// <summary>The mask and the copy's buffers (its parameters are the model's, unchanged).</summary>
         public ParameterSet ToTensors()
         {
             var set = new ParameterSet();
             set.Add(MaskName, Mask, TensorRole.Parameter);
-            foreach (var e in Classifier) set.Add(ClassifierPrefix + e.Name, e.Tensor, e.Role);
+            foreach (var e in Classifier.Where(e => e.Role == TensorRole.Buffer)) set.Add(ClassifierPrefix + e.Name, e.Tensor, TensorRole.Parameter);
             return set;
         }
 
-        public static Result FromTensors(ParameterSet tensors)
+        /// <summary>The result from <see cref="ToTensors"/>: the copy is <paramref name="model"/> with the saved buffers.</summary>
+        public static Result FromTensors(ParameterSet tensors, ParameterSet model)
         {
-            var classifier = new ParameterSet();
-            foreach (var e in tensors.Where(e => e.Name.StartsWith(ClassifierPrefix, StringComparison.Ordinal)))
-                classifier.Add(e.Name[ClassifierPrefix.Length..], e.Tensor, e.Role);
+            var classifier = model.Clone();
+            foreach (var e in classifier.Where(e => e.Role == TensorRole.Buffer))
+                tensors[ClassifierPrefix + e.Name].Span.CopyTo(e.Tensor.Span);
             return new Result(tensors[MaskName], classifier);
         }
     }

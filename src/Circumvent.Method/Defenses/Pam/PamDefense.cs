@@ -90,7 +90,7 @@ public sealed class PamDefense(PamOptions options) : IDefense
                 var start = model;
                 var mask = FeatureMaskStep.Result.FromTensors(run.Tensors(maskUnit, checkpoint => FeatureMaskStep.Run(features!, start, input.Clean,
                     input.Normalization, augmentation, batch, bti, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiMask),
-                    PurificationSteps.Progress(maskUnit, observer), input.Cancellation, checkpoint).ToTensors()));
+                    PurificationSteps.Progress(maskUnit, observer), input.Cancellation, checkpoint).ToTensors()), start);
 
                 var generatorUnit = new DefenseUnit(r, "generator", UnitKind.Tensors);
                 var from = generator!;

@@ -219,7 +219,10 @@ public class BtiDbfTests
         Bti = new BtiOptions { PretrainEpochs = 3, MaskEpochs = 2, GeneratorEpochs = 3, UNetWidth = 4 },
     };
 
-    /// <summary>Stopped inside round 1's generator step, a rerun continues it and ends where an uninterrupted run ends, bit for bit.</summary>
+    /// <summary>
+    /// Stopped inside round 2's generator step, a rerun restores the pre-training, round 1 and the step's progress (round 1's
+    /// generator and its Adam state from their files) and ends where an uninterrupted run ends, bit for bit.
+    /// </summary>
     [Fact]
     public void AStoppedRunResumesToTheUninterruptedResult()
     {
@@ -228,15 +231,17 @@ public class BtiDbfTests
         var straight = new PamDefense(Quick()).Run(problem.Input() with { RunFolder = Path.Combine(folder.Path, "straight") });
 
         var input = problem.Input() with { RunFolder = Path.Combine(folder.Path, "stopped") };
-        var stopper = new RecordingObserver { StopDuring = (unit, detail) => unit.Id == "round1.generator" && detail.Contains("epoch 2/3 batch 5/5") };
+        var stopper = new RecordingObserver { StopDuring = (unit, detail) => unit.Id == "round2.generator" && detail.Contains("epoch 2/3 batch 5/5") };
         Assert.Throws<InterruptedForTest>(() => new PamDefense(Quick()).Run(input, stopper));
-        Assert.True(File.Exists(Path.Combine(input.RunFolder!, "round1.generator.state")), "the stopped generator step kept no progress");
+        Assert.True(File.Exists(Path.Combine(input.RunFolder!, "round2.generator.state")), "the stopped generator step kept no progress");
         var observer = new RecordingObserver();
         var resumed = new PamDefense(Quick()).Run(input, observer);
 
         Assert.Contains(observer.Finished, f => f.Id == "generator-pretrain" && f.Resumed);
-        Assert.Contains(observer.Finished, f => f.Id == "round1.feature-mask" && f.Resumed);
-        Assert.DoesNotContain(observer.ProgressLines, p => p.Id == "round1.generator" && p.Detail.Contains("epoch 1/3"));
+        Assert.Contains(observer.Finished, f => f.Id == "round1.generator" && f.Resumed);
+        Assert.Contains(observer.Finished, f => f.Id == "round1.unlearn-pam" && f.Resumed);
+        Assert.Contains(observer.Finished, f => f.Id == "round2.feature-mask" && f.Resumed);
+        Assert.DoesNotContain(observer.ProgressLines, p => p.Id == "round2.generator" && p.Detail.Contains("epoch 1/3"));
         foreach (var name in straight.Purified.Names)
             Assert.Equal(straight.Purified[name].ToArray(), resumed.Purified[name].ToArray());
         foreach (var unit in new[] { "round1.generator", "round2.generator", "round2.feature-mask" })
