@@ -27,6 +27,12 @@ internal static class UnitSeeds
     public const int NeuronMasks = 22;
     /// <summary>I-BAU: its batches (drawn once) and the images of each batch that carry the perturbation.</summary>
     public const int IBau = 30;
+    /// <summary>PAM's BTI-DBF(U): the generator's initialisation and pre-training; a round's feature mask, generator step and target detection; the unlearning batches' replaced images.</summary>
+    public const int BtiPretrain = 31;
+    public const int BtiMask = 32;
+    public const int BtiGenerator = 33;
+    public const int BtiTarget = 34;
+    public const int BtiBatches = 35;
 
     public static int For(int seed, int round, int purpose) =>
         unchecked((int)(Mix((uint)seed * 0x9E3779B1u ^ (uint)round * 0x85EBCA77u ^ (uint)purpose * 0xC2B2AE3Du) & 0x7FFFFFFF));

@@ -64,8 +64,11 @@ public sealed class AirNet : ArchitectureBase, IFeatureExtractor
 
     // logits = (1/9)·W·features: a positive scale of one linear layer, so the features serve a probe or FP as they
     // would without it (the arg-max and the ranking of head columns do not change).
-    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx) =>
-        Op.MulScalar(Layers.Linear(p, Head, FeaturesCore(p, x, ctx), ctx, bias: false), LogitScale);
+    protected override Tensor ForwardCore(ParameterSet p, Tensor x, ForwardContext ctx) => Logits(p, FeaturesCore(p, x, ctx), ctx);
+
+    /// <summary>The scaled head alone (see <see cref="IFeatureExtractor.Logits"/>).</summary>
+    public Tensor Logits(ParameterSet p, Tensor features, ForwardContext ctx) =>
+        Op.MulScalar(Layers.Linear(p, Head, features, ctx, bias: false), LogitScale);
 
     protected override Tensor FeaturesCore(ParameterSet p, Tensor x, ForwardContext ctx)
     {

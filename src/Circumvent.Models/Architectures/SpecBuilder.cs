@@ -43,6 +43,13 @@ internal sealed class SpecBuilder
         Add($"{prefix}.running_var", [channels], TensorRole.Buffer, InitRule.Constant(1f));
     }
 
+    /// <summary>nn.InstanceNorm2d(affine=True): γ = 1, β = 0 and no running statistics (it normalises every image by its own).</summary>
+    public void InstanceNorm(string prefix, int channels)
+    {
+        Add($"{prefix}.weight", [channels], TensorRole.Parameter, InitRule.Constant(1f));
+        Add($"{prefix}.bias", [channels], TensorRole.Parameter, InitRule.Constant(0f));
+    }
+
     /// <summary>nn.Linear: weight (out, in) and, unless <paramref name="bias"/> is false, bias (out); both U(±1/√in).</summary>
     public void Linear(string prefix, int inFeatures, int outFeatures, bool bias = true)
     {

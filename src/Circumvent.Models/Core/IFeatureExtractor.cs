@@ -15,6 +15,13 @@ public interface IFeatureExtractor : IArchitecture
     /// <summary>x (N, C, H, W) → features (N, <see cref="FeatureSize"/>), what the head reads.</summary>
     Tensor Features(ParameterSet parameters, Tensor x, ForwardContext context);
 
+    /// <summary>
+    /// features (N, <see cref="FeatureSize"/>) → logits (N, classes): the classifier head alone, so that
+    /// Logits(Features(x)) = Forward(x). A linear layer with its bias when the network has one; airnet scales it.
+    /// </summary>
+    Tensor Logits(ParameterSet parameters, Tensor features, ForwardContext context) =>
+        Layers.Linear(parameters, HeadName, features, context, bias: parameters.Contains(HeadName + ".bias"));
+
     /// <summary>Length of the feature vector: the head's input size.</summary>
     int FeatureSize => Tensors.First(t => t.Name == HeadName + ".weight").Shape[1];
 

@@ -24,15 +24,20 @@ public sealed class PlantedBackdoorProblem
     public required BackdoorTestSet TestSet { get; init; }
     public Normalization Normalization { get; } = Normalization.Identity(1);
 
-    public static IAttack Attack { get; } = new BadNetAttack(new AttackDefinition
+    public static IAttack Attack { get; } = AttackTo(0);
+
+    /// <summary>The planted BadNet attack relabelling to <paramref name="target"/>.</summary>
+    public static IAttack AttackTo(int target) => new BadNetAttack(new AttackDefinition
     {
-        Kind = AttackDefinition.BadNetKind, Target = 0, PoisonRate = 0.1, PatchSize = 2, PatchRow = 0, PatchColumn = Size - 2,
+        Kind = AttackDefinition.BadNetKind, Target = target, PoisonRate = 0.1, PatchSize = 2, PatchRow = 0, PatchColumn = Size - 2,
     });
 
     /// <param name="seed">Draws the images, the poisoned subset and the initial weights.</param>
-    public static PlantedBackdoorProblem Create(int seed = 0, string arch = "cnn-small", double width = 0.25, int trainCount = 800, int epochs = 8)
+    /// <param name="target">The class the patch sends images to (0 unless a test needs another).</param>
+    public static PlantedBackdoorProblem Create(int seed = 0, string arch = "cnn-small", double width = 0.25, int trainCount = 800, int epochs = 8, int target = 0)
     {
-        var train = Poisoning.Poison(Images(trainCount, 1000 + seed), Attack, Attack.Definition.PoisonRate, seed).Data;
+        var attack = target == 0 ? Attack : AttackTo(target);
+        var train = Poisoning.Poison(Images(trainCount, 1000 + seed), attack, attack.Definition.PoisonRate, seed).Data;
         var architecture = Architectures.Create(new ArchitectureConfig(arch, 1, Size, Size, 4, width));
         var parameters = architecture.Initialize(new Random(seed));
         var config = new TrainingConfig { Architecture = arch, Epochs = epochs, BatchSize = 32, LearningRate = 0.05, Augment = false, Seed = seed };
@@ -43,7 +48,7 @@ public sealed class PlantedBackdoorProblem
             Architecture = architecture,
             Parameters = parameters,
             Clean = Images(160, 2000 + seed),
-            TestSet = BackdoorTestSet.Create(Images(400, 3000 + seed), Normalization.Identity(1), Attack),
+            TestSet = BackdoorTestSet.Create(Images(400, 3000 + seed), Normalization.Identity(1), attack),
         };
     }
 
