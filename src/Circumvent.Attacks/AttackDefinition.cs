@@ -252,6 +252,12 @@ public sealed record AttackDefinition
         ["sapa_augment"] = SapaKind,
     };
 
+    /// <summary>
+    /// Switches added after models were cached under keys without them: written only when on, so a definition that leaves
+    /// them off has the JSON (and the runner's keys) it had before.
+    /// </summary>
+    private static readonly HashSet<string> WrittenOnlyWhenOn = new(StringComparer.Ordinal) { "sapa_augment" };
+
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -264,7 +270,9 @@ public sealed record AttackDefinition
         if (info.Type != typeof(AttackDefinition)) return;
         foreach (var property in info.Properties)
             if (OwnKindFields.TryGetValue(property.Name, out var kind))
-                property.ShouldSerialize = (definition, _) => ((AttackDefinition)definition).Kind == kind;
+                property.ShouldSerialize = WrittenOnlyWhenOn.Contains(property.Name)
+                    ? (definition, value) => ((AttackDefinition)definition).Kind == kind && value is true
+                    : (definition, _) => ((AttackDefinition)definition).Kind == kind;
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
