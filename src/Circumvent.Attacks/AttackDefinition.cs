@@ -138,6 +138,11 @@ public sealed record AttackDefinition
     public double SapaLearningRate { get; init; } = 0.1;
     /// <summary>SAPA: patched non-target training images whose gradient the poisons match (the authors' 1,000; small scale 200).</summary>
     public int SapaSources { get; init; } = 200;
+    /// <summary>
+    /// SAPA: every crafting step gives each poison a random crop (4 pixels) and flip before the matching, the CIFAR-10 training
+    /// recipe's (the authors' differentiable augmentation, `paugment`); false: the poisons are matched at one alignment.
+    /// </summary>
+    public bool SapaAugment { get; init; }
     /// <summary>SAPA: side of the square colourful patch (the test-time trigger, bottom-right; the authors' 8 at 32×32).</summary>
     public int SapaPatchSize { get; init; } = 8;
 
@@ -244,7 +249,14 @@ public sealed record AttackDefinition
         ["encoder"] = SsbaKind, ["encoder_sha256"] = SsbaKind, ["secret_seed"] = SsbaKind, ["fingerprint_bits"] = SsbaKind, ["encoder_width"] = SsbaKind,
         ["encoder_epochs"] = SsbaKind, ["encoder_images"] = SsbaKind, ["encoder_learning_rate"] = SsbaKind,
         ["sapa_epsilon"] = SapaKind, ["sapa_steps"] = SapaKind, ["sapa_sigma"] = SapaKind, ["sapa_learning_rate"] = SapaKind, ["sapa_sources"] = SapaKind, ["sapa_patch_size"] = SapaKind,
+        ["sapa_augment"] = SapaKind,
     };
+
+    /// <summary>
+    /// Switches added after models were cached under keys without them: written only when on, so a definition that leaves
+    /// them off has the JSON (and the runner's keys) it had before.
+    /// </summary>
+    private static readonly HashSet<string> WrittenOnlyWhenOn = new(StringComparer.Ordinal) { "sapa_augment" };
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -258,7 +270,9 @@ public sealed record AttackDefinition
         if (info.Type != typeof(AttackDefinition)) return;
         foreach (var property in info.Properties)
             if (OwnKindFields.TryGetValue(property.Name, out var kind))
-                property.ShouldSerialize = (definition, _) => ((AttackDefinition)definition).Kind == kind;
+                property.ShouldSerialize = WrittenOnlyWhenOn.Contains(property.Name)
+                    ? (definition, value) => ((AttackDefinition)definition).Kind == kind && value is true
+                    : (definition, _) => ((AttackDefinition)definition).Kind == kind;
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);

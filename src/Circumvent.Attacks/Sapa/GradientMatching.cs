@@ -15,7 +15,8 @@ namespace Circumvent.Attacks.Sapa;
 ///   ∂loss/∂δ = (∂²L_p/∂δ∂θ)ᵀ u,  u = ∂loss/∂g_p = −g_src/(‖g_src‖‖g_p‖) + cos·g_p/‖g_p‖²
 /// </code>
 /// The last line is one mixed product of <see cref="SecondOrderProducts"/> (θ̃ shifted along u, ∇δ at each shift).
-/// The surrogate runs in eval mode (BN running statistics), so the matching does not depend on the batch.
+/// The surrogate runs in eval mode (BN running statistics), so the matching does not depend on the batch. With an
+/// augmentation A (<see cref="PoisonAugmentation"/>), every x_p + δ above is A(x_p + δ), the same A in all three places.
 /// </summary>
 public static class GradientMatching
 {
@@ -23,9 +24,10 @@ public static class GradientMatching
     /// <param name="sources">Patched source images (normalised) and the target labels.</param>
     /// <param name="poisons">Clean poison images (normalised), their labels, and δ of the same shape (normalised units).</param>
     /// <param name="sigma">SAPA's σ (0: plain Sleeper Agent matching at θ).</param>
+    /// <param name="augmentation">Applied to the poisons x_p + δ before the network (null: none).</param>
     public static (double Loss, float[] Gradient) LossAndGradient(IArchitecture architecture, ParameterSet model,
         (Tensor Images, int[] Labels) sources, (Tensor Images, int[] Labels) poisons, Tensor delta, double sigma,
-        double radius = SecondOrderProducts.DefaultRadius)
+        PoisonAugmentation? augmentation = null, double radius = SecondOrderProducts.DefaultRadius)
     {
         if (!Shape.Equal(delta.Shape, poisons.Images.Shape))
             throw new ArgumentException($"SAPA: δ {Shape.Format(delta.Shape)} must match the poison images {Shape.Format(poisons.Images.Shape)}.");
@@ -35,7 +37,8 @@ public static class GradientMatching
         var d = new Tensor(delta.Shape.ToArray(), delta.ToArray(), requiresGrad: true);
         var frozen = weights.Sharing(requiresGrad: false); // shares θ̃'s values, for gradients in δ only
 
-        Tensor PoisonLoss(ParameterSet p) => Op.CrossEntropy(architecture.Forward(p, Op.Add(poisons.Images, d), context), poisons.Labels);
+        Tensor Poisoned() => augmentation is null ? Op.Add(poisons.Images, d) : augmentation.Apply(Op.Add(poisons.Images, d));
+        Tensor PoisonLoss(ParameterSet p) => Op.CrossEntropy(architecture.Forward(p, Poisoned(), context), poisons.Labels);
 
         if (sigma > 0)
         {

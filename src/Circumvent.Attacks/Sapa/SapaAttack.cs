@@ -1,4 +1,5 @@
 using Circumvent.Data;
+using Circumvent.Data.Loading;
 using Circumvent.Engine;
 
 namespace Circumvent.Attacks.Sapa;
@@ -18,8 +19,8 @@ namespace Circumvent.Attacks.Sapa;
 /// </remarks>
 public sealed class SapaAttack : IAttack
 {
-    /// <summary>Seeds the patch's colours and the choice of source images: part of the attack's definition.</summary>
-    private const int PatchSeed = 19, SourceSeed = 20;
+    /// <summary>Seeds the patch's colours, the choice of source images and the crafting's crop/flip draws: part of the attack's definition.</summary>
+    private const int PatchSeed = 19, SourceSeed = 20, AugmentSeed = 21;
 
     public SapaAttack(AttackDefinition definition)
     {
@@ -33,7 +34,11 @@ public sealed class SapaAttack : IAttack
     public int TargetClass => Definition.Target;
     public AttackDefinition Definition { get; }
 
-    public SapaOptions Options => new() { Epsilon = Definition.SapaEpsilon, Steps = Definition.SapaSteps, Sigma = Definition.SapaSigma, LearningRate = Definition.SapaLearningRate };
+    public SapaOptions Options => new()
+    {
+        Epsilon = Definition.SapaEpsilon, Steps = Definition.SapaSteps, Sigma = Definition.SapaSigma, LearningRate = Definition.SapaLearningRate,
+        Augmentation = Definition.SapaAugment ? Augmentation.CropAndFlip(4) : Augmentation.None, Seed = AugmentSeed,
+    };
 
     /// <summary>The patch's value at (channel, row, column) of the patch: 0 or 255.</summary>
     public byte PatchValue(int channel, int row, int column)

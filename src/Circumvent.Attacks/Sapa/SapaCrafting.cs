@@ -1,4 +1,5 @@
 using Circumvent.Data;
+using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Engine.Optim;
 using Circumvent.Models;
@@ -9,7 +10,7 @@ namespace Circumvent.Attacks.Sapa;
 /// SAPA's poison crafting settings. The authors' (Sleeper Agent `forest/options.py`, SAPA σ) are ε 16/255, 250 steps of
 /// signAdam, 1,000 sources, the poisons 1% of the training set from the target class, and T = 4 retrains of the surrogate;
 /// the defaults here are the small-scale recipe of docs/more-attacks.md (100 steps; 200 sources, 100 poisons are the
-/// caller's choice) and no retraining (the surrogate is fixed). The step size is the authors' signAdam rule: tau in the
+/// caller's choice), no augmentation unless asked, and no retraining (the surrogate is fixed). The step size is the authors' signAdam rule: tau in the
 /// surrogate's normalised input units (not a share of ε), ×0.1 at 3/8, 5/8 and 7/8 of the steps (their MultiStepLR).
 /// </summary>
 public sealed record SapaOptions
@@ -24,6 +25,13 @@ public sealed record SapaOptions
     public double LearningRate { get; init; } = 0.1;
     /// <summary>σ, the radius of SAPA's sharpness-aware weight perturbation (0 = Sleeper Agent).</summary>
     public double Sigma { get; init; } = 0.01;
+    /// <summary>
+    /// The random crop/flip each poison gets at every step before the matching (<see cref="PoisonAugmentation"/>; the authors'
+    /// `paugment`). <see cref="Augmentation.None"/>: the poisons are matched at one alignment.
+    /// </summary>
+    public Augmentation Augmentation { get; init; } = Augmentation.None;
+    /// <summary>Seeds the augmentation's draws.</summary>
+    public int Seed { get; init; }
 
     public void Validate()
     {
@@ -49,10 +57,14 @@ public static class SapaCrafting
         var delta = new Tensor(poisons.Images.Shape.ToArray(), new float[poisons.Images.Length], requiresGrad: true);
         var adam = new Adam([delta], options.LearningRate);
         var losses = new List<double>();
+        var rng = new Random(options.Seed);
+        // A fresh crop/flip per poison and step, the same one for every network pass of that step.
+        PoisonAugmentation? Augment() => options.Augmentation.IsNone ? null
+            : PoisonAugmentation.Draw(poisons.Labels.Length, options.Augmentation, normalization, poisons.Images.Shape[2], poisons.Images.Shape[3], rng);
         for (int step = 0; step < options.Steps; step++)
         {
             adam.LearningRate = StepSize(step, options.Steps, options.LearningRate);
-            var (loss, gradient) = GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma);
+            var (loss, gradient) = GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma, Augment());
             losses.Add(loss);
             var grad = delta.GradSpan();
             for (int i = 0; i < grad.Length; i++) grad[i] = MathF.Sign(gradient[i]); // signAdam: Adam on the gradient's sign
@@ -61,7 +73,7 @@ public static class SapaCrafting
             Project(delta, poisons.Images, normalization, options.Epsilon);
             if ((step + 1) % 10 == 0) progress?.Report($"SAPA step {step + 1}/{options.Steps}: matching loss {loss:F4}");
         }
-        losses.Add(GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma).Loss);
+        losses.Add(GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma, Augment()).Loss);
         return (new Tensor(delta.Shape.ToArray(), delta.ToArray()), losses);
     }
 

@@ -56,6 +56,19 @@ public class AttackDefinitionTests
         }
     }
 
+    [Fact]
+    public void SapaWritesItsAugmentSwitchOnlyWhenOnSoEarlierKeysStay()
+    {
+        // The SAPA JSON of the plan's cached model (before sapa_augment existed) is unchanged when the switch is off.
+        var off = new AttackDefinition { Kind = "sapa", Target = 0, PoisonRate = 0.01, CleanModel = "clean.safetensors" };
+        Assert.Equal("{\"kind\":\"sapa\",\"target\":0,\"poison_rate\":0.01,\"patch_size\":3,\"patch_colour\":255,\"alpha\":0.2,\"clean_model\":\"clean.safetensors\","
+            + "\"sapa_epsilon\":16,\"sapa_steps\":100,\"sapa_sigma\":0.01,\"sapa_learning_rate\":0.1,\"sapa_sources\":200,\"sapa_patch_size\":8}", off.ToJson());
+        var on = off with { SapaAugment = true };
+        Assert.Contains("\"sapa_augment\":true", on.ToJson());
+        Assert.Equal(on, AttackDefinition.FromJson(on.ToJson()));
+        Assert.Equal(off, AttackDefinition.FromJson(off.ToJson()));
+    }
+
     [Theory]
     [InlineData("""{"kind": "trojan"}""", "trojan")]
     [InlineData("""{"kind": "badnet", "poison_rate": 0}""", "--poison-rate")]

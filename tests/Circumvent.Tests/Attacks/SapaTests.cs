@@ -56,7 +56,7 @@ public class SapaTests(ITestOutputHelper output)
     }
 
     /// <summary>Random 8×8 images (normalised): 6 sources with a 3×3 patch labelled 2, 4 clean poisons of class 2.</summary>
-    private static ((Tensor, int[]) Sources, (Tensor, int[]) Poisons) SourcesAndPoisons(Normalization normalization)
+    internal static ((Tensor, int[]) Sources, (Tensor, int[]) Poisons) SourcesAndPoisons(Normalization normalization)
     {
         var rng = new Random(3);
         Tensor Images(int n, bool patched)
