@@ -53,7 +53,7 @@ internal static class PretrainCommand
         var temperature = Options.Make("--temperature", "simclr: NT-Xent temperature τ.", (double)knnDefaults.Temperature);
         var knnK = Options.Make("--knn-k", "simclr: neighbours of the kNN report.", knnDefaults.KnnK);
         var knnTemperature = Options.Make("--knn-temperature", "simclr: vote temperature of the kNN report.", (double)knnDefaults.KnnTemperature);
-        var encoder = new Option<string>("--encoder") { Description = "badencoder: the clean encoder checkpoint to backdoor (from `pretrain --method simclr`); ctrl: an encoder to start from (optional)." };
+        var encoder = new Option<string>("--encoder") { Description = "badencoder: the clean encoder checkpoint to backdoor (from `pretrain --method simclr`); simclr, ctrl: an encoder to start from (optional; e.g. a finished pre-training to continue for more epochs: its network and width are used, the optimiser starts afresh)." };
         var reference = new Option<string[]>("--reference")
         {
             Description = "badencoder: an image of the target class (PNG, JPEG, PPM or .npy, the data's size), e.g. a GTSRB priority-road sign; repeat for several.",
@@ -81,7 +81,7 @@ internal static class PretrainCommand
             bool attack = chosen == BadEncoderTraining.Method, ctrl = chosen == Ctrl;
             Option[] notApplicable = chosen switch
             {
-                "simclr" => [encoder, reference, target, patchSize, patchPosition, lambda1, lambda2, poisonRate, magnitude, joint, textWidth],
+                "simclr" => [reference, target, patchSize, patchPosition, lambda1, lambda2, poisonRate, magnitude, joint, textWidth],
                 Ctrl => [reference, patchSize, patchPosition, lambda1, lambda2, joint, textWidth],
                 ClipPretraining.Method => [encoder, reference, target, patchSize, patchPosition, lambda1, lambda2, poisonRate, magnitude, temperature, knnK, knnTemperature],
                 _ => [arch, width, temperature, knnK, knnTemperature, poisonRate, magnitude, joint, textWidth],
@@ -110,7 +110,7 @@ internal static class PretrainCommand
             if (attack) return RunBadEncoder(console, parse, config);
             if (clip) return RunClip(console, parse, config);
 
-            string? startFrom = ctrl ? parse.GetValue(encoder) : null;
+            string? startFrom = parse.GetValue(encoder); // simclr and ctrl: optional weights to start from
             new CommandFiles().Reads("--encoder", startFrom).Writes("--out", parse.Value(output), CheckpointFiles.OutputExtensions).Check();
             var poisoning = ctrl ? new CtrlPoisoning(new CtrlTrigger(parse.GetValue(magnitude)), parse.GetValue(target), parse.GetValue(poisonRate)) : null;
             var settings = new SimClrPretraining.Settings((float)parse.GetValue(temperature), parse.GetValue(knnK), (float)parse.GetValue(knnTemperature), parse.GetValue(limitTest));

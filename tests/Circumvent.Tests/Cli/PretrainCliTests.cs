@@ -51,6 +51,34 @@ public class PretrainCliTests
         Assert.False(File.Exists(output + ".train-state"));
     }
 
+    /// <summary>
+    /// A finished pre-training continues from its encoder (--encoder): the same seed and epochs from scratch reproduce the
+    /// first file, so a second run that ignored --encoder would write the first file's weights again.
+    /// </summary>
+    [Fact]
+    public void SimClrContinuesFromAGivenEncoder()
+    {
+        var folder = CliHarness.TempFolder();
+        var cifar = WriteSyntheticCifar(Path.Combine(folder, "cifar"));
+        string[] common = ["pretrain", "--method", "simclr", "--data", "cifar10:" + cifar, "--epochs", "1", "--batch-size", "8", "--knn-k", "5"];
+        var first = Path.Combine(folder, "first.safetensors");
+        var run = CliHarness.Run([.. common, "--arch", "resnet18", "--width", "0.0625", "--out", first]);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var continued = Path.Combine(folder, "continued.safetensors");
+        run = CliHarness.Run([.. common, "--encoder", first, "--out", continued]);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var again = Path.Combine(folder, "again.safetensors");
+        run = CliHarness.Run([.. common, "--arch", "resnet18", "--width", "0.0625", "--out", again]);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+
+        float[] Weights(string path) => SafeTensorsReader.Read(path).Tensors.First(t => t.Name == "f.conv1.weight").Floats!;
+        Assert.Equal(Weights(first), Weights(again));
+        Assert.NotEqual(Weights(first), Weights(continued));
+        var checkpoint = EncoderCheckpoint.Load(continued);
+        Assert.Equal(Path.GetFullPath(first), checkpoint.Extra["circumvent.source_model"]);
+        Assert.Equal(0.0625, checkpoint.Architecture.WidthMultiplier);
+    }
+
     [Theory]
     [InlineData("--method", "byol", "--method must be one of simclr")]
     [InlineData("--arch", "mlp", "--arch mlp cannot be a SimCLR encoder")]
