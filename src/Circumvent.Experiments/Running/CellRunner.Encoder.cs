@@ -59,21 +59,10 @@ internal sealed partial class CellRunner
         var checkpoint = EncoderCheckpoint.Load(modelPath);
         var before = Scores(cell, modelPath);
         var after = Scores(cell, outcome.OutputPath);
-        var line = new JsonObject
-        {
-            ["key"] = cell.Key,
-            ["index"] = cell.Index,
-            ["dataset"] = cell.Dataset,
-            ["architecture"] = checkpoint.Architecture.Name,
-            ["width"] = checkpoint.Architecture.WidthMultiplier,
-            ["attack"] = cell.Attack.Label,
-            ["attack_kind"] = attack.Kind,
-            ["poison_rate"] = cell.PoisonRate,
-            ["target"] = attack.Kind == EncoderAttack.None ? null : attack.Target,
-            ["attack_downstream"] = attack.Downstream,
-            ["defense"] = cell.Defense.Label,
-            ["seed"] = cell.Seed,
-        };
+        var line = LineStart(cell, checkpoint.Architecture.Name, checkpoint.Architecture.WidthMultiplier);
+        line["attack_kind"] = attack.Kind;
+        line["target"] = attack.Kind == EncoderAttack.None ? null : attack.Target;
+        line["attack_downstream"] = attack.Downstream;
         foreach (var (suffix, scores) in new[] { ("before", before), ("after", after) })
         {
             line[$"knn_{suffix}"] = scores["knn"]?.DeepClone();
@@ -93,13 +82,7 @@ internal sealed partial class CellRunner
         line["model"] = new JsonObject { ["key"] = cell.ModelKey, ["path"] = modelPath, ["training"] = training, ["made_by"] = modelCommand };
         line["clean_encoder"] = new JsonObject { ["key"] = plan.Clean.Key, ["path"] = cleanPath, ["training"] = cleanTraining.DeepClone(), ["made_by"] = cleanCommand };
         line["purify_command"] = PurifyCommand(cell, modelPath, scoredOn, probe, purifiedPath);
-        line["config"] = cell.Config();
-        line["wall_time_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
-        line["defense_compute_seconds"] = Math.Round(outcome.Result.ComputeSeconds, 3);
-        line["units_run"] = outcome.Result.UnitsRun;
-        line["units_resumed"] = outcome.Result.UnitsResumed;
-        line["finished_at"] = DateTime.UtcNow.ToString("O");
-        return line;
+        return LineEnd(line, cell, clock, outcome);
     }
 
     /// <summary>The clean encoder: the plan's file as it is, or SimCLR pre-training cached under its settings' key.</summary>

@@ -44,24 +44,33 @@ internal sealed partial class CellRunner(string outFolder, string cacheFolder, I
             Retune: cell.Retune, QraCleanModel: cleanModelPath);
         var outcome = Purification.Run(request, new UnitLog(cell, observer), log: null, cancellation);
 
-        var line = new JsonObject
-        {
-            ["key"] = cell.Key,
-            ["index"] = cell.Index,
-            ["dataset"] = cell.Dataset,
-            ["architecture"] = cell.Architecture.Name,
-            ["width"] = cell.Architecture.Width,
-            ["attack"] = cell.Attack.Label,
-            ["poison_rate"] = cell.PoisonRate,
-            ["defense"] = cell.Defense.Label,
-            ["seed"] = cell.Seed,
-        };
+        var line = LineStart(cell, cell.Architecture.Name, cell.Architecture.Width);
         PurificationReport.AddScores(line, outcome.Result);
         outcome.Retune?.AddTo(line);
         outcome.Qra?.AddTo(line);
         line["curves"] = Curves(cell, folder, outcome);
         line["model"] = new JsonObject { ["key"] = cell.ModelKey, ["path"] = modelPath, ["training"] = training };
         if (cleanModelPath is not null) line["clean_model"] = new JsonObject { ["key"] = cell.CleanModelKey, ["path"] = cleanModelPath, ["training"] = cleanTraining };
+        return LineEnd(line, cell, clock, outcome);
+    }
+
+    /// <summary>The fields every results line starts with: which cell it is (classifier and encoder cells alike).</summary>
+    private static JsonObject LineStart(Cell cell, string architecture, double width) => new()
+    {
+        ["key"] = cell.Key,
+        ["index"] = cell.Index,
+        ["dataset"] = cell.Dataset,
+        ["architecture"] = architecture,
+        ["width"] = width,
+        ["attack"] = cell.Attack.Label,
+        ["poison_rate"] = cell.PoisonRate,
+        ["defense"] = cell.Defense.Label,
+        ["seed"] = cell.Seed,
+    };
+
+    /// <summary>The fields every results line ends with: the cell's config, its times and how much of the defence ran now.</summary>
+    private static JsonObject LineEnd(JsonObject line, Cell cell, Stopwatch clock, Purification.Outcome outcome)
+    {
         line["config"] = cell.Config();
         line["wall_time_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
         line["defense_compute_seconds"] = Math.Round(outcome.Result.ComputeSeconds, 3);
