@@ -11,7 +11,12 @@ public interface IBatchSource
 {
     int Count { get; }
     int BatchesPerEpoch { get; }
-    IEnumerable<Batch> Batches(int epoch);
+
+    /// <summary>
+    /// The batches of <paramref name="epoch"/> from batch number <paramref name="firstBatch"/> on: the same batches the
+    /// whole epoch has from there (a run resumed inside an epoch continues with them).
+    /// </summary>
+    IEnumerable<Batch> Batches(int epoch, int firstBatch = 0);
 }
 
 /// <summary>An in-memory source over float features (N, …), for tests and synthetic problems.</summary>
@@ -40,11 +45,11 @@ public sealed class TensorBatchSource : IBatchSource
     public int Count => _labels.Length;
     public int BatchesPerEpoch => (Count + _batchSize - 1) / _batchSize;
 
-    public IEnumerable<Batch> Batches(int epoch)
+    public IEnumerable<Batch> Batches(int epoch, int firstBatch = 0)
     {
         var order = Enumerable.Range(0, Count).ToArray();
         if (_shuffleSeed is int seed) new Random(unchecked(seed * 7919 + epoch)).Shuffle(order);
-        for (int start = 0; start < Count; start += _batchSize)
+        for (int start = firstBatch * _batchSize; start < Count; start += _batchSize)
         {
             int n = Math.Min(_batchSize, Count - start);
             var images = Tensor.Empty([n, .. _exampleShape]);
@@ -66,5 +71,5 @@ public sealed class BatchLoaderSource(BatchLoader loader) : IBatchSource
     public BatchLoader Loader { get; } = loader;
     public int Count => Loader.Dataset.Count;
     public int BatchesPerEpoch => Loader.BatchesPerEpoch;
-    public IEnumerable<Batch> Batches(int epoch) => Loader.Epoch(epoch);
+    public IEnumerable<Batch> Batches(int epoch, int firstBatch = 0) => Loader.Epoch(epoch, firstBatch);
 }

@@ -71,6 +71,7 @@ public sealed class ClipObjective : ITrainingObjective
 
     /// <summary>Captions follow from each image's index and label, so nothing is kept between steps.</summary>
     public bool IsStateless => true;
+    public bool ResumesWithinEpoch => true;
 
     public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context)
     {

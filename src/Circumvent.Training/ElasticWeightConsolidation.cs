@@ -36,6 +36,7 @@ public sealed class ElasticWeightConsolidation : ITrainingObjective
     public double Lambda { get; }
 
     public bool IsStateless => _inner.IsStateless;
+    public bool ResumesWithinEpoch => _inner.ResumesWithinEpoch;
     public TrainingStatePart? StatePart => _inner.StatePart;
     public void BeginEpoch(int epoch) => _inner.BeginEpoch(epoch);
     public void AfterStep(double learningRate) => _inner.AfterStep(learningRate);

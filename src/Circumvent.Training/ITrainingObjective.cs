@@ -57,6 +57,14 @@ public interface ITrainingObjective
     /// state resumes it exactly; an objective that says nothing is assumed to keep something.
     /// </summary>
     bool IsStateless => false;
+
+    /// <summary>
+    /// True when nothing the objective draws or keeps runs on from one step to the next except what its
+    /// <see cref="StatePart"/> saves, so a run stopped inside an epoch can resume at the next batch exactly; false
+    /// (assumed when the objective says nothing) for one that walks a random stream or a second data stream through the
+    /// epoch from <see cref="BeginEpoch"/>: its run resumes at the epoch's start.
+    /// </summary>
+    bool ResumesWithinEpoch => false;
 }
 
 /// <param name="Loss">Scalar to minimise.</param>
@@ -81,6 +89,7 @@ public sealed class SupervisedObjective : ITrainingObjective
     public double LabelSmoothing { get; }
 
     public bool IsStateless => true;
+    public bool ResumesWithinEpoch => true;
 
     public BatchLoss Loss(IArchitecture architecture, ParameterSet weights, Batch batch, ForwardContext context)
     {

@@ -10,7 +10,7 @@ namespace Circumvent.Training;
 /// model write about 4.2 GB (issue #20); a crash without a chance to write (power loss, SIGKILL) now
 /// loses at most one interval of work instead of one epoch.
 /// </summary>
-/// <param name="interval">Least time between two writes of one state file; zero writes every epoch.</param>
+/// <param name="interval">Least time between two writes of one state file; zero writes after every step a run can resume at.</param>
 /// <param name="clock">Measures the interval (a fake one in tests).</param>
 public sealed class ProgressSaving(TimeSpan interval, TimeProvider clock)
 {
@@ -44,7 +44,7 @@ public sealed class ProgressSaving(TimeSpan interval, TimeProvider clock)
     {
         if (string.IsNullOrWhiteSpace(text)) return DefaultInterval;
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !double.IsFinite(seconds) || seconds < 0)
-            throw new ArgumentException($"{IntervalVariable} must be a number of seconds ≥ 0 (0 = save every epoch), got '{text}'.");
+            throw new ArgumentException($"{IntervalVariable} must be a number of seconds ≥ 0 (0 = save after every step), got '{text}'.");
         return TimeSpan.FromSeconds(seconds);
     }
 

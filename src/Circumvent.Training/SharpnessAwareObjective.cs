@@ -33,6 +33,7 @@ public sealed class SharpnessAwareObjective : ITrainingObjective
     public bool Adaptive { get; }
 
     public bool IsStateless => Inner.IsStateless;
+    public bool ResumesWithinEpoch => Inner.ResumesWithinEpoch;
     public TrainingStatePart? StatePart => Inner.StatePart;
     public void BeginEpoch(int epoch) => Inner.BeginEpoch(epoch);
     public void AfterStep(double learningRate) => Inner.AfterStep(learningRate);

@@ -26,6 +26,7 @@ public sealed class SimClrObjective : ITrainingObjective
     public float Temperature { get; }
 
     public bool IsStateless => true;
+    public bool ResumesWithinEpoch => true;
 
     public int WeightDrawsPerStep => 2;
 

@@ -16,10 +16,14 @@ public interface IStepWeights
     /// puts its stream where the uninterrupted run had it, so a resumed run draws the same.
     /// </summary>
     void BeginEpoch(int epoch, int batchesPerEpoch) { }
+
+    /// <summary>True when the weights draw nothing per step, so a run can resume inside an epoch (see <see cref="ITrainingObjective.ResumesWithinEpoch"/>).</summary>
+    bool ResumesWithinEpoch => false;
 }
 
 /// <summary>A model trained in place: every step uses its parameters as they are.</summary>
 public sealed class ModelWeights(ParameterSet parameters) : IStepWeights
 {
     public ParameterSet ForStep() => parameters;
+    public bool ResumesWithinEpoch => true;
 }

@@ -46,8 +46,8 @@ public sealed class Trainer
     public ITrainingObjective? Objective { get; init; }
 
     /// <summary>
-    /// Saves progress after every epoch and continues from it (null = a run that starts over when
-    /// stopped). An <see cref="Objective"/> with networks of its own must offer them
+    /// Saves progress after every epoch, and inside one when it can resume there exactly (see
+    /// <see cref="TrainingLoop"/>), and continues from it (null = a run that starts over when stopped). An <see cref="Objective"/> with networks of its own must offer them
     /// (<see cref="ITrainingObjective.StatePart"/>), which the state must then hold too.
     /// </summary>
     public ITrainingState? State { get; set; }

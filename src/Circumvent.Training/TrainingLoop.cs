@@ -12,9 +12,12 @@ namespace Circumvent.Training;
 /// at the schedule's rate, for every kind of training (a classifier, a fine-tuning, a curve, InputAware's
 /// mask network). Per step: set the rate, clear gradients, loss and backward inside a
 /// <see cref="TensorScope"/>, step, let the objective update its own networks, stop on a non-finite
-/// loss, report progress. After every epoch the <see cref="State"/> saves the run; a run that finds a
-/// saved state continues after its last epoch and, since data order, augmentation, dropout and every
-/// per-step draw derive from (seed, epoch), computes what the uninterrupted run would have, bit for bit.
+/// loss, report progress. After every epoch the <see cref="State"/> saves the run, and inside an epoch too (when a
+/// write is due, and when the run is stopped) if it can resume there exactly: the weights and the objective draw nothing
+/// that runs on from batch to batch (<see cref="ITrainingObjective.ResumesWithinEpoch"/>) and dropout has not drawn in
+/// the epoch. A run that finds a saved state continues at the saved step and, since data order, augmentation, dropout
+/// and every per-step draw derive from (seed, epoch) and the batches from (seed, epoch, batch), computes what the
+/// uninterrupted run would have, bit for bit. Otherwise a stop inside an epoch resumes at its start.
 /// </summary>
 public sealed class TrainingLoop
 {
@@ -52,7 +55,7 @@ public sealed class TrainingLoop
     /// </summary>
     public required Func<int, ForwardContext> ContextForEpoch { get; init; }
 
-    /// <summary>Where progress is restored from and saved to after every epoch (null: a run that starts over when stopped).</summary>
+    /// <summary>Where progress is restored from and saved to (null: a run that starts over when stopped).</summary>
     public ITrainingState? State { get; init; }
 
     public IProgress<TrainingProgress>? Progress { get; init; }
@@ -67,44 +70,58 @@ public sealed class TrainingLoop
     {
         int batches = data.BatchesPerEpoch;
         if (data.Count == 0 || batches == 0) throw new ArgumentException($"{Stage}: the data ({data.Count} images) gives no batch.");
-        int firstEpoch = Math.Min(State?.Restore(Optimizer) ?? 0, Epochs);
+        var saved = State?.Restore(Optimizer) ?? TrainingPosition.Start;
+        if (saved.BatchesDone >= batches)
+            throw new InvalidOperationException($"{Stage}: the saved progress is at batch {saved.BatchesDone} of an epoch of {batches} batches.");
+        int firstEpoch = Math.Min(saved.EpochsDone, Epochs);
         int totalSteps = TotalSteps ?? Epochs * batches;
         if (totalSteps < 1 || totalSteps > Epochs * batches)
             throw new ArgumentException($"{Stage}: a budget of {totalSteps} steps does not fit {Epochs} epochs of {batches} batches.");
-        var run = new RunClock(Math.Min(firstEpoch * batches, totalSteps), totalSteps);
+        var run = new RunClock(Math.Min(firstEpoch * batches + saved.BatchesDone, totalSteps), totalSteps);
         (double Loss, double Accuracy) last = (double.NaN, 0);
+        EpochTally? open = null;
         try
         {
             for (int epoch = firstEpoch; epoch < Epochs && run.Step < totalSteps && !Objective.Converged; epoch++)
             {
-                last = RunEpoch(data, epoch, run);
-                State?.Save(epoch + 1, Optimizer);
+                open = epoch == saved.EpochsDone && saved.InsideEpoch ? new EpochTally(saved) : new EpochTally(TrainingPosition.AfterEpochs(epoch));
+                last = RunEpoch(data, open, run);
+                open = null;
+                State?.Save(TrainingPosition.AfterEpochs(epoch + 1), Optimizer);
             }
+        }
+        catch (OperationCanceledException) when (open is { ResumableHere: true })
+        {
+            // Stopped inside an epoch that can continue at its next batch: keep the steps done (written just below).
+            State?.Save(open.Position, Optimizer);
+            throw;
         }
         finally
         {
-            // Epochs kept in memory by the save interval are written however the loop ends (finished, Ctrl+C, an error).
+            // Progress kept in memory by the save interval is written however the loop ends (finished, Ctrl+C, an error).
             State?.Flush();
         }
         return new TrainingResult(last.Loss, last.Accuracy, run.Step, run.Elapsed);
     }
 
-    // One epoch's steps (fewer when the step budget ends inside it); returns its mean loss and accuracy
-    // (NaN when the objective gives no logits).
-    private (double Loss, double Accuracy) RunEpoch(IBatchSource data, int epoch, RunClock run)
+    // One epoch's steps from the tally's position (fewer when the step budget ends inside it); returns its mean loss and
+    // accuracy (NaN when the objective gives no logits). Inside the epoch the state is saved when a write is due and the
+    // run can resume at the next batch exactly.
+    private (double Loss, double Accuracy) RunEpoch(IBatchSource data, EpochTally tally, RunClock run)
     {
-        int batches = data.BatchesPerEpoch;
-        var context = ContextForEpoch(epoch);
+        int epoch = tally.Epoch, batches = data.BatchesPerEpoch;
+        var epochContext = ContextForEpoch(epoch);
+        var dropout = new DrawRecordingRandom(epochContext.Rng);
+        var context = epochContext.WithRng(dropout);
         Weights.BeginEpoch(epoch, batches);
         Objective.BeginEpoch(epoch);
         foreach (var hook in Hooks) hook.BeginEpoch(epoch);
+        bool exactInside = Weights.ResumesWithinEpoch && Objective.ResumesWithinEpoch;
         // The cut last epoch reports its own length, so it still ends (IsEpochEnd) at its last step.
         int epochBatches = Math.Min(batches, run.TotalSteps - epoch * batches);
         var clock = Stopwatch.StartNew();
-        double lossSum = 0, meanLoss = double.NaN, accuracy = double.NaN;
-        long seen = 0, counted = 0, correct = 0;
-        int batchIndex = 0;
-        foreach (var batch in data.Batches(epoch))
+        long seenHere = 0;
+        foreach (var batch in data.Batches(epoch, tally.BatchesDone))
         {
             using (batch)
             {
@@ -113,22 +130,40 @@ public sealed class TrainingLoop
                 var (loss, scored, hits) = Step(batch, context);
                 if (!double.IsFinite(loss))
                     throw new TrainingDivergedException(
-                        $"{Capitalised(Stage)} diverged: loss is {loss} at epoch {epoch + 1}, batch {batchIndex + 1} (learning rate {Optimizer.LearningRate:g4}); try a smaller {LearningRateName}.");
-                lossSum += loss * batch.Count;
-                seen += batch.Count;
-                counted += scored;
-                correct += hits;
+                        $"{Capitalised(Stage)} diverged: loss is {loss} at epoch {epoch + 1}, batch {tally.BatchesDone + 1} (learning rate {Optimizer.LearningRate:g4}); try a smaller {LearningRateName}.");
+                tally.Add(loss, batch.Count, scored, hits);
+                seenHere += batch.Count;
             }
             run.Step++;
-            batchIndex++;
             foreach (var hook in Hooks) hook.AfterStep(run.Step, run.TotalSteps);
-            meanLoss = lossSum / seen;
-            accuracy = counted > 0 ? (double)correct / counted : double.NaN;
-            Progress?.Report(new TrainingProgress(epoch + 1, Epochs, batchIndex, epochBatches, meanLoss, accuracy,
-                Optimizer.LearningRate, seen / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), run.Elapsed, run.Remaining, Stage));
+            // A dropout stream drawn from in this epoch cannot be replayed from a later batch.
+            tally.ResumableHere = exactInside && !dropout.Drew;
+            Progress?.Report(new TrainingProgress(epoch + 1, Epochs, tally.BatchesDone, epochBatches, tally.MeanLoss, tally.Accuracy,
+                Optimizer.LearningRate, seenHere / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), run.Elapsed, run.Remaining, Stage));
             if (run.Step >= run.TotalSteps) break; // the budget ends inside this epoch
+            if (tally.ResumableHere && tally.BatchesDone < batches && State is { IsDue: true }) State.Save(tally.Position, Optimizer);
         }
-        return (meanLoss, accuracy);
+        return (tally.MeanLoss, tally.Accuracy);
+    }
+
+    /// <summary>The epoch in progress: where it stands and its running sums (restored from a save inside it, or zero).</summary>
+    private sealed class EpochTally(TrainingPosition start)
+    {
+        public TrainingPosition Position { get; private set; } = start;
+        public int Epoch => Position.EpochsDone;
+        public int BatchesDone => Position.BatchesDone;
+
+        /// <summary>True when the run can resume at the next batch of this epoch and compute what it would have.</summary>
+        public bool ResumableHere { get; set; }
+
+        public double MeanLoss => Position.Seen > 0 ? Position.LossSum / Position.Seen : double.NaN;
+        public double Accuracy => Position.Scored > 0 ? (double)Position.Correct / Position.Scored : double.NaN;
+
+        public void Add(double loss, int count, int scored, int correct) => Position = Position with
+        {
+            BatchesDone = Position.BatchesDone + 1, LossSum = Position.LossSum + loss * count, Seen = Position.Seen + count,
+            Scored = Position.Scored + scored, Correct = Position.Correct + correct,
+        };
     }
 
     /// <summary>The run's step count (continued by a resumed run) and its wall clock, for the ETA.</summary>

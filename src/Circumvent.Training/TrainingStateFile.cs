@@ -6,13 +6,14 @@ using Circumvent.Models.Checkpoints;
 namespace Circumvent.Training;
 
 /// <summary>
-/// A training run's progress in one safetensors file, rewritten atomically after an epoch when
-/// <see cref="ProgressSaving"/> allows (at most once per interval; the epochs in between wait in memory
-/// for the next write or <see cref="Flush"/>): every
+/// A training run's progress in one safetensors file, rewritten atomically when <see cref="ProgressSaving"/> allows (at
+/// most once per interval; the epochs in between wait in memory for the next write or <see cref="Flush"/>): every
 /// parameter and buffer ("parameter/NAME"), the optimiser's buffers ("optimizer/KEY", see
-/// <see cref="OptimizerState"/>), and in the metadata the epochs done, the optimiser's step count,
-/// the BN batch counts and the run's config. Data order, augmentation and dropout derive from
-/// (seed, epoch), so a resumed run computes what the uninterrupted one would have, bit for bit.
+/// <see cref="OptimizerState"/>), and in the metadata the position (epochs done, and steps done of the next epoch with
+/// its running sums when the run was stopped inside one), the optimiser's step count, the BN batch counts and the run's
+/// config. Data order, augmentation and dropout derive from (seed, epoch, batch), so a resumed run computes what the
+/// uninterrupted one would have, bit for bit. A file written before positions inside an epoch existed reads as its
+/// epochs done.
 /// </summary>
 /// <param name="path">The state file, e.g. the model's output path + ".train-state".</param>
 /// <param name="configJson">The run's config (<see cref="TrainingConfig.ToJson"/>): a saved state of another config is refused, never mixed in.</param>
@@ -37,11 +38,13 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
     private IEnumerable<(string Prefix, TrainingStatePart Part)> Parts(IOptimizer optimizer) =>
         [("", new TrainingStatePart("", parameters, batchNormStats, optimizer)), .. (extraParts ?? []).Select(p => (p.Name + ".", p))];
 
-    public int Restore(IOptimizer optimizer)
+    public bool IsDue => _saving.IsDue(_lastWrite);
+
+    public TrainingPosition Restore(IOptimizer optimizer)
     {
         _lastWrite = _saving.Clock.GetTimestamp();
         _pending = null;
-        if (!File.Exists(path)) return 0;
+        if (!File.Exists(path)) return TrainingPosition.Start;
         var content = SafeTensorsReader.Read(path);
         var meta = content.Metadata.TryGetValue(MetadataKey, out var text) ? JsonNode.Parse(text)?.AsObject() : null;
         if (meta is null) throw Invalid("it has no training-state metadata");
@@ -62,13 +65,16 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
             partOptimizer?.ImportState(new OptimizerState(meta[prefix + "optimizer_steps"]!.GetValue<long>(), buffers));
             stats?.RestoreBatchesTracked(meta[prefix + "batches_tracked"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<long>()));
         }
-        return meta["epochs_done"]!.GetValue<int>();
+        int epochs = meta["epochs_done"]?.GetValue<int>() ?? throw Invalid("it records no epochs done");
+        if (meta["inside_epoch"] is not JsonObject inside) return TrainingPosition.AfterEpochs(epochs);
+        return new TrainingPosition(epochs, inside["batches_done"]!.GetValue<int>(), inside["loss_sum"]!.GetValue<double>(),
+            inside["seen"]!.GetValue<long>(), inside["scored"]!.GetValue<long>(), inside["correct"]!.GetValue<long>());
     }
 
-    public void Save(int epochsDone, IOptimizer optimizer)
+    public void Save(TrainingPosition position, IOptimizer optimizer)
     {
-        if (_saving.IsDue(_lastWrite)) Write(Capture(epochsDone, optimizer, copy: false));
-        else _pending = Capture(epochsDone, optimizer, copy: true);
+        if (IsDue) Write(Capture(position, optimizer, copy: false));
+        else _pending = Capture(position, optimizer, copy: true);
     }
 
     public void Flush()
@@ -85,10 +91,16 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
     }
 
     // The tensors and metadata of the file; with copy, the parameters are copied (ExportState already copies the optimiser's buffers).
-    private Snapshot Capture(int epochsDone, IOptimizer optimizer, bool copy)
+    private Snapshot Capture(TrainingPosition position, IOptimizer optimizer, bool copy)
     {
         var tensors = new List<SafeTensor>();
-        var meta = new JsonObject { ["epochs_done"] = epochsDone, ["config"] = configJson };
+        var meta = new JsonObject { ["epochs_done"] = position.EpochsDone, ["config"] = configJson };
+        if (position.InsideEpoch)
+            meta["inside_epoch"] = new JsonObject
+            {
+                ["batches_done"] = position.BatchesDone, ["loss_sum"] = position.LossSum, ["seen"] = position.Seen,
+                ["scored"] = position.Scored, ["correct"] = position.Correct,
+            };
         foreach (var (prefix, (_, set, stats, partOptimizer)) in Parts(optimizer))
         {
             tensors.AddRange(set.Select(e => SafeTensor.FromFloats(prefix + "parameter/" + e.Name, e.Tensor.Shape.ToArray(),

@@ -47,20 +47,23 @@ public sealed class BatchLoader
         : Enumerable.Range(0, Dataset.Count).ToArray();
 
     /// <summary>The batches of one epoch; enumerate once per epoch (use foreach so early exit cleans up).</summary>
-    public IEnumerable<Batch> Epoch(int epoch)
+    /// <param name="firstBatch">Start at this batch number (a run resumed inside the epoch): the batches from there are
+    /// those of the whole epoch, since each derives from (seed, epoch, its number) alone.</param>
+    public IEnumerable<Batch> Epoch(int epoch, int firstBatch = 0)
     {
         var order = EpochOrder(epoch);
         int batches = BatchesPerEpoch;
+        if (firstBatch < 0) throw new ArgumentOutOfRangeException(nameof(firstBatch), firstBatch, "must not be negative");
         if (!Options.Prefetch)
         {
-            for (int b = 0; b < batches; b++) yield return BuildBatch(order, epoch, b);
+            for (int b = firstBatch; b < batches; b++) yield return BuildBatch(order, epoch, b);
             yield break;
         }
 
-        Task<Batch>? pending = batches > 0 ? Task.Run(() => BuildBatch(order, epoch, 0)) : null;
+        Task<Batch>? pending = firstBatch < batches ? Task.Run(() => BuildBatch(order, epoch, firstBatch)) : null;
         try
         {
-            for (int b = 0; b < batches; b++)
+            for (int b = firstBatch; b < batches; b++)
             {
                 var task = pending!;
                 pending = null;

@@ -26,7 +26,8 @@ public sealed record BatchLoaderOptions
 
     /// <summary>
     /// Optional hook on each raw batch before augmentation and normalisation (e.g. apply a trigger).
-    /// It runs on the loader's producer thread, one batch at a time, in batch order.
+    /// It runs on the loader's producer thread, one batch at a time, in batch order, and only on the batches built: a
+    /// run resumed inside an epoch skips the ones before, so anything it draws must derive from the batch itself.
     /// </summary>
     public Action<RawBatch>? Transform { get; init; }
 

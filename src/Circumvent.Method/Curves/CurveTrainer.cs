@@ -90,6 +90,7 @@ public static class CurveTrainer
         }
 
         public int WeightDrawsPerStep => inner.WeightDrawsPerStep;
+        public bool ResumesWithinEpoch => inner.ResumesWithinEpoch;
 
         public void BeginEpoch(int epoch) => inner.BeginEpoch(epoch);
         public void AfterStep(double learningRate) => inner.AfterStep(learningRate);

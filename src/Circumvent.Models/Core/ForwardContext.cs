@@ -40,4 +40,8 @@ public sealed class ForwardContext
 
     public static ForwardContext Eval() => new() { Training = false };
     public static ForwardContext Train(IBatchNormObserver? observer, Random rng) => new() { Training = true, BatchNormObserver = observer, Rng = rng };
+
+    /// <summary>This context with another random stream (e.g. one that records whether dropout drew from it).</summary>
+    public ForwardContext WithRng(Random rng) =>
+        new() { Training = Training, BatchNormObserver = BatchNormObserver, ActivationObserver = ActivationObserver, Rng = rng };
 }

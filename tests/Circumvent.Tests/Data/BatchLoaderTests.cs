@@ -46,6 +46,30 @@ public class BatchLoaderTests
             }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AnEpochStartedAtALaterBatchYieldsTheRestOfTheWholeEpoch(bool prefetch)
+    {
+        // A run resumed inside an epoch asks for its batches from there: the same images, order, crops and flips.
+        var loader = new BatchLoader(Colour(23), Norm, new BatchLoaderOptions
+        {
+            BatchSize = 5, Shuffle = true, Seed = 3, Prefetch = prefetch, Augmentation = Augmentation.CropAndFlip(2),
+        });
+        var whole = Collect(loader, epoch: 2);
+        var rest = new List<(float[] Images, int[] Labels, int[] Indices)>();
+        foreach (var batch in loader.Epoch(2, firstBatch: 3))
+            using (batch)
+                rest.Add((batch.Images.ToArray(), batch.Labels, batch.Indices));
+        Assert.Equal(2, rest.Count);
+        for (int b = 0; b < rest.Count; b++)
+        {
+            Assert.Equal(whole[3 + b].Indices, rest[b].Indices);
+            Assert.Equal(whole[3 + b].Images, rest[b].Images);
+        }
+        Assert.Empty(loader.Epoch(2, firstBatch: 5));
+    }
+
     [Fact]
     public void ShapeIsBatchChannelsHeightWidth()
     {

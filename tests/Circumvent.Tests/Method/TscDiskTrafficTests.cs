@@ -17,7 +17,9 @@ public class TscDiskTrafficTests
 
     [Theory]
     [InlineData(60, 9 + 5)] // every result, and one state per unit with epochs (at its end)
-    [InlineData(0, 9 + 4 * 3 + 2)] // every result, and a state per epoch
+    // Interval 0: every result, a state per curve epoch (a curve draws t per step, so it resumes at an epoch's start) and
+    // per fine-tuning step (3 an epoch; fine-tuning resumes at the step it stopped at).
+    [InlineData(0, 9 + 4 * 3 + 2 * 3)]
     public void EachUnitWritesItsStateOncePerIntervalAndTheBytesAreCounted(int intervalSeconds, int expectedWrites)
     {
         var problem = TinyDefenseProblem.Create();

@@ -183,7 +183,7 @@ public sealed class AirbenchRecipeTests
         var (expected, expectedAverage) = Train(config, statePath: null);
         using var folder = new TempFolder();
         string state = folder.File("airnet.train-state");
-        // Stopped in the second epoch (after step 7, between two lookahead updates): one epoch is saved.
+        // Stopped in the second epoch (after step 7, between two lookahead updates): saved there, lookahead average included.
         Assert.Throws<OperationCanceledException>(() => Train(config, state, stopAtStep: 7));
         var (resumed, resumedAverage) = Train(config, state);
         foreach (var name in expected.Names)

@@ -3,6 +3,7 @@ using Circumvent.Engine;
 using Circumvent.Engine.Optim;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
+using Circumvent.Tests.Models.Described;
 using Circumvent.Tests.Support;
 using Circumvent.Training;
 
@@ -10,7 +11,8 @@ namespace Circumvent.Tests.Training;
 
 /// <summary>
 /// A training run stopped mid-epoch and started again from its state file ends bit for bit where the
-/// uninterrupted run ends: parameters, BN buffers and batch counts, through the optimiser's momentum.
+/// uninterrupted run ends: parameters, BN buffers and batch counts, through the optimiser's momentum; it continues at the
+/// step it stopped at unless dropout drew in that epoch.
 /// </summary>
 public sealed class TrainingStateTests : IDisposable
 {
@@ -34,20 +36,36 @@ public sealed class TrainingStateTests : IDisposable
         return new TensorBatchSource(x, labels, [3, 8, 8], 8, shuffleSeed: 9);
     }
 
-    private (ParameterSet Parameters, RunningStatsUpdater Stats, int Steps) Train(TrainingConfig config, string? statePath, int stopAtStep = -1)
+    private (ParameterSet Parameters, RunningStatsUpdater Stats, int Steps) Train(TrainingConfig config, string? statePath, int stopAtStep = -1,
+        IArchitecture? network = null, ProgressSaving? saving = null, int crashAtStep = -1)
     {
-        var parameters = Network.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
+        network ??= Network;
+        var parameters = network.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
         var stats = new RunningStatsUpdater(parameters);
         using var stop = new CancellationTokenSource();
-        var trainer = new Trainer(Network, parameters, config, stats)
+        var trainer = new Trainer(network, parameters, config, stats)
         {
             Cancellation = stop.Token,
-            State = statePath is null ? null : new TrainingStateFile(statePath, parameters, stats, config.ToJson()),
+            State = statePath is null ? null : new TrainingStateFile(statePath, parameters, stats, config.ToJson(), saving: saving),
         };
         int steps = 0;
-        trainer.Progress += _ => { if (++steps == stopAtStep) stop.Cancel(); };
+        trainer.Progress += _ =>
+        {
+            if (++steps == stopAtStep) stop.Cancel();
+            if (steps == crashAtStep) throw new SimulatedCrash();
+        };
         trainer.Train(Data());
         return (parameters, stats, steps);
+    }
+
+    // Stands for a failure that gives the run no chance to save what it has in memory beyond its own finally blocks.
+    private sealed class SimulatedCrash : Exception;
+
+    private static void AssertSameRun(ParameterSet expected, RunningStatsUpdater expectedStats, ParameterSet resumed, RunningStatsUpdater resumedStats)
+    {
+        foreach (var entry in expected)
+            Assert.Equal(entry.Tensor.ToArray(), resumed[entry.Name].ToArray());
+        Assert.Equal(expectedStats.BatchesTracked.OrderBy(kv => kv.Key), resumedStats.BatchesTracked.OrderBy(kv => kv.Key));
     }
 
     [Fact]
@@ -55,15 +73,40 @@ public sealed class TrainingStateTests : IDisposable
     {
         var (expected, expectedStats, _) = Train(Config, statePath: null);
         string state = Path.Combine(_folder, "model.safetensors.train-state");
-        // Stopped in the middle of the second epoch (5 batches per epoch): one epoch is saved.
+        // Stopped after step 7, inside the second epoch (5 batches per epoch): it is saved there, at batch 2 of epoch 2.
         Assert.Throws<OperationCanceledException>(() => Train(Config, state, stopAtStep: 7));
         Assert.True(File.Exists(state));
         var (resumed, resumedStats, steps) = Train(Config, state);
-        Assert.Equal(10, steps); // only the two epochs left
-        foreach (var entry in expected)
-            Assert.Equal(entry.Tensor.ToArray(), resumed[entry.Name].ToArray());
-        Assert.Equal(expectedStats.BatchesTracked.OrderBy(kv => kv.Key), resumedStats.BatchesTracked.OrderBy(kv => kv.Key));
+        Assert.Equal(8, steps); // only the steps left: none is repeated
+        AssertSameRun(expected, expectedStats, resumed, resumedStats);
         Assert.Equal(15, resumedStats.BatchesTracked.First().Value);
+    }
+
+    [Fact]
+    public void AStateWrittenInsideAnEpochSurvivesACrashThatSavesNothing()
+    {
+        var (expected, expectedStats, _) = Train(Config, statePath: null);
+        string state = Path.Combine(_folder, "crash.train-state");
+        // Every step is due for a write (interval 0); the crash at step 7 comes before its own write: step 6 is on disk.
+        var everyStep = new ProgressSaving(TimeSpan.Zero, TimeProvider.System);
+        Assert.Throws<SimulatedCrash>(() => Train(Config, state, saving: everyStep, crashAtStep: 7));
+        var (resumed, resumedStats, steps) = Train(Config, state);
+        Assert.Equal(9, steps);
+        AssertSameRun(expected, expectedStats, resumed, resumedStats);
+    }
+
+    [Fact]
+    public void AStopInsideAnEpochWhoseDropoutDrewResumesAtTheEpochsStart()
+    {
+        // Dropout draws a stream through the epoch that a later batch cannot pick up, so the epoch is done again from
+        // its start; the run still ends where the uninterrupted one does.
+        var network = TestDescriptions.Architecture("plain-cnn"); // 5 logits; the data's labels are 0–2
+        var (expected, expectedStats, _) = Train(Config, statePath: null, network: network);
+        string state = Path.Combine(_folder, "dropout.train-state");
+        Assert.Throws<OperationCanceledException>(() => Train(Config, state, stopAtStep: 7, network: network));
+        var (resumed, resumedStats, steps) = Train(Config, state, network: network);
+        Assert.Equal(10, steps);
+        AssertSameRun(expected, expectedStats, resumed, resumedStats);
     }
 
     [Fact]
