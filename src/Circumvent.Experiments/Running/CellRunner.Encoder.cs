@@ -159,7 +159,9 @@ internal sealed partial class CellRunner
 
     /// <summary>
     /// kNN accuracy on the pre-training set and every downstream set's probe ACC (and ASR on the attack's downstream set)
-    /// of the encoder in <paramref name="modelPath"/>, kept under the weights' hash and the scoring: an encoder is scored once.
+    /// of the encoder in <paramref name="modelPath"/>, kept under the hash of what scoring reads (the weights, the network
+    /// and the input normalisation) and the scoring: an encoder is scored once, however many files hold it (a `none`
+    /// defence's output is the attacked encoder's weights in a new file). "model_sha256" names the file asked about.
     /// </summary>
     private JsonObject Scores(Cell cell, string modelPath)
     {
@@ -167,22 +169,28 @@ internal sealed partial class CellRunner
         var attack = cell.Attack.Encoder!;
         string sha = Sha256Hex.OfFile(modelPath);
         var probe = plan.Probe with { Seed = cell.Seed };
-        var identity = new JsonObject
-        {
-            ["model_sha256"] = sha, ["data"] = cell.Dataset, ["scoring"] = plan.ScoringConfig(), ["probe_seed"] = cell.Seed,
-            ["trigger"] = attack.TriggerConfig(),
-        };
-        string path = Path.Combine(cacheFolder, ScoresFolder, Cell.Hash(identity) + ".json");
-        if (File.Exists(path)) return JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-
-        observer.Log(cell, $"scoring {modelPath}: kNN and {plan.Downstreams.Count} downstream set(s)");
         var checkpoint = EncoderCheckpoint.Load(modelPath);
-        var network = checkpoint.Encoder!;
         var pretraining = Load(cell.Dataset);
         var normalization = InputPreprocessing.For(modelPath, checkpoint, pretraining.Name, pretraining.Normalization, null, m => observer.Log(cell, m)).Normalization;
+        var identity = new JsonObject
+        {
+            ["weights_sha256"] = WeightsSha256(checkpoint.Architecture.ToString(), checkpoint.Parameters, normalization),
+            ["data"] = cell.Dataset, ["scoring"] = plan.ScoringConfig(), ["probe_seed"] = cell.Seed, ["trigger"] = attack.TriggerConfig(),
+        };
+        string path = Path.Combine(cacheFolder, ScoresFolder, Cell.Hash(identity) + ".json");
+        if (File.Exists(path))
+        {
+            var cached = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            cached["model_sha256"] = sha;
+            return cached;
+        }
+
+        observer.Log(cell, $"scoring {modelPath}: kNN and {plan.Downstreams.Count} downstream set(s)");
+        var network = checkpoint.Encoder!;
         var scores = new JsonObject
         {
             ["model_sha256"] = sha,
+            ["weights_sha256"] = identity["weights_sha256"]!.GetValue<string>(),
             ["knn"] = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, EncoderTestSet.Create(normalization, pretraining, null, null), probe).Knn,
         };
         foreach (var d in plan.Downstreams)
@@ -207,6 +215,21 @@ internal sealed partial class CellRunner
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         AtomicText.Write(path, scores.ToJsonString());
         return scores;
+    }
+
+    /// <summary>SHA-256 of the network's description, every tensor's name, shape and values (in name order) and the input normalisation.</summary>
+    internal static string WeightsSha256(string network, Circumvent.Models.ParameterSet parameters, Normalization normalization)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        void Text(string text) => hash.AppendData(System.Text.Encoding.UTF8.GetBytes(text + "\n"));
+        Text(network);
+        foreach (var entry in parameters.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            Text($"{entry.Name} {entry.Role} ({string.Join(",", entry.Tensor.Shape.ToArray())})");
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(entry.Tensor.Span));
+        }
+        Text("mean " + string.Join(",", normalization.Mean.Select(v => N(v))) + " std " + string.Join(",", normalization.Std.Select(v => N(v))));
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     /// <summary>The downstream test images outside the target class with the attack's trigger: BadEncoder's patch or CTRL's frequency trigger.</summary>

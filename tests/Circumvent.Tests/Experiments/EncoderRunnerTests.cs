@@ -66,6 +66,10 @@ public class EncoderRunnerTests
         // The TSC cell ran with the self-supervised defaults (t 0.25) and scored its stages.
         Assert.Equal(0.25, lines[1]["config"]!["defense_options"]!["t"]!.GetValue<double>());
         Assert.NotEmpty(lines[1]["rounds"]!.AsArray());
+        // Scored twice in all: the BadEncoder model (both cells' "before", and the `none` cell's "after": the same weights
+        // in another file) and the TSC output.
+        Assert.Equal(2, observer.Lines.Count(m => m.StartsWith("scoring ", StringComparison.Ordinal)));
+        Assert.Equal(lines[0]["knn_before"]!.GetValue<double>(), lines[0]["knn_after"]!.GetValue<double>());
         // The backdoored encoder was scored once: both cells report the same "before".
         Assert.Equal(lines[0]["acc_cifar10_before"]!.GetValue<double>(), lines[1]["acc_cifar10_before"]!.GetValue<double>());
 
