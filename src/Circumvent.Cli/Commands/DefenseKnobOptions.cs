@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Circumvent.Method.Defenses;
+using Circumvent.Method.Pipelines;
 
 namespace Circumvent.Cli.Commands;
 
@@ -55,14 +56,20 @@ internal sealed class DefenseKnobOptions
     }
 
     /// <summary>
-    /// What `purify --help` adds: the chosen defence's settings when --defense was given, else one line per defence.
+    /// What `purify --help` adds: the chosen defence's settings when --defense was given (with the defaults of
+    /// <paramref name="objective"/>'s value: an encoder's differ), else one line per defence.
     /// </summary>
-    public string Help(ParseResult parse)
+    public string Help(ParseResult parse, Option<string> objective)
     {
         if (parse.GetResult(Defense) is { Implicit: false })
         {
             var plugin = DefenseRegistry.All.FirstOrDefault(p => p.Name == Name(parse));
-            if (plugin is not null) return DefenseRegistry.Help(plugin);
+            string chosen = (parse.GetValue(objective) ?? "").ToLowerInvariant();
+            var settings = new DefenseSettings
+            {
+                SelfSupervised = chosen is EncoderPurification.SimClr or EncoderPurification.Clip, Clip = chosen == EncoderPurification.Clip,
+            };
+            if (plugin is not null) return DefenseRegistry.Help(plugin, settings);
             return $"--defense '{parse.GetValue(Defense)}' is not a defence of this build." + Environment.NewLine + DefenseRegistry.Overview();
         }
         return DefenseRegistry.Overview();

@@ -38,7 +38,7 @@ internal static class PurifyCommand
         var modelOptions = new ModelOptions();
         var encoderOptions = new EncoderOptions();
 
-        var command = new CommandWithMoreHelp("purify", "Remove a backdoor from a model (TSC or another defence) and report ACC/ASR/RA.", defense.Help)
+        var command = new CommandWithMoreHelp("purify", "Remove a backdoor from a model (TSC or another defence) and report ACC/ASR/RA.", parse => defense.Help(parse, objective))
         {
             model, data, output, report, runFolder, fraction, seed, retune, qra, objective,
         };

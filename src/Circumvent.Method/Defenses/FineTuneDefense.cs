@@ -48,16 +48,22 @@ public sealed class FineTunePlugin : DefensePlugin
     public override string Name => "ft";
     public override string Summary => "Fine-tuning (FT): SGD on the clean set, lr 0.01 with a cosine over 100 epochs.";
 
-    public override IReadOnlyList<DefenseKnob> Knobs { get; } =
+    public override IReadOnlyList<DefenseKnob> Knobs { get; } = KnobsOf(FineTuneDefense.Defaults);
+
+    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => KnobsOf(OptionsFor(s));
+
+    private static IReadOnlyList<DefenseKnob> KnobsOf(FineTuneOptions d) =>
     [
-        TrainingKnobs.BatchSize(FineTuneDefense.Defaults.BatchSize, "fine-tuning"), TrainingKnobs.FineTuneEpochs(FineTuneDefense.Defaults),
-        TrainingKnobs.FineTuneLr(FineTuneDefense.Defaults), TrainingKnobs.Augment("Fine-tune"),
+        TrainingKnobs.BatchSize(d.BatchSize, "fine-tuning"), TrainingKnobs.FineTuneEpochs(d), TrainingKnobs.FineTuneLr(d), TrainingKnobs.Augment("Fine-tune"),
     ];
+
+    // An encoder fine-tunes under NT-Xent as MCR's self-supervised endpoint does.
+    private static FineTuneOptions OptionsFor(DefenseSettings s) =>
+        s.Clip ? McrOptions.Clip.FineTune : s.SelfSupervised ? McrOptions.SelfSupervised.FineTune : FineTuneDefense.Defaults;
 
     public override IDefense Create(DefenseSettings s)
     {
-        // An encoder fine-tunes under NT-Xent as MCR's self-supervised endpoint does.
-        var settings = TrainingKnobs.FineTune(s.Clip ? McrOptions.Clip.FineTune : s.SelfSupervised ? McrOptions.SelfSupervised.FineTune : FineTuneDefense.Defaults, s);
+        var settings = TrainingKnobs.FineTune(OptionsFor(s), s);
         settings.Validate(allowZeroEpochs: false);
         return new FineTuneDefense(settings);
     }

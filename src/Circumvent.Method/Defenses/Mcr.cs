@@ -43,22 +43,29 @@ public sealed class Mcr(McrOptions options) : IDefense
 public sealed class McrPlugin : DefensePlugin
 {
     private static readonly McrOptions Defaults = new();
-    private static readonly DefenseKnob T = DefenseKnob.Number("t", Defaults.T, "Curve point taken.");
+    private static DefenseKnob TKnob(double t) => DefenseKnob.Number("t", t, "Curve point taken.");
+    private static readonly DefenseKnob T = TKnob(Defaults.T);
 
     public override bool SupportsSelfSupervised => true;
     public override string Name => "mcr";
     public override string Summary => "Mode Connectivity Repair (Zhao et al. 2020): a curve from the model to its fine-tuned copy, as the TSC paper runs it.";
 
-    public override IReadOnlyList<DefenseKnob> Knobs { get; } =
+    public override IReadOnlyList<DefenseKnob> Knobs { get; } = KnobsOf(Defaults);
+
+    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => KnobsOf(OptionsFor(s));
+
+    private static IReadOnlyList<DefenseKnob> KnobsOf(McrOptions d) =>
     [
-        T, TrainingKnobs.CurveEpochs(Defaults.Curve), TrainingKnobs.CurveLr(Defaults.Curve),
-        TrainingKnobs.BatchSize(Defaults.Curve.BatchSize, "the curve and fine-tuning"), TrainingKnobs.FineTuneEpochs(Defaults.FineTune),
-        TrainingKnobs.FineTuneLr(Defaults.FineTune), TrainingKnobs.Augment("Train the curve and fine-tune"),
+        TKnob(d.T), TrainingKnobs.CurveEpochs(d.Curve), TrainingKnobs.CurveLr(d.Curve),
+        TrainingKnobs.BatchSize(d.Curve.BatchSize, "the curve and fine-tuning"), TrainingKnobs.FineTuneEpochs(d.FineTune),
+        TrainingKnobs.FineTuneLr(d.FineTune), TrainingKnobs.Augment("Train the curve and fine-tune"),
     ];
+
+    private static McrOptions OptionsFor(DefenseSettings s) => s.Clip ? McrOptions.Clip : s.SelfSupervised ? McrOptions.SelfSupervised : Defaults;
 
     public override IDefense Create(DefenseSettings s)
     {
-        var d = s.Clip ? McrOptions.Clip : s.SelfSupervised ? McrOptions.SelfSupervised : Defaults;
+        var d = OptionsFor(s);
         var options = d with
         {
             T = s.Number(T) ?? d.T,

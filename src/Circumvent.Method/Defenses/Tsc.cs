@@ -78,24 +78,34 @@ public sealed class Tsc(TscOptions options) : IDefense
 public sealed class TscPlugin : DefensePlugin
 {
     private static readonly TscOptions Defaults = new();
-    private static readonly DefenseKnob Rounds = DefenseKnob.Integer("rounds", Defaults.Rounds, "Rounds E.");
-    private static readonly DefenseKnob T = DefenseKnob.Number("t", Defaults.T, "Curve point taken in both stages.");
+    private static DefenseKnob RoundsKnob(int rounds) => DefenseKnob.Integer("rounds", rounds, "Rounds E.");
+    private static DefenseKnob TKnob(double t) => DefenseKnob.Number("t", t, "Curve point taken in both stages.");
+    private static readonly DefenseKnob Rounds = RoundsKnob(Defaults.Rounds);
+    private static readonly DefenseKnob T = TKnob(Defaults.T);
 
     public override bool SupportsSelfSupervised => true;
     public override string Name => "tsc";
     public override string Summary => "Two-stage Symmetry Connectivity (Peng et al., ICML 2025), the paper's settings.";
 
-    public override IReadOnlyList<DefenseKnob> Knobs { get; } =
+    public override IReadOnlyList<DefenseKnob> Knobs { get; } = KnobsOf(Defaults);
+
+    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => KnobsOf(OptionsFor(s));
+
+    // The same knobs (fields, options, help) for every objective; only the defaults shown differ.
+    private static IReadOnlyList<DefenseKnob> KnobsOf(TscOptions d) =>
     [
-        Rounds, T, TrainingKnobs.CurveEpochs(Defaults.Curve), TrainingKnobs.CurveLr(Defaults.Curve),
-        TrainingKnobs.BatchSize(Defaults.Curve.BatchSize, "curves and fine-tuning"), TrainingKnobs.FineTuneEpochs(Defaults.FineTune),
-        TrainingKnobs.FineTuneLr(Defaults.FineTune), TrainingKnobs.Augment("Train curves, match and fine-tune"),
+        RoundsKnob(d.Rounds), TKnob(d.T),
+        TrainingKnobs.CurveEpochs(d.Curve), TrainingKnobs.CurveLr(d.Curve),
+        TrainingKnobs.BatchSize(d.Curve.BatchSize, "curves and fine-tuning"), TrainingKnobs.FineTuneEpochs(d.FineTune),
+        TrainingKnobs.FineTuneLr(d.FineTune), TrainingKnobs.Augment("Train curves, match and fine-tune"),
     ];
+
+    private static TscOptions OptionsFor(DefenseSettings s) => s.Clip ? TscOptions.Clip : s.SelfSupervised ? TscOptions.SelfSupervised : Defaults;
 
     public override IDefense Create(DefenseSettings s)
     {
         bool augment = s.IsOn(TrainingKnobs.AugmentField);
-        var d = s.Clip ? TscOptions.Clip : s.SelfSupervised ? TscOptions.SelfSupervised : Defaults;
+        var d = OptionsFor(s);
         var options = d with
         {
             Rounds = s.Integer(Rounds) ?? d.Rounds,

@@ -18,6 +18,32 @@ public class PurifyDefenseHelpTests
     }
 
     [Fact]
+    public void HelpWithAnEncoderObjectiveShowsTheDefaultsThatRunUses()
+    {
+        // TSC on a classifier: E 3, t 0.4, curves at 0.02; on a SimCLR encoder E 2, t 0.25, Adam 5e-3, fine-tuning 5 epochs.
+        string Section(params string[] args)
+        {
+            var run = CliHarness.Run(["purify", .. args, "--help"]);
+            Assert.Equal(0, run.ExitCode);
+            int at = run.Stdout.IndexOf("--defense ", run.Stdout.IndexOf("Show help", StringComparison.Ordinal), StringComparison.Ordinal);
+            Assert.True(at > 0, run.Stdout);
+            return run.Stdout[at..];
+        }
+        string supervised = Section("--defense", "tsc");
+        Assert.Matches(@"--rounds INT +Rounds E\. \[3\]", supervised);
+        Assert.Matches(@"--t NUMBER +.*\[0\.4\]", supervised);
+        string simclr = Section("--objective", "simclr", "--defense", "tsc");
+        Assert.Contains("Its settings with --objective simclr", simclr);
+        Assert.Matches(@"--rounds INT +Rounds E\. \[2\]", simclr);
+        Assert.Matches(@"--t NUMBER +.*\[0\.25\]", simclr);
+        Assert.Matches(@"--curve-lr NUMBER +.*\[0\.005\]", simclr);
+        Assert.Matches(@"--finetune-epochs INT +.*\[5\]", simclr);
+        Assert.Matches(@"--finetune-epochs INT +.*\[20\]", Section("--objective", "simclr", "--defense", "mcr"));
+        Assert.Matches(@"--finetune-lr NUMBER +.*\[0\.001\]", Section("--objective", "clip", "--defense", "ft"));
+        Assert.Contains("repairs classifiers only", Section("--objective", "simclr", "--defense", "fp"));
+    }
+
+    [Fact]
     public void HelpWithoutADefenceListsEveryDefence()
     {
         var run = CliHarness.Run("purify", "--help");

@@ -14,8 +14,14 @@ public abstract class DefensePlugin
     /// <summary>One line for `purify --help`: what it does and whose settings its defaults are.</summary>
     public abstract string Summary { get; }
 
-    /// <summary>Its settings, in the order help lists them; empty for a defence without any.</summary>
+    /// <summary>Its settings, in the order help lists them, with a classifier's defaults; empty for a defence without any.</summary>
     public abstract IReadOnlyList<DefenseKnob> Knobs { get; }
+
+    /// <summary>
+    /// The same settings with the defaults that apply under <paramref name="settings"/>' objective (an encoder's or a CLIP
+    /// tower's differ for TSC, MCR and FT), so help never shows a default the run would not use.
+    /// </summary>
+    public virtual IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings settings) => Knobs;
 
     /// <summary>Whether it can repair an encoder under a self-supervised objective (<see cref="DefenseSettings.SelfSupervised"/>); classifier-only defences keep the default, false.</summary>
     public virtual bool SupportsSelfSupervised => false;

@@ -53,16 +53,22 @@ public static class DefenseRegistry
         return plugin.Create(settings);
     }
 
-    /// <summary>The defence's knobs and what each does, as `purify --defense NAME --help` prints them.</summary>
-    public static string Help(DefensePlugin plugin)
+    /// <summary>
+    /// The defence's knobs and what each does, as `purify [--objective O] --defense NAME --help` prints them: the defaults
+    /// are those of <paramref name="settings"/>' objective (null: a classifier's).
+    /// </summary>
+    public static string Help(DefensePlugin plugin, DefenseSettings? settings = null)
     {
+        var knobs = settings is null ? plugin.Knobs : plugin.KnobsFor(settings);
+        string objective = settings is null ? "" : settings.Clip ? " with --objective clip" : settings.SelfSupervised ? " with --objective simclr" : "";
         var lines = new List<string> { $"--defense {plugin.Name}: {plugin.Summary}" };
-        if (plugin.Knobs.Count == 0) lines.Add("  It has no settings.");
+        if (knobs.Count == 0) lines.Add("  It has no settings.");
+        else if (objective.Length > 0 && !plugin.SupportsSelfSupervised) lines.Add($"  It repairs classifiers only: not available{objective}.");
         else
         {
-            lines.Add("  Its settings (default in brackets):");
-            int width = plugin.Knobs.Max(k => k.Usage.Length);
-            foreach (var knob in plugin.Knobs) lines.Add($"  {knob.Usage.PadRight(width)}  {knob.Help}" + (knob.Default.Length > 0 ? $" [{knob.Default}]" : ""));
+            lines.Add($"  Its settings{objective} (default in brackets):");
+            int width = knobs.Max(k => k.Usage.Length);
+            foreach (var knob in knobs) lines.Add($"  {knob.Usage.PadRight(width)}  {knob.Help}" + (knob.Default.Length > 0 ? $" [{knob.Default}]" : ""));
         }
         return string.Join(Environment.NewLine, lines);
     }
