@@ -90,10 +90,11 @@ public sealed class TrainingLoop
                 State?.Save(TrainingPosition.AfterEpochs(epoch + 1), Optimizer);
             }
         }
-        catch (OperationCanceledException) when (open is { ResumableHere: true })
+        catch (OperationCanceledException) when (open is { } stopped && (stopped.ResumableHere || stopped.BatchesDone == batches))
         {
-            // Stopped inside an epoch that can continue at its next batch: keep the steps done (written just below).
-            State?.Save(open.Position, Optimizer);
+            // Stopped inside an epoch that can continue at its next batch, or after its last step (a stop raised by a
+            // progress report): keep the steps done (written just below).
+            State?.Save(stopped.BatchesDone == batches ? TrainingPosition.AfterEpochs(stopped.Epoch + 1) : stopped.Position, Optimizer);
             throw;
         }
         finally

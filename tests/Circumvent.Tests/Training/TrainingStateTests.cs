@@ -37,7 +37,7 @@ public sealed class TrainingStateTests : IDisposable
     }
 
     private (ParameterSet Parameters, RunningStatsUpdater Stats, int Steps) Train(TrainingConfig config, string? statePath, int stopAtStep = -1,
-        IArchitecture? network = null, ProgressSaving? saving = null, int crashAtStep = -1)
+        IArchitecture? network = null, ProgressSaving? saving = null, int crashAtStep = -1, int stopFromProgressAtStep = -1)
     {
         network ??= Network;
         var parameters = network.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
@@ -53,6 +53,7 @@ public sealed class TrainingStateTests : IDisposable
         {
             if (++steps == stopAtStep) stop.Cancel();
             if (steps == crashAtStep) throw new SimulatedCrash();
+            if (steps == stopFromProgressAtStep) throw new StopFromProgress();
         };
         trainer.Train(Data());
         return (parameters, stats, steps);
@@ -60,6 +61,8 @@ public sealed class TrainingStateTests : IDisposable
 
     // Stands for a failure that gives the run no chance to save what it has in memory beyond its own finally blocks.
     private sealed class SimulatedCrash : Exception;
+
+    private sealed class StopFromProgress : OperationCanceledException;
 
     private static void AssertSameRun(ParameterSet expected, RunningStatsUpdater expectedStats, ParameterSet resumed, RunningStatsUpdater resumedStats)
     {
@@ -92,6 +95,20 @@ public sealed class TrainingStateTests : IDisposable
         Assert.Throws<SimulatedCrash>(() => Train(Config, state, saving: everyStep, crashAtStep: 7));
         var (resumed, resumedStats, steps) = Train(Config, state);
         Assert.Equal(9, steps);
+        AssertSameRun(expected, expectedStats, resumed, resumedStats);
+    }
+
+    [Fact]
+    public void AStopRaisedByTheLastStepsProgressReportKeepsTheWholeEpoch()
+    {
+        // A progress listener that stops the run by throwing, at the end of epoch 2 (step 10), with dropout drawing: the
+        // epoch is complete, so the resumed run starts at epoch 3 (before, a stop there lost the epoch).
+        var network = TestDescriptions.Architecture("plain-cnn");
+        var (expected, expectedStats, _) = Train(Config, statePath: null, network: network);
+        string state = Path.Combine(_folder, "end.train-state");
+        Assert.Throws<StopFromProgress>(() => Train(Config, state, network: network, stopFromProgressAtStep: 10));
+        var (resumed, resumedStats, steps) = Train(Config, state, network: network);
+        Assert.Equal(5, steps);
         AssertSameRun(expected, expectedStats, resumed, resumedStats);
     }
 
