@@ -11,8 +11,9 @@ namespace Circumvent.Training;
 /// parameter and buffer ("parameter/NAME"), the optimiser's buffers ("optimizer/KEY", see
 /// <see cref="OptimizerState"/>), and in the metadata the position (epochs done, and steps done of the next epoch with
 /// its running sums when the run was stopped inside one), the optimiser's step count, the BN batch counts and the run's
-/// config. Data order, augmentation and dropout derive from (seed, epoch, batch), so a resumed run computes what the
-/// uninterrupted one would have, bit for bit. A file written before positions inside an epoch existed reads as its
+/// config. Data order and dropout derive from (seed, epoch) and each batch's augmentation from (seed, epoch, batch), so a
+/// resumed run computes what the uninterrupted one would have, bit for bit (see <see cref="TrainingLoop"/> for where
+/// inside an epoch it may resume). A file written before positions inside an epoch existed reads as its
 /// epochs done.
 /// </summary>
 /// <param name="path">The state file, e.g. the model's output path + ".train-state".</param>
