@@ -148,6 +148,11 @@ public sealed record AttackDefinition
     /// crafted (the authors' T = 4; after every ⌊steps/(T+1)⌋ steps), by the surrogate checkpoint's own training recipe; 0: a fixed surrogate.
     /// </summary>
     public int SapaRetrainings { get; init; }
+    /// <summary>
+    /// SAPA: poison the target-class images with the largest training-gradient norm under the surrogate (Sleeper Agent's default
+    /// poison selection, max_gradient) instead of a random draw.
+    /// </summary>
+    public bool SapaSelectPoisons { get; init; }
     /// <summary>SAPA: side of the square colourful patch (the test-time trigger, bottom-right; the authors' 8 at 32×32).</summary>
     public int SapaPatchSize { get; init; } = 8;
 
@@ -256,14 +261,14 @@ public sealed record AttackDefinition
         ["encoder"] = SsbaKind, ["encoder_sha256"] = SsbaKind, ["secret_seed"] = SsbaKind, ["fingerprint_bits"] = SsbaKind, ["encoder_width"] = SsbaKind,
         ["encoder_epochs"] = SsbaKind, ["encoder_images"] = SsbaKind, ["encoder_learning_rate"] = SsbaKind,
         ["sapa_epsilon"] = SapaKind, ["sapa_steps"] = SapaKind, ["sapa_sigma"] = SapaKind, ["sapa_learning_rate"] = SapaKind, ["sapa_sources"] = SapaKind, ["sapa_patch_size"] = SapaKind,
-        ["sapa_augment"] = SapaKind, ["sapa_retrainings"] = SapaKind,
+        ["sapa_augment"] = SapaKind, ["sapa_retrainings"] = SapaKind, ["sapa_select_poisons"] = SapaKind,
     };
 
     /// <summary>
     /// Switches added after models were cached under keys without them: written only when on (true, or a count other than 0), so a definition that leaves
     /// them off has the JSON (and the runner's keys) it had before.
     /// </summary>
-    private static readonly HashSet<string> WrittenOnlyWhenOn = new(StringComparer.Ordinal) { "sapa_augment", "sapa_retrainings" };
+    private static readonly HashSet<string> WrittenOnlyWhenOn = new(StringComparer.Ordinal) { "sapa_augment", "sapa_retrainings", "sapa_select_poisons" };
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {

@@ -13,10 +13,12 @@ namespace Circumvent.Attacks.Sapa;
 /// </summary>
 /// <remarks>
 /// Deviations from the authors' Sleeper Agent code, for a fixed CPU budget (docs/more-attacks.md): the surrogate is
-/// retrained during crafting only when asked (<see cref="AttackDefinition.SapaRetrainings"/>; their T = 4), the poisons are not chosen by gradient norm (they are the ones
-/// <see cref="Poisoning"/> draws), and the patch sits at the bottom-right corner rather than at a random place, so a
-/// triggered image is a function of the image alone. The patch's colours: each pixel and channel 0 or 255, drawn once
-/// from a fixed seed.
+/// retrained during crafting only when asked (<see cref="AttackDefinition.SapaRetrainings"/>; their T = 4), the poisons are chosen
+/// by gradient norm only when asked (<see cref="AttackDefinition.SapaSelectPoisons"/>; else <see cref="Poisoning"/> draws them),
+/// δ starts at 0 (theirs: clipped Gaussian noise), the crafting's crop/flip is the loader's 4-pixel crop (theirs: an 8-pixel
+/// bilinear shift), the sources are a fixed random draw (theirs: 5,000 patched training images by default), and the patch sits
+/// at the bottom-right corner rather than at a random place, so a triggered image is a function of the image alone. The
+/// patch's colours: each pixel and channel 0 or 255, drawn once from a fixed seed.
 /// </remarks>
 public sealed class SapaAttack : IAttack
 {
@@ -60,6 +62,19 @@ public sealed class SapaAttack : IAttack
             for (int r = 0; r < side; r++)
                 for (int k = 0; k < side; k++)
                     chw[(c * height + height - side + r) * width + width - side + k] = PatchValue(c, r, k);
+    }
+
+    /// <summary>
+    /// With <see cref="AttackDefinition.SapaSelectPoisons"/>: the <paramref name="count"/> candidates with the largest gradient norm
+    /// under the surrogate (<see cref="GradientNormSelection"/>); otherwise the usual random draw.
+    /// </summary>
+    public int[] ChoosePoisons(ImageDataset set, int[] candidates, int count, int seed)
+    {
+        if (!Definition.SapaSelectPoisons) return Poisoning.RandomChoice(candidates, count, seed);
+        var (arch, surrogate, normalization) = CleanModelFile.Load(Definition, set, "its poisons are chosen by their gradient on it");
+        var images = Normalised([.. candidates.Select(i => set.Image(i).ToArray())], set, normalization);
+        var norms = GradientNormSelection.PerImage(arch, surrogate, images, [.. candidates.Select(i => set.Labels[i])]);
+        return Array.ConvertAll(GradientNormSelection.Largest(norms, count), k => candidates[k]);
     }
 
     /// <summary>Crafts δ for the images at <paramref name="indices"/> (target class) against the surrogate and writes x + δ back.</summary>

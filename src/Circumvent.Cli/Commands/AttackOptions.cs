@@ -67,6 +67,7 @@ internal sealed class AttackOptions
             Add("--sapa-sources", "sapa: patched non-target training images whose gradient the poisons match (the authors' 1,000).", d.SapaSources, [AttackDefinition.SapaKind], (a, v) => a with { SapaSources = v });
             Add("--sapa-augment", "sapa: give every poison a random crop (4 pixels) and flip at each crafting step, the CIFAR-10 training recipe's (the authors' paugment).", d.SapaAugment, [AttackDefinition.SapaKind], (a, v) => a with { SapaAugment = v });
             Add("--sapa-retrain", "sapa: retrain the surrogate from scratch T times while crafting, on the training set with the current poisons, by the --clean-model's own recipe (the authors' T = 4; 0 = a fixed surrogate).", d.SapaRetrainings, [AttackDefinition.SapaKind], (a, v) => a with { SapaRetrainings = v });
+            Add("--sapa-select-poisons", "sapa: poison the target-class images with the largest training-gradient norm under the surrogate (the authors' max_gradient selection) instead of a random draw.", d.SapaSelectPoisons, [AttackDefinition.SapaKind], (a, v) => a with { SapaSelectPoisons = v });
             Sbl = new SblOptions();
             var cleanModel = new Option<string>("--clean-model") { Description = "lc: clean checkpoint (.safetensors) the PGD perturbation is computed against; sapa: the surrogate its poisons are matched on." };
             _fields.Add(new Field(cleanModel, [AttackDefinition.LcKind, AttackDefinition.SapaKind], (a, p) => a with { CleanModel = CheckFile("--clean-model", p.GetValue(cleanModel)) }));
