@@ -143,6 +143,16 @@ public sealed record AttackDefinition
     /// recipe's (the authors' differentiable augmentation, `paugment`); false: the poisons are matched at one alignment.
     /// </summary>
     public bool SapaAugment { get; init; }
+    /// <summary>
+    /// SAPA: T, how often the surrogate is retrained from scratch on the training set with the current poisons while they are
+    /// crafted (the authors' T = 4; after every ⌊steps/(T+1)⌋ steps), by the surrogate checkpoint's own training recipe; 0: a fixed surrogate.
+    /// </summary>
+    public int SapaRetrainings { get; init; }
+    /// <summary>
+    /// SAPA: poison the target-class images with the largest training-gradient norm under the surrogate (Sleeper Agent's default
+    /// poison selection, max_gradient) instead of a random draw.
+    /// </summary>
+    public bool SapaSelectPoisons { get; init; }
     /// <summary>SAPA: side of the square colourful patch (the test-time trigger, bottom-right; the authors' 8 at 32×32).</summary>
     public int SapaPatchSize { get; init; } = 8;
 
@@ -215,6 +225,8 @@ public sealed record AttackDefinition
                 if (!(SapaLearningRate > 0) || double.IsInfinity(SapaLearningRate)) throw new ArgumentException($"--sapa-lr must be a positive number, got {Format(SapaLearningRate)}.");
                 if (SapaSources < 1) throw new ArgumentException($"--sapa-sources must be at least 1, got {SapaSources}.");
                 if (SapaPatchSize < 1) throw new ArgumentException($"--sapa-patch-size must be at least 1, got {SapaPatchSize}.");
+                if (SapaRetrainings < 0 || SapaRetrainings >= SapaSteps)
+                    throw new ArgumentException($"--sapa-retrain must be ≥ 0 and less than --sapa-steps ({SapaSteps}), got {SapaRetrainings}.");
                 break;
             case SsbaKind:
                 if (FingerprintBits < 1) throw new ArgumentException($"--fingerprint-bits must be at least 1, got {FingerprintBits}.");
@@ -249,14 +261,14 @@ public sealed record AttackDefinition
         ["encoder"] = SsbaKind, ["encoder_sha256"] = SsbaKind, ["secret_seed"] = SsbaKind, ["fingerprint_bits"] = SsbaKind, ["encoder_width"] = SsbaKind,
         ["encoder_epochs"] = SsbaKind, ["encoder_images"] = SsbaKind, ["encoder_learning_rate"] = SsbaKind,
         ["sapa_epsilon"] = SapaKind, ["sapa_steps"] = SapaKind, ["sapa_sigma"] = SapaKind, ["sapa_learning_rate"] = SapaKind, ["sapa_sources"] = SapaKind, ["sapa_patch_size"] = SapaKind,
-        ["sapa_augment"] = SapaKind,
+        ["sapa_augment"] = SapaKind, ["sapa_retrainings"] = SapaKind, ["sapa_select_poisons"] = SapaKind,
     };
 
     /// <summary>
-    /// Switches added after models were cached under keys without them: written only when on, so a definition that leaves
+    /// Switches added after models were cached under keys without them: written only when on (true, or a count other than 0), so a definition that leaves
     /// them off has the JSON (and the runner's keys) it had before.
     /// </summary>
-    private static readonly HashSet<string> WrittenOnlyWhenOn = new(StringComparer.Ordinal) { "sapa_augment" };
+    private static readonly HashSet<string> WrittenOnlyWhenOn = new(StringComparer.Ordinal) { "sapa_augment", "sapa_retrainings", "sapa_select_poisons" };
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -271,7 +283,7 @@ public sealed record AttackDefinition
         foreach (var property in info.Properties)
             if (OwnKindFields.TryGetValue(property.Name, out var kind))
                 property.ShouldSerialize = WrittenOnlyWhenOn.Contains(property.Name)
-                    ? (definition, value) => ((AttackDefinition)definition).Kind == kind && value is true
+                    ? (definition, value) => ((AttackDefinition)definition).Kind == kind && value is true or (int and not 0)
                     : (definition, _) => ((AttackDefinition)definition).Kind == kind;
     }
 

@@ -25,4 +25,7 @@ internal static class CleanModelFile
             : Normalization.Identity(set.Channels);
         return (Architectures.Create(a), checkpoint.Parameters, normalization);
     }
+
+    /// <summary>The training record (config and augmentation, JSON) of the <see cref="Load"/>ed file, or null when it has none.</summary>
+    public static string? TrainingJson(AttackDefinition definition) => ModelCheckpoint.Load(definition.CleanModel!).TrainingJson;
 }

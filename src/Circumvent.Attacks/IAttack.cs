@@ -39,6 +39,12 @@ public interface IAttack
         foreach (int i in indices) ApplyTrigger(set.Image(i), set.Channels, set.Height, set.Width);
     }
 
+    /// <summary>
+    /// Which <paramref name="count"/> of the <paramref name="candidates"/> (indices into <paramref name="set"/>, ascending) to poison,
+    /// ascending. Default: a random draw by <paramref name="seed"/> (<see cref="Poisoning.RandomChoice"/>); SAPA may choose by gradient norm.
+    /// </summary>
+    int[] ChoosePoisons(ImageDataset set, int[] candidates, int count, int seed) => Poisoning.RandomChoice(candidates, count, seed);
+
     string ToJson() => Definition.ToJson();
 }
 

@@ -16,7 +16,8 @@ public static class Poisoning
     /// <summary>
     /// All-to-one data poisoning: round(rate·N) samples (N = the whole training set, as in
     /// BackdoorBench's pratio) are drawn by <paramref name="seed"/> among the samples whose label is
-    /// not the target — for a clean-label attack among the target-class samples — and poisoned
+    /// not the target — for a clean-label attack among the target-class samples; an attack may choose them itself instead
+    /// (<see cref="IAttack.ChoosePoisons"/>: SAPA by gradient norm) — and poisoned
     /// (<see cref="IAttack.PoisonTrainingImages"/>); dirty-label ones are relabelled to the target.
     /// A noise-mode attack then draws ratio × that many of the remaining samples, also by seed, and
     /// gives each a jittered trigger without changing its label.
@@ -36,8 +37,9 @@ public static class Poisoning
                 ? $"Poison rate {rate} asks for {count} of {train.Count} samples, but the clean-label {attack.Name} attack can only poison the {candidates.Length} samples of target class {target}."
                 : $"Poison rate {rate} asks for {count} of {train.Count} samples, but only {candidates.Length} are outside target class {target}.");
 
-        var chosen = Subsets.RandomIndices(candidates.Length, count, seed);
-        var poisonedIndices = Array.ConvertAll(chosen, k => candidates[k]); // ascending: candidates and chosen both are
+        var poisonedIndices = attack.ChoosePoisons(train, candidates, count, seed);
+        if (poisonedIndices.Length != count || poisonedIndices.Except(candidates).Any() || poisonedIndices.Zip(poisonedIndices.Skip(1)).Any(p => p.First >= p.Second))
+            throw new InvalidOperationException($"{attack.Name} chose {poisonedIndices.Length} poisons, not {count} distinct candidates in ascending order.");
 
         var labels = (int[])train.Labels.Clone();
         var poisoned = new ImageDataset((byte[])train.Pixels.Clone(), labels, train.Channels, train.Height, train.Width, train.ClassNames);
@@ -47,6 +49,10 @@ public static class Poisoning
         int[] noiseIndices = attack is INoiseModeAttack noisy ? AddNoiseSamples(poisoned, noisy, poisonedIndices, seed) : [];
         return new PoisonedTrainingSet(poisoned, poisonedIndices, noiseIndices);
     }
+
+    /// <summary><paramref name="count"/> of <paramref name="candidates"/> (ascending) drawn by <paramref name="seed"/>, ascending: the usual choice of poisons.</summary>
+    public static int[] RandomChoice(int[] candidates, int count, int seed) =>
+        Array.ConvertAll(Subsets.RandomIndices(candidates.Length, count, seed), k => candidates[k]); // ascending: candidates and the draw both are
 
     /// <summary>As <see cref="Poison"/>, for callers that need only the data and the poisoned indices.</summary>
     public static (ImageDataset Poisoned, int[] PoisonedIndices) PoisonTrainingSet(ImageDataset train, IAttack attack, double rate, int seed)

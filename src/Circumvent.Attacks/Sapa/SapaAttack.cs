@@ -1,6 +1,7 @@
 using Circumvent.Data;
 using Circumvent.Data.Loading;
 using Circumvent.Engine;
+using Circumvent.Models;
 
 namespace Circumvent.Attacks.Sapa;
 
@@ -11,11 +12,13 @@ namespace Circumvent.Attacks.Sapa;
 /// labels stay. Test time: the colourful square patch alone.
 /// </summary>
 /// <remarks>
-/// Deviations from the authors' Sleeper Agent code, for a fixed CPU budget (docs/more-attacks.md): the surrogate is not
-/// retrained during crafting (their T = 4 retrains), the poisons are not chosen by gradient norm (they are the ones
-/// <see cref="Poisoning"/> draws), and the patch sits at the bottom-right corner rather than at a random place, so a
-/// triggered image is a function of the image alone. The patch's colours: each pixel and channel 0 or 255, drawn once
-/// from a fixed seed.
+/// Deviations from the authors' Sleeper Agent code, for a fixed CPU budget (docs/more-attacks.md): the surrogate is
+/// retrained during crafting only when asked (<see cref="AttackDefinition.SapaRetrainings"/>; their T = 4), the poisons are chosen
+/// by gradient norm only when asked (<see cref="AttackDefinition.SapaSelectPoisons"/>; else <see cref="Poisoning"/> draws them),
+/// δ starts at 0 (theirs: clipped Gaussian noise), the crafting's crop/flip is the loader's 4-pixel crop (theirs: an 8-pixel
+/// bilinear shift), the sources are a fixed random draw (theirs: 5,000 patched training images by default), and the patch sits
+/// at the bottom-right corner rather than at a random place, so a triggered image is a function of the image alone. The
+/// patch's colours: each pixel and channel 0 or 255, drawn once from a fixed seed.
 /// </remarks>
 public sealed class SapaAttack : IAttack
 {
@@ -38,6 +41,7 @@ public sealed class SapaAttack : IAttack
     {
         Epsilon = Definition.SapaEpsilon, Steps = Definition.SapaSteps, Sigma = Definition.SapaSigma, LearningRate = Definition.SapaLearningRate,
         Augmentation = Definition.SapaAugment ? Augmentation.CropAndFlip(4) : Augmentation.None, Seed = AugmentSeed,
+        Retrainings = Definition.SapaRetrainings,
     };
 
     /// <summary>The patch's value at (channel, row, column) of the patch: 0 or 255.</summary>
@@ -60,6 +64,19 @@ public sealed class SapaAttack : IAttack
                     chw[(c * height + height - side + r) * width + width - side + k] = PatchValue(c, r, k);
     }
 
+    /// <summary>
+    /// With <see cref="AttackDefinition.SapaSelectPoisons"/>: the <paramref name="count"/> candidates with the largest gradient norm
+    /// under the surrogate (<see cref="GradientNormSelection"/>); otherwise the usual random draw.
+    /// </summary>
+    public int[] ChoosePoisons(ImageDataset set, int[] candidates, int count, int seed)
+    {
+        if (!Definition.SapaSelectPoisons) return Poisoning.RandomChoice(candidates, count, seed);
+        var (arch, surrogate, normalization) = CleanModelFile.Load(Definition, set, "its poisons are chosen by their gradient on it");
+        var images = Normalised([.. candidates.Select(i => set.Image(i).ToArray())], set, normalization);
+        var norms = GradientNormSelection.PerImage(arch, surrogate, images, [.. candidates.Select(i => set.Labels[i])]);
+        return Array.ConvertAll(GradientNormSelection.Largest(norms, count), k => candidates[k]);
+    }
+
     /// <summary>Crafts δ for the images at <paramref name="indices"/> (target class) against the surrogate and writes x + δ back.</summary>
     public void PoisonTrainingImages(ImageDataset set, IReadOnlyList<int> indices)
     {
@@ -76,21 +93,16 @@ public sealed class SapaAttack : IAttack
         }).ToArray();
         var sources = (Normalised(sourceImages, set, normalization), Enumerable.Repeat(TargetClass, sourceImages.Length).ToArray());
         var poisons = (Normalised([.. indices.Select(i => set.Image(i).ToArray())], set, normalization), indices.Select(i => set.Labels[i]).ToArray());
-        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options);
-
-        int size = set.Channels * set.Height * set.Width, plane = set.Height * set.Width;
-        var x = poisons.Item1.Span;
-        var d = delta.Span;
-        for (int n = 0; n < indices.Count; n++)
+        // Retraining (--sapa-retrain): a fresh surrogate by the clean model's own recipe, on this set with the poisons so far.
+        Func<Tensor, int, ParameterSet>? retrain = null;
+        if (Definition.SapaRetrainings > 0)
         {
-            var image = set.Image(indices[n]);
-            for (int p = 0; p < size; p++)
-            {
-                int c = p / plane;
-                float pixel = ((x[n * size + p] + d[n * size + p]) * normalization.Std[c] + normalization.Mean[c]) * 255f;
-                image[p] = (byte)Math.Clamp(MathF.Round(pixel, MidpointRounding.AwayFromZero), 0f, 255f);
-            }
+            var (recipe, augmentation) = SurrogateRetraining.RecipeOf(CleanModelFile.TrainingJson(Definition), Definition.CleanModel!);
+            var retraining = new SurrogateRetraining(arch, recipe, augmentation, normalization);
+            retrain = (d, round) => retraining.Train(set, indices, poisons.Item1, d, round);
         }
+        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options, retrain: retrain);
+        SurrogateRetraining.WritePoisons(set, indices, poisons.Item1, delta, normalization);
     }
 
     // (N, C, H, W) normalised as the surrogate saw its training data.

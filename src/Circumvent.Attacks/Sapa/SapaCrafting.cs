@@ -10,7 +10,7 @@ namespace Circumvent.Attacks.Sapa;
 /// SAPA's poison crafting settings. The authors' (Sleeper Agent `forest/options.py`, SAPA σ) are ε 16/255, 250 steps of
 /// signAdam, 1,000 sources, the poisons 1% of the training set from the target class, and T = 4 retrains of the surrogate;
 /// the defaults here are the small-scale recipe of docs/more-attacks.md (100 steps; 200 sources, 100 poisons are the
-/// caller's choice), no augmentation unless asked, and no retraining (the surrogate is fixed). The step size is the authors' signAdam rule: tau in the
+/// caller's choice), no augmentation unless asked, and no retraining unless asked (<see cref="Retrainings"/>). The step size is the authors' signAdam rule: tau in the
 /// surrogate's normalised input units (not a share of ε), ×0.1 at 3/8, 5/8 and 7/8 of the steps (their MultiStepLR).
 /// </summary>
 public sealed record SapaOptions
@@ -32,6 +32,11 @@ public sealed record SapaOptions
     public Augmentation Augmentation { get; init; } = Augmentation.None;
     /// <summary>Seeds the augmentation's draws.</summary>
     public int Seed { get; init; }
+    /// <summary>
+    /// T: the surrogate is replaced by a retrained one after every ⌊Steps/(T+1)⌋ updates, T times (the authors' retrain_iter 50 of
+    /// 250 steps, T = 4); 0: the surrogate stays fixed. The retraining itself is the caller's (<see cref="SapaCrafting.Craft"/>).
+    /// </summary>
+    public int Retrainings { get; init; }
 
     public void Validate()
     {
@@ -39,6 +44,7 @@ public sealed record SapaOptions
         if (Steps < 1) throw new ArgumentException($"--sapa-steps must be at least 1, got {Steps}.");
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException($"--sapa-lr must be a positive number, got {LearningRate}.");
         if (!(Sigma >= 0) || double.IsInfinity(Sigma)) throw new ArgumentException($"--sapa-sigma must be a finite value ≥ 0, got {Sigma}.");
+        if (Retrainings < 0 || Retrainings >= Steps) throw new ArgumentException($"--sapa-retrain must be ≥ 0 and less than --sapa-steps ({Steps}), got {Retrainings}.");
     }
 }
 
@@ -49,11 +55,18 @@ public sealed record SapaOptions
 /// </summary>
 public static class SapaCrafting
 {
+    /// <param name="retrain">
+    /// With <see cref="SapaOptions.Retrainings"/> T > 0: called after each update in <see cref="RetrainingSteps"/> with δ so far
+    /// (a copy) and the retraining's number 1..T; returns the surrogate to craft against from then on. Required when T > 0.
+    /// </param>
     /// <returns>δ (normalised units, shape of the poison images) and the matching loss before each step and after the last.</returns>
     public static (Tensor Delta, IReadOnlyList<double> Losses) Craft(IArchitecture architecture, ParameterSet surrogate, Normalization normalization,
-        (Tensor Images, int[] Labels) sources, (Tensor Images, int[] Labels) poisons, SapaOptions options, IProgress<string>? progress = null)
+        (Tensor Images, int[] Labels) sources, (Tensor Images, int[] Labels) poisons, SapaOptions options, IProgress<string>? progress = null,
+        Func<Tensor, int, ParameterSet>? retrain = null)
     {
         options.Validate();
+        var retrainAfter = RetrainingSteps(options.Steps, options.Retrainings);
+        if (retrainAfter.Length > 0 && retrain is null) throw new ArgumentException("SAPA: --sapa-retrain needs a way to retrain the surrogate.");
         var delta = new Tensor(poisons.Images.Shape.ToArray(), new float[poisons.Images.Length], requiresGrad: true);
         var adam = new Adam([delta], options.LearningRate);
         var losses = new List<double>();
@@ -72,9 +85,26 @@ public static class SapaCrafting
             adam.ZeroGrad();
             Project(delta, poisons.Images, normalization, options.Epsilon);
             if ((step + 1) % 10 == 0) progress?.Report($"SAPA step {step + 1}/{options.Steps}: matching loss {loss:F4}");
+            int round = Array.IndexOf(retrainAfter, step + 1) + 1;
+            if (round > 0)
+            {
+                progress?.Report($"SAPA: retraining the surrogate ({round}/{retrainAfter.Length}) on the poisons after step {step + 1}");
+                surrogate = retrain!(new Tensor(delta.Shape.ToArray(), delta.ToArray()), round);
+            }
         }
         losses.Add(GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma, Augment()).Loss);
         return (new Tensor(delta.Shape.ToArray(), delta.ToArray()), losses);
+    }
+
+    /// <summary>
+    /// After which updates (1-based counts) the surrogate is retrained: k·⌊steps/(T+1)⌋ for k = 1..T (250 steps, T = 4: 50, 100,
+    /// 150, 200, as the authors' retrain_iter 50; 100 steps, T = 2: 33, 66). Empty for T = 0.
+    /// </summary>
+    public static int[] RetrainingSteps(int steps, int retrainings)
+    {
+        if (retrainings <= 0) return [];
+        int every = steps / (retrainings + 1);
+        return [.. Enumerable.Range(1, retrainings).Select(k => k * every)];
     }
 
     /// <summary>

@@ -67,6 +67,10 @@ public class AttackDefinitionTests
         Assert.Contains("\"sapa_augment\":true", on.ToJson());
         Assert.Equal(on, AttackDefinition.FromJson(on.ToJson()));
         Assert.Equal(off, AttackDefinition.FromJson(off.ToJson()));
+        // The same for the later retraining and selection (plans name them so).
+        var later = AttackDefinition.FromJson("""{"kind": "sapa", "clean_model": "clean.safetensors", "sapa_retrainings": 2, "sapa_select_poisons": true}""");
+        Assert.Equal((2, true), (later.SapaRetrainings, later.SapaSelectPoisons));
+        Assert.Contains("\"sapa_retrainings\":2,\"sapa_select_poisons\":true", later.ToJson());
     }
 
     [Theory]

@@ -110,9 +110,10 @@ public class CliAttackSuiteTests
         var clean = NewModelPath("surrogate");
         Assert.Equal(0, CliHarness.Run(Train(clean)).ExitCode);
         var (attack, record, model) = TrainWith("--attack", "sapa", "--clean-model", clean, "--target", "1", "--poison-rate", "0.02",
-            "--sapa-steps", "3", "--sapa-sources", "10", "--sapa-patch-size", "4");
+            "--sapa-steps", "3", "--sapa-sources", "10", "--sapa-patch-size", "4", "--sapa-retrain", "1", "--sapa-select-poisons");
         Assert.Equal(Path.GetFullPath(clean), attack.CleanModel);
         Assert.Equal((3, 10, 4), (attack.SapaSteps, attack.SapaSources, attack.SapaPatchSize));
+        Assert.Equal((1, true), (attack.SapaRetrainings, attack.SapaSelectPoisons)); // recorded in the model's attack metadata
         Assert.Equal(6, record.Poisoned.Length);
 
         File.Delete(clean);
@@ -151,6 +152,7 @@ public class CliAttackSuiteTests
         { ["--attack", "lc"], ["--clean-model"] },
         { ["--attack", "sapa"], ["--clean-model"] },
         { ["--attack", "sapa", "--clean-model", JunkCheckpoint(), "--sapa-eps", "0"], ["--sapa-eps"] },
+        { ["--attack", "sapa", "--clean-model", JunkCheckpoint(), "--sapa-retrain", "-1"], ["--sapa-retrain"] },
         { ["--attack", "lc", "--clean-model", "/no/such/clean.safetensors"], ["--clean-model", "/no/such/clean.safetensors"] },
         { ["--attack", "lc", "--clean-model", JunkCheckpoint()], ["junk.safetensors"] },
         { ["--attack", "sig", "--pgd-eps", "4"], ["--pgd-eps", "sig"] },
