@@ -8,7 +8,8 @@ namespace Circumvent.Tests.Models;
 /// </summary>
 internal static class TorchParityScript
 {
-    public const string Source = """
+    /// <summary>The safetensors helpers and the reference modules (Net), for other parity scripts to build on.</summary>
+    public const string Definitions = """
 import json, struct, sys
 import torch, torch.nn as nn, torch.nn.functional as F
 
@@ -92,6 +93,9 @@ class Net(nn.Module):
         out = self.conv1(x) if self.pre else F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         return self.linear(torch.flatten(self.avgpool(out), 1))
+""";
+
+    public const string Source = Definitions + """
 
 arch, width, classes, ckpt, inp, outp = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 x = read_safetensors(inp)["x"]

@@ -81,7 +81,7 @@ public class TorchParityTests : IDisposable
         return path;
     }
 
-    private static bool TorchAvailable(out string why)
+    internal static bool TorchAvailable(out string why)
     {
         why = "";
         if (!File.Exists(Python)) { why = $"{Python} not found"; return false; }
@@ -90,7 +90,7 @@ public class TorchParityTests : IDisposable
         return true;
     }
 
-    private static void Run(params string[] args)
+    internal static void Run(params string[] args)
     {
         var (code, stdout, stderr) = Exec(string.Join(" ", args.Select(a => $"\"{a}\"")));
         Assert.True(code == 0, $"python failed ({code}):\n{stdout}\n{stderr}");
