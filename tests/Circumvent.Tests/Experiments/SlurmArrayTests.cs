@@ -91,9 +91,10 @@ public class SlurmArrayTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>
         string[] args = [plan, outFolder, "2"];
 
         var job = SubmitArray(slurm, dir, "0-1", args);
-        // Stop once the model has a saved epoch: the batch shells get SIGTERM, as --signal=B:TERM@120 sends it.
+        // Stop once the model has a whole saved epoch (a state is also written inside the first one): the batch shells get
+        // SIGTERM, as --signal=B:TERM@120 sends it.
         var clock = Stopwatch.StartNew();
-        while (!Directory.Exists(outFolder) || !Directory.EnumerateFiles(outFolder, "model.safetensors.train-state", SearchOption.AllDirectories).Any())
+        while (!Directory.Exists(outFolder) || !Directory.EnumerateFiles(outFolder, "model.safetensors.train-state", SearchOption.AllDirectories).Any(HasAWholeEpoch))
         {
             Assert.True(clock.Elapsed < JobLimit, $"no training state within {JobLimit.TotalSeconds:F0} s\n{TaskOutputs(dir)}");
             Thread.Sleep(100);
@@ -119,5 +120,19 @@ public class SlurmArrayTests(SlurmFixture fixture) : IClassFixture<SlurmFixture>
         // The training went on from its saved epochs instead of starting again.
         var firstEpoch = Regex.Match(resumed, @"epoch (\d+)/40");
         Assert.True(firstEpoch.Success && int.Parse(firstEpoch.Groups[1].Value) > 1, resumed);
+    }
+
+    // True when the training state at path records at least one finished epoch (false while it is being replaced).
+    private static bool HasAWholeEpoch(string path)
+    {
+        try
+        {
+            var meta = JsonNode.Parse(Circumvent.Models.Checkpoints.SafeTensorsReader.Read(path).Metadata["circumvent.training_state"])!;
+            return meta["epochs_done"]!.GetValue<int>() >= 1;
+        }
+        catch (Exception e) when (e is IOException or Circumvent.Models.Checkpoints.CheckpointException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 }
