@@ -50,7 +50,7 @@ public sealed class FineTunePlugin : DefensePlugin
 
     public override IReadOnlyList<DefenseKnob> Knobs { get; } = KnobsOf(FineTuneDefense.Defaults);
 
-    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => KnobsOf(OptionsFor(s));
+    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => TrainingKnobs.ForObjective(KnobsOf(OptionsFor(s)), s);
 
     private static IReadOnlyList<DefenseKnob> KnobsOf(FineTuneOptions d) =>
     [

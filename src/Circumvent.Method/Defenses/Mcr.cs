@@ -52,7 +52,7 @@ public sealed class McrPlugin : DefensePlugin
 
     public override IReadOnlyList<DefenseKnob> Knobs { get; } = KnobsOf(Defaults);
 
-    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => KnobsOf(OptionsFor(s));
+    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => TrainingKnobs.ForObjective(KnobsOf(OptionsFor(s)), s);
 
     private static IReadOnlyList<DefenseKnob> KnobsOf(McrOptions d) =>
     [

@@ -89,7 +89,7 @@ public sealed class TscPlugin : DefensePlugin
 
     public override IReadOnlyList<DefenseKnob> Knobs { get; } = KnobsOf(Defaults);
 
-    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => KnobsOf(OptionsFor(s));
+    public override IReadOnlyList<DefenseKnob> KnobsFor(DefenseSettings s) => TrainingKnobs.ForObjective(KnobsOf(OptionsFor(s)), s);
 
     // The same knobs (fields, options, help) for every objective; only the defaults shown differ.
     private static IReadOnlyList<DefenseKnob> KnobsOf(TscOptions d) =>

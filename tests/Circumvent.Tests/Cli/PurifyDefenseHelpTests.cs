@@ -41,6 +41,9 @@ public class PurifyDefenseHelpTests
         Assert.Matches(@"--finetune-epochs INT +.*\[20\]", Section("--objective", "simclr", "--defense", "mcr"));
         Assert.Matches(@"--finetune-lr NUMBER +.*\[0\.001\]", Section("--objective", "clip", "--defense", "ft"));
         Assert.Contains("repairs classifiers only", Section("--objective", "simclr", "--defense", "fp"));
+        // SimCLR refuses --no-augment (its loss compares two augmented views), so its help does not offer it.
+        Assert.Contains("--no-augment", supervised);
+        Assert.DoesNotContain("--no-augment", simclr);
     }
 
     [Fact]

@@ -22,6 +22,13 @@ public static class TrainingKnobs
     public static DefenseKnob FineTuneLr(FineTuneOptions d) => DefenseKnob.Number(FineTuneLrField, d.LearningRate, "Fine-tuning learning rate.");
     public static DefenseKnob Augment(string what) => DefenseKnob.Switch(AugmentField, $"{what} on D without random crop + flip.");
 
+    /// <summary>
+    /// <paramref name="knobs"/> as an objective offers them: a SimCLR objective compares two augmented views, so its runs
+    /// refuse --no-augment and its help leaves the switch out.
+    /// </summary>
+    public static IReadOnlyList<DefenseKnob> ForObjective(IReadOnlyList<DefenseKnob> knobs, DefenseSettings s) =>
+        s.SelfSupervised && !s.Clip ? [.. knobs.Where(k => k.Field != AugmentField)] : knobs;
+
     /// <summary><paramref name="d"/> with the curve knobs given (epochs, rate, batch size, augmentation).</summary>
     public static CurveOptions Curve(CurveOptions d, DefenseSettings s) => d with
     {
