@@ -41,10 +41,10 @@ public sealed class SurrogateRetraining
             throw new ArgumentException($"--sapa-retrain: --clean-model '{path}' has no training record to retrain the surrogate by; use a checkpoint written by `circumvent train`.");
         var config = TrainingConfig.FromJson(trainingJson);
         var used = JsonNode.Parse(trainingJson)?["augmentation"];
-        var augmentation = !config.Augment || used is null
+        // The record holds the dataset's augmentation as resolved; the config's overrides (translate, alternating flip) apply as in training.
+        var augmentation = used is null
             ? Augmentation.None
-            : new Augmentation(used["crop_padding"]?.GetValue<int>() ?? 0, used["horizontal_flip"]?.GetValue<bool>() ?? false,
-                Reflect: config.Translate is not null, AlternateFlip: config.Flip == "alternate");
+            : Factories.CreateAugmentation(config, new Augmentation(used["crop_padding"]?.GetValue<int>() ?? 0, used["horizontal_flip"]?.GetValue<bool>() ?? false));
         return (config, augmentation);
     }
 

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Circumvent.Method.Defenses;
-using Circumvent.Method.Pipelines;
 
 namespace Circumvent.Cli.Commands;
 
@@ -64,11 +63,8 @@ internal sealed class DefenseKnobOptions
         if (parse.GetResult(Defense) is { Implicit: false })
         {
             var plugin = DefenseRegistry.All.FirstOrDefault(p => p.Name == Name(parse));
-            string chosen = (parse.GetValue(objective) ?? "").ToLowerInvariant();
-            var settings = new DefenseSettings
-            {
-                SelfSupervised = chosen is EncoderPurification.SimClr or EncoderPurification.Clip, Clip = chosen == EncoderPurification.Clip,
-            };
+            var settings = new DefenseSettings();
+            settings.SetObjective((parse.GetValue(objective) ?? "").ToLowerInvariant());
             if (plugin is not null) return DefenseRegistry.Help(plugin, settings);
             return $"--defense '{parse.GetValue(Defense)}' is not a defence of this build." + Environment.NewLine + DefenseRegistry.Overview();
         }

@@ -57,12 +57,11 @@ internal static class PurifyCommand
             string chosen = (parse.GetValue(objective) ?? "").ToLowerInvariant();
             if (!EncoderPurification.Objectives.Contains(chosen))
                 throw new UsageException($"--objective must be one of {string.Join(", ", EncoderPurification.Objectives)}, got '{parse.GetValue(objective)}'.");
-            bool selfSupervised = chosen == EncoderPurification.SimClr, clip = chosen == EncoderPurification.Clip;
+            bool selfSupervised = chosen == EncoderPurification.SimClr;
             if (!selfSupervised && encoderOptions.AnyGiven(parse))
                 throw new UsageException("--downstream and the --probe options score encoders; they need --objective simclr.");
             var settings = defense.Settings(parse);
-            settings.SelfSupervised = selfSupervised || clip;
-            settings.Clip = clip;
+            settings.SetObjective(chosen);
             if (selfSupervised && !settings.IsOn(TrainingKnobs.AugmentField))
                 throw new UsageException("--no-augment does not apply to --objective simclr: its loss compares two augmented views.");
             var request = new PurificationRequest(

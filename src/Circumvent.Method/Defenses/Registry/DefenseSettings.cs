@@ -1,4 +1,5 @@
 using System.Collections;
+using Circumvent.Method.Pipelines;
 
 namespace Circumvent.Method.Defenses;
 
@@ -35,6 +36,13 @@ public sealed class DefenseSettings : IEnumerable<KeyValuePair<string, object>>
     /// start from <see cref="TscOptions.Clip"/> and <see cref="McrOptions.Clip"/>.
     /// </summary>
     public bool Clip { get; set; }
+
+    /// <summary>Sets <see cref="SelfSupervised"/> and <see cref="Clip"/> from `purify --objective`'s value (supervised, simclr or clip).</summary>
+    public void SetObjective(string objective)
+    {
+        Clip = objective == EncoderPurification.Clip;
+        SelfSupervised = Clip || objective == EncoderPurification.SimClr;
+    }
 
     public bool IsGiven(DefenseKnob knob) => _values.ContainsKey(knob.Field);
 
