@@ -35,6 +35,12 @@ public sealed record BtiOptions
     public int UNetBlocks { get; init; } = 4;
     /// <summary>Filters of the U-Net's first block, doubled per block (the authors' base_filter_num).</summary>
     public int UNetWidth { get; init; } = 32;
+    /// <summary>
+    /// Rounds 1..N run the mask and generator steps; later rounds unlearn with round N's generator. Null: every round, as
+    /// the algorithm reads. 1 is what the authors' code does: `btidbfu.py::unlearn_pam` freezes G after round 1, so their
+    /// rounds 2–3 unlearn with round 1's G (docs/defences.md, PAM, "Where we differ").
+    /// </summary>
+    public int? GeneratorRounds { get; init; }
 
     public void Validate()
     {
@@ -50,6 +56,7 @@ public sealed record BtiOptions
         OptionChecks.NonNegative(TargetNoise, "BTI target noise");
         OptionChecks.Positive(UNetBlocks, "--bti-unet-blocks");
         OptionChecks.Positive(UNetWidth, "--bti-unet-width");
+        if (GeneratorRounds is int n) OptionChecks.Positive(n, "--bti-generator-rounds");
     }
 
     /// <summary>The generator for C × H × W images: the most blocks up to <see cref="UNetBlocks"/> both sides halve into.</summary>
@@ -60,6 +67,9 @@ public sealed record BtiOptions
             throw new ArgumentException($"--defense pam: BTI's U-Net needs images whose sides halve at least once to 2 or more, got {height} × {width}.");
         return new Models.UNet(channels, blocks, UNetWidth);
     }
+
+    /// <summary>Whether round <paramref name="round"/> (from 1) trains the mask and the generator.</summary>
+    public bool TrainsGeneratorIn(int round) => GeneratorRounds is not int n || round <= n;
 
     /// <summary>int(share·B + 1), at most B: how many images of a batch of <paramref name="batch"/> G replaces.</summary>
     public int ReplacedCount(int batch) => Math.Min(batch, (int)(ReplacedShare * batch + 1));

@@ -42,7 +42,8 @@ public sealed record PamOptions
 /// images of every batch replaced by G(x) under their true labels (<see cref="SyntheticBackdoorBatches"/>), with the
 /// path-aware step (<see cref="PathAwareObjective"/>) whose path ends at the backdoored input weights.
 /// Units: "generator-pretrain", then per round "roundR.feature-mask", "roundR.generator", "roundR.unlearn-pam"; with
-/// <see cref="PamOptions.Bti"/> null only the unlearning units, on D alone.
+/// <see cref="PamOptions.Bti"/> null only the unlearning units, on D alone; rounds after <see cref="BtiOptions.GeneratorRounds"/>
+/// have only their unlearning unit and use the last trained generator.
 /// </summary>
 /// <remarks>
 /// NOTE: the authors keep one PAM optimiser across the rounds; each round's unlearning here is its own fine-tuning, so
@@ -86,33 +87,36 @@ public sealed class PamDefense(PamOptions options) : IDefense
             if (bti is not null)
             {
                 int r = round;
-                var maskUnit = new DefenseUnit(r, "feature-mask", UnitKind.Tensors);
-                var start = model;
-                var mask = FeatureMaskStep.Result.FromTensors(run.Tensors(maskUnit, checkpoint => FeatureMaskStep.Run(features!, start, input.Clean,
-                    input.Normalization, augmentation, batch, bti, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiMask),
-                    PurificationSteps.Progress(maskUnit, observer), input.Cancellation, checkpoint).ToTensors()), start);
-
-                var generatorUnit = new DefenseUnit(r, "generator", UnitKind.Tensors);
-                var from = generator!;
-                int? towards = target;
-                generator = GeneratorState.FromTensors(run.Tensors(generatorUnit, checkpoint =>
+                if (bti.TrainsGeneratorIn(r))
                 {
-                    var (state, share) = BackdoorGenerator.Step(features!, mask.Classifier, unet!, from, mask.Mask, towards, input.Clean, input.Normalization,
-                        augmentation, batch, bti, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiGenerator), PurificationSteps.Progress(generatorUnit, observer),
-                        input.Cancellation, checkpoint);
-                    observer?.Progress(generatorUnit, $"round {r}: {share:P0} of the generator's batches were pulled back to the image (MSE above the bounds)");
-                    return state.ToTensors();
-                }));
+                    var maskUnit = new DefenseUnit(r, "feature-mask", UnitKind.Tensors);
+                    var start = model;
+                    var mask = FeatureMaskStep.Result.FromTensors(run.Tensors(maskUnit, checkpoint => FeatureMaskStep.Run(features!, start, input.Clean,
+                        input.Normalization, augmentation, batch, bti, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiMask),
+                        PurificationSteps.Progress(maskUnit, observer), input.Cancellation, checkpoint).ToTensors()), start);
 
-                if (round == 1)
-                {
-                    // Recomputed on a resumed run: it depends on the round-1 generator and the seed alone.
-                    var (detected, counts) = BackdoorGenerator.DetectTarget(input.Architecture, model, unet!, generator.Weights, input.Clean, input.Normalization,
-                        augmentation, batch, bti.TargetNoise, UnitSeeds.For(input.Seed, 1, UnitSeeds.BtiTarget));
-                    target = detected;
-                    observer?.Progress(generatorUnit, $"target class t̂ = {detected} (predictions on G(x + noise) per class: {string.Join(", ", counts)})");
+                    var generatorUnit = new DefenseUnit(r, "generator", UnitKind.Tensors);
+                    var from = generator!;
+                    int? towards = target;
+                    generator = GeneratorState.FromTensors(run.Tensors(generatorUnit, checkpoint =>
+                    {
+                        var (state, share) = BackdoorGenerator.Step(features!, mask.Classifier, unet!, from, mask.Mask, towards, input.Clean, input.Normalization,
+                            augmentation, batch, bti, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiGenerator), PurificationSteps.Progress(generatorUnit, observer),
+                            input.Cancellation, checkpoint);
+                        observer?.Progress(generatorUnit, $"round {r}: {share:P0} of the generator's batches were pulled back to the image (MSE above the bounds)");
+                        return state.ToTensors();
+                    }));
+
+                    if (round == 1)
+                    {
+                        // Recomputed on a resumed run: it depends on the round-1 generator and the seed alone.
+                        var (detected, counts) = BackdoorGenerator.DetectTarget(input.Architecture, model, unet!, generator.Weights, input.Clean, input.Normalization,
+                            augmentation, batch, bti.TargetNoise, UnitSeeds.For(input.Seed, 1, UnitSeeds.BtiTarget));
+                        target = detected;
+                        observer?.Progress(generatorUnit, $"target class t̂ = {detected} (predictions on G(x + noise) per class: {string.Join(", ", counts)})");
+                    }
                 }
-                objective = new SyntheticBackdoorBatches(objective, unet!, generator.Weights, bti, UnitSeeds.For(input.Seed, round, UnitSeeds.BtiBatches));
+                objective = new SyntheticBackdoorBatches(objective, unet!, generator!.Weights, bti, UnitSeeds.For(input.Seed, round, UnitSeeds.BtiBatches));
             }
 
             var pam = new PathAwareObjective(objective, input.Parameters.Clone(), Options.Rho);
@@ -149,6 +153,8 @@ public sealed class PamPlugin : DefensePlugin
     private static readonly DefenseKnob Replaced = DefenseKnob.Number("bti_replaced", B.ReplacedShare, "Share of an unlearning batch replaced by G(x) (int(share·B + 1) images, true labels).");
     private static readonly DefenseKnob Blocks = DefenseKnob.Integer("bti_unet_blocks", B.UNetBlocks, "U-Net depth (fewer blocks when the image side does not halve that often).");
     private static readonly DefenseKnob Width = DefenseKnob.Integer("bti_unet_width", B.UNetWidth, "Filters of the U-Net's first block (doubled per block, at most 512).");
+    private static readonly DefenseKnob GeneratorRounds = new("bti_generator_rounds", DefenseKnob.OptionFor("bti_generator_rounds"), KnobKind.Integer, "every round",
+        "Rounds that run the mask and generator steps; later ones unlearn with the last generator (1: the authors' code, which freezes G after round 1).");
 
     public override string Name => "pam";
     public override string Summary => "Path-Aware Minimization (PAM) inside BTI-DBF(U): 3 rounds of feature mask, U-Net backdoor generator and 30 epochs of unlearning with 20% synthetic backdoor images, ρ 0.5 (the authors' defaults).";
@@ -157,7 +163,7 @@ public sealed class PamPlugin : DefensePlugin
     [
         Rho, Rounds, TrainingKnobs.BatchSize(D.Unlearning.BatchSize, "every step"), TrainingKnobs.FineTuneEpochs(D.Unlearning),
         TrainingKnobs.FineTuneLr(D.Unlearning), TrainingKnobs.Augment("Train"), Bti, Pretrain, MaskEpochs, GeneratorEpochs, GeneratorLr, MaskLr,
-        NormBound, FeatureBound, Replaced, Blocks, Width,
+        NormBound, FeatureBound, Replaced, Blocks, Width, GeneratorRounds,
     ];
 
     public override IDefense Create(DefenseSettings s)
@@ -174,6 +180,7 @@ public sealed class PamPlugin : DefensePlugin
             ReplacedShare = s.Number(Replaced) ?? B.ReplacedShare,
             UNetBlocks = s.Integer(Blocks) ?? B.UNetBlocks,
             UNetWidth = s.Integer(Width) ?? B.UNetWidth,
+            GeneratorRounds = s.Integer(GeneratorRounds),
         };
         var options = D with
         {

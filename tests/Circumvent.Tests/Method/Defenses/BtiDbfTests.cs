@@ -254,6 +254,31 @@ public class BtiDbfTests
     }
 
     /// <summary>
+    /// With the generator trained in round 1 only (the authors' code), round 2 runs no mask or generator step and its
+    /// unlearning draws its synthetic images from round 1's generator: round 1 ends as in a run that trains G every round
+    /// (same units, same seeds) and round 2 does not.
+    /// </summary>
+    [Fact]
+    public void WithTheGeneratorFrozenAfterRoundOneLaterRoundsOnlyUnlearnWithRoundOnesGenerator()
+    {
+        var problem = PlantedBackdoorProblem.Create(seed: 1);
+        using var folder = new Circumvent.Tests.Data.TempFolder();
+        var everyInput = problem.Input() with { RunFolder = Path.Combine(folder.Path, "every") };
+        var frozenInput = problem.Input() with { RunFolder = Path.Combine(folder.Path, "frozen") };
+        var every = new PamDefense(Quick()).Run(everyInput);
+        var observer = new RecordingObserver();
+        var options = Quick() with { Bti = Quick().Bti! with { GeneratorRounds = 1 } };
+        var frozen = new PamDefense(options).Run(frozenInput, observer);
+
+        Assert.Equal(["generator-pretrain", "round1.feature-mask", "round1.generator", "round1.unlearn-pam", "round2.unlearn-pam"],
+            observer.Finished.Select(f => f.Id));
+        var round1 = (string dir) => Circumvent.Models.Checkpoints.CheckpointFiles.Read(Path.Combine(dir, "round1.unlearn-pam.safetensors")).Tensors.Select(t => t.Floats);
+        Assert.Equal(round1(everyInput.RunFolder!), round1(frozenInput.RunFolder!));
+        Assert.False(File.Exists(Path.Combine(frozenInput.RunFolder!, "round2.generator.safetensors")), "round 2 trained a generator");
+        Assert.Contains(every.Purified.Names, name => !every.Purified[name].ToArray().SequenceEqual(frozen.Purified[name].ToArray()));
+    }
+
+    /// <summary>
     /// The defence on the planted backdoor, with the authors' step counts at this size (D = 160 images at batch 32 is 5
     /// steps an epoch where theirs is 20 of 128 on 2,500: pre-training 200 epochs, mask 80, generator 120, unlearning 120 —
     /// 1,000, 400, 600 and 600 steps as theirs), two rounds, a U-Net of width 8 (two blocks at 8×8), and two constants

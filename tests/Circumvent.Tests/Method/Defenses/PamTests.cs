@@ -155,5 +155,10 @@ public class PamTests
         Assert.StartsWith("--sau-eps does not apply to --defense pam", Assert.Throws<ArgumentException>(() => DefenseRegistry.Create("pam", new DefenseSettings { ["sau_eps"] = 0.1 })).Message);
         Assert.Contains("--pam-rho", DefenseRegistry.Help(DefenseRegistry.Find("pam")));
         Assert.Contains("--no-bti", DefenseRegistry.Help(DefenseRegistry.Find("pam")));
+        Assert.Null(bti.GeneratorRounds);
+        Assert.Equal(1, Assert.IsType<PamDefense>(DefenseRegistry.Create("pam", new DefenseSettings { ["bti_generator_rounds"] = 1 })).Options.Bti!.GeneratorRounds);
+        Assert.Contains("--bti-generator-rounds", Assert.Throws<ArgumentException>(() => DefenseRegistry.Create("pam", new DefenseSettings { ["bti_generator_rounds"] = 0 })).Message);
+        Assert.Contains("--bti-generator-rounds INT", DefenseRegistry.Help(DefenseRegistry.Find("pam")));
+        Assert.Contains("[every round]", DefenseRegistry.Help(DefenseRegistry.Find("pam")));
     }
 }
