@@ -25,13 +25,20 @@ public sealed class SapaAttack : IAttack
     /// <summary>Seeds the patch's colours, the choice of source images and the crafting's crop/flip draws: part of the attack's definition.</summary>
     private const int PatchSeed = 19, SourceSeed = 20, AugmentSeed = 21;
 
-    public SapaAttack(AttackDefinition definition)
+    /// <param name="log">Hears the crafting's progress (every 10 steps, each retraining's epochs): it takes minutes to hours.</param>
+    public SapaAttack(AttackDefinition definition, Action<string>? log = null)
     {
         if (definition.Kind != AttackDefinition.SapaKind)
             throw new ArgumentException($"SapaAttack needs a '{AttackDefinition.SapaKind}' definition, got '{definition.Kind}'.");
         definition.Validate();
         Definition = definition;
+        _log = log;
     }
+
+    private readonly Action<string>? _log;
+
+    /// <summary>This attack, reporting its crafting's progress to <paramref name="log"/>.</summary>
+    public SapaAttack WithLog(Action<string>? log) => new(Definition, log);
 
     public string Name => Definition.Kind;
     public int TargetClass => Definition.Target;
@@ -99,10 +106,19 @@ public sealed class SapaAttack : IAttack
         {
             var (recipe, augmentation) = SurrogateRetraining.RecipeOf(CleanModelFile.TrainingJson(Definition), Definition.CleanModel!);
             var retraining = new SurrogateRetraining(arch, recipe, augmentation, normalization);
-            retrain = (d, round) => retraining.Train(set, indices, poisons.Item1, d, round);
+            retrain = (d, round) => retraining.Train(set, indices, poisons.Item1, d, round, _log);
         }
-        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options, retrain: retrain);
+        _log?.Invoke($"SAPA: crafting {indices.Count} poisons against {sourceImages.Length} patched sources, {Definition.SapaSteps} steps" +
+                     (Definition.SapaRetrainings switch { 0 => "", 1 => ", 1 retraining of the surrogate", int t => $", {t} retrainings of the surrogate" }));
+        var progress = _log is null ? null : new Progress(_log);
+        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options, progress, retrain);
         SurrogateRetraining.WritePoisons(set, indices, poisons.Item1, delta, normalization);
+    }
+
+    // Reports on the calling thread (System.Progress would post to the thread pool, out of order).
+    private sealed class Progress(Action<string> log) : IProgress<string>
+    {
+        public void Report(string value) => log(value);
     }
 
     // (N, C, H, W) normalised as the surrogate saw its training data.

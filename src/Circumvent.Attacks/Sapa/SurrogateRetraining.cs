@@ -57,7 +57,8 @@ public sealed class SurrogateRetraining
     /// </summary>
     /// <param name="poisons">The clean poison images, normalised (N, C, H, W), in the order of <paramref name="indices"/>.</param>
     /// <param name="delta">δ, normalised units, the shape of <paramref name="poisons"/>.</param>
-    public ParameterSet Train(ImageDataset set, IReadOnlyList<int> indices, Tensor poisons, Tensor delta, int round)
+    /// <param name="log">Hears one line per epoch (a retraining is a whole training of the surrogate).</param>
+    public ParameterSet Train(ImageDataset set, IReadOnlyList<int> indices, Tensor poisons, Tensor delta, int round, Action<string>? log = null)
     {
         var poisoned = set.Subset([.. Enumerable.Range(0, set.Count)]);
         WritePoisons(poisoned, indices, poisons, delta, _normalization);
@@ -66,7 +67,13 @@ public sealed class SurrogateRetraining
         var stats = Factories.CreateRunningStats(config, parameters);
         var options = BatchLoaderOptions.Training(config.BatchSize, config.SeedFor(RandomStream.Shuffle), _augmentation);
         if (poisoned.Count < config.BatchSize) options = options with { DropLast = false };
-        new Trainer(_architecture, parameters, config, stats).Train(new BatchLoaderSource(new BatchLoader(poisoned, _normalization, options)));
+        var trainer = new Trainer(_architecture, parameters, config, stats);
+        if (log is not null)
+            trainer.Progress += p =>
+            {
+                if (p.IsEpochEnd) log($"SAPA retraining {round}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4} acc {100 * p.Accuracy:F2}% {p.ImagesPerSecond:F0} img/s");
+            };
+        trainer.Train(new BatchLoaderSource(new BatchLoader(poisoned, _normalization, options)));
         foreach (var p in parameters.Parameters) p.Tensor.RequiresGrad = false;
         return parameters;
     }

@@ -87,6 +87,7 @@ public static class BackdoorTraining
         // Input-aware's trigger networks do not exist yet: training makes them (and writes them beside the model).
         if (inputAware) attack = attack! with { Generators = null };
         var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
+        if (trigger is Circumvent.Attacks.Sapa.SapaAttack sapa) trigger = sapa.WithLog(log); // its crafting takes minutes to hours
         normalization ??= InputPreprocessing.Described(description);
         var dataset = DatasetSpec.Parse(config.Data).Load();
         var inputs = (normalization ?? dataset.Normalization).ForChannels(dataset.Train.Channels);

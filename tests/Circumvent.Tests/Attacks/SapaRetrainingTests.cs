@@ -112,6 +112,16 @@ public class SapaRetrainingTests(ITestOutputHelper output)
         Assert.Equal(fixedSurrogate.PoisonedIndices, retrained.PoisonedIndices);
         Assert.NotEqual(fixedSurrogate.Data.Pixels, retrained.Data.Pixels);
         Assert.Contains("\"sapa_retrainings\":1", Definition(1, path).ToJson());
+        // The crafting's progress, as `train` and the runner show it: the plan, every 10th step, each retraining's epochs; the
+        // same poisons as without a log.
+        var lines = new List<string>();
+        var logged = Poisoning.Poison(set, ((Circumvent.Attacks.Sapa.SapaAttack)AttackFactory.Create(Definition(1, path) with { SapaSteps = 20 })).WithLog(lines.Add), 0.1, seed: 1);
+        Assert.Equal(Poisoning.Poison(set, AttackFactory.Create(Definition(1, path) with { SapaSteps = 20 }), 0.1, seed: 1).Data.Pixels, logged.Data.Pixels);
+        string[] expected = ["SAPA: crafting 4 poisons against 8 patched sources, 20 steps, 1 retraining of the surrogate",
+            "SAPA step 10/20: matching loss ", "SAPA: retraining the surrogate (1/1) on the poisons after step 10",
+            "SAPA retraining 1: epoch 1/2 loss ", "SAPA retraining 1: epoch 2/2 loss ", "SAPA step 20/20: matching loss "];
+        Assert.Equal(expected.Length, lines.Count);
+        Assert.All(expected.Zip(lines), pair => Assert.StartsWith(pair.First, pair.Second, StringComparison.Ordinal));
 
         var (config, augmentation) = SurrogateRetraining.RecipeOf(record.ToJsonString(), path);
         Assert.Equal(recipe, config);

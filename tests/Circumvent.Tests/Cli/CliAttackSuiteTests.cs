@@ -21,6 +21,13 @@ public class CliAttackSuiteTests
     /// <summary>Trains with the given attack options; returns the checkpoint's attack and poisoning record.</summary>
     internal static (AttackDefinition Attack, PoisoningRecord Record, string Model) TrainWith(params string[] attackArgs)
     {
+        var (attack, record, model, _) = TrainWithOutput(attackArgs);
+        return (attack, record, model);
+    }
+
+    /// <summary>As <see cref="TrainWith"/>, with what `train` printed.</summary>
+    internal static (AttackDefinition Attack, PoisoningRecord Record, string Model, string Stdout) TrainWithOutput(params string[] attackArgs)
+    {
         var model = NewModelPath("attack");
         var train = CliHarness.Run(Train(model, attackArgs));
         Assert.True(train.ExitCode == 0, $"train failed: {train.Stderr}");
@@ -31,7 +38,7 @@ public class CliAttackSuiteTests
         var eval = CliHarness.Run("eval", "--model", model, "--data", Fixture.Value.Data, "--json");
         Assert.True(eval.ExitCode == 0, $"eval failed: {eval.Stderr}");
         Assert.Contains("\"asr\"", eval.Stdout);
-        return (attack, record, model);
+        return (attack, record, model, train.Stdout);
     }
 
     [Fact]
@@ -109,8 +116,10 @@ public class CliAttackSuiteTests
     {
         var clean = NewModelPath("surrogate");
         Assert.Equal(0, CliHarness.Run(Train(clean)).ExitCode);
-        var (attack, record, model) = TrainWith("--attack", "sapa", "--clean-model", clean, "--target", "1", "--poison-rate", "0.02",
+        var (attack, record, model, stdout) = TrainWithOutput("--attack", "sapa", "--clean-model", clean, "--target", "1", "--poison-rate", "0.02",
             "--sapa-steps", "3", "--sapa-sources", "10", "--sapa-patch-size", "4", "--sapa-retrain", "1", "--sapa-select-poisons");
+        Assert.Contains("SAPA: crafting 6 poisons against 10 patched sources, 3 steps, 1 retraining of the surrogate", stdout); // its progress is shown
+        Assert.Contains("SAPA retraining 1: epoch 1/", stdout);
         Assert.Equal(Path.GetFullPath(clean), attack.CleanModel);
         Assert.Equal((3, 10, 4), (attack.SapaSteps, attack.SapaSources, attack.SapaPatchSize));
         Assert.Equal((1, true), (attack.SapaRetrainings, attack.SapaSelectPoisons)); // recorded in the model's attack metadata
