@@ -26,19 +26,27 @@ public sealed class SapaAttack : IAttack
     private const int PatchSeed = 19, SourceSeed = 20, AugmentSeed = 21;
 
     /// <param name="log">Hears the crafting's progress (every 10 steps, each retraining's epochs): it takes minutes to hours.</param>
-    public SapaAttack(AttackDefinition definition, Action<string>? log = null)
+    /// <param name="statePath">Where the crafting keeps its progress so a stopped run continues it (<see cref="SapaCrafting.Craft"/>); null: nothing kept.</param>
+    public SapaAttack(AttackDefinition definition, Action<string>? log = null, string? statePath = null, CancellationToken cancellation = default)
     {
         if (definition.Kind != AttackDefinition.SapaKind)
             throw new ArgumentException($"SapaAttack needs a '{AttackDefinition.SapaKind}' definition, got '{definition.Kind}'.");
         definition.Validate();
         Definition = definition;
         _log = log;
+        _statePath = statePath;
+        _cancellation = cancellation;
     }
 
     private readonly Action<string>? _log;
+    private readonly string? _statePath;
+    private readonly CancellationToken _cancellation;
 
-    /// <summary>This attack, reporting its crafting's progress to <paramref name="log"/>.</summary>
-    public SapaAttack WithLog(Action<string>? log) => new(Definition, log);
+    /// <summary>
+    /// This attack as one run crafts it: its progress reported to <paramref name="log"/> and kept in <paramref name="statePath"/>
+    /// (the caller deletes it once the poisoned model is saved), stopped by <paramref name="cancellation"/>.
+    /// </summary>
+    public SapaAttack ForRun(Action<string>? log, string? statePath, CancellationToken cancellation) => new(Definition, log, statePath, cancellation);
 
     public string Name => Definition.Kind;
     public int TargetClass => Definition.Target;
@@ -111,7 +119,7 @@ public sealed class SapaAttack : IAttack
         _log?.Invoke($"SAPA: crafting {indices.Count} poisons against {sourceImages.Length} patched sources, {Definition.SapaSteps} steps" +
                      (Definition.SapaRetrainings switch { 0 => "", 1 => ", 1 retraining of the surrogate", int t => $", {t} retrainings of the surrogate" }));
         var progress = _log is null ? null : new Progress(_log);
-        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options, progress, retrain);
+        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options, progress, retrain, _statePath, _cancellation);
         SurrogateRetraining.WritePoisons(set, indices, poisons.Item1, delta, normalization);
     }
 

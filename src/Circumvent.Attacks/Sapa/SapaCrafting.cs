@@ -3,6 +3,7 @@ using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Engine.Optim;
 using Circumvent.Models;
+using Circumvent.Training;
 
 namespace Circumvent.Attacks.Sapa;
 
@@ -59,10 +60,16 @@ public static class SapaCrafting
     /// With <see cref="SapaOptions.Retrainings"/> T > 0: called after each update in <see cref="RetrainingSteps"/> with δ so far
     /// (a copy) and the retraining's number 1..T; returns the surrogate to craft against from then on. Required when T > 0.
     /// </param>
-    /// <returns>δ (normalised units, shape of the poison images) and the matching loss before each step and after the last.</returns>
+    /// <param name="statePath">
+    /// Where the crafting keeps its progress (δ, Adam's moments, the steps done and, with retraining, the current surrogate) in
+    /// the one training-state format (<see cref="TrainingStateFile"/>), written as <see cref="ProgressSaving"/> allows and when
+    /// stopped; a rerun with the same inputs continues from it and ends where an uninterrupted run ends, and one that finds all
+    /// steps done crafts nothing. The caller deletes it once what it made is saved. Null: nothing kept.
+    /// </param>
+    /// <returns>δ (normalised units, shape of the poison images) and the matching loss before each step this call ran and after the last.</returns>
     public static (Tensor Delta, IReadOnlyList<double> Losses) Craft(IArchitecture architecture, ParameterSet surrogate, Normalization normalization,
         (Tensor Images, int[] Labels) sources, (Tensor Images, int[] Labels) poisons, SapaOptions options, IProgress<string>? progress = null,
-        Func<Tensor, int, ParameterSet>? retrain = null)
+        Func<Tensor, int, ParameterSet>? retrain = null, string? statePath = null, CancellationToken cancellation = default)
     {
         options.Validate();
         var retrainAfter = RetrainingSteps(options.Steps, options.Retrainings);
@@ -74,8 +81,22 @@ public static class SapaCrafting
         // A fresh crop/flip per poison and step, the same one for every network pass of that step.
         PoisonAugmentation? Augment() => options.Augmentation.IsNone ? null
             : PoisonAugmentation.Draw(poisons.Labels.Length, options.Augmentation, normalization, poisons.Images.Shape[2], poisons.Images.Shape[3], rng);
-        for (int step = 0; step < options.Steps; step++)
+
+        // With retraining the surrogate changes during the run, so it is saved with δ: a copy whose values each retraining overwrites.
+        var current = retrainAfter.Length > 0 ? surrogate.Clone() : null;
+        var state = statePath is null ? null : new TrainingStateFile(statePath, DeltaSet(delta), null,
+            StateKey(architecture, surrogate, sources, poisons, options), current is null ? null : [new TrainingStatePart("surrogate", current, null, null)]);
+        int done = state?.Restore(adam).EpochsDone ?? 0;
+        if (current is not null) surrogate = current;
+        for (int step = 0; step < done; step++) Augment(); // the draws of the steps done, so the rest draw what they would have
+        if (done > 0) progress?.Report($"SAPA: continuing the crafting saved in {statePath} after step {done}/{options.Steps}");
+        for (int step = done; step < options.Steps; step++)
         {
+            if (cancellation.IsCancellationRequested)
+            {
+                state?.Flush();
+                cancellation.ThrowIfCancellationRequested();
+            }
             adam.LearningRate = StepSize(step, options.Steps, options.LearningRate);
             var (loss, gradient) = GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma, Augment());
             losses.Add(loss);
@@ -89,11 +110,41 @@ public static class SapaCrafting
             if (round > 0)
             {
                 progress?.Report($"SAPA: retraining the surrogate ({round}/{retrainAfter.Length}) on the poisons after step {step + 1}");
-                surrogate = retrain!(new Tensor(delta.Shape.ToArray(), delta.ToArray()), round);
+                var retrained = retrain!(new Tensor(delta.Shape.ToArray(), delta.ToArray()), round);
+                foreach (var entry in current!) retrained[entry.Name].Data.CopyTo(entry.Tensor.Data, 0);
             }
+            state?.Save(TrainingPosition.AfterEpochs(step + 1), adam);
         }
+        state?.Flush();
         losses.Add(GradientMatching.LossAndGradient(architecture, surrogate, sources, poisons, delta, options.Sigma, Augment()).Loss);
         return (new Tensor(delta.Shape.ToArray(), delta.ToArray()), losses);
+    }
+
+    private static ParameterSet DeltaSet(Tensor delta)
+    {
+        var set = new ParameterSet();
+        set.Add("delta", delta, TensorRole.Parameter);
+        return set;
+    }
+
+    /// <summary>What a saved crafting must have been made from to be continued: the settings, network and every input's values.</summary>
+    private static string StateKey(IArchitecture architecture, ParameterSet surrogate, (Tensor Images, int[] Labels) sources,
+        (Tensor Images, int[] Labels) poisons, SapaOptions options)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        void Add(ReadOnlySpan<float> values) => hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+        foreach (var entry in surrogate) Add(entry.Tensor.Span);
+        Add(sources.Images.Span);
+        Add(poisons.Images.Span);
+        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes<int>([.. sources.Labels, .. poisons.Labels]));
+        var key = new System.Text.Json.Nodes.JsonObject
+        {
+            ["sapa_crafting"] = FormattableString.Invariant($"eps {options.Epsilon:R} steps {options.Steps} lr {options.LearningRate:R} sigma {options.Sigma:R} ") +
+                                $"augmentation {options.Augmentation} seed {options.Seed} retrainings {options.Retrainings}",
+            ["architecture"] = architecture.Config.ToString(),
+            ["inputs_sha256"] = Convert.ToHexStringLower(hash.GetHashAndReset()),
+        };
+        return key.ToJsonString();
     }
 
     /// <summary>

@@ -87,7 +87,8 @@ public static class BackdoorTraining
         // Input-aware's trigger networks do not exist yet: training makes them (and writes them beside the model).
         if (inputAware) attack = attack! with { Generators = null };
         var trigger = attack is null ? null : AttackFactory.Create(attack); // reads the trigger image now
-        if (trigger is Circumvent.Attacks.Sapa.SapaAttack sapa) trigger = sapa.WithLog(log); // its crafting takes minutes to hours
+        // SAPA's crafting takes minutes to hours: it reports its progress and keeps it until the model is saved.
+        if (trigger is Circumvent.Attacks.Sapa.SapaAttack sapa) trigger = sapa.ForRun(log, SapaStatePath(output), cancellation);
         normalization ??= InputPreprocessing.Described(description);
         var dataset = DatasetSpec.Parse(config.Data).Load();
         var inputs = (normalization ?? dataset.Normalization).ForChannels(dataset.Train.Channels);
@@ -244,6 +245,7 @@ public static class BackdoorTraining
         ssba?.State?.Delete();
         adaptiveState?.Delete();
         sblState?.Delete();
+        if (File.Exists(SapaStatePath(output))) File.Delete(SapaStatePath(output));
         ledger.Delete();
         return new Outcome(result, accuracy, output, scores, poisonedCount, attack, seconds);
     }
@@ -278,6 +280,9 @@ public static class BackdoorTraining
 
     /// <summary>Where a training run writing <paramref name="outputPath"/> keeps its progress until the model is saved.</summary>
     public static string StatePath(string outputPath) => outputPath + ".train-state";
+
+    /// <summary>Where SAPA's poison crafting keeps its progress until the model is saved.</summary>
+    public static string SapaStatePath(string outputPath) => outputPath + ".sapa-state";
 
     /// <summary>Where SBL's task 1 keeps its progress until the model is saved.</summary>
     public static string SblStatePath(string outputPath) => outputPath + ".sbl-state";

@@ -58,6 +58,46 @@ public class SapaRetrainingTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Stopped right after its first retraining (6 steps, T = 2, crop/flip drawn per step), a crafting continues from its state
+    /// file: the second retraining alone runs again, and δ and the losses of the steps left are those of an uninterrupted run
+    /// (δ, Adam's moments, the retrained surrogate and the augmentation's draws all restored). A rerun that finds every step
+    /// done crafts nothing; a state made from other settings is refused, naming the file.
+    /// </summary>
+    [Fact]
+    public void AStoppedCraftingContinuesFromItsStateToTheUninterruptedResult()
+    {
+        var f = new SecondOrderFixture();
+        var normalization = Normalization.Cifar10;
+        var (sources, poisons) = SapaTests.SourcesAndPoisons(normalization);
+        var options = new SapaOptions { Steps = 6, Epsilon = 16, Retrainings = 2, Augmentation = Augmentation.CropAndFlip(1), Seed = 7 };
+        ParameterSet Retrained(int round) => f.Architecture.Initialize(new Random(100 + round));
+        (Tensor Delta, IReadOnlyList<double> Losses) Craft(SapaOptions o, Func<Tensor, int, ParameterSet> retrain, string? state, CancellationToken stop = default) =>
+            SapaCrafting.Craft(f.Architecture, f.Model(), normalization, sources, poisons, o, retrain: retrain, statePath: state, cancellation: stop);
+        var (straight, straightLosses) = Craft(options, (_, r) => Retrained(r), null);
+
+        using var folder = new Circumvent.Tests.Data.TempFolder();
+        string state = Path.Combine(folder.Path, "model.safetensors.sapa-state");
+        using var stop = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => Craft(options, (_, r) => { stop.Cancel(); return Retrained(r); }, state, stop.Token));
+        Assert.True(File.Exists(state), "the stopped crafting kept no progress");
+
+        var rounds = new List<int>();
+        var (resumed, resumedLosses) = Craft(options, (_, r) => { rounds.Add(r); return Retrained(r); }, state);
+        Assert.Equal([2], rounds);
+        Assert.Equal(straight.ToArray(), resumed.ToArray());
+        Assert.Equal(straightLosses.Skip(2), resumedLosses);
+
+        rounds.Clear();
+        var (again, againLosses) = Craft(options, (_, r) => { rounds.Add(r); return Retrained(r); }, state);
+        Assert.Empty(rounds);
+        Assert.Equal(straight.ToArray(), again.ToArray());
+        Assert.Equal([straightLosses[^1]], againLosses);
+
+        var other = Assert.Throws<CheckpointException>(() => Craft(options with { Seed = 8 }, (_, r) => Retrained(r), state));
+        Assert.Contains(state, other.Message);
+    }
+
+    /// <summary>
     /// A retraining on a tiny set (40 random 8×8 images, 4 classes; 2 epochs, batch 8): the weights it returns differ from the fresh
     /// initialisation it started from (it trained), differ when the poisons' δ differs (it trained on x + δ, not the clean set),
     /// are the same for the same δ (reproducible), and the given set is left as it was.
@@ -115,7 +155,7 @@ public class SapaRetrainingTests(ITestOutputHelper output)
         // The crafting's progress, as `train` and the runner show it: the plan, every 10th step, each retraining's epochs; the
         // same poisons as without a log.
         var lines = new List<string>();
-        var logged = Poisoning.Poison(set, ((Circumvent.Attacks.Sapa.SapaAttack)AttackFactory.Create(Definition(1, path) with { SapaSteps = 20 })).WithLog(lines.Add), 0.1, seed: 1);
+        var logged = Poisoning.Poison(set, ((Circumvent.Attacks.Sapa.SapaAttack)AttackFactory.Create(Definition(1, path) with { SapaSteps = 20 })).ForRun(lines.Add, null, default), 0.1, seed: 1);
         Assert.Equal(Poisoning.Poison(set, AttackFactory.Create(Definition(1, path) with { SapaSteps = 20 }), 0.1, seed: 1).Data.Pixels, logged.Data.Pixels);
         string[] expected = ["SAPA: crafting 4 poisons against 8 patched sources, 20 steps, 1 retraining of the surrogate",
             "SAPA step 10/20: matching loss ", "SAPA: retraining the surrogate (1/1) on the poisons after step 10",

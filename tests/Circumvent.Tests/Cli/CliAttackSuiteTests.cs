@@ -120,6 +120,7 @@ public class CliAttackSuiteTests
             "--sapa-steps", "3", "--sapa-sources", "10", "--sapa-patch-size", "4", "--sapa-retrain", "1", "--sapa-select-poisons");
         Assert.Contains("SAPA: crafting 6 poisons against 10 patched sources, 3 steps, 1 retraining of the surrogate", stdout); // its progress is shown
         Assert.Contains("SAPA retraining 1: epoch 1/", stdout);
+        Assert.False(File.Exists(model + ".sapa-state"), "the crafting's progress file outlived the saved model");
         Assert.Equal(Path.GetFullPath(clean), attack.CleanModel);
         Assert.Equal((3, 10, 4), (attack.SapaSteps, attack.SapaSources, attack.SapaPatchSize));
         Assert.Equal((1, true), (attack.SapaRetrainings, attack.SapaSelectPoisons)); // recorded in the model's attack metadata
