@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
 using Circumvent.Data;
 using Circumvent.Data.Loading;
 using Circumvent.Engine;
@@ -131,13 +134,13 @@ public static class SapaCrafting
     private static string StateKey(IArchitecture architecture, ParameterSet surrogate, (Tensor Images, int[] Labels) sources,
         (Tensor Images, int[] Labels) poisons, SapaOptions options)
     {
-        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        void Add(ReadOnlySpan<float> values) => hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void Add(ReadOnlySpan<float> values) => hash.AppendData(MemoryMarshal.AsBytes(values));
         foreach (var entry in surrogate) Add(entry.Tensor.Span);
         Add(sources.Images.Span);
         Add(poisons.Images.Span);
-        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes<int>([.. sources.Labels, .. poisons.Labels]));
-        var key = new System.Text.Json.Nodes.JsonObject
+        hash.AppendData(MemoryMarshal.AsBytes<int>([.. sources.Labels, .. poisons.Labels]));
+        var key = new JsonObject
         {
             ["sapa_crafting"] = FormattableString.Invariant($"eps {options.Epsilon:R} steps {options.Steps} lr {options.LearningRate:R} sigma {options.Sigma:R} ") +
                                 $"augmentation {options.Augmentation} seed {options.Seed} retrainings {options.Retrainings}",
