@@ -78,6 +78,31 @@ public sealed class PamDefense(PamOptions options) : IDefense
                 PurificationSteps.Progress(unit, observer), input.Cancellation, checkpoint).ToTensors()));
         }
 
+        // BTI's round r: the feature mask on the current model, then the generator step from the last generator (towards t̂
+        // from round 2); after round 1, t̂ (recomputed on a resumed run: it depends on round 1's generator and the seed alone).
+        (GeneratorState Generator, int? Target) TrainGenerator(int r, ParameterSet start, GeneratorState from, int? towards)
+        {
+            var maskUnit = new DefenseUnit(r, "feature-mask", UnitKind.Tensors);
+            var mask = FeatureMaskStep.Result.FromTensors(run.Tensors(maskUnit, checkpoint => FeatureMaskStep.Run(features!, start, input.Clean,
+                input.Normalization, augmentation, batch, bti!, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiMask),
+                PurificationSteps.Progress(maskUnit, observer), input.Cancellation, checkpoint).ToTensors()), start);
+
+            var generatorUnit = new DefenseUnit(r, "generator", UnitKind.Tensors);
+            var trained = GeneratorState.FromTensors(run.Tensors(generatorUnit, checkpoint =>
+            {
+                var (state, share) = BackdoorGenerator.Step(features!, mask.Classifier, unet!, from, mask.Mask, towards, input.Clean, input.Normalization,
+                    augmentation, batch, bti!, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiGenerator), PurificationSteps.Progress(generatorUnit, observer),
+                    input.Cancellation, checkpoint);
+                observer?.Progress(generatorUnit, $"round {r}: {share:P0} of the generator's batches were pulled back to the image (MSE above the bounds)");
+                return state.ToTensors();
+            }));
+            if (r != 1) return (trained, towards);
+            var (detected, counts) = BackdoorGenerator.DetectTarget(input.Architecture, start, unet!, trained.Weights, input.Clean, input.Normalization,
+                augmentation, batch, bti!.TargetNoise, UnitSeeds.For(input.Seed, 1, UnitSeeds.BtiTarget));
+            observer?.Progress(generatorUnit, $"target class t̂ = {detected} (predictions on G(x + noise) per class: {string.Join(", ", counts)})");
+            return (trained, detected);
+        }
+
         var model = input.Parameters;
         BackdoorScores? after = before;
         int? target = null;
@@ -86,36 +111,7 @@ public sealed class PamDefense(PamOptions options) : IDefense
             var objective = input.Objective;
             if (bti is not null)
             {
-                int r = round;
-                if (bti.TrainsGeneratorIn(r))
-                {
-                    var maskUnit = new DefenseUnit(r, "feature-mask", UnitKind.Tensors);
-                    var start = model;
-                    var mask = FeatureMaskStep.Result.FromTensors(run.Tensors(maskUnit, checkpoint => FeatureMaskStep.Run(features!, start, input.Clean,
-                        input.Normalization, augmentation, batch, bti, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiMask),
-                        PurificationSteps.Progress(maskUnit, observer), input.Cancellation, checkpoint).ToTensors()), start);
-
-                    var generatorUnit = new DefenseUnit(r, "generator", UnitKind.Tensors);
-                    var from = generator!;
-                    int? towards = target;
-                    generator = GeneratorState.FromTensors(run.Tensors(generatorUnit, checkpoint =>
-                    {
-                        var (state, share) = BackdoorGenerator.Step(features!, mask.Classifier, unet!, from, mask.Mask, towards, input.Clean, input.Normalization,
-                            augmentation, batch, bti, UnitSeeds.For(input.Seed, r, UnitSeeds.BtiGenerator), PurificationSteps.Progress(generatorUnit, observer),
-                            input.Cancellation, checkpoint);
-                        observer?.Progress(generatorUnit, $"round {r}: {share:P0} of the generator's batches were pulled back to the image (MSE above the bounds)");
-                        return state.ToTensors();
-                    }));
-
-                    if (round == 1)
-                    {
-                        // Recomputed on a resumed run: it depends on the round-1 generator and the seed alone.
-                        var (detected, counts) = BackdoorGenerator.DetectTarget(input.Architecture, model, unet!, generator.Weights, input.Clean, input.Normalization,
-                            augmentation, batch, bti.TargetNoise, UnitSeeds.For(input.Seed, 1, UnitSeeds.BtiTarget));
-                        target = detected;
-                        observer?.Progress(generatorUnit, $"target class t̂ = {detected} (predictions on G(x + noise) per class: {string.Join(", ", counts)})");
-                    }
-                }
+                if (bti.TrainsGeneratorIn(round)) (generator, target) = TrainGenerator(round, model, generator!, target);
                 objective = new SyntheticBackdoorBatches(objective, unet!, generator!.Weights, bti, UnitSeeds.For(input.Seed, round, UnitSeeds.BtiBatches));
             }
 
