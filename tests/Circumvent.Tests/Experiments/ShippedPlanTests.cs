@@ -67,7 +67,7 @@ public class ShippedPlanTests
         // The clean encoder is made by the user (pretrain --method simclr), so its absence is allowed when only the grid is read.
         var plan = PlanReader.Read(Path.Combine(ExperimentsDir(), "self-supervised.json"), requireMadeInputs: false);
         var encoder = plan.Encoder!;
-        Assert.EndsWith(Path.Combine("experiments", "models", "simclr-resnet18-w0.25-e45.safetensors"), encoder.Clean.File);
+        Assert.EndsWith(Path.Combine("experiments", "models", "simclr-resnet18-w0.25-e70.safetensors"), encoder.Clean.File);
         Assert.Equal(["gtsrb", "cifar10"], encoder.Downstreams.Select(d => d.Name));
         Assert.Equal(Circumvent.Models.ProbeKind.Mlp, Assert.Single(encoder.Probe.Kinds));
         var attacks = plan.Attacks.Select(a => a.Encoder!).ToList();
