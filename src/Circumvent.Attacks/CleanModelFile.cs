@@ -7,8 +7,11 @@ namespace Circumvent.Attacks;
 /// <summary>The clean (surrogate) model an attack crafts its poisons against (`--clean-model`): LC's PGD, SAPA's gradient matching.</summary>
 internal static class CleanModelFile
 {
-    /// <summary>Loads <see cref="AttackDefinition.CleanModel"/>, checked against the training set's image shape and classes.</summary>
-    public static (IArchitecture Arch, ParameterSet Parameters, Normalization Normalization) Load(AttackDefinition definition, ImageDataset set, string purpose)
+    /// <summary>
+    /// Loads <see cref="AttackDefinition.CleanModel"/>, checked against the training set's image shape and classes, with its
+    /// training record (config and augmentation, JSON; null when the file has none).
+    /// </summary>
+    public static (IArchitecture Arch, ParameterSet Parameters, Normalization Normalization, string? TrainingJson) Load(AttackDefinition definition, ImageDataset set, string purpose)
     {
         string path = definition.CleanModel
             ?? throw new ArgumentException($"The {definition.Kind} attack needs --clean-model PATH to poison a training set ({purpose}).");
@@ -23,9 +26,6 @@ internal static class CleanModelFile
         var normalization = checkpoint.NormalizationMean is { } mean
             ? new Normalization(mean, checkpoint.NormalizationStd!)
             : Normalization.Identity(set.Channels);
-        return (Architectures.Create(a), checkpoint.Parameters, normalization);
+        return (Architectures.Create(a), checkpoint.Parameters, normalization, checkpoint.TrainingJson);
     }
-
-    /// <summary>The training record (config and augmentation, JSON) of the <see cref="Load"/>ed file, or null when it has none.</summary>
-    public static string? TrainingJson(AttackDefinition definition) => ModelCheckpoint.Load(definition.CleanModel!).TrainingJson;
 }

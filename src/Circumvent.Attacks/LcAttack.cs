@@ -24,7 +24,7 @@ public sealed class LcAttack(AttackDefinition definition) : AdditiveAttack(defin
     /// <summary>PGD against the clean model, then the corner trigger.</summary>
     public override void PoisonTrainingImages(ImageDataset set, IReadOnlyList<int> indices)
     {
-        var (arch, parameters, normalization) = CleanModelFile.Load(Definition, set, "PGD runs against it");
+        var (arch, parameters, normalization, _) = CleanModelFile.Load(Definition, set, "PGD runs against it");
         ProjectedGradientDescent.PerturbInPlace(arch, parameters, normalization, set, indices,
             Definition.PgdEpsilon, Definition.PgdStepSize, Definition.PgdSteps);
         foreach (int i in indices) ApplyTrigger(set.Image(i), set.Channels, set.Height, set.Width);

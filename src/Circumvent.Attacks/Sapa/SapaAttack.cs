@@ -86,7 +86,7 @@ public sealed class SapaAttack : IAttack
     public int[] ChoosePoisons(ImageDataset set, int[] candidates, int count, int seed)
     {
         if (!Definition.SapaSelectPoisons) return Poisoning.RandomChoice(candidates, count, seed);
-        var (arch, surrogate, normalization) = CleanModelFile.Load(Definition, set, "its poisons are chosen by their gradient on it");
+        var (arch, surrogate, normalization, _) = CleanModelFile.Load(Definition, set, "its poisons are chosen by their gradient on it");
         var images = Normalised([.. candidates.Select(i => set.Image(i).ToArray())], set, normalization);
         var norms = GradientNormSelection.PerImage(arch, surrogate, images, [.. candidates.Select(i => set.Labels[i])]);
         return Array.ConvertAll(GradientNormSelection.Largest(norms, count), k => candidates[k]);
@@ -96,7 +96,7 @@ public sealed class SapaAttack : IAttack
     public void PoisonTrainingImages(ImageDataset set, IReadOnlyList<int> indices)
     {
         if (indices.Count == 0) return;
-        var (arch, surrogate, normalization) = CleanModelFile.Load(Definition, set, "its poisons are matched on it");
+        var (arch, surrogate, normalization, trainingJson) = CleanModelFile.Load(Definition, set, "its poisons are matched on it");
         var others = Enumerable.Range(0, set.Count).Where(i => set.Labels[i] != TargetClass).ToArray();
         if (others.Length == 0) throw new ArgumentException($"SAPA needs images outside target class {TargetClass} as sources.");
         var picked = Subsets.RandomIndices(others.Length, Math.Min(Definition.SapaSources, others.Length), SourceSeed);
@@ -112,21 +112,14 @@ public sealed class SapaAttack : IAttack
         Func<Tensor, int, ParameterSet>? retrain = null;
         if (Definition.SapaRetrainings > 0)
         {
-            var (recipe, augmentation) = SurrogateRetraining.RecipeOf(CleanModelFile.TrainingJson(Definition), Definition.CleanModel!);
+            var (recipe, augmentation) = SurrogateRetraining.RecipeOf(trainingJson, Definition.CleanModel!);
             var retraining = new SurrogateRetraining(arch, recipe, augmentation, normalization);
             retrain = (d, round) => retraining.Train(set, indices, poisons.Item1, d, round, _log);
         }
         _log?.Invoke($"SAPA: crafting {indices.Count} poisons against {sourceImages.Length} patched sources, {Definition.SapaSteps} steps" +
                      (Definition.SapaRetrainings switch { 0 => "", 1 => ", 1 retraining of the surrogate", int t => $", {t} retrainings of the surrogate" }));
-        var progress = _log is null ? null : new Progress(_log);
-        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options, progress, retrain, _statePath, _cancellation);
+        var (delta, _) = SapaCrafting.Craft(arch, surrogate, normalization, sources, poisons, Options, _log, retrain, _statePath, _cancellation);
         SurrogateRetraining.WritePoisons(set, indices, poisons.Item1, delta, normalization);
-    }
-
-    // Reports on the calling thread (System.Progress would post to the thread pool, out of order).
-    private sealed class Progress(Action<string> log) : IProgress<string>
-    {
-        public void Report(string value) => log(value);
     }
 
     // (N, C, H, W) normalised as the surrogate saw its training data.

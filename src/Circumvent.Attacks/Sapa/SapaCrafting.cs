@@ -59,6 +59,7 @@ public sealed record SapaOptions
 /// </summary>
 public static class SapaCrafting
 {
+    /// <param name="log">Hears the crafting's progress: every 10th step's matching loss, each retraining, a resumed start.</param>
     /// <param name="retrain">
     /// With <see cref="SapaOptions.Retrainings"/> T > 0: called after each update in <see cref="RetrainingSteps"/> with δ so far
     /// (a copy) and the retraining's number 1..T; returns the surrogate to craft against from then on. Required when T > 0.
@@ -71,7 +72,7 @@ public static class SapaCrafting
     /// </param>
     /// <returns>δ (normalised units, shape of the poison images) and the matching loss before each step this call ran and after the last.</returns>
     public static (Tensor Delta, IReadOnlyList<double> Losses) Craft(IArchitecture architecture, ParameterSet surrogate, Normalization normalization,
-        (Tensor Images, int[] Labels) sources, (Tensor Images, int[] Labels) poisons, SapaOptions options, IProgress<string>? progress = null,
+        (Tensor Images, int[] Labels) sources, (Tensor Images, int[] Labels) poisons, SapaOptions options, Action<string>? log = null,
         Func<Tensor, int, ParameterSet>? retrain = null, string? statePath = null, CancellationToken cancellation = default)
     {
         options.Validate();
@@ -92,7 +93,7 @@ public static class SapaCrafting
         int done = state?.Restore(adam).EpochsDone ?? 0;
         if (current is not null) surrogate = current;
         for (int step = 0; step < done; step++) Augment(); // the draws of the steps done, so the rest draw what they would have
-        if (done > 0) progress?.Report($"SAPA: continuing the crafting saved in {statePath} after step {done}/{options.Steps}");
+        if (done > 0) log?.Invoke($"SAPA: continuing the crafting saved in {statePath} after step {done}/{options.Steps}");
         for (int step = done; step < options.Steps; step++)
         {
             if (cancellation.IsCancellationRequested)
@@ -108,11 +109,11 @@ public static class SapaCrafting
             adam.Step();
             adam.ZeroGrad();
             Project(delta, poisons.Images, normalization, options.Epsilon);
-            if ((step + 1) % 10 == 0) progress?.Report($"SAPA step {step + 1}/{options.Steps}: matching loss {loss:F4}");
+            if ((step + 1) % 10 == 0) log?.Invoke($"SAPA step {step + 1}/{options.Steps}: matching loss {loss:F4}");
             int round = Array.IndexOf(retrainAfter, step + 1) + 1;
             if (round > 0)
             {
-                progress?.Report($"SAPA: retraining the surrogate ({round}/{retrainAfter.Length}) on the poisons after step {step + 1}");
+                log?.Invoke($"SAPA: retraining the surrogate ({round}/{retrainAfter.Length}) on the poisons after step {step + 1}");
                 var retrained = retrain!(new Tensor(delta.Shape.ToArray(), delta.ToArray()), round);
                 foreach (var entry in current!) retrained[entry.Name].Data.CopyTo(entry.Tensor.Data, 0);
             }
