@@ -75,7 +75,7 @@ internal static class ExperimentCommand
     private static void ListCells(CliConsole console, ExperimentPlan plan, RunSettings settings)
     {
         var done = File.Exists(settings.ResultsPath)
-            ? ResultsFile.ReadAll([settings.ResultsPath]).Select(r => r["key"]!.GetValue<string>()).ToHashSet()
+            ? ResultsFile.ReadAll([settings.ResultsPath]).Select(ResultsFile.CellKey).ToHashSet()
             : [];
         var cells = Grid.Expand(plan).Where(settings.ShardOrAll.Contains).ToList();
         foreach (var cell in cells)

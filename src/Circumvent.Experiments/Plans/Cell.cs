@@ -54,7 +54,7 @@ public sealed record Cell(
         return config;
     }
 
-    public string CleanModelKey => Hash(CleanModelConfig());
+    public string CleanModelKey => Hash(Portable(CleanModelConfig()));
 
     /// <summary>An encoder cell's model: the clean encoder itself (attack none), or the clean encoder's config with the attack's.</summary>
     private JsonObject EncoderModelConfig() => Attack.Encoder!.Kind == EncoderAttack.None
@@ -102,11 +102,23 @@ public sealed record Cell(
         return config;
     }
 
-    public string ModelKey => Hash(ModelConfig());
-    public string Key => Hash(Config());
+    /// <summary>The plan's folder (see <see cref="PortablePaths"/>); empty: keys hash paths as they are.</summary>
+    public string PlanFolder { get; init; } = "";
+
+    /// <summary><paramref name="config"/> as keys hash it and results lines record it: paths relative to the plan's folder.</summary>
+    public JsonObject Portable(JsonObject config) => PlanFolder.Length == 0 ? config : PortablePaths.Of(config, PlanFolder)!.AsObject();
+
+    /// <summary>A file's path as keys write it (relative to the plan's folder).</summary>
+    public string PortablePath(string path) => PlanFolder.Length == 0 ? path : PortablePaths.Relative(path, PlanFolder);
+
+    public string ModelKey => Hash(Portable(ModelConfig()));
+    public string Key => Hash(Portable(Config()));
 
     /// <summary>Names the cell's run folder: cells that differ only in the retuning attack share the defence's finished units.</summary>
-    public string RunKey => Hash(DefenseConfig());
+    public string RunKey => Hash(Portable(DefenseConfig()));
+
+    /// <summary>An encoder cell's clean encoder in the cache (pre-trained by the plan's settings); equal to an unattacked cell's <see cref="ModelKey"/>.</summary>
+    public string CleanEncoderKey => Hash(Portable(Encoder!.Clean.Config()));
 
     /// <summary>"badnet 5% · tsc · seed 1" (plus dataset/architecture when the plan has several).</summary>
     public string Describe() => Encoder is not null
@@ -134,7 +146,7 @@ public static class Grid
                 double rate = a.Kind == EncoderAttack.Ctrl ? a.PoisonRate : 0;
                 foreach (var defense in plan.Defenses)
                     cells.Add(new Cell(cells.Count, dataset, encoder.Clean.Architecture, attack, rate, seed, defense, training, plan.CleanFraction,
-                        plan.CurvePoints, Encoder: encoder));
+                        plan.CurvePoints, Encoder: encoder) { PlanFolder = plan.Folder });
             }
             return cells;
         }
@@ -146,7 +158,8 @@ public static class Grid
         {
             var training = plan.Training with { Data = dataset, Architecture = architecture.Name, WidthMultiplier = architecture.Width, Seed = seed };
             foreach (var defense in plan.Defenses)
-                cells.Add(new Cell(cells.Count, dataset, architecture, attack, rate, seed, defense, training, plan.CleanFraction, plan.CurvePoints, plan.Retune, plan.Qra));
+                cells.Add(new Cell(cells.Count, dataset, architecture, attack, rate, seed, defense, training, plan.CleanFraction, plan.CurvePoints, plan.Retune, plan.Qra)
+                    { PlanFolder = plan.Folder });
         }
         return cells;
     }

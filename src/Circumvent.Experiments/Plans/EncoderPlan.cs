@@ -43,8 +43,6 @@ public sealed record CleanEncoderChoice(string? File, TrainingConfig? Pretrainin
         ? new JsonObject { ["file"] = File }
         : new JsonObject { ["simclr"] = JsonNode.Parse(Pretraining!.ToJson()) };
 
-    public string Key => Cell.Hash(Config());
-
     /// <summary>The encoder's network as far as the plan knows it (a file's is read when a cell runs).</summary>
     public ArchitectureChoice Architecture => Pretraining is { } p ? new ArchitectureChoice(p.Architecture, p.WidthMultiplier) : new ArchitectureChoice("encoder", 1);
 

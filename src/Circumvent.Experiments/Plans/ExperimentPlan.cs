@@ -15,6 +15,8 @@ namespace Circumvent.Experiments.Plans;
 public sealed record ExperimentPlan
 {
     public required string Name { get; init; }
+    /// <summary>The plan file's folder: relative paths in it were resolved against it, and cell keys write paths relative to it (<see cref="PortablePaths"/>).</summary>
+    public string Folder { get; init; } = "";
     /// <summary>KIND:PATH dataset specs (relative paths already resolved against the plan's folder).</summary>
     public required IReadOnlyList<string> Datasets { get; init; }
     public required IReadOnlyList<ArchitectureChoice> Architectures { get; init; }

@@ -76,6 +76,7 @@ public sealed partial class PlanReader
     /// <summary>The checks every plan gets once its fields are read.</summary>
     private ExperimentPlan Checked(ExperimentPlan plan)
     {
+        plan = plan with { Folder = _folder };
         if (!(plan.CleanFraction > 0 && plan.CleanFraction <= 1))
             throw Error("clean_fraction", $"must be in (0, 1], got {plan.CleanFraction}.");
         if (plan.CurvePoints is < 0 or 1) throw Error("curve_points", $"must be 0 (no curve figures) or at least 2, got {plan.CurvePoints}.");

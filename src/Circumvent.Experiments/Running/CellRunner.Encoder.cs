@@ -80,7 +80,7 @@ internal sealed partial class CellRunner
         line["rounds"] = stages["rounds"]!.DeepClone();
         line["curves"] = Curves(cell, folder, outcome);
         line["model"] = new JsonObject { ["key"] = cell.ModelKey, ["path"] = modelPath, ["training"] = training, ["made_by"] = modelCommand };
-        line["clean_encoder"] = new JsonObject { ["key"] = plan.Clean.Key, ["path"] = cleanPath, ["training"] = cleanTraining.DeepClone(), ["made_by"] = cleanCommand };
+        line["clean_encoder"] = new JsonObject { ["key"] = cell.CleanEncoderKey, ["path"] = cleanPath, ["training"] = cleanTraining.DeepClone(), ["made_by"] = cleanCommand };
         line["purify_command"] = PurifyCommand(cell, modelPath, scoredOn, probe, purifiedPath);
         return LineEnd(line, cell, clock, outcome);
     }
@@ -94,7 +94,7 @@ internal sealed partial class CellRunner
             if (!File.Exists(file)) throw new ArgumentException($"encoder.file '{file}' not found.");
             return (file, new JsonObject { ["given_file"] = true, ["sha256"] = Sha256Hex.OfFile(file) }, clean.Command(file));
         }
-        var (path, training) = Cached(cell, clean.Key, clean.Config(), recordInputs: false, "clean encoder", path =>
+        var (path, training) = Cached(cell, cell.CleanEncoderKey, clean.Config(), recordInputs: false, "clean encoder", path =>
         {
             var run = SimClrPretraining.Run(clean.Pretraining!, new SimClrPretraining.Settings(), path, cancellation, log: m => observer.Log(cell, m));
             observer.Log(cell, $"clean encoder: kNN {run.KnnAccuracy * 100:F2}% ({run.ComputeSeconds:F0} s)");

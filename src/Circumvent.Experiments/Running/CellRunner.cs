@@ -40,7 +40,8 @@ internal sealed partial class CellRunner(string outFolder, string cacheFolder, I
         Directory.CreateDirectory(folder);
         var defense = cell.Defense.Create();
         var request = new PurificationRequest(modelPath, cell.Dataset, Path.Combine(folder, "purified.safetensors"), ReportPath: null,
-            RunFolder: Path.Combine(folder, "purified.safetensors.run"), defense, cell.CleanFraction, cell.Seed, ResolveAttack: stored => stored,
+            RunFolder: Path.Combine(folder, "purified.safetensors.run"), defense, cell.CleanFraction, cell.Seed,
+            ResolveAttack: stored => Relocated(stored, cell.AttackDefinition, modelPath, cacheFolder),
             Retune: cell.Retune, QraCleanModel: cleanModelPath);
         var outcome = Purification.Run(request, new UnitLog(cell, observer), log: null, cancellation);
 
@@ -71,13 +72,40 @@ internal sealed partial class CellRunner(string outFolder, string cacheFolder, I
     /// <summary>The fields every results line ends with: the cell's config, its times and how much of the defence ran now.</summary>
     private static JsonObject LineEnd(JsonObject line, Cell cell, Stopwatch clock, Purification.Outcome outcome)
     {
-        line["config"] = cell.Config();
+        line["config"] = cell.Portable(cell.Config());
+        line["plan_folder"] = cell.PlanFolder;
         line["wall_time_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
         line["defense_compute_seconds"] = Math.Round(outcome.Result.ComputeSeconds, 3);
         line["units_run"] = outcome.Result.UnitsRun;
         line["units_resumed"] = outcome.Result.UnitsResumed;
         line["finished_at"] = DateTime.UtcNow.ToString("O");
         return line;
+    }
+
+    /// <summary>
+    /// The attack a cached model was trained with (stored in it), its files where they are now, so a plan and cache that moved
+    /// (see <see cref="PortablePaths"/>) measure ASR as before: the plan's own files (trigger image, clean model, a given
+    /// encoder) as the plan names them now, and files training wrote into the cache (input-aware networks beside the model, a
+    /// trained SSBA encoder in the cache's store), when missing where stored, found at the same place in the cache. Their
+    /// content stays guarded: plan files by <see cref="ModelInputs"/>, the SSBA encoder by its recorded SHA-256.
+    /// </summary>
+    internal static Circumvent.Attacks.AttackDefinition? Relocated(Circumvent.Attacks.AttackDefinition? stored, Circumvent.Attacks.AttackDefinition planned,
+        string modelPath, string cacheFolder)
+    {
+        if (stored is null) return null;
+        string? InStore(string? path)
+        {
+            if (path is null || File.Exists(path)) return path;
+            int at = path.Replace('\\', '/').LastIndexOf($"/{EncoderStoreFolder}/", StringComparison.Ordinal);
+            return at < 0 ? path : Path.Combine(cacheFolder, path[(at + 1)..]);
+        }
+        return stored with
+        {
+            TriggerImage = planned.TriggerImage ?? stored.TriggerImage,
+            CleanModel = planned.CleanModel ?? stored.CleanModel,
+            Encoder = planned.Encoder ?? InStore(stored.Encoder),
+            Generators = stored.Generators is { } g && !File.Exists(g) ? Circumvent.Attacks.InputAwareTraining.GeneratorsPath(modelPath) : stored.Generators,
+        };
     }
 
     /// <summary>The cache's folder of pre-trained input-aware mask networks, shared by every recipe that can use them.</summary>

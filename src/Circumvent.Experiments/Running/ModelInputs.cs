@@ -9,7 +9,8 @@ namespace Circumvent.Experiments.Running;
 /// <summary>
 /// The files a cached model was made from, by content. A model's cache key names its attack's files
 /// by path (a trigger image, LC's clean model, a given SSBA encoder), so a file changed in place would otherwise be served
-/// the model made from its old content. Each cache entry keeps <c>inputs.json</c> (path → SHA-256);
+/// the model made from its old content. Each cache entry keeps <c>inputs.json</c> (path → SHA-256; the path as cell keys write
+/// it, relative to the plan's folder, so a moved plan's entries still match);
 /// a run checks it before any work. The dataset is named by its folder and not hashed: 180 MB per
 /// run for a file set nobody edits in place is not worth it.
 /// </summary>
@@ -22,7 +23,7 @@ internal static class ModelInputs
     {
         var fingerprint = new JsonObject();
         foreach (var path in cell.InputFiles())
-            if (File.Exists(path)) fingerprint[path] = hash(path);
+            if (File.Exists(path)) fingerprint[cell.PortablePath(path)] = hash(path);
         return fingerprint;
     }
 
@@ -63,11 +64,15 @@ internal static class ModelInputs
                 string? current = now[path]?.GetValue<string>();
                 if (current != hash?.GetValue<string>())
                     throw new ArgumentException(
-                        $"cached model '{entry}' was made from '{path}' with SHA-256 {Short(hash)}, but that file is now {(current is null ? "missing" : Short(current))}; " +
+                        $"cached model '{entry}' was made from '{Shown(path, cell)}' with SHA-256 {Short(hash)}, but that file is now {(current is null ? "missing" : Short(current))}; " +
                         "restore the file, or delete that folder to make the model again.");
             }
         }
     }
+
+    /// <summary>A recorded path as the user finds it: relative ones resolved against the plan's folder.</summary>
+    private static string Shown(string path, Cell cell) =>
+        Path.IsPathRooted(path) || cell.PlanFolder.Length == 0 ? path : Path.GetFullPath(path, cell.PlanFolder);
 
     private static string Short(JsonNode? hash) => hash?.GetValue<string>() is { } h ? h[..12] + "…" : "unknown";
 }

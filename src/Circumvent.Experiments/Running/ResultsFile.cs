@@ -116,8 +116,21 @@ public sealed class ResultsFile : IDisposable
         }
     }
 
-    private static string KeyOf(string path, int line, JsonObject result) =>
-        result["key"] is JsonValue v && v.TryGetValue<string>(out var key)
+    /// <summary>The cell a results line is of: see <see cref="KeyOf(string, int, JsonObject)"/>.</summary>
+    public static string CellKey(JsonObject result) => KeyOf("result", 0, result);
+
+    /// <summary>
+    /// The line's cell key. A line that records its plan's folder is keyed by its config with paths made relative to that
+    /// folder (<see cref="Plans.PortablePaths"/>), as cells are keyed; this is its own "key" for lines written so, and
+    /// it lets lines written before keys were location-free (their config holds absolute paths; "plan_folder" added to
+    /// them) count for the plan wherever it now lives. Other lines: their "key".
+    /// </summary>
+    private static string KeyOf(string path, int line, JsonObject result)
+    {
+        if (result["plan_folder"] is JsonValue f && f.TryGetValue<string>(out var folder) && folder.Length > 0 && result["config"] is JsonObject config)
+            return Plans.Cell.Hash(Plans.PortablePaths.Of(config, folder)!);
+        return result["key"] is JsonValue v && v.TryGetValue<string>(out var key)
             ? key
             : throw new ArgumentException($"results file '{path}' line {line}: no \"key\" field.");
+    }
 }

@@ -52,7 +52,7 @@ public class EncoderPlanTests
         Assert.Equal(cells.Count, cells.Select(c => c.Key).Distinct().Count());
         // A model per attack and seed, except the clean encoder: one for both seeds, the same as the clean encoder's key.
         Assert.Equal(2 + 1 + 2 + 2, cells.Select(c => c.ModelKey).Distinct().Count());
-        Assert.All(cells.Where(c => c.Attack.Label == "none"), c => Assert.Equal(encoder.Clean.Key, c.ModelKey));
+        Assert.All(cells.Where(c => c.Attack.Label == "none"), c => Assert.Equal(c.CleanEncoderKey, c.ModelKey));
         // The attack's seed is its authors' default plus the cell's.
         Assert.Equal(BadEncoderTraining.Defaults.Seed + 1, cells.First(c => c.Attack.Label == "badencoder-cifar10" && c.Seed == 1).Training.Seed);
         Assert.Equal(0.1, cells.First(c => c.Attack.Label == "ctrl").PoisonRate);

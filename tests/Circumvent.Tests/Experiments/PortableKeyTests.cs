@@ -1,0 +1,121 @@
+using System.Text.Json.Nodes;
+using Circumvent.Experiments.Plans;
+using Circumvent.Experiments.Running;
+
+namespace Circumvent.Tests.Experiments;
+
+/// <summary>Cell keys name what a cell computes, not where the checkout is (see PortablePaths).</summary>
+[Collection(Circumvent.Tests.Support.EngineThreadBudgetCollection.Name)]
+public class PortableKeyTests
+{
+    [Theory]
+    [InlineData("/a/data/cifar10", "/a/plans", "../data/cifar10")]
+    [InlineData("cifar10:/a/data/cifar10", "/a/plans", "cifar10:../data/cifar10")]
+    [InlineData("gtsrb:/a/plans/gtsrb", "/a/plans", "gtsrb:gtsrb")]
+    [InlineData("/a/plans/triggers/t.npy", "/a/plans", "triggers/t.npy")]
+    [InlineData("cosine", "/a/plans", "cosine")]
+    [InlineData("cifar10:data/cifar10", "/a/plans", "cifar10:data/cifar10")]
+    [InlineData("a b:/x", "/a/plans", "a b:/x")]
+    public void RootedPathsAndDatasetSpecsBecomeRelativeToThePlanFolderAndOtherTextStays(string text, string folder, string expected) =>
+        Assert.Equal(expected, PortablePaths.Relative(text, folder));
+
+    [Fact]
+    public void OnlyStringsChangeNumbersBooleansAndNestingAreKept()
+    {
+        var config = JsonNode.Parse("""{"a":{"data":"mnist:/p/d","rate":0.05,"on":true,"none":null},"files":["/p/plan/x.pgm",3]}""")!;
+        var portable = PortablePaths.Of(config, "/p/plan")!;
+        Assert.Equal("""{"a":{"data":"mnist:../d","rate":0.05,"on":true,"none":null},"files":["x.pgm",3]}""", portable.ToJsonString());
+        Assert.Equal("""{"a":{"data":"mnist:/p/d","rate":0.05,"on":true,"none":null},"files":["/p/plan/x.pgm",3]}""", config.ToJsonString());
+    }
+
+    /// <summary>A plan folder with its data and trigger beside it, named relatively, as a checkout holds them.</summary>
+    private static (string Dir, string PlanPath) RelativePlan(string[] defenses)
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var document = TinyPlans.Plan("mnist:" + Path.GetRelativePath(dir, data["mnist:".Length..]), Path.GetFileName(trigger));
+        document["attacks"] = new JsonArray(new JsonObject { ["kind"] = "blended", ["trigger_image"] = Path.GetFileName(trigger), ["alpha"] = 0.2 });
+        document["defenses"] = new JsonArray([.. defenses.Select(d => (JsonNode)d)]);
+        return (dir, TinyPlans.Write(dir, document));
+    }
+
+    private static ExperimentRunner.Summary Run(string planPath, string dir) =>
+        ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), new IdleObserver(), CancellationToken.None);
+
+    private sealed class IdleObserver : IExperimentObserver;
+
+    [Fact]
+    public void APlanMovedWithItsDataFindsItsFinishedCellsAndItsCachedModel()
+    {
+        var (dir, planPath) = RelativePlan(["none"]);
+        var before = Grid.Expand(PlanReader.Read(planPath)).Single();
+        var (key, modelKey, runKey, absolute) = (before.Key, before.ModelKey, before.RunKey, Cell.Hash(before.Config()));
+        Assert.Equal(1, Run(planPath, dir).RunNow);
+
+        string moved = dir + "-moved";
+        Directory.Move(dir, moved);
+        string movedPlan = Path.Combine(moved, Path.GetFileName(planPath));
+        var after = Grid.Expand(PlanReader.Read(movedPlan)).Single();
+        // What the cell computes is unchanged; only the absolute paths differ.
+        Assert.NotEqual(absolute, Cell.Hash(after.Config()));
+        Assert.Equal((key, modelKey, runKey), (after.Key, after.ModelKey, after.RunKey));
+
+        var again = Run(movedPlan, moved);
+        Assert.Equal((1, 0), (again.AlreadyDone, again.RunNow));
+        var line = JsonNode.Parse(File.ReadLines(Path.Combine(moved, "out", "results.jsonl")).Single())!.AsObject();
+        Assert.Equal(key, line["key"]!.GetValue<string>());
+        Assert.Equal(key, ResultsFile.CellKey(line));
+        Assert.Equal("trigger.pgm", line["config"]!["model"]!["attack"]!["trigger_image"]!.GetValue<string>());
+        Assert.Equal(dir, line["plan_folder"]!.GetValue<string>());
+
+        // A defence added after the move reuses the cached model (its recorded trigger matches the moved file) instead of training it again.
+        var document = JsonNode.Parse(File.ReadAllText(movedPlan))!.AsObject();
+        document["defenses"] = new JsonArray("none", new JsonObject { ["name"] = "ft", ["finetune_epochs"] = 1, ["batch_size"] = 32 });
+        File.WriteAllText(movedPlan, document.ToJsonString());
+        Assert.Equal(1, Run(movedPlan, moved).RunNow);
+        var ft = File.ReadLines(Path.Combine(moved, "out", "results.jsonl")).Select(l => JsonNode.Parse(l)!).Last();
+        Assert.False(ft["model"]!["training"]!["trained_now"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public void ALineKeyedByAbsolutePathsCountsForTheCellOnceItNamesThePlanFolderItRanIn()
+    {
+        var (dir, planPath) = RelativePlan(["none"]);
+        var cell = Grid.Expand(PlanReader.Read(planPath)).Single();
+        // A line as runs wrote them before keys were location-free: the config with absolute paths, keyed by its hash.
+        var legacy = new JsonObject { ["key"] = Cell.Hash(cell.Config()), ["config"] = cell.Config() };
+        Assert.NotEqual(cell.Key, ResultsFile.CellKey(legacy));
+        legacy["plan_folder"] = Path.GetDirectoryName(planPath);
+        Assert.Equal(cell.Key, ResultsFile.CellKey(legacy));
+        // Through a file, as the runner reads it: the cell is done, nothing runs.
+        Directory.CreateDirectory(Path.Combine(dir, "out"));
+        File.WriteAllText(Path.Combine(dir, "out", "results.jsonl"), legacy.ToJsonString() + "\n");
+        var summary = Run(planPath, dir);
+        Assert.Equal((1, 0), (summary.AlreadyDone, summary.RunNow));
+    }
+
+    [Fact]
+    public void AMovedCacheFindsTheFilesTrainingWroteIntoItAndThePlanNamesItsOwnFiles()
+    {
+        string cache = Path.Combine(Circumvent.Tests.Cli.CliHarness.TempFolder(), "cache");
+        string model = Path.Combine(cache, "0123456789abcdef", "model.safetensors");
+        string generators = Circumvent.Attacks.InputAwareTraining.GeneratorsPath(model);
+        string encoder = Path.Combine(cache, CellRunner.EncoderStoreFolder, "fedcba9876543210", "encoder.safetensors");
+        foreach (var file in new[] { generators, encoder })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            File.WriteAllText(file, "x");
+        }
+        var stored = new Circumvent.Attacks.AttackDefinition
+        {
+            Kind = "ssba", TriggerImage = "/old/plan/trigger.pgm", Generators = "/old/out/models/0123456789abcdef/" + Path.GetFileName(generators),
+            Encoder = $"/old/out/models/{CellRunner.EncoderStoreFolder}/fedcba9876543210/encoder.safetensors",
+        };
+        var planned = new Circumvent.Attacks.AttackDefinition { Kind = "ssba", TriggerImage = "/new/plan/trigger.pgm" };
+        var moved = CellRunner.Relocated(stored, planned, model, cache)!;
+        Assert.Equal(("/new/plan/trigger.pgm", generators, encoder), (moved.TriggerImage, moved.Generators, moved.Encoder));
+        // Files still where they were stored are used as stored; no stored attack stays none.
+        var unmoved = stored with { Generators = generators, Encoder = encoder };
+        Assert.Equal(unmoved with { TriggerImage = "/new/plan/trigger.pgm" }, CellRunner.Relocated(unmoved, planned, model, cache));
+        Assert.Null(CellRunner.Relocated(null, planned, model, cache));
+    }
+}
