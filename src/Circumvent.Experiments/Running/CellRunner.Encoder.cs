@@ -161,7 +161,8 @@ internal sealed partial class CellRunner
     /// kNN accuracy on the pre-training set and every downstream set's probe ACC (and ASR on the attack's downstream set)
     /// of the encoder in <paramref name="modelPath"/>, kept under the hash of what scoring reads (the weights, the network
     /// and the input normalisation) and the scoring: an encoder is scored once, however many files hold it (a `none`
-    /// defence's output is the attacked encoder's weights in a new file). "model_sha256" names the file asked about.
+    /// defence's output is the attacked encoder's weights in a new file), with the data paths relative to the plan (a moved cache keeps its
+    /// scores). "model_sha256" names the file asked about.
     /// </summary>
     private JsonObject Scores(Cell cell, string modelPath)
     {
@@ -177,7 +178,7 @@ internal sealed partial class CellRunner
             ["weights_sha256"] = WeightsSha256(checkpoint.Architecture.ToString(), checkpoint.Parameters, normalization),
             ["data"] = cell.Dataset, ["scoring"] = plan.ScoringConfig(), ["probe_seed"] = cell.Seed, ["trigger"] = attack.TriggerConfig(),
         };
-        string path = Path.Combine(cacheFolder, ScoresFolder, Cell.Hash(identity) + ".json");
+        string path = Path.Combine(cacheFolder, ScoresFolder, Cell.Hash(cell.Portable(identity)) + ".json");
         if (File.Exists(path))
         {
             var cached = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
