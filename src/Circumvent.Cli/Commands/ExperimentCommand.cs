@@ -103,6 +103,9 @@ internal static class ExperimentCommand
                  $"{cells - done} to run, {parallel} at a time with {threadsPerCell} thread(s) each; out {settings.OutFolder}");
         }
 
+        public void Unmatched(int lines) =>
+            Line($"{settings.ResultsPath}: {lines} line(s) are of no cell of this plan (another plan's, or written before the plan changed); kept, not counted");
+
         public void CellStarted(Cell cell) => Line($"[cell {cell.Index}] {cell.Describe()}: started");
 
         public void Log(Cell cell, string message) => Line($"[cell {cell.Index}] {message}");

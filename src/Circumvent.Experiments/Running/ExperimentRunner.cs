@@ -26,6 +26,10 @@ public interface IExperimentObserver
     /// <param name="tornBytes">Bytes of a torn last line that were cut off.</param>
     void Started(int cells, int done, long tornBytes, int parallel, int threadsPerCell) { }
 
+    /// <param name="lines">Lines of the results file that are of no cell of the plan: another plan's, or written before the
+    /// plan (or the data's place relative to it) changed. They are kept; their cells, if any, run again.</param>
+    void Unmatched(int lines) { }
+
     void CellStarted(Cell cell) { }
 
     /// <param name="finished">Cells finished by this run so far; <paramref name="remaining"/> still to do.</param>
@@ -51,8 +55,11 @@ public static class ExperimentRunner
         string cache = settings.CacheFolder ?? Path.Combine(settings.OutFolder, "models");
         Directory.CreateDirectory(cache);
 
-        var cells = Grid.Expand(plan).Where(settings.ShardOrAll.Contains).ToList();
+        var all = Grid.Expand(plan);
+        var cells = all.Where(settings.ShardOrAll.Contains).ToList();
         using var results = ResultsFile.Open(settings.ResultsPath);
+        var planKeys = all.Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
+        int unmatched = results.Earlier.Count(line => !planKeys.Contains(ResultsFile.CellKey(line)));
         // The ETA learns from the cells earlier runs finished, so a resumed plan has one at once.
         var eta = new PlanEta();
         foreach (var earlier in results.Earlier) eta.Add(earlier);
@@ -62,6 +69,7 @@ public static class ExperimentRunner
         int parallel = Math.Max(1, Math.Min(settings.Parallel, todo.Count));
         int threadsPerCell = Math.Max(1, threadsBefore / parallel);
         observer.Started(cells.Count, cells.Count - todo.Count, results.TornBytes, parallel, threadsPerCell);
+        if (unmatched > 0) observer.Unmatched(unmatched);
 
         var clock = Stopwatch.StartNew();
         var runner = new CellRunner(settings.OutFolder, cache, observer, cancellation);

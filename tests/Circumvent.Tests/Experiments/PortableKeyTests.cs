@@ -38,10 +38,14 @@ public class PortableKeyTests
         return (dir, TinyPlans.Write(dir, document));
     }
 
-    private static ExperimentRunner.Summary Run(string planPath, string dir) =>
-        ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), new IdleObserver(), CancellationToken.None);
+    private static ExperimentRunner.Summary Run(string planPath, string dir, IdleObserver? observer = null) =>
+        ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), observer ?? new IdleObserver(), CancellationToken.None);
 
-    private sealed class IdleObserver : IExperimentObserver;
+    private sealed class IdleObserver : IExperimentObserver
+    {
+        public int Unmatched;
+        void IExperimentObserver.Unmatched(int lines) => Unmatched = lines;
+    }
 
     [Fact]
     public void APlanMovedWithItsDataFindsItsFinishedCellsAndItsCachedModel()
@@ -84,13 +88,20 @@ public class PortableKeyTests
         // A line as runs wrote them before keys were location-free: the config with absolute paths, keyed by its hash.
         var legacy = new JsonObject { ["key"] = Cell.Hash(cell.Config()), ["config"] = cell.Config() };
         Assert.NotEqual(cell.Key, ResultsFile.CellKey(legacy));
+        // Read as it is, the line is of no cell of the plan: the run says so, and runs the cell.
+        Directory.CreateDirectory(Path.Combine(dir, "elsewhere", "out"));
+        File.WriteAllText(Path.Combine(dir, "elsewhere", "out", "results.jsonl"), legacy.ToJsonString() + "\n");
+        var told = new IdleObserver();
+        Assert.Equal(1, Run(planPath, Path.Combine(dir, "elsewhere"), told).RunNow);
+        Assert.Equal(1, told.Unmatched);
         legacy["plan_folder"] = Path.GetDirectoryName(planPath);
         Assert.Equal(cell.Key, ResultsFile.CellKey(legacy));
         // Through a file, as the runner reads it: the cell is done, nothing runs.
         Directory.CreateDirectory(Path.Combine(dir, "out"));
         File.WriteAllText(Path.Combine(dir, "out", "results.jsonl"), legacy.ToJsonString() + "\n");
-        var summary = Run(planPath, dir);
-        Assert.Equal((1, 0), (summary.AlreadyDone, summary.RunNow));
+        var adopted = new IdleObserver();
+        var summary = Run(planPath, dir, adopted);
+        Assert.Equal((1, 0, 0), (summary.AlreadyDone, summary.RunNow, adopted.Unmatched));
     }
 
     [Fact]
