@@ -1,0 +1,50 @@
+using Circumvent.Tests.Support;
+
+namespace Circumvent.Tests.Experiments;
+
+/// <summary>experiments/carry.sh, run from a copy so its archive folder is the test's own.</summary>
+public class CarryScriptTests
+{
+    [Fact]
+    public void ARunsUnfinishedPartAndItsFilesComeBackAndFinishedDefencesAndLocksStayBehind()
+    {
+        string root = Circumvent.Tests.Cli.CliHarness.TempFolder();
+        string script = Path.Combine(root, "checkout", "experiments", "carry.sh");
+        Directory.CreateDirectory(Path.GetDirectoryName(script)!);
+        ExternalProcess.WriteScript(script, File.ReadAllText(RepositoryRoot.File("experiments", "carry.sh")));
+
+        string out1 = Path.Combine(root, "out");
+        void Write(string path, string text)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, text);
+        }
+        Write(Path.Combine(out1, "results.jsonl"), "{\"key\":\"a\"}\n");
+        Write(Path.Combine(out1, "models", "m1", "model.safetensors.train-state"), "state");
+        Write(Path.Combine(out1, "models", "m1", "model.lock"), "");
+        Write(Path.Combine(out1, "runs", "finished", "purified.safetensors"), "done");
+        Write(Path.Combine(out1, "runs", "unfinished", "purified.safetensors.run", "state.json"), "{}");
+        string made = Path.Combine(root, "made", "clean.safetensors");
+        Write(made, "surrogate");
+
+        var save = ExternalProcess.Run(script, ["save", "lane", out1, made]);
+        Assert.True(save.ExitCode == 0, save.ToString());
+        Assert.True(File.Exists(Path.Combine(root, "checkout", "experiments", "results", "in-progress", "lane.tar.gz")));
+
+        File.Delete(made);
+        string out2 = Path.Combine(root, "elsewhere");
+        var restore = ExternalProcess.Run(script, ["restore", "lane", out2]);
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        Assert.Equal("{\"key\":\"a\"}\n", File.ReadAllText(Path.Combine(out2, "results.jsonl")));
+        Assert.Equal("state", File.ReadAllText(Path.Combine(out2, "models", "m1", "model.safetensors.train-state")));
+        Assert.Equal("{}", File.ReadAllText(Path.Combine(out2, "runs", "unfinished", "purified.safetensors.run", "state.json")));
+        Assert.False(Directory.Exists(Path.Combine(out2, "runs", "finished")));
+        Assert.False(File.Exists(Path.Combine(out2, "models", "m1", "model.lock")));
+        Assert.Equal("surrogate", File.ReadAllText(made));
+
+        // A missing out folder or archive is one line and exit 2.
+        var missing = ExternalProcess.Run(script, ["restore", "nothing", out2]);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("nothing.tar.gz", missing.Stderr);
+    }
+}
