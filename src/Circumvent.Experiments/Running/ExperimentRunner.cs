@@ -59,7 +59,7 @@ public static class ExperimentRunner
         var cells = all.Where(settings.ShardOrAll.Contains).ToList();
         using var results = ResultsFile.Open(settings.ResultsPath);
         var planKeys = all.Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
-        int unmatched = results.Earlier.Count(line => !planKeys.Contains(ResultsFile.CellKey(line)));
+        int unmatched = results.Keys.Count(key => !planKeys.Contains(key));
         // The ETA learns from the cells earlier runs finished, so a resumed plan has one at once.
         var eta = new PlanEta();
         foreach (var earlier in results.Earlier) eta.Add(earlier);

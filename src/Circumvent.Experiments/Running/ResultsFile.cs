@@ -56,6 +56,12 @@ public sealed class ResultsFile : IDisposable
         }
     }
 
+    /// <summary>The cell keys of the file's lines so far (see <see cref="CellKey"/>); right after opening, the earlier runs' cells.</summary>
+    public IEnumerable<string> Keys
+    {
+        get { lock (_gate) return [.. _keys]; }
+    }
+
     public bool Contains(string key)
     {
         lock (_gate) return _keys.Contains(key);
