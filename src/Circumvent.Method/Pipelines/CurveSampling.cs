@@ -40,6 +40,8 @@ public static class CurveSampling
         if (onCleanSet && setup.EncoderTests is not null)
             throw new ArgumentException("--on clean scores a classifier on its clean subset; an encoder's curves are scored by kNN and downstream probes (--on test).");
         var samples = new List<CurveSample>();
+        // Triggered once for every point (the trigger does not depend on the weights).
+        var testSet = setup.EncoderTests is null ? BackdoorTestSet.Create(evaluated, setup.Normalization, setup.Attack) : null;
         foreach (var curve in curves)
         {
             var arch = curve.Network;
@@ -51,7 +53,7 @@ public static class CurveSampling
                 var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize, augmentation, view: setup.Views);
                 var scores = arch is SimClrNetwork encoder && setup.EncoderTests is { } tests
                     ? EncoderEvaluation.Evaluate(encoder, weights, tests, setup.Probe ?? new ProbeOptions()).ToBackdoorScores()
-                    : BackdoorMetrics.Evaluate(arch, weights, evaluated, setup.Normalization, setup.Attack);
+                    : BackdoorMetrics.Evaluate(arch, weights, testSet!);
                 var sample = new CurveSample(curve.Round, curve.Stage, t, scores);
                 samples.Add(sample);
                 onSample?.Invoke(sample);

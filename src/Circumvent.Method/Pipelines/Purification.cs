@@ -95,6 +95,8 @@ public static class Purification
         var architecture = clip?.Image ?? checkpoint.CreateNetwork();
         var encoderTests = encoder is null ? null
             : EncoderTestSet.Create(normalization, dataset, downstream.Data, attack, scoring.KnnK, scoring.KnnTemperature);
+        // Triggered once, on first use, and reused by every stage's scoring (triggers are deterministic; SSBA's runs a network).
+        var testSet = new Lazy<BackdoorTestSet>(() => BackdoorTestSet.Create(dataset.Test, normalization, attack));
         var identity = new JsonObject
         {
             ["model_sha256"] = Sha256Hex.OfFile(request.ModelPath),
@@ -123,7 +125,7 @@ public static class Purification
             Objective = clip is not null ? clip.Objective : encoder is null ? new SupervisedObjective(0) : EncoderPurification.Objective(checkpoint),
             Seed = request.Seed,
             Evaluate = clip is not null ? clip.Evaluate : encoder is null
-                ? p => BackdoorMetrics.Evaluate(architecture, p, dataset.Test, normalization, attack)
+                ? p => BackdoorMetrics.Evaluate(architecture, p, testSet.Value)
                 : EncoderPurification.Scorer(encoder, encoderTests!, scoring.ProbeOrDefault, null),
             RunFolder = request.RunFolder,
             RunIdentity = identity,
