@@ -63,6 +63,17 @@ public static class Program
         }
     }
 
+    /// <summary>
+    /// One line for any error, as <see cref="Run"/> would print it after "circumvent: ", for a failed cell of a plan; a bad
+    /// file is named by its whole path here, since a plan may read several files of the same name.
+    /// </summary>
+    internal static string OneLineError(Exception ex) => ex switch
+    {
+        Circumvent.Data.DataFormatException d => OneLine($"{d.FilePath}: {d.Problem}"),
+        Circumvent.Experiments.Running.ModelFailedEarlierException m => $"its {m.Model} failed to train earlier in this run: {OneLineError(m.InnerException!)}",
+        _ => Describe(ex) ?? $"internal error ({ex.GetType().Name}): {OneLine(ex.Message)}",
+    };
+
     /// <summary>The one-line message for an error the user can act on, or null for a bug.</summary>
     private static string? Describe(Exception ex) => ex switch
     {

@@ -27,9 +27,14 @@ internal static class ExperimentCommand
         var parallel = Options.Make("--parallel", "Cells run at once; the thread budget is split between them.", 1);
         var shard = new Option<string?>("--shard") { Description = "Run only shard i of n (cells whose index mod n = i), e.g. 0/4; results go to results.shard-i-of-n.jsonl." };
         var dryRun = new Option<bool>("--dry-run") { Description = "List the cells (index, key, done or not) and exit." };
+        var keepGoing = new Option<bool>("--keep-going")
+        {
+            Description = "When a cell fails, go on with the others (one line per failure, the full error in OUT/failures.log; " +
+                          "the other cells of a model that failed to train are not tried again); exit code 1 if any failed.",
+        };
         var command = new Command("run", "Train (or reuse) every backdoored model of a plan, run every defence on it, append one JSON line per cell.")
         {
-            plan, output, cache, parallel, shard, dryRun,
+            plan, output, cache, parallel, shard, dryRun, keepGoing,
         };
         command.SetAction(parse =>
         {
@@ -39,7 +44,8 @@ internal static class ExperimentCommand
                 Path.GetFullPath(parse.GetValue(output) ?? Path.ChangeExtension(planPath, null) + ".out"),
                 parse.GetValue(cache) is { } c ? Path.GetFullPath(c) : null,
                 parse.GetValue(parallel),
-                parse.GetValue(shard) is { } s ? Shard.Parse(s) : null);
+                parse.GetValue(shard) is { } s ? Shard.Parse(s) : null,
+                parse.GetValue(keepGoing));
             if (settings.Parallel < 1) throw new UsageException($"--parallel must be at least 1, got {settings.Parallel}.");
             var files = new CommandFiles().Reads("PLAN", planPath).WritesFolder("--out", settings.OutFolder).WritesFolder("--cache", settings.CacheFolder);
             if (parse.GetValue(dryRun))
@@ -50,8 +56,11 @@ internal static class ExperimentCommand
             files.Check();
             var summary = ExperimentRunner.Run(experiment, settings, new ConsoleObserver(console, experiment.Name, settings), console.Cancellation);
             console.Out.WriteLine($"plan '{experiment.Name}': {summary.RunNow} cells run in {Time(summary.Elapsed)}, {summary.AlreadyDone} were already done; " +
-                                  $"all {summary.Cells} in {summary.ResultsPath}");
-            return 0;
+                                  (summary.Failed.Count == 0 ? $"all {summary.Cells} in {summary.ResultsPath}" : $"{summary.AlreadyDone + summary.RunNow} of {summary.Cells} in {summary.ResultsPath}"));
+            if (summary.Failed.Count == 0) return 0;
+            console.Error.WriteLine($"circumvent: {summary.Failed.Count} cell(s) failed ({string.Join(", ", summary.Failed.Select(f => f.Cell.Index).Order())}); " +
+                                    $"errors in {settings.FailuresPath}; rerun to retry them (finished cells are kept)");
+            return Program.InternalError;
         });
         return command;
     }
@@ -109,6 +118,8 @@ internal static class ExperimentCommand
         public void CellStarted(Cell cell) => Line($"[cell {cell.Index}] {cell.Describe()}: started");
 
         public void Log(Cell cell, string message) => Line($"[cell {cell.Index}] {message}");
+
+        public void CellFailed(Cell cell, Exception error) => Line($"[cell {cell.Index}] {cell.Describe()}: failed: {Program.OneLineError(error)}");
 
         public void CellFinished(Cell cell, JsonObject result, int finished, int remaining, TimeSpan eta)
         {

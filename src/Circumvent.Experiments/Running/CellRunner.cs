@@ -28,6 +28,9 @@ namespace Circumvent.Experiments.Running;
 internal sealed partial class CellRunner(string outFolder, string cacheFolder, IExperimentObserver observer, CancellationToken cancellation)
 {
     private readonly ConcurrentDictionary<string, object> _modelLocks = new(StringComparer.Ordinal);
+    // Models whose training failed in this run (key → why), so that with --keep-going their other cells fail at once
+    // instead of training them again.
+    private readonly ConcurrentDictionary<string, Exception> _failedModels = new(StringComparer.Ordinal);
 
     public JsonObject Run(Cell cell)
     {
@@ -150,6 +153,7 @@ internal sealed partial class CellRunner(string outFolder, string cacheFolder, I
         string summary = Path.Combine(folder, "training.json");
         lock (_modelLocks.GetOrAdd(key, _ => new object()))
         {
+            if (_failedModels.TryGetValue(key, out var cause)) throw new ModelFailedEarlierException($"{what} {key}", cause);
             // Shards in other processes or on other machines share the cache: one trains a model, the
             // others wait on its lock file and reuse it (the in-process lock above serves --parallel).
             using var shared = File.Exists(path) ? null : ModelLock(cell, folder, key, what);
@@ -159,7 +163,16 @@ internal sealed partial class CellRunner(string outFolder, string cacheFolder, I
                 AtomicText.Write(Path.Combine(folder, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 if (recordInputs) ModelInputs.Record(folder, cell);
                 observer.Log(cell, $"training the {what} {key}");
-                var result = train(path);
+                JsonObject result;
+                try
+                {
+                    result = train(path);
+                }
+                catch (Exception e) when (!cancellation.IsCancellationRequested)
+                {
+                    _failedModels[key] = e;
+                    throw;
+                }
                 AtomicText.Write(summary, result.ToJsonString());
             }
             var training = File.Exists(summary) ? JsonNode.Parse(File.ReadAllText(summary))!.AsObject() : new JsonObject();

@@ -10,13 +10,21 @@ namespace Circumvent.Experiments.Running;
 /// <param name="OutFolder">Holds the results file and runs/ (one folder per cell).</param>
 /// <param name="CacheFolder">Backdoored models by training-config hash (default OUT/models; share it between plans).</param>
 /// <param name="Parallel">Cells run at once; the engine's thread budget is split between them.</param>
-public sealed record RunSettings(string OutFolder, string? CacheFolder = null, int Parallel = 1, Shard? Shard = null)
+/// <param name="KeepGoing">A failing cell does not stop the plan: it is reported (<see cref="IExperimentObserver.CellFailed"/>,
+/// <see cref="FailuresPath"/>) and the other cells run; cells whose model failed to train are not tried again.</param>
+public sealed record RunSettings(string OutFolder, string? CacheFolder = null, int Parallel = 1, Shard? Shard = null, bool KeepGoing = false)
 {
     public Shard ShardOrAll => Shard ?? Plans.Shard.All;
 
     /// <summary>results.jsonl, or results.shard-I-of-N.jsonl for a shard (shards never share a file).</summary>
     public string ResultsPath => Path.Combine(OutFolder, ShardOrAll.Count == 1 ? "results.jsonl" : $"results.shard-{ShardOrAll.Index}-of-{ShardOrAll.Count}.jsonl");
+
+    /// <summary>With <see cref="KeepGoing"/>: each failed cell's error in full (type, message, stack), appended.</summary>
+    public string FailuresPath => Path.Combine(OutFolder, ShardOrAll.Count == 1 ? "failures.log" : $"failures.shard-{ShardOrAll.Index}-of-{ShardOrAll.Count}.log");
 }
+
+/// <summary>A cell that failed in a run with <see cref="RunSettings.KeepGoing"/>.</summary>
+public sealed record CellFailure(Cell Cell, Exception Error);
 
 /// <summary>What the runner reports while it works; called from the cells' threads, so implementations must be thread-safe.</summary>
 public interface IExperimentObserver
@@ -36,6 +44,9 @@ public interface IExperimentObserver
     /// <param name="eta">Estimated time to finish the rest (see <see cref="PlanEta"/>).</param>
     void CellFinished(Cell cell, JsonObject result, int finished, int remaining, TimeSpan eta) { }
 
+    /// <summary>With <see cref="RunSettings.KeepGoing"/>: the cell failed (no results line) and the run goes on.</summary>
+    void CellFailed(Cell cell, Exception error) { }
+
     void Log(Cell cell, string message) { }
 }
 
@@ -46,7 +57,8 @@ public interface IExperimentObserver
 /// </summary>
 public static class ExperimentRunner
 {
-    public sealed record Summary(int Cells, int AlreadyDone, int RunNow, string ResultsPath, TimeSpan Elapsed);
+    /// <param name="Failed">With <see cref="RunSettings.KeepGoing"/>, the cells that failed, in the order they did (else empty).</param>
+    public sealed record Summary(int Cells, int AlreadyDone, int RunNow, string ResultsPath, TimeSpan Elapsed, IReadOnlyList<CellFailure> Failed);
 
     public static Summary Run(ExperimentPlan plan, RunSettings settings, IExperimentObserver observer, CancellationToken cancellation)
     {
@@ -75,6 +87,7 @@ public static class ExperimentRunner
         var runner = new CellRunner(settings.OutFolder, cache, observer, cancellation);
         var queue = new ConcurrentQueue<Cell>(todo);
         var failures = new ConcurrentQueue<Exception>();
+        var failedCells = new ConcurrentQueue<CellFailure>();
         int finished = 0;
         var pending = todo.ToList();
         var etaGate = new Lock();
@@ -101,6 +114,14 @@ public static class ExperimentRunner
                     }
                     observer.CellFinished(cell, line, n, remaining, left);
                 }
+                catch (Exception e) when (settings.KeepGoing && !cancellation.IsCancellationRequested)
+                {
+                    failedCells.Enqueue(new CellFailure(cell, e));
+                    lock (etaGate) pending.Remove(cell);
+                    lock (failedCells)
+                        File.AppendAllText(settings.FailuresPath, $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} cell {cell.Index} {cell.Key} {cell.Describe()}\n{e}\n\n");
+                    observer.CellFailed(cell, e);
+                }
                 catch (Exception e)
                 {
                     // One failure stops the plan: the other workers finish their cell and take no new one.
@@ -126,6 +147,6 @@ public static class ExperimentRunner
         if (failures.FirstOrDefault(e => e is not OperationCanceledException) is { } failure)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         if (!failures.IsEmpty) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failures.First());
-        return new Summary(cells.Count, cells.Count - todo.Count, finished, settings.ResultsPath, clock.Elapsed);
+        return new Summary(cells.Count, cells.Count - todo.Count, finished, settings.ResultsPath, clock.Elapsed, [.. failedCells]);
     }
 }

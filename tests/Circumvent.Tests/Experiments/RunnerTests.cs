@@ -166,6 +166,53 @@ public class RunnerTests
     private static System.Text.Json.JsonValueKind JsonValueKind(JsonNode? node) => node?.GetValueKind() ?? System.Text.Json.JsonValueKind.Null;
 
     [Fact]
+    public void WithKeepGoingAFailingCellIsReportedAndTheOtherCellsStillRun()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        // A second dataset, listed first, whose training images are cut short: the plan reader does not load data,
+        // so its model fails to train mid-run, before the good dataset's cells.
+        string broken = CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "broken"), trainCount: 300, testCount: 100);
+        string images = Path.Combine(broken, "train-images-idx3-ubyte");
+        File.WriteAllBytes(images, File.ReadAllBytes(images)[..1000]);
+        var json = TinyPlans.Plan(data, trigger);
+        json["datasets"] = new JsonArray("mnist:" + broken, data);
+        json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "badnet", ["target"] = 0 });
+        json["defenses"] = new JsonArray("none", new JsonObject { ["name"] = "ft", ["finetune_epochs"] = 1, ["batch_size"] = 32 });
+        var plan = TinyPlans.Write(dir, json);
+
+        // Without --keep-going the first failure stops the plan: one line, no results.
+        string stops = Path.Combine(dir, "stops");
+        var stopped = CliHarness.Run("experiment", "run", plan, "--out", stops);
+        Assert.True(stopped.ExitCode == 2 && Directory.Exists(stops), stopped.Stderr);
+        Assert.Single(stopped.Stderr.Trim().Split('\n'));
+        Assert.Empty(Lines(Path.Combine(stops, "results.jsonl")));
+
+        string outFolder = Path.Combine(dir, "out");
+        var run = CliHarness.Run("experiment", "run", plan, "--out", outFolder, "--keep-going");
+        Assert.True(run.ExitCode == 1, run.Stdout + run.Stderr);
+        Assert.Equal([2, 3], Lines(Path.Combine(outFolder, "results.jsonl")).Select(l => l["index"]!.GetValue<int>()).Order());
+        Assert.Contains("[cell 0] ", run.Stdout);
+        Assert.Contains("failed: ", run.Stdout);
+        Assert.True(run.Stdout.Contains(images), run.Stdout); // the one-line error names the file
+        // The model was tried once; its second cell says why it was not tried again.
+        Assert.Contains("[cell 0] training the backdoored model", run.Stdout);
+        Assert.DoesNotContain("[cell 1] training the backdoored model", run.Stdout);
+        Assert.Contains("failed to train earlier in this run", run.Stdout);
+        Assert.Contains("2 cell(s) failed (0, 1)", run.Stderr);
+        string failures = File.ReadAllText(Path.Combine(outFolder, "failures.log"));
+        Assert.Contains("cell 0 ", failures);
+        Assert.Contains("cell 1 ", failures);
+        Assert.Contains(" at ", failures); // the stack, for a bug report
+
+        // Mended and rerun: only the failed cells run.
+        CliHarness.WriteSyntheticMnistLayout(broken, trainCount: 300, testCount: 100);
+        var rerun = CliHarness.Run("experiment", "run", plan, "--out", outFolder, "--keep-going");
+        Assert.True(rerun.ExitCode == 0, rerun.Stderr);
+        Assert.Contains("2 cells run", rerun.Stdout);
+        Assert.Equal([0, 1, 2, 3], Lines(Path.Combine(outFolder, "results.jsonl")).Select(l => l["index"]!.GetValue<int>()).Order());
+    }
+
+    [Fact]
     public void ParallelShardedRunsThroughTheCliCoverThePlanOnce()
     {
         var (dir, data, trigger) = TinyPlans.Folder();
