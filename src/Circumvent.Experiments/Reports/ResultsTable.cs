@@ -32,8 +32,12 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
     public const double SuccessAsr = 15;
 
     /// <param name="AccChange">ACC after minus ACC before (the model without defence), per seed: what the defence cost.</param>
+    /// <param name="Seeds">Distinct seeds among the entry's results.</param>
     /// <param name="PAsr">ASR after the retuning attack (P-ASR), over the seeds that ran it.</param>
-    public sealed record Entry(int Seeds, Statistic? Acc, Statistic? Asr, Statistic? Ra, Statistic? AccChange = null, Statistic? PAsr = null)
+    /// <param name="RepeatedSeeds">Seeds with more than one result (e.g. a plan changed between runs under the same attack
+    /// label): all of them are in the statistics, and the table says so.</param>
+    public sealed record Entry(int Seeds, Statistic? Acc, Statistic? Asr, Statistic? Ra, Statistic? AccChange = null, Statistic? PAsr = null,
+        IReadOnlyList<int>? RepeatedSeeds = null)
     {
         public bool Success => Asr is { } asr && asr.Mean < SuccessAsr;
 
@@ -48,8 +52,9 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         {
             var entries = setting.GroupBy(r => (r.Attack, r.PoisonRate, r.Defense)).ToDictionary(
                 g => g.Key,
-                g => new Entry(g.Count(), Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)), Statistic.Of(g.Select(r => r.After?.Ra)),
-                    Statistic.Of(g.Select(r => r.After?.Acc - r.Before?.Acc)), Statistic.Of(g.Select(r => r.PAsr))));
+                g => new Entry(g.Select(r => r.Seed).Distinct().Count(), Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)),
+                    Statistic.Of(g.Select(r => r.After?.Ra)), Statistic.Of(g.Select(r => r.After?.Acc - r.Before?.Acc)), Statistic.Of(g.Select(r => r.PAsr)),
+                    [.. g.GroupBy(r => r.Seed).Where(s => s.Count() > 1).Select(s => s.Key).Order()]));
             return new ResultsTable(setting.Key,
                 [.. setting.Select(r => (r.Attack, r.PoisonRate)).Distinct()],
                 [.. setting.Select(r => r.Defense).Distinct()],
@@ -90,6 +95,11 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
             md.AppendLine().AppendLine("ACC here is the encoder's kNN accuracy (k 200, T 0.1) on the pre-training set's test split; no ASR is measured by kNN.");
         md.AppendLine().AppendLine($"ACC and ASR (%) after each defence, mean ± sample std over up to {seeds} seed(s), ACC's mean change against the undefended model in brackets; ✓ = defence succeeded (mean ASR < {SuccessAsr:0}%)." +
                                  (HasPAsr ? " P-ASR: ASR after the retuning attack (5 poisoned of 2% of the training set, 5 epochs; Min et al. 2024)." : ""));
+        // Two results of one seed under one label are two different cells (the plan changed, or two plans share a label):
+        // averaging them as if they were seeds would hide it.
+        foreach (var ((attack, rate, defense), e) in Entries.Where(kv => kv.Value.RepeatedSeeds is { Count: > 0 }))
+            md.AppendLine().AppendLine($"Note: {attack} {Rate(rate)} · {defense} has more than one result for seed(s) {string.Join(", ", e.RepeatedSeeds!)} " +
+                                       "(different cells under one attack label); all are in its mean and std.");
         return md.ToString();
     }
 

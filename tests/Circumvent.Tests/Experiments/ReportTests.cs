@@ -96,6 +96,29 @@ public class ReportTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TwoResultsOfOneSeedUnderOneLabelAreCountedAsOneSeedAndNamedInANote()
+    {
+        var dir = CliHarness.TempFolder();
+        // Another cell under the same label and seed (say, the plan's encoder settings changed between runs).
+        var other = Line("badnet", 0.05, "none", 0, 95.0, 97.0);
+        other["key"] = "badnet-changed-plan";
+        var results = WriteResults(dir, [.. HandMade(), other]);
+        var run = CliHarness.Run("experiment", "report", results, "--out", Path.Combine(dir, "report"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var md = File.ReadAllText(Path.Combine(dir, "report", "table.md"));
+        Assert.Contains("Note: badnet 5% · none has more than one result for seed(s) 0", md);
+        Assert.DoesNotContain("Note: badnet 5% · tsc", md);
+        Assert.DoesNotContain("Note: blended", md);
+        // Three results of two seeds: the table says two seeds, and all three are in the mean (91, 93, 95 → 93).
+        Assert.Contains("up to 2 seed(s)", md);
+        Assert.Contains("| badnet | 5% | 93.00 ± 2.00 (+3.00) |", md);
+        var csv = File.ReadAllLines(Path.Combine(dir, "report", "table.csv"));
+        var header = csv[0].Split(',');
+        var none = csv.Single(l => l.Contains(",badnet,") && l.Contains(",none,")).Split(',');
+        Assert.Equal("2", none[Array.IndexOf(header, "seeds")]);
+    }
+
+    [Fact]
     public void NoDefenceShowsNoAccuracyChange()
     {
         var none = new Circumvent.Experiments.Reports.ResultsTable.Entry(2, new(79.06, 0.32, 2), new(93.81, 0.8, 2), null, new(0, 0, 2));
