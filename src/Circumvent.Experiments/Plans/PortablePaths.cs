@@ -20,13 +20,8 @@ public static class PortablePaths
     };
 
     /// <summary>"/a/data/cifar10" or "cifar10:/a/data/cifar10" from folder "/a/plans" → "../data/cifar10" (with the "cifar10:" kept); any other text unchanged.</summary>
-    public static string Relative(string text, string folder)
-    {
-        if (Path.IsPathRooted(text)) return Path.GetRelativePath(folder, text).Replace('\\', '/');
-        // A dataset spec: KIND:PATH, where KIND is a plain word (so "C:\..." and URLs are not mistaken for one).
-        int colon = text.IndexOf(':');
-        if (colon > 0 && text[..colon].All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_') && Path.IsPathRooted(text[(colon + 1)..]))
-            return text[..(colon + 1)] + Relative(text[(colon + 1)..], folder);
-        return text;
-    }
+    public static string Relative(string text, string folder) =>
+        Circumvent.Method.Runs.InputContent.IsLocation(text, out var kind, out var path)
+            ? (kind.Length == 0 ? "" : kind + ":") + Path.GetRelativePath(folder, path).Replace('\\', '/')
+            : text;
 }

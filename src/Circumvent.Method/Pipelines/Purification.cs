@@ -114,6 +114,10 @@ public static class Purification
             foreach (var (key, value) in EncoderPurification.Identity(scoring, downstream.Spec)) identity[key] = value?.DeepClone();
         if (clip is not null)
             foreach (var (key, value) in ClipPurification.Identity(clip.Objective)) identity[key] = value?.DeepClone();
+        // What those inputs hold, so the run still resumes after its data or trigger file moved.
+        identity[InputContent.Field] = encoder is null
+            ? InputContent.Of(identity, clean, dataset.Test)
+            : InputContent.Of(identity, clean, dataset.Train, dataset.Test, downstream.Data.Train, downstream.Data.Test); // kNN reads all of train
         var input = new DefenseInput
         {
             Architecture = architecture,

@@ -29,8 +29,9 @@ public sealed class RunFolder
     public JsonObject Config { get; }
 
     /// <summary>
-    /// Creates the folder (or reuses it after checking its config equals <paramref name="config"/>).
-    /// Throws <see cref="ArgumentException"/> naming the first difference when it does not.
+    /// Creates the folder (or reuses it after checking its config equals <paramref name="config"/>, or differs only in where
+    /// inputs of the same content are: then config.json is rewritten to name their new places; see <see cref="InputContent"/>).
+    /// Throws <see cref="ArgumentException"/> naming the first difference otherwise.
     /// </summary>
     public static RunFolder Open(string path, JsonObject config)
     {
@@ -42,9 +43,18 @@ public sealed class RunFolder
         {
             var existing = ReadObject(configPath);
             if (!JsonNode.DeepEquals(existing, config))
-                throw new ArgumentException(
-                    $"run folder '{path}' belongs to a different purification ({FirstDifference(existing, config, "")}); " +
-                    "rerun with the same settings to resume, or delete the folder / choose another --out to start over.");
+            {
+                var (storedContent, wantedContent) = (existing["input"]?[InputContent.Field], config["input"]?[InputContent.Field]);
+                bool onlyMoved = InputContent.SameButLocations(WithoutContent(existing), WithoutContent(config));
+                if (onlyMoved && storedContent is not null && JsonNode.DeepEquals(storedContent, wantedContent))
+                    AtomicText.Write(configPath, config.ToJsonString(Indented)); // the same inputs, moved: name where they are now
+                else if (!(storedContent is null && JsonNode.DeepEquals(existing, WithoutContent(config))))
+                    throw new ArgumentException(
+                        $"run folder '{path}' belongs to a different purification " +
+                        $"({(onlyMoved && storedContent is not null ? "its inputs now hold other content; " + FirstDifference(storedContent, wantedContent, "input." + InputContent.Field) : FirstDifference(existing, config, ""))}); " +
+                        "rerun with the same settings to resume, or delete the folder / choose another --out to start over.");
+                // (A folder made before input.content was recorded resumes when all else is equal, as it did then.)
+            }
             string statePath = System.IO.Path.Combine(full, StateFile);
             var state = File.Exists(statePath) ? ReadObject(statePath) : NewState();
             return new RunFolder(full, config, state);
@@ -116,6 +126,13 @@ public sealed class RunFolder
         {
             throw new ArgumentException($"'{path}' is not valid JSON ({e.Message}); delete the run folder to start over.");
         }
+    }
+
+    private static JsonObject WithoutContent(JsonObject config)
+    {
+        var copy = config.DeepClone().AsObject();
+        (copy["input"] as JsonObject)?.Remove(InputContent.Field);
+        return copy;
     }
 
     /// <summary>"options.rounds: 3 vs 2"-style description of where two configs part.</summary>

@@ -21,6 +21,45 @@ public class PurifyCliTests
     }
 
     [Fact]
+    public void ARunWhoseDataMovedResumesAndOneWhoseDataChangedIsRefused()
+    {
+        var (dir, data, model) = Setup();
+        string output = Path.Combine(dir, "purified.safetensors"), report = Path.Combine(dir, "report.json"), runFolder = Path.Combine(dir, "run");
+        string[] Args(string spec) => ["purify", "--model", model, "--data", spec, "--defense", "tsc", .. Quick, "--out", output, "--report", report, "--run-folder", runFolder];
+        var first = CliHarness.Run(Args(data));
+        Assert.True(first.ExitCode == 0, first.Stderr);
+
+        // The data folder moved (a checkout moved, another machine mounts it elsewhere): every unit resumes.
+        string moved = Path.Combine(dir, "moved");
+        Directory.Move(data["mnist:".Length..], moved);
+        var again = CliHarness.Run(Args("mnist:" + moved));
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        using (var json = JsonDocument.Parse(File.ReadAllText(report)))
+        {
+            Assert.Equal(0, json.RootElement.GetProperty("units_run").GetInt32());
+            Assert.Equal(4, json.RootElement.GetProperty("units_resumed").GetInt32());
+        }
+        string config = File.ReadAllText(Path.Combine(runFolder, "config.json"));
+        Assert.Contains(moved, config);
+        var curve = CliHarness.Run("curve", "--run", runFolder, "--points", "2"); // finds the data where it is now
+        Assert.True(curve.ExitCode == 0, curve.Stderr);
+
+        // Other data under another name (one test pixel changed): refused in one line, the run folder as it was.
+        string other = Path.Combine(dir, "other");
+        Directory.CreateDirectory(other);
+        foreach (var file in Directory.GetFiles(moved)) File.Copy(file, Path.Combine(other, Path.GetFileName(file)));
+        string images = Path.Combine(other, "t10k-images-idx3-ubyte");
+        var bytes = File.ReadAllBytes(images);
+        bytes[^1] ^= 0xff;
+        File.WriteAllBytes(images, bytes);
+        var refused = CliHarness.Run(Args("mnist:" + other));
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("other content", refused.Stderr);
+        Assert.Single(refused.Stderr.Trim().Split('\n'));
+        Assert.Equal(config, File.ReadAllText(Path.Combine(runFolder, "config.json")));
+    }
+
+    [Fact]
     public void TscPurifiesWritesModelReportAndResumableRunThenCurveEvaluatesIt()
     {
         var (dir, data, model) = Setup();

@@ -98,4 +98,45 @@ public class DefenseTests
         var error = Assert.Throws<ArgumentException>(() => RunFolder.Open(run, config));
         Assert.Contains(RunFolder.StateFile, error.Message);
     }
+    [Fact]
+    public void ARunFolderResumesWhenOnlyItsInputsMovedAndOneMadeBeforeContentWasRecordedStillResumes()
+    {
+        using var folder = new Circumvent.Tests.Data.TempFolder();
+        JsonObject Config(string data, string? trigger, string? digest) => new()
+        {
+            ["defense"] = "tsc",
+            ["input"] = new JsonObject
+            {
+                ["data"] = data,
+                ["attack"] = trigger is null ? null : new JsonObject { ["kind"] = "blended", ["trigger_image"] = trigger },
+                ["content"] = digest is null ? null : new JsonObject { ["data"] = digest },
+            },
+        };
+        JsonObject Without(JsonObject c) { var copy = c.DeepClone().AsObject(); copy["input"]!.AsObject().Remove("content"); return copy; }
+        string run = Path.Combine(folder.Path, "run");
+        string configPath = Path.Combine(run, RunFolder.ConfigFile);
+        RunFolder.Open(run, Config("cifar10:/a/data", "/a/t.png", "d1"));
+
+        // Moved, same content: resumes, and config.json names the new places.
+        RunFolder.Open(run, Config("cifar10:/b/data", "/b/t.png", "d1"));
+        Assert.Contains("/b/data", File.ReadAllText(configPath));
+        // Moved and other content: refused, saying so.
+        var other = Assert.Throws<ArgumentException>(() => RunFolder.Open(run, Config("cifar10:/c/data", "/b/t.png", "d2")));
+        Assert.Contains("other content", other.Message);
+        // Same content but another setting, or a place turned into another kind of data: refused.
+        Assert.Throws<ArgumentException>(() => RunFolder.Open(run, Config("gtsrb:/b/data", "/b/t.png", "d1")));
+        var changed = Config("cifar10:/b/data", "/b/t.png", "d1");
+        changed["defense"] = "mcr";
+        Assert.Throws<ArgumentException>(() => RunFolder.Open(run, changed));
+        Assert.Contains("/b/data", File.ReadAllText(configPath));
+
+        // A folder made before content was recorded: resumes with everything else equal (and is left as it was), not moved.
+        string old = Path.Combine(folder.Path, "old");
+        RunFolder.Open(old, Without(Config("cifar10:/a/data", null, null)));
+        string before = File.ReadAllText(Path.Combine(old, RunFolder.ConfigFile));
+        RunFolder.Open(old, Config("cifar10:/a/data", null, "d1"));
+        Assert.Equal(before, File.ReadAllText(Path.Combine(old, RunFolder.ConfigFile)));
+        Assert.Throws<ArgumentException>(() => RunFolder.Open(old, Config("cifar10:/b/data", null, "d1")));
+    }
 }
+
