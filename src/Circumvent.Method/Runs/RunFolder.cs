@@ -49,11 +49,14 @@ public sealed class RunFolder
                 if (onlyMoved && storedContent is not null && JsonNode.DeepEquals(storedContent, wantedContent))
                     AtomicText.Write(configPath, config.ToJsonString(Indented)); // the same inputs, moved: name where they are now
                 else if (!(storedContent is null && JsonNode.DeepEquals(existing, WithoutContent(config))))
-                    throw new ArgumentException(
-                        $"run folder '{path}' belongs to a different purification " +
-                        $"({(onlyMoved && storedContent is not null ? "its inputs now hold other content; " + FirstDifference(storedContent, wantedContent, "input." + InputContent.Field) : FirstDifference(existing, config, ""))}); " +
-                        "rerun with the same settings to resume, or delete the folder / choose another --out to start over.");
-                // (A folder made before input.content was recorded resumes when all else is equal, as it did then.)
+                {
+                    // (A folder made before input.content was recorded resumes when all else is equal, as it did then.)
+                    string difference = onlyMoved && storedContent is not null
+                        ? "its inputs now hold other content; " + FirstDifference(storedContent, wantedContent, "input." + InputContent.Field)
+                        : FirstDifference(existing, config, "");
+                    throw new ArgumentException($"run folder '{path}' belongs to a different purification ({difference}); " +
+                                                "rerun with the same settings to resume, or delete the folder / choose another --out to start over.");
+                }
             }
             string statePath = System.IO.Path.Combine(full, StateFile);
             var state = File.Exists(statePath) ? ReadObject(statePath) : NewState();
