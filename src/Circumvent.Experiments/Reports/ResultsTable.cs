@@ -52,9 +52,13 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         {
             var entries = setting.GroupBy(r => (r.Attack, r.PoisonRate, r.Defense)).ToDictionary(
                 g => g.Key,
-                g => new Entry(g.Select(r => r.Seed).Distinct().Count(), Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)),
-                    Statistic.Of(g.Select(r => r.After?.Ra)), Statistic.Of(g.Select(r => r.After?.Acc - r.Before?.Acc)), Statistic.Of(g.Select(r => r.PAsr)),
-                    [.. g.GroupBy(r => r.Seed).Where(s => s.Count() > 1).Select(s => s.Key).Order()]));
+                g =>
+                {
+                    var bySeed = g.GroupBy(r => r.Seed).ToList();
+                    return new Entry(bySeed.Count, Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)),
+                        Statistic.Of(g.Select(r => r.After?.Ra)), Statistic.Of(g.Select(r => r.After?.Acc - r.Before?.Acc)), Statistic.Of(g.Select(r => r.PAsr)),
+                        [.. bySeed.Where(s => s.Count() > 1).Select(s => s.Key).Order()]);
+                });
             return new ResultsTable(setting.Key,
                 [.. setting.Select(r => (r.Attack, r.PoisonRate)).Distinct()],
                 [.. setting.Select(r => r.Defense).Distinct()],

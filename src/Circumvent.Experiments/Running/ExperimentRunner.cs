@@ -88,6 +88,7 @@ public static class ExperimentRunner
         var queue = new ConcurrentQueue<Cell>(todo);
         var failures = new ConcurrentQueue<Exception>();
         var failedCells = new ConcurrentQueue<CellFailure>();
+        var failuresLog = new Lock(); // serialises the appends of cells failing at once
         int finished = 0;
         var pending = todo.ToList();
         var etaGate = new Lock();
@@ -118,7 +119,7 @@ public static class ExperimentRunner
                 {
                     failedCells.Enqueue(new CellFailure(cell, e));
                     lock (etaGate) pending.Remove(cell);
-                    lock (failedCells)
+                    lock (failuresLog)
                         File.AppendAllText(settings.FailuresPath, $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} cell {cell.Index} {cell.Key} {cell.Describe()}\n{e}\n\n");
                     observer.CellFailed(cell, e);
                 }

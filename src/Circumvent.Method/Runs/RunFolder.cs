@@ -45,10 +45,11 @@ public sealed class RunFolder
             if (!JsonNode.DeepEquals(existing, config))
             {
                 var (storedContent, wantedContent) = (existing["input"]?[InputContent.Field], config["input"]?[InputContent.Field]);
-                bool onlyMoved = InputContent.SameButLocations(WithoutContent(existing), WithoutContent(config));
+                var wantedBare = WithoutContent(config);
+                bool onlyMoved = InputContent.SameButLocations(WithoutContent(existing), wantedBare);
                 if (onlyMoved && storedContent is not null && JsonNode.DeepEquals(storedContent, wantedContent))
                     AtomicText.Write(configPath, config.ToJsonString(Indented)); // the same inputs, moved: name where they are now
-                else if (!(storedContent is null && JsonNode.DeepEquals(existing, WithoutContent(config))))
+                else if (!(storedContent is null && JsonNode.DeepEquals(existing, wantedBare)))
                 {
                     // (A folder made before input.content was recorded resumes when all else is equal, as it did then.)
                     string difference = onlyMoved && storedContent is not null
