@@ -69,9 +69,12 @@ public sealed class SsbaEncoderTraining
     public int RampSteps { get; }
     public int BatchesPerEpoch => _loader.BatchesPerEpoch;
 
-    /// <summary>The run's progress file: both networks, Adam and the L2 schedule's state (restored, or saved after every epoch).</summary>
-    public TrainingStateFile CreateState(string path, string keyJson, ProgressSaving? saving = null) =>
-        new(path, Parameters, null, keyJson, [Objective.StatePart!], saving);
+    /// <summary>
+    /// The run's progress file: both networks, Adam and the L2 schedule's state (restored, or saved after every epoch);
+    /// with <paramref name="inputDigest"/> it resumes after its data moved (<see cref="TrainingStateFile.InputDigest"/>).
+    /// </summary>
+    public TrainingStateFile CreateState(string path, string keyJson, ProgressSaving? saving = null, Func<string>? inputDigest = null) =>
+        new(path, Parameters, null, keyJson, [Objective.StatePart!], saving) { InputDigest = inputDigest };
 
     /// <summary>Trains (or continues, or with a complete <paramref name="state"/> just restores) the pair and returns it.</summary>
     public SsbaEncoder Run(IProgress<TrainingProgress>? progress, CancellationToken cancellation, ITrainingState? state = null)

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Circumvent.Data;
 using Circumvent.Engine.Optim;
 using Circumvent.Models;
 using Circumvent.Models.Checkpoints;
@@ -34,6 +35,23 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
 
     public string FilePath => path;
 
+    private Lazy<string>? _inputDigest;
+
+    /// <summary>
+    /// What the run's inputs hold (e.g. a SHA-256 of its images and of every file its key names; asked for once, when
+    /// first needed), recorded beside the key. A state whose key differs from this run's only in where its inputs are
+    /// (<see cref="InputLocations.WithoutPlaces"/>: data moved, or mounted elsewhere on another node) then resumes when
+    /// they held the same, and from then on records the new places. Null: the key alone decides, as for a state written
+    /// without a digest.
+    /// </summary>
+    public Func<string>? InputDigest
+    {
+        init => _inputDigest = value is null ? null : new Lazy<string>(value);
+    }
+
+    /// <summary>The key as an earlier version wrote it for the same run, so a state it saved still resumes (then saved under the current key).</summary>
+    public string? EarlierKey { get; init; }
+
     // The run's own network, its names unprefixed (tensors "parameter/NAME", "optimizer/KEY"), then the
     // extra parts, prefixed with their names ("generator.parameter/…").
     private IEnumerable<(string Prefix, TrainingStatePart Part)> Parts(IOptimizer optimizer) =>
@@ -49,8 +67,7 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
         var content = SafeTensorsReader.Read(path);
         var meta = content.Metadata.TryGetValue(MetadataKey, out var text) ? JsonNode.Parse(text)?.AsObject() : null;
         if (meta is null) throw Invalid("it has no training-state metadata");
-        if (meta["config"]?.GetValue<string>() != configJson)
-            throw new CheckpointException(path, "holds the progress of a training run with other settings; delete it to start over, or rerun with the settings it was made with.");
+        CheckSameRun(meta);
         var tensors = content.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         foreach (var (prefix, (_, set, stats, partOptimizer)) in Parts(optimizer))
         {
@@ -70,6 +87,21 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
         if (meta["inside_epoch"] is not JsonObject inside) return TrainingPosition.AfterEpochs(epochs);
         return new TrainingPosition(epochs, inside["batches_done"]!.GetValue<int>(), inside["loss_sum"]!.GetValue<double>(),
             inside["seen"]!.GetValue<long>(), inside["scored"]!.GetValue<long>(), inside["correct"]!.GetValue<long>());
+    }
+
+    // The saved run is this one: the same key, or the same key but for the places of inputs that held the same.
+    private void CheckSameRun(JsonObject meta)
+    {
+        string? savedKey = meta["config"]?.GetValue<string>();
+        if (savedKey == configJson || (EarlierKey is not null && savedKey == EarlierKey)) return;
+        if (savedKey is not null && _inputDigest is not null && meta["content"]?.GetValue<string>() is { } savedDigest
+            && InputLocations.WithoutPlaces(savedKey) == InputLocations.WithoutPlaces(configJson))
+        {
+            if (savedDigest == _inputDigest.Value) return;
+            throw new CheckpointException(path, "holds the progress of a training run whose inputs held other content (the data or a file its settings name "
+                + "differs from what it was made with); delete it to start over, or rerun with those inputs.");
+        }
+        throw new CheckpointException(path, "holds the progress of a training run with other settings; delete it to start over, or rerun with the settings it was made with.");
     }
 
     public void Save(TrainingPosition position, IOptimizer optimizer)
@@ -96,6 +128,7 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
     {
         var tensors = new List<SafeTensor>();
         var meta = new JsonObject { ["epochs_done"] = position.EpochsDone, ["config"] = configJson };
+        if (_inputDigest is not null) meta["content"] = _inputDigest.Value;
         if (position.InsideEpoch)
             meta["inside_epoch"] = new JsonObject
             {

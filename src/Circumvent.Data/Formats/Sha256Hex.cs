@@ -12,6 +12,9 @@ public static class Sha256Hex
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    /// <summary>The SHA-256 of <paramref name="text"/>'s UTF-8 bytes.</summary>
+    public static string OfText(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+
     /// <summary>The first 16 hex digits of the SHA-256 of <paramref name="text"/>'s UTF-8 bytes.</summary>
-    public static string ShortOf(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+    public static string ShortOf(string text) => OfText(text)[..16];
 }

@@ -21,7 +21,7 @@ public static class PortablePaths
 
     /// <summary>"/a/data/cifar10" or "cifar10:/a/data/cifar10" from folder "/a/plans" → "../data/cifar10" (with the "cifar10:" kept); any other text unchanged.</summary>
     public static string Relative(string text, string folder) =>
-        Circumvent.Method.Runs.InputContent.IsLocation(text, out var kind, out var path)
+        Circumvent.Data.InputLocations.IsLocation(text, out var kind, out var path)
             ? (kind.Length == 0 ? "" : kind + ":") + Path.GetRelativePath(folder, path).Replace('\\', '/')
             : text;
 }

@@ -157,8 +157,11 @@ public static class BackdoorTraining
         string runKey = config.ToJson() + ((ssba is null ? attack : attack! with { EncoderSha256 = null })?.ToJson() ?? "") + (normalization is null ? "" : inputs.OptionText());
         // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
         // So does the adaptive attack's curve, which comes after the training.
-        var adaptiveState = adaptive is null ? null : new Curves.EpochCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive), saving);
-        var maskState = inputAwareTraining is null ? null : MaskState(inputAwareTraining, config, attack!, output, maskStore, saving);
+        // Each state also records what the data and the files its key names hold, so it resumes after they moved.
+        Func<string> InputsOf(string key) => Runs.InputContent.OfKey(key, dataset.Train, dataset.Test);
+        var adaptiveState = adaptive is null ? null
+            : new Curves.EpochCheckpoint(output + ".adaptive-state", runKey + AdaptiveTscJson(adaptive), saving, InputsOf(runKey + AdaptiveTscJson(adaptive)));
+        var maskState = inputAwareTraining is null ? null : MaskState(inputAwareTraining, config, attack!, output, maskStore, saving, InputsOf);
         if (inputAwareTraining is not null)
         {
             // Runners sharing the store take turns on one mask, so the second reuses what the first pre-trained.
@@ -175,7 +178,7 @@ public static class BackdoorTraining
             Objective = sbl is null ? objective : SblTraining.TaskZeroObjective(config, sbl),
         };
         // Input-aware's generator trains alongside the classifier, and the lookahead's average beside the weights: both are saved with them.
-        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, runKey, trainer.StateParts, saving);
+        var state = new TrainingStateFile(StatePath(output), parameters, statsUpdater, runKey, trainer.StateParts, saving) { InputDigest = InputsOf(runKey) };
         trainer.State = state;
         if (File.Exists(state.FilePath))
             log?.Invoke($"continuing the training saved in {state.FilePath}");
@@ -191,7 +194,7 @@ public static class BackdoorTraining
         TrainingStateFile? sblState = null;
         if (sbl is not null)
             (result, sblState) = SblTraining.RunTaskOne(architecture, parameters, statsUpdater, config, sbl, train, sblClean!, inputs, augmentation,
-                SblStatePath(output), runKey, saving, display, log, cancellation);
+                SblStatePath(output), runKey, saving, display, log, cancellation, InputsOf);
         if (adaptive is not null)
         {
             log?.Invoke($"adaptive attack against TSC: un-aligning a copy, training the whole curve for {adaptive.Epochs} epochs (lr {adaptive.LearningRate:g3}) on the poisoned set"
@@ -252,7 +255,7 @@ public static class BackdoorTraining
 
     // The mask pre-training's progress: beside the output, or in the store under the hash of what it depends on.
     private static TrainingStateFile MaskState(InputAwareTraining training, TrainingConfig config, AttackDefinition attack, string output, string? maskStore,
-        ProgressSaving saving)
+        ProgressSaving saving, Func<string, Func<string>> inputsOf)
     {
         string key = InputAwareTraining.MaskKeyJson(config, attack);
         string path = output + ".mask-state";
@@ -261,7 +264,7 @@ public static class BackdoorTraining
             Directory.CreateDirectory(maskStore);
             path = Path.Combine(maskStore, Sha256Hex.ShortOf(key) + ".mask-state");
         }
-        return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key, saving: saving);
+        return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key, saving: saving) { InputDigest = inputsOf(key) };
     }
 
     /// <summary>The first images airbench whitens from.</summary>

@@ -115,8 +115,9 @@ public static class BadEncoderTraining
         var statsUpdater = new RunningStatsUpdater(parameters); // never called: f runs in eval mode, g not at all
         using var ledger = new ComputeLedger(BackdoorTraining.SecondsPath(output));
         string settingsJson = SettingsJson(settings, attack);
-        var state = new TrainingStateFile(BackdoorTraining.StatePath(output), parameters, statsUpdater,
-            config.ToJson() + settingsJson, saving: saving);
+        string runKey = config.ToJson() + settingsJson;
+        var state = new TrainingStateFile(BackdoorTraining.StatePath(output), parameters, statsUpdater, runKey, saving: saving)
+            { InputDigest = Runs.InputContent.OfKey(runKey, dataset.Train) }; // resumes after the data or a file it names moved
         var trainer = new Trainer(network, parameters, config, statsUpdater)
         {
             Cancellation = cancellation,

@@ -78,8 +78,9 @@ public static class ClipPretraining
         var statsUpdater = new RunningStatsUpdater(parameters);
         using var ledger = new ComputeLedger(BackdoorTraining.SecondsPath(output));
         string settingsJson = SettingsJson(network, settings);
-        var state = new TrainingStateFile(BackdoorTraining.StatePath(output), parameters, statsUpdater,
-            config.ToJson() + settingsJson + captions.ToJson(), saving: saving);
+        string runKey = config.ToJson() + settingsJson + captions.ToJson();
+        var state = new TrainingStateFile(BackdoorTraining.StatePath(output), parameters, statsUpdater, runKey, saving: saving)
+            { InputDigest = Runs.InputContent.OfKey(runKey, dataset.Train) }; // resumes after the data moved
         var trainer = new Trainer(network, parameters, config, statsUpdater)
         {
             Cancellation = cancellation,

@@ -58,11 +58,12 @@ public static class SblTraining
     /// again from the restored task-0 weights (deterministic, so the same).
     /// </summary>
     /// <param name="statePath">Where task 1 keeps its progress (refused when made with another <paramref name="runKey"/>).</param>
+    /// <param name="inputsOf">What the inputs of a state of this key hold (<see cref="TrainingStateFile.InputDigest"/>).</param>
     /// <returns>Task 1's result and its state file, which the caller deletes once the model is saved.</returns>
     public static (TrainingResult Result, TrainingStateFile State) RunTaskOne(IArchitecture architecture, ParameterSet parameters, RunningStatsUpdater statsUpdater,
         TrainingConfig config, SblSchedule schedule, ImageDataset mixed, ImageDataset clean, Normalization inputs, Augmentation augmentation,
         string statePath, string runKey, ProgressSaving saving, BackdoorTraining.Display? display,
-        Action<string>? log, CancellationToken cancellation)
+        Action<string>? log, CancellationToken cancellation, Func<string, Func<string>>? inputsOf = null)
     {
         var taskOne = TaskOneConfig(config, schedule);
         int fisherExamples = Math.Min(mixed.Count, schedule.FisherExamples ?? int.MaxValue);
@@ -75,7 +76,8 @@ public static class SblTraining
         if (clean.Count < taskOne.BatchSize) options = options with { DropLast = false };
         var data = new BatchLoaderSource(new BatchLoader(clean, inputs, options));
         var trainer = new Trainer(architecture, parameters, taskOne, statsUpdater) { Cancellation = cancellation, Objective = objective };
-        var state = new TrainingStateFile(statePath, parameters, statsUpdater, runKey + taskOne.ToJson(), trainer.StateParts, saving);
+        string key = runKey + taskOne.ToJson();
+        var state = new TrainingStateFile(statePath, parameters, statsUpdater, key, trainer.StateParts, saving) { InputDigest = inputsOf?.Invoke(key) };
         trainer.State = state;
         if (display is null && log is not null)
             trainer.Progress += p =>

@@ -123,8 +123,16 @@ public static class SimClrPretraining
         string settingsJson = SettingsJson(network, settings, augmentation);
         // A saved state is refused when anything the training depends on differs (not the kNN settings, which only the report uses).
         string runKey = config.ToJson() + $"simclr τ {settings.Temperature:R}, head {network.Hidden}→{network.Projection}, {augmentation.Describe()}"
-            + (ctrl is null ? "" : ctrl.ToJson(poisoned.Length)) + (initialEncoder is null ? "" : Path.GetFullPath(initialEncoder));
-        var state = new TrainingStateFile(BackdoorTraining.StatePath(output), parameters, statsUpdater, runKey, saving: saving);
+            + (ctrl is null ? "" : ctrl.ToJson(poisoned.Length));
+        // The initial encoder's path as a JSON string, so it counts as a place (states saved before named it bare); what
+        // the images and that encoder hold is recorded too, so the state resumes after they moved.
+        string? startFile = initialEncoder is null ? null : Path.GetFullPath(initialEncoder);
+        string key = runKey + (startFile is null ? "" : JsonSerializer.Serialize(startFile));
+        var state = new TrainingStateFile(BackdoorTraining.StatePath(output), parameters, statsUpdater, key, saving: saving)
+        {
+            InputDigest = InputContent.OfKey(key, dataset.Train),
+            EarlierKey = startFile is null ? null : runKey + startFile,
+        };
         var trainer = new Trainer(network, parameters, config, statsUpdater)
         {
             Cancellation = cancellation,

@@ -46,7 +46,7 @@ internal static class SsbaEncoderStage
                 Directory.CreateDirectory(store);
                 statePath = Path.Combine(store, Sha256Hex.ShortOf(key) + ".encoder-state");
             }
-            var file = training.CreateState(statePath, key, saving);
+            var file = training.CreateState(statePath, key, saving, Runs.InputContent.OfKey(key, train));
             // Runners sharing the store take turns on one encoder, so the second reuses what the first trained.
             using (var storeLock = store is null ? null : ExclusiveFileLock.Acquire(statePath + ".lock",
                 () => log?.Invoke($"ssba: another runner is training this encoder ({statePath}); waiting for it"), cancellation))

@@ -1,6 +1,6 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Circumvent.Data;
+using Circumvent.Training;
 
 namespace Circumvent.Method.Runs;
 
@@ -20,46 +20,24 @@ public static class InputContent
         var files = new JsonObject();
         foreach (var (at, path) in Locations(identity, ""))
             if (File.Exists(path)) files[at] = Sha256Hex.OfFile(path);
-        return new JsonObject { ["data"] = Digest(sets), ["files"] = files };
-    }
-
-    /// <summary>SHA-256 over each set's shape, pixels and labels, in order.</summary>
-    public static string Digest(IEnumerable<ImageDataset> sets)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<int> shape = stackalloc int[4];
-        foreach (var set in sets)
-        {
-            shape[0] = set.Count; shape[1] = set.Channels; shape[2] = set.Height; shape[3] = set.Width;
-            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(shape));
-            hash.AppendData(set.Pixels);
-            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(set.Labels.AsSpan()));
-        }
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
+        return new JsonObject { ["data"] = ImageDataset.Digest(sets), ["files"] = files };
     }
 
     /// <summary>
-    /// Whether <paramref name="text"/> names a place: a rooted path, or a dataset spec KIND:PATH with a rooted PATH (KIND a
-    /// plain word, so "C:\…" and URLs are not taken for one). <paramref name="kind"/> is "" for a plain path.
+    /// What a training state's inputs hold (<see cref="TrainingStateFile.InputDigest"/>): a SHA-256 over the digest of
+    /// <paramref name="sets"/> and the SHA-256 of every existing file among <paramref name="key"/>'s locations, in order.
+    /// Computed when first asked for (a state's first write, or a resume whose key names other places).
     /// </summary>
-    public static bool IsLocation(string text, out string kind, out string path)
+    public static Func<string> OfKey(string key, params ImageDataset[] sets) => () =>
     {
-        kind = "";
-        path = text;
-        if (Path.IsPathRooted(text)) return true;
-        int colon = text.IndexOf(':');
-        if (colon > 0 && text[..colon].All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_') && Path.IsPathRooted(text[(colon + 1)..]))
-        {
-            kind = text[..colon];
-            path = text[(colon + 1)..];
-            return true;
-        }
-        return false;
-    }
+        var parts = new List<string> { ImageDataset.Digest(sets) };
+        parts.AddRange(InputLocations.Paths(key).Where(File.Exists).Select(Sha256Hex.OfFile));
+        return Sha256Hex.OfText(string.Join("\n", parts));
+    };
 
     /// <summary>
     /// Whether two configs are the same but for where their inputs are: equal everywhere except at strings that are
-    /// locations of the same kind in both (<see cref="IsLocation"/>). Whether those places hold the same content is what
+    /// locations of the same kind in both (<see cref="InputLocations.IsLocation"/>). Whether those places hold the same content is what
     /// <c>input.content</c> says; this checks only that nothing else differs.
     /// </summary>
     public static bool SameButLocations(JsonNode? stored, JsonNode? wanted) => (stored, wanted) switch
@@ -67,7 +45,7 @@ public static class InputContent
         (JsonObject a, JsonObject b) => a.Count == b.Count && a.All(kv => b.TryGetPropertyValue(kv.Key, out var other) && SameButLocations(kv.Value, other)),
         (JsonArray a, JsonArray b) => a.Count == b.Count && a.Zip(b).All(p => SameButLocations(p.First, p.Second)),
         (JsonValue a, JsonValue b) when a.TryGetValue<string>(out var x) && b.TryGetValue<string>(out var y) =>
-            x == y || (IsLocation(x, out var kindX, out _) && IsLocation(y, out var kindY, out _) && kindX == kindY),
+            x == y || (InputLocations.IsLocation(x, out var kindX, out _) && InputLocations.IsLocation(y, out var kindY, out _) && kindX == kindY),
         _ => JsonNode.DeepEquals(stored, wanted),
     };
 
@@ -76,7 +54,7 @@ public static class InputContent
     {
         JsonObject o => o.SelectMany(kv => Locations(kv.Value, at.Length == 0 ? kv.Key : $"{at}.{kv.Key}")),
         JsonArray a => a.SelectMany((item, i) => Locations(item, $"{at}.{i}")),
-        JsonValue v when v.TryGetValue<string>(out var text) && IsLocation(text, out _, out var path) => [(at, path)],
+        JsonValue v when v.TryGetValue<string>(out var text) && InputLocations.IsLocation(text, out _, out var path) => [(at, path)],
         _ => [],
     };
 }

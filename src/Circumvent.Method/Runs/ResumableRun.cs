@@ -176,9 +176,11 @@ internal sealed class ResumableRun
         return scores;
     }
 
-    // The folder's config is the run's identity; the unit's id tells its units apart.
+    // The folder's config is the run's identity; the unit's id tells its units apart. Its recorded input content lets a
+    // unit stopped midway resume after the inputs moved, as the folder does (RunFolder.Open).
     private EpochCheckpoint? CheckpointFor(DefenseUnit unit) =>
-        _folder is null ? null : new EpochCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id, _input.Saving);
+        _folder is null ? null : new EpochCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id, _input.Saving,
+            Config["input"]?[InputContent.Field] is { } content ? () => content.ToJsonString() : null);
 
     private T Compute<T>(DefenseUnit unit, Func<T> compute, Action<T> save)
     {

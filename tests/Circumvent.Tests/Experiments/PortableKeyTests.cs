@@ -80,6 +80,64 @@ public class PortableKeyTests
         Assert.False(ft["model"]!["training"]!["trained_now"]!.GetValue<bool>());
     }
 
+    private sealed class CancelOnLog(Func<string, bool> when, CancellationTokenSource cancel) : IExperimentObserver
+    {
+        public readonly List<string> Logged = [];
+
+        public void Log(Cell cell, string message)
+        {
+            lock (Logged) Logged.Add(message);
+            if (when(message)) cancel.Cancel();
+        }
+    }
+
+    [Fact]
+    public void ADefenceStoppedMidUnitResumesAfterThePlanMovedWithItsDataAndEndsAsAnUninterruptedRun()
+    {
+        JsonNode Ft() => new JsonObject { ["name"] = "ft", ["finetune_epochs"] = 3, ["batch_size"] = 32 };
+        var (dir, planPath) = RelativePlan([]);
+        var document = JsonNode.Parse(File.ReadAllText(planPath))!.AsObject();
+        document["defenses"] = new JsonArray(Ft());
+        File.WriteAllText(planPath, document.ToJsonString());
+        // The same cell in a copy of the folder, uninterrupted.
+        string whole = dir + "-whole";
+        CopyFolder(dir, whole);
+        Run(Path.Combine(whole, Path.GetFileName(planPath)), whole);
+
+        // Stopped after the fine-tuning's first epoch (the model trained and cached), then moved with its data and trigger.
+        using (var cancel = new CancellationTokenSource())
+        {
+            var stopper = new CancelOnLog(m => m.StartsWith("round1.finetune: fine-tune epoch 1/3 ", StringComparison.Ordinal), cancel);
+            Assert.ThrowsAny<OperationCanceledException>(() =>
+                ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), stopper, cancel.Token));
+        }
+        string unitState = Directory.GetFiles(Path.Combine(dir, "out", "runs"), "*.state", SearchOption.AllDirectories).Single();
+        string moved = dir + "-moved";
+        Directory.Move(dir, moved);
+        var resumer = new CancelOnLog(_ => false, new CancellationTokenSource());
+        var summary = ExperimentRunner.Run(PlanReader.Read(Path.Combine(moved, Path.GetFileName(planPath))), new RunSettings(Path.Combine(moved, "out")),
+            resumer, CancellationToken.None);
+        Assert.Equal(1, summary.RunNow);
+        Assert.False(File.Exists(Path.Combine(moved, Path.GetRelativePath(dir, unitState)))); // finished: its state removed
+        // Only epochs 2 and 3 ran again.
+        Assert.DoesNotContain(resumer.Logged, m => m.Contains(" epoch 1/3 "));
+        Assert.Contains(resumer.Logged, m => m.Contains(" epoch 3/3 "));
+
+        JsonNode Scores(string folder) => JsonNode.Parse(File.ReadLines(Path.Combine(folder, "out", "results.jsonl")).Single())!;
+        var (expected, resumed) = (Scores(whole), Scores(moved));
+        foreach (var field in new[] { "acc_after", "asr_after" })
+            Assert.Equal(expected[field]!.GetValue<double>(), resumed[field]!.GetValue<double>());
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        foreach (var folder in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, folder)));
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+    }
+
     [Fact]
     public void ALineKeyedByAbsolutePathsCountsForTheCellOnceItNamesThePlanFolderItRanIn()
     {

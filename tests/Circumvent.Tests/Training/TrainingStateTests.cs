@@ -37,7 +37,8 @@ public sealed class TrainingStateTests : IDisposable
     }
 
     private (ParameterSet Parameters, RunningStatsUpdater Stats, int Steps) Train(TrainingConfig config, string? statePath, int stopAtStep = -1,
-        IArchitecture? network = null, ProgressSaving? saving = null, int crashAtStep = -1, int stopFromProgressAtStep = -1)
+        IArchitecture? network = null, ProgressSaving? saving = null, int crashAtStep = -1, int stopFromProgressAtStep = -1, string? inputDigest = null,
+        string? earlierKey = null)
     {
         network ??= Network;
         var parameters = network.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
@@ -46,7 +47,11 @@ public sealed class TrainingStateTests : IDisposable
         var trainer = new Trainer(network, parameters, config, stats)
         {
             Cancellation = stop.Token,
-            State = statePath is null ? null : new TrainingStateFile(statePath, parameters, stats, config.ToJson(), saving: saving),
+            State = statePath is null ? null : new TrainingStateFile(statePath, parameters, stats, config.ToJson(), saving: saving)
+            {
+                InputDigest = inputDigest is null ? null : () => inputDigest,
+                EarlierKey = earlierKey,
+            },
         };
         int steps = 0;
         trainer.Progress += _ =>
@@ -144,6 +149,59 @@ public sealed class TrainingStateTests : IDisposable
         var error = Assert.Throws<CheckpointException>(() => Train(Config with { LearningRate = 0.01 }, state));
         Assert.Contains(state, error.Message);
         Assert.Contains("other settings", error.Message);
+    }
+
+    [Fact]
+    public void AStateWhoseInputsMovedResumesWhenTheyHoldWhatTheyHeldAndIsRefusedOtherwise()
+    {
+        TrainingConfig At(string data) => Config with { Data = data };
+        var (expected, expectedStats, _) = Train(At("cifar10:/a/data"), statePath: null);
+        string state = Path.Combine(_folder, "moved.train-state");
+        Assert.Throws<OperationCanceledException>(() => Train(At("cifar10:/a/data"), state, stopAtStep: 7, inputDigest: "d1"));
+        byte[] saved = File.ReadAllBytes(state);
+
+        // The data moved but holds something else: refused, saying so.
+        var other = Assert.Throws<CheckpointException>(() => Train(At("cifar10:/b/data"), state, inputDigest: "d2"));
+        Assert.Contains(state, other.Message);
+        Assert.Contains("other content", other.Message);
+        // Without a digest to compare, another place is another run; so is another kind of data, or another setting.
+        Assert.Contains("other settings", Assert.Throws<CheckpointException>(() => Train(At("cifar10:/b/data"), state)).Message);
+        Assert.Contains("other settings", Assert.Throws<CheckpointException>(() => Train(At("gtsrb:/b/data"), state, inputDigest: "d1")).Message);
+        Assert.Contains("other settings", Assert.Throws<CheckpointException>(() =>
+            Train(At("cifar10:/b/data") with { LearningRate = 0.01 }, state, inputDigest: "d1")).Message);
+        Assert.Equal(saved, File.ReadAllBytes(state));
+
+        // The same content at the new place: the steps left, ending where the uninterrupted run ends; the state now names the new place.
+        var (resumed, resumedStats, steps) = Train(At("cifar10:/b/data"), state, inputDigest: "d1");
+        Assert.Equal(8, steps);
+        AssertSameRun(expected, expectedStats, resumed, resumedStats);
+        string meta = SafeTensorsReader.Read(state).Metadata.Values.Single();
+        Assert.Contains("/b/data", meta);
+        Assert.DoesNotContain("/a/data", meta);
+    }
+
+    [Fact]
+    public void AStateWrittenWithoutADigestResumesOnlyWhereItWasMade()
+    {
+        string state = Path.Combine(_folder, "legacy.train-state");
+        Assert.Throws<OperationCanceledException>(() => Train(Config with { Data = "cifar10:/a/data" }, state, stopAtStep: 7));
+        Assert.Contains("other settings", Assert.Throws<CheckpointException>(() =>
+            Train(Config with { Data = "cifar10:/b/data" }, state, inputDigest: "d1")).Message);
+        var (_, _, steps) = Train(Config with { Data = "cifar10:/a/data" }, state, inputDigest: "d1");
+        Assert.Equal(8, steps);
+    }
+
+    [Fact]
+    public void AStateSavedUnderTheKeysEarlierFormResumes()
+    {
+        string state = Path.Combine(_folder, "earlier.train-state");
+        var earlier = Config with { Data = "earlier-form" };
+        Assert.Throws<OperationCanceledException>(() => Train(earlier, state, stopAtStep: 7));
+        Assert.Contains("other settings", Assert.Throws<CheckpointException>(() => Train(Config, state)).Message);
+        var (expected, expectedStats, _) = Train(Config, statePath: null);
+        var (resumed, resumedStats, steps) = Train(Config, state, earlierKey: earlier.ToJson());
+        Assert.Equal(8, steps);
+        AssertSameRun(expected, expectedStats, resumed, resumedStats); // (Data is only a name here: the helper's data are fixed)
     }
 
     [Fact]
