@@ -258,13 +258,14 @@ public static class BackdoorTraining
         ProgressSaving saving, Func<string, Func<string>> inputsOf)
     {
         string key = InputAwareTraining.MaskKeyJson(config, attack);
+        var digest = inputsOf(key);
         string path = output + ".mask-state";
         if (maskStore is not null)
         {
             Directory.CreateDirectory(maskStore);
-            path = Path.Combine(maskStore, Sha256Hex.ShortOf(key) + ".mask-state");
+            path = Runs.InputContent.StorePath(maskStore, key, digest, ".mask-state");
         }
-        return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key, saving: saving) { InputDigest = inputsOf(key) };
+        return new TrainingStateFile(path, training.Networks.Mask, training.MaskStats, key, saving: saving) { InputDigest = digest };
     }
 
     /// <summary>The first images airbench whitens from.</summary>

@@ -40,13 +40,14 @@ internal static class SsbaEncoderStage
             var settings = SsbaEncoderSettings.From(attack, config.Seed);
             var training = new SsbaEncoderTraining(train, settings);
             string key = SsbaEncoderTraining.KeyJson(config, settings);
+            var digest = Runs.InputContent.OfKey(key, train);
             string statePath = output + ".encoder-state";
             if (store is not null)
             {
                 Directory.CreateDirectory(store);
-                statePath = Path.Combine(store, Sha256Hex.ShortOf(key) + ".encoder-state");
+                statePath = Runs.InputContent.StorePath(store, key, digest, ".encoder-state");
             }
-            var file = training.CreateState(statePath, key, saving, Runs.InputContent.OfKey(key, train));
+            var file = training.CreateState(statePath, key, saving, digest);
             // Runners sharing the store take turns on one encoder, so the second reuses what the first trained.
             using (var storeLock = store is null ? null : ExclusiveFileLock.Acquire(statePath + ".lock",
                 () => log?.Invoke($"ssba: another runner is training this encoder ({statePath}); waiting for it"), cancellation))

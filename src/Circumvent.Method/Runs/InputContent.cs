@@ -36,6 +36,19 @@ public static class InputContent
     };
 
     /// <summary>
+    /// The file in a shared <paramref name="store"/> (a plan cache's input-aware masks, SSBA encoders) for work of
+    /// <paramref name="key"/>: named by the key without the places of its inputs and by what they hold
+    /// (<paramref name="digest"/>), so a plan moved with its data, or a node that mounts it elsewhere, finds what was
+    /// trained before. An entry named as before this (by the whole key) is still used where it is.
+    /// </summary>
+    public static string StorePath(string store, string key, Func<string> digest, string suffix)
+    {
+        string named = Path.Combine(store, Sha256Hex.ShortOf(InputLocations.WithoutPlaces(key) + "\n" + digest()) + suffix);
+        string earlier = Path.Combine(store, Sha256Hex.ShortOf(key) + suffix);
+        return !File.Exists(named) && File.Exists(earlier) ? earlier : named;
+    }
+
+    /// <summary>
     /// Whether two configs are the same but for where their inputs are: equal everywhere except at strings that are
     /// locations of the same kind in both (<see cref="InputLocations.IsLocation"/>). Whether those places hold the same content is what
     /// <c>input.content</c> says; this checks only that nothing else differs.

@@ -333,6 +333,31 @@ public class RunnerTests
     }
 
     [Fact]
+    public void AMaskNetworkInTheCacheIsFoundAfterTheDataMovedAndNotForOtherData()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        string cache = Path.Combine(dir, "cache");
+        (JsonObject Line, List<string> Log) Run(string name, string spec, int epochs) =>
+            RunCell(dir, TinyPlans.Plan(spec, trigger), new JsonObject { ["kind"] = "input-aware", ["target"] = 0, ["mask_epochs"] = 2 },
+                name, cache, json => json["training"]!["epochs"] = epochs);
+        static int MaskEpochs(List<string> log) => log.Count(m => m.StartsWith("mask epoch", StringComparison.Ordinal));
+
+        Assert.Equal(2, MaskEpochs(Run("first", data, epochs: 1).Log));
+        string moved = Path.Combine(dir, "moved-data");
+        Directory.Move(data["mnist:".Length..], moved);
+        // Another recipe (so the model is trained again) on the moved data: the mask network is found, not pre-trained again.
+        Assert.Equal(0, MaskEpochs(Run("moved", "mnist:" + moved, epochs: 2).Log));
+        // Other images under the old name: another mask network.
+        string other = Path.Combine(dir, "other-data");
+        CliHarness.WriteSyntheticMnistLayout(other, trainCount: 300, testCount: 100);
+        var bytes = File.ReadAllBytes(Path.Combine(other, "train-images-idx3-ubyte"));
+        bytes[^1] ^= 0xff;
+        File.WriteAllBytes(Path.Combine(other, "train-images-idx3-ubyte"), bytes);
+        Assert.Equal(2, MaskEpochs(Run("other", "mnist:" + other, epochs: 1).Log));
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(cache, "input-aware-masks"), "*.mask-state").Length);
+    }
+
+    [Fact]
     public void AnSsbaCellTrainsItsEncoderOnceInTheCacheAndAnotherRecipeReusesIt()
     {
         var (dir, _, trigger) = TinyPlans.Folder();

@@ -1,5 +1,6 @@
 using Circumvent.Attacks;
 using Circumvent.Method.Pipelines;
+using Circumvent.Method.Runs;
 using Circumvent.Models.Checkpoints;
 using Circumvent.Tests.Cli;
 using Circumvent.Training;
@@ -69,5 +70,23 @@ public sealed class MovedInputsTests
         foreach (var entry in ModelCheckpoint.Load(resumed.OutputPath).Parameters)
             Assert.Equal(expected[entry.Name].ToArray(), entry.Tensor.ToArray());
         Assert.Equal(whole.Backdoor!.Asr, resumed.Backdoor!.Asr);
+    }
+
+    [Fact]
+    public void AStoreNamesWorkByItsKeyWithoutPlacesAndByItsContentAndStillFindsAnEntryNamedByTheWholeKey()
+    {
+        string store = CliHarness.TempFolder();
+        string Key(string data) => $"{{\"data\":\"mnist:{data}\",\"seed\":0}}";
+        string here = InputContent.StorePath(store, Key("/a/data"), () => "d1", ".mask-state");
+        Assert.Equal(here, InputContent.StorePath(store, Key("/b/data"), () => "d1", ".mask-state"));
+        Assert.NotEqual(here, InputContent.StorePath(store, Key("/a/data"), () => "d2", ".mask-state"));
+        Assert.NotEqual(here, InputContent.StorePath(store, "{\"data\":\"mnist:/a/data\",\"seed\":1}", () => "d1", ".mask-state"));
+
+        // An entry written before stores were named this way (by the whole key) is used where it is, until one of the new name exists.
+        string earlier = Path.Combine(store, Circumvent.Data.Sha256Hex.ShortOf(Key("/a/data")) + ".mask-state");
+        File.WriteAllText(earlier, "");
+        Assert.Equal(earlier, InputContent.StorePath(store, Key("/a/data"), () => "d1", ".mask-state"));
+        File.WriteAllText(here, "");
+        Assert.Equal(here, InputContent.StorePath(store, Key("/a/data"), () => "d1", ".mask-state"));
     }
 }
