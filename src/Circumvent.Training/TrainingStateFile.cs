@@ -41,8 +41,8 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
     /// What the run's inputs hold (e.g. a SHA-256 of its images and of every file its key names; asked for once, when
     /// first needed), recorded beside the key. A state whose key differs from this run's only in where its inputs are
     /// (<see cref="InputLocations.WithoutPlaces"/>: data moved, or mounted elsewhere on another node) then resumes when
-    /// they held the same, and from then on records the new places. Null: the key alone decides, as for a state written
-    /// without a digest.
+    /// they held the same, and from then on records the new places; a state of the same key whose inputs held other
+    /// content (data changed in place) is refused. Null: the key alone decides, as for a state written without a digest.
     /// </summary>
     public Func<string>? InputDigest
     {
@@ -89,19 +89,20 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
             inside["seen"]!.GetValue<long>(), inside["scored"]!.GetValue<long>(), inside["correct"]!.GetValue<long>());
     }
 
-    // The saved run is this one: the same key, or the same key but for the places of inputs that held the same.
+    // The saved run is this one: the same key, or the same key but for the places of inputs; and where both record what
+    // the inputs held, the same content (so data changed in place is not mixed in either).
     private void CheckSameRun(JsonObject meta)
     {
         string? savedKey = meta["config"]?.GetValue<string>();
-        if (savedKey == configJson || (EarlierKey is not null && savedKey == EarlierKey)) return;
-        if (savedKey is not null && _inputDigest is not null && meta["content"]?.GetValue<string>() is { } savedDigest
-            && InputLocations.WithoutPlaces(savedKey) == InputLocations.WithoutPlaces(configJson))
-        {
-            if (savedDigest == _inputDigest.Value) return;
+        string? savedDigest = meta["content"]?.GetValue<string>();
+        bool sameKey = savedKey == configJson || (EarlierKey is not null && savedKey == EarlierKey);
+        bool moved = !sameKey && savedKey is not null && savedDigest is not null && _inputDigest is not null
+            && InputLocations.WithoutPlaces(savedKey) == InputLocations.WithoutPlaces(configJson);
+        if (!sameKey && !moved)
+            throw new CheckpointException(path, "holds the progress of a training run with other settings; delete it to start over, or rerun with the settings it was made with.");
+        if (savedDigest is not null && _inputDigest is not null && savedDigest != _inputDigest.Value)
             throw new CheckpointException(path, "holds the progress of a training run whose inputs held other content (the data or a file its settings name "
                 + "differs from what it was made with); delete it to start over, or rerun with those inputs.");
-        }
-        throw new CheckpointException(path, "holds the progress of a training run with other settings; delete it to start over, or rerun with the settings it was made with.");
     }
 
     public void Save(TrainingPosition position, IOptimizer optimizer)

@@ -164,6 +164,8 @@ public sealed class TrainingStateTests : IDisposable
         var other = Assert.Throws<CheckpointException>(() => Train(At("cifar10:/b/data"), state, inputDigest: "d2"));
         Assert.Contains(state, other.Message);
         Assert.Contains("other content", other.Message);
+        // Nor where it was made, its content changed in place.
+        Assert.Contains("other content", Assert.Throws<CheckpointException>(() => Train(At("cifar10:/a/data"), state, inputDigest: "d2")).Message);
         // Without a digest to compare, another place is another run; so is another kind of data, or another setting.
         Assert.Contains("other settings", Assert.Throws<CheckpointException>(() => Train(At("cifar10:/b/data"), state)).Message);
         Assert.Contains("other settings", Assert.Throws<CheckpointException>(() => Train(At("gtsrb:/b/data"), state, inputDigest: "d1")).Message);
