@@ -81,6 +81,7 @@ internal sealed partial class CellRunner(string outFolder, string cacheFolder, I
         line["defense_compute_seconds"] = Math.Round(outcome.Result.ComputeSeconds, 3);
         line["units_run"] = outcome.Result.UnitsRun;
         line["units_resumed"] = outcome.Result.UnitsResumed;
+        if (outcome.Result.Findings is { Count: > 0 } findings) line["findings"] = findings.DeepClone();
         line["finished_at"] = DateTime.UtcNow.ToString("O");
         return line;
     }

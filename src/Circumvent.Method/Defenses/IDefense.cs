@@ -77,6 +77,8 @@ public sealed record DefenseInput
 /// <param name="ComputeSeconds">Time spent on all finished units, including the parts done by earlier (interrupted) calls.</param>
 /// <param name="UnitsRun">Units computed by this call.</param>
 /// <param name="UnitsResumed">Units restored from the run folder.</param>
+/// <param name="Findings">What the defence found besides its scores, by name (e.g. "neural_cleanse": anomaly indices and
+/// flagged classes); empty for defences that report nothing more.</param>
 public sealed record DefenseResult(
     ParameterSet Purified,
     BackdoorScores? Before,
@@ -87,7 +89,8 @@ public sealed record DefenseResult(
     TimeSpan Elapsed,
     double ComputeSeconds,
     int UnitsRun,
-    int UnitsResumed);
+    int UnitsResumed,
+    JsonObject? Findings = null);
 
 /// <summary>Scores after one stage. Round is 1-based; Stage names the step within it ("stage 1", "stage 2", "fine-tune").</summary>
 public sealed record StageEvaluation(int Round, string Stage, BackdoorScores Scores)

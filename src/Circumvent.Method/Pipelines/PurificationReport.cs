@@ -28,6 +28,7 @@ public static class PurificationReport
         report["compute_seconds"] = Math.Round(result.ComputeSeconds, 3);
         report["units_run"] = result.UnitsRun;
         report["units_resumed"] = result.UnitsResumed;
+        if (result.Findings is { Count: > 0 } findings) report["findings"] = findings.DeepClone();
         report["bytes_written"] = bytesWritten;
         return report;
     }

@@ -162,7 +162,20 @@ internal sealed class ResumableRun
 
     public DefenseResult Finish(ParameterSet purified, BackdoorScores? before, BackdoorScores? after) => new(
         purified, before, after, _stages.ToArray(), _curves.ToArray(), Config, _clock.Elapsed,
-        _folder?.ComputeSeconds ?? _memorySeconds, _unitsRun, _unitsResumed);
+        _folder?.ComputeSeconds ?? _memorySeconds, _unitsRun, _unitsResumed, (JsonObject)(_folder?.Findings ?? _memoryFindings).DeepClone());
+
+    private readonly JsonObject _memoryFindings = [];
+
+    /// <summary>
+    /// Keeps what the defence found that its scores do not show (Neural Cleanse's anomaly indices and flagged classes, ANP's
+    /// threshold, a detected target class) under <paramref name="name"/>; with a run folder in its state.json, so a resumed
+    /// run that restores the unit instead of recomputing it still reports it. <see cref="DefenseResult.Findings"/>.
+    /// </summary>
+    public void Record(string name, JsonNode value)
+    {
+        if (_folder is not null) _folder.SaveFinding(name, value);
+        else _memoryFindings[name] = value.DeepClone();
+    }
 
     private BackdoorScores? Score(string key, ParameterSet parameters)
     {

@@ -102,6 +102,17 @@ public sealed class RunFolder
 
     public double ComputeSeconds => _state["compute_seconds"]!.GetValue<double>();
 
+    /// <summary>What the defence found (see <see cref="ResumableRun.Record"/>), by name; empty before any.</summary>
+    public JsonObject Findings => _state["findings"] as JsonObject ?? [];
+
+    /// <summary>Keeps <paramref name="value"/> under <paramref name="name"/> in state.json, replacing an earlier value of that name.</summary>
+    public void SaveFinding(string name, JsonNode value)
+    {
+        if (_state["findings"] is not JsonObject findings) _state["findings"] = findings = [];
+        findings[name] = value.DeepClone();
+        SaveState();
+    }
+
     public void SaveState() => AtomicText.Write(System.IO.Path.Combine(Path, StateFile), _state.ToJsonString(Indented));
 
     private JsonArray Completed => _state["completed"]!.AsArray();

@@ -333,6 +333,17 @@ public class RunnerTests
     }
 
     [Fact]
+    public void ADefencesFindingsAreInItsResultsLine()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var (line, _) = RunCell(dir, TinyPlans.Plan(data, trigger), new JsonObject { ["kind"] = "badnet", ["target"] = 0 }, adjust: json =>
+            json["defenses"] = new JsonArray(new JsonObject { ["name"] = "i-bau", ["ibau_rounds"] = 2, ["batch_size"] = 100 }));
+        var norms = line["findings"]!["i-bau"]!["perturbation_l2_per_round"]!.AsArray();
+        Assert.Equal(2, norms.Count);
+        Assert.All(norms, n => Assert.True(n!.GetValue<double>() > 0));
+    }
+
+    [Fact]
     public void AMaskNetworkInTheCacheIsFoundAfterTheDataMovedAndNotForOtherData()
     {
         var (dir, data, trigger) = TinyPlans.Folder();

@@ -32,17 +32,20 @@ public sealed class AnpDefense(AnpOptions options) : IDefense
             input.Augmentation, Options, seed, PurificationSteps.Progress(masksUnit, observer), input.Cancellation, checkpoint));
 
         var pruneUnit = new DefenseUnit(1, "prune", UnitKind.Point);
-        var pruned = run.Weights(pruneUnit, _ => Prune(input, masks, pruneUnit, observer));
+        var pruned = run.Weights(pruneUnit, _ => Prune(input, masks, pruneUnit, observer, run));
         var after = run.Evaluate(1, "prune", pruned);
         return run.Finish(pruned, before, after);
     }
 
-    private ParameterSet Prune(DefenseInput input, ParameterSet masks, DefenseUnit unit, IDefenseObserver? observer)
+    // Prunes by the fixed threshold, or by the one chosen on D; the choice is reported and kept as the run's "anp" finding.
+    private ParameterSet Prune(DefenseInput input, ParameterSet masks, DefenseUnit unit, IDefenseObserver? observer, ResumableRun run)
     {
+        int neurons = masks.Sum(m => m.Tensor.Length);
         if (Options.PruneThreshold is { } fixedThreshold)
         {
             var (model, count) = NeuronMasks.Prune(input.Parameters, masks, fixedThreshold);
-            observer?.Progress(unit, $"threshold {fixedThreshold:F2} (fixed): {count} of {masks.Sum(m => m.Tensor.Length)} neurons pruned");
+            observer?.Progress(unit, $"threshold {fixedThreshold:F2} (fixed): {count} of {neurons} neurons pruned");
+            run.Record("anp", new JsonObject { ["threshold"] = fixedThreshold, ["chosen_on_clean_data"] = false, ["pruned"] = count, ["neurons"] = neurons });
             return model;
         }
         double baseAccuracy = CleanAccuracy(input, input.Parameters);
@@ -55,6 +58,13 @@ public sealed class AnpDefense(AnpOptions options) : IDefense
         observer?.Progress(unit, $"accuracy on D unpruned {baseAccuracy:F2}%; " +
             string.Join(", ", trials.Select(t => $"≤{t.Threshold:F2}: {t.Pruned} pruned, {t.Accuracy:F2}%")) +
             $"; chosen: {(chosen is null ? "none (nothing pruned)" : chosen.Threshold.ToString("F2"))}");
+        run.Record("anp", new JsonObject
+        {
+            ["threshold"] = chosen?.Threshold, ["chosen_on_clean_data"] = true, ["pruned"] = chosen?.Pruned ?? 0, ["neurons"] = neurons,
+            ["clean_accuracy_unpruned"] = Math.Round(baseAccuracy, 4),
+            ["trials"] = new JsonArray([.. trials.Select(t => (JsonNode)new JsonObject
+                { ["threshold"] = t.Threshold, ["pruned"] = t.Pruned, ["clean_accuracy"] = Math.Round(t.Accuracy, 4) })]),
+        });
         return chosen is null ? input.Parameters.Clone() : NeuronMasks.Prune(input.Parameters, masks, chosen.Threshold).Pruned;
     }
 

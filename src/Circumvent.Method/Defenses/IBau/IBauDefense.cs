@@ -29,13 +29,15 @@ public sealed class IBauDefense(IBauOptions options) : IDefense
         var run = ResumableRun.Start(this, input, observer);
         var before = run.EvaluateBefore(input.Parameters);
         var unit = new DefenseUnit(1, "unlearn", UnitKind.FineTune);
-        var purified = run.Weights(unit, _ => Unlearn(input, unit, observer));
+        var purified = run.Weights(unit, _ => Unlearn(input, unit, observer, run));
         var after = run.Evaluate(1, "unlearn", purified);
         return run.Finish(purified, before, after);
     }
 
-    private ParameterSet Unlearn(DefenseInput input, DefenseUnit unit, IDefenseObserver? observer)
+    // The unlearning; the perturbation's L2 norm per round is reported and kept as the run's "i-bau" finding.
+    private ParameterSet Unlearn(DefenseInput input, DefenseUnit unit, IDefenseObserver? observer, ResumableRun run)
     {
+        var norms = new JsonArray();
         int seed = UnitSeeds.For(input.Seed, 1, UnitSeeds.IBau);
         var batches = DrawBatches(input, seed);
         var model = input.Parameters.Clone(requiresGrad: true);
@@ -56,8 +58,11 @@ public sealed class IBauDefense(IBauOptions options) : IDefense
                 adam.Step();
                 adam.ZeroGrad();
             }
-            observer?.Progress(unit, $"round {round}/{Options.Rounds}: perturbation ‖δ‖ = {Math.Sqrt(delta.ToArray().Sum(v => (double)v * v)):F2}");
+            double norm = Math.Sqrt(delta.ToArray().Sum(v => (double)v * v));
+            observer?.Progress(unit, $"round {round}/{Options.Rounds}: perturbation ‖δ‖ = {norm:F2}");
+            norms.Add(Math.Round(norm, 4));
         }
+        run.Record("i-bau", new JsonObject { ["perturbation_l2_per_round"] = norms });
         return model.Clone();
     }
 

@@ -40,7 +40,7 @@ public sealed class NeuralCleanseDefense(NeuralCleanseOptions options) : IDefens
         }
 
         var report = AnomalyIndex.Detect([.. triggers.Select(t => t.L1)], Options.AnomalyThreshold);
-        Record(input, observer, report, triggers);
+        Record(input, observer, run, report, triggers);
         if (report.Flagged.Count == 0) return run.Finish(input.Parameters.Clone(), before, before);
 
         var unlearning = UnlearningSet.Build(input.Clean, [.. report.Flagged.Select(c => triggers[c])], Options.UnlearningRatio,
@@ -53,14 +53,16 @@ public sealed class NeuralCleanseDefense(NeuralCleanseOptions options) : IDefens
         return run.Finish(tuned, before, after);
     }
 
-    /// <summary>Reports the norms, indices and flagged classes to the observer and, with a run folder, in <see cref="AnomalyFile"/>.</summary>
-    private static void Record(DefenseInput input, IDefenseObserver? observer, AnomalyReport report, IReadOnlyList<ReversedTrigger> triggers)
+    /// <summary>
+    /// Reports the norms, indices and flagged classes to the observer, as the run's "neural_cleanse" finding and, with a run
+    /// folder, in <see cref="AnomalyFile"/>.
+    /// </summary>
+    private static void Record(DefenseInput input, IDefenseObserver? observer, ResumableRun run, AnomalyReport report, IReadOnlyList<ReversedTrigger> triggers)
     {
         string flagged = report.Flagged.Count == 0 ? "none" : string.Join(", ", report.Flagged);
         observer?.Progress(new DefenseUnit(1, "anomaly", UnitKind.Tensors),
             $"trigger L1 per class [{string.Join(", ", report.L1.Select(v => v.ToString("F1")))}], median {report.Median:F1}, " +
             $"anomaly index of the smallest {report.MinIndex:F2}; flagged: {flagged}");
-        if (input.RunFolder is null) return;
         var node = new JsonObject
         {
             ["l1"] = new JsonArray([.. report.L1.Select(v => JsonValue.Create(v))]),
@@ -71,7 +73,9 @@ public sealed class NeuralCleanseDefense(NeuralCleanseOptions options) : IDefens
             ["min_anomaly_index"] = double.IsFinite(report.MinIndex) ? report.MinIndex : null,
             ["flagged"] = new JsonArray([.. report.Flagged.Select(c => JsonValue.Create(c))]),
         };
-        AtomicText.Write(Path.Combine(input.RunFolder, AnomalyFile), node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        run.Record("neural_cleanse", node);
+        if (input.RunFolder is not null)
+            AtomicText.Write(Path.Combine(input.RunFolder, AnomalyFile), node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 }
 

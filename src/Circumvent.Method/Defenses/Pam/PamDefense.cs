@@ -100,6 +100,7 @@ public sealed class PamDefense(PamOptions options) : IDefense
             var (detected, counts) = BackdoorGenerator.DetectTarget(input.Architecture, start, unet!, trained.Weights, input.Clean, input.Normalization,
                 augmentation, batch, bti!.TargetNoise, UnitSeeds.For(input.Seed, 1, UnitSeeds.BtiTarget));
             observer?.Progress(generatorUnit, $"target class t̂ = {detected} (predictions on G(x + noise) per class: {string.Join(", ", counts)})");
+            run.Record("pam", new JsonObject { ["detected_target"] = detected, ["predictions_per_class"] = new JsonArray([.. counts.Select(c => JsonValue.Create(c))]) });
             return (trained, detected);
         }
 

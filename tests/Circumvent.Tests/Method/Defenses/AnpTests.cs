@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Engine.Memory;
@@ -169,6 +170,19 @@ public class AnpTests
         Assert.Equal(a.Tensors.Select(t => t.Floats), b.Tensors.Select(t => t.Floats));
         foreach (var name in straight.Purified.Names)
             Assert.Equal(straight.Purified[name].ToArray(), resumed.Purified[name].ToArray());
+
+        // The threshold chosen on D is the "anp" finding: what was pruned, and every threshold tried with D's accuracy.
+        var anp = straight.Findings!["anp"]!;
+        Assert.True(anp["chosen_on_clean_data"]!.GetValue<bool>());
+        var trials = anp["trials"]!.AsArray();
+        Assert.Equal(options.Thresholds().Count(), trials.Count);
+        Assert.Equal(anp["pruned"]!.GetValue<int>(), trials.Where(t => t!["threshold"]!.GetValue<double>() == anp["threshold"]?.GetValue<double>())
+            .Select(t => t!["pruned"]!.GetValue<int>()).DefaultIfEmpty(0).Single());
+        // A rerun that restores the pruned model instead of choosing again still reports the choice.
+        var restored = new AnpDefense(options).Run(input);
+        Assert.Equal(0, restored.UnitsRun);
+        Assert.True(JsonNode.DeepEquals(resumed.Findings!["anp"], restored.Findings!["anp"]));
+        Assert.True(JsonNode.DeepEquals(anp, resumed.Findings!["anp"]));
     }
 
     [Fact]

@@ -146,6 +146,11 @@ public class NeuralCleanseTests
         Assert.True(result.After!.Asr <= 20, $"NC left ASR at {result.After.Asr:F1}% (before: {result.Before.Asr:F1}%)");
         Assert.True(result.After.Acc >= result.Before.Acc - 5, $"NC cost {result.Before.Acc - result.After.Acc:F1} points of accuracy");
         Assert.Equal(["round 1 · unlearn"], result.Stages.Select(s => s.Label));
+        // The same report is the result's "neural_cleanse" finding, also when a rerun restores every unit instead of computing it.
+        Assert.True(JsonNode.DeepEquals(anomaly, result.Findings!["neural_cleanse"]));
+        var again = new NeuralCleanseDefense(Quick).Run(input);
+        Assert.Equal(0, again.UnitsRun);
+        Assert.True(JsonNode.DeepEquals(anomaly, again.Findings!["neural_cleanse"]));
     }
 
     /// <summary>Stopped in the middle of a class's search, a rerun continues it and ends where an uninterrupted run ends.</summary>
