@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+
 namespace Circumvent.Data;
 
 /// <summary>
@@ -59,14 +62,14 @@ public sealed class ImageDataset
     /// <summary>SHA-256 in hex over each set's shape, pixels and labels, in order: what a run's images hold, wherever they were read from.</summary>
     public static string Digest(IEnumerable<ImageDataset> sets)
     {
-        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         Span<int> shape = stackalloc int[4];
         foreach (var set in sets)
         {
             shape[0] = set.Count; shape[1] = set.Channels; shape[2] = set.Height; shape[3] = set.Width;
-            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(shape));
+            hash.AppendData(MemoryMarshal.AsBytes(shape));
             hash.AppendData(set.Pixels);
-            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(set.Labels.AsSpan()));
+            hash.AppendData(MemoryMarshal.AsBytes(set.Labels.AsSpan()));
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }

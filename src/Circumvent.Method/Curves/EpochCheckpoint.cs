@@ -14,7 +14,8 @@ namespace Circumvent.Method.Curves;
 /// <param name="Saving">The save interval and byte count (null: <see cref="ProgressSaving.FromEnvironment"/>).</param>
 /// <param name="InputDigest">What the run's inputs hold, so a state whose key differs only in where they are resumes
 /// (<see cref="TrainingStateFile.InputDigest"/>); null: the key alone decides.</param>
-public sealed record EpochCheckpoint(string Path, string RunKey, ProgressSaving? Saving = null, Func<string>? InputDigest = null)
+/// <param name="EarlierKey">The key as an earlier build wrote it for the same run (<see cref="TrainingStateFile.EarlierKey"/>).</param>
+public sealed record EpochCheckpoint(string Path, string RunKey, ProgressSaving? Saving = null, Func<string>? InputDigest = null, string? EarlierKey = null)
 {
     /// <summary>The bends a curve fit trains, as "start/NAME", "middle/NAME", "end/NAME" (the curve's own tensors).</summary>
     internal TrainingStateFile ForCurve(BezierCurve curve)
@@ -27,19 +28,19 @@ public sealed record EpochCheckpoint(string Path, string RunKey, ProgressSaving?
         if (curve.TrainsEndpoints) AddAll("start/", curve.Start);
         AddAll("middle/", curve.Middle);
         if (curve.TrainsEndpoints) AddAll("end/", curve.End);
-        return new TrainingStateFile(Path, bends, null, RunKey, saving: Saving) { InputDigest = InputDigest };
+        return new TrainingStateFile(Path, bends, null, RunKey, saving: Saving) { InputDigest = InputDigest, EarlierKey = EarlierKey };
     }
 
     /// <summary>A model being fine-tuned: its parameters, BN running statistics and their batch counts.</summary>
     internal TrainingStateFile ForModel(ParameterSet parameters, RunningStatsUpdater batchNormStats) =>
-        new(Path, parameters, batchNormStats, RunKey, saving: Saving) { InputDigest = InputDigest };
+        new(Path, parameters, batchNormStats, RunKey, saving: Saving) { InputDigest = InputDigest, EarlierKey = EarlierKey };
 
     /// <summary>
     /// Tensors that are not a model (a trigger's mask and pattern, neuron masks), with the state of the objective that
     /// trains them (<paramref name="objectiveState"/>, e.g. Neural Cleanse's cost schedule; null when it keeps none).
     /// </summary>
     internal TrainingStateFile ForTensors(ParameterSet trained, TrainingStatePart? objectiveState) =>
-        new(Path, trained, null, RunKey, objectiveState is null ? null : [objectiveState], Saving) { InputDigest = InputDigest };
+        new(Path, trained, null, RunKey, objectiveState is null ? null : [objectiveState], Saving) { InputDigest = InputDigest, EarlierKey = EarlierKey };
 
     /// <summary>Removes the state once the run's result is saved elsewhere.</summary>
     public void Delete() => File.Delete(Path);

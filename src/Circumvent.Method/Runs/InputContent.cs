@@ -26,7 +26,7 @@ public static class InputContent
     /// <summary>
     /// What a training state's inputs hold (<see cref="TrainingStateFile.InputDigest"/>): a SHA-256 over the digest of
     /// <paramref name="sets"/> and the SHA-256 of every existing file among <paramref name="key"/>'s locations, in order.
-    /// Computed when first asked for (a state's first write, or a resume whose key names other places).
+    /// Computed once, when first asked for: a state's first write, or a resume of a state that recorded one.
     /// </summary>
     public static Func<string> OfKey(string key, params ImageDataset[] sets) => () =>
     {

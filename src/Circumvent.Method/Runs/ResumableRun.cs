@@ -190,10 +190,22 @@ internal sealed class ResumableRun
     }
 
     // The folder's config is the run's identity; the unit's id tells its units apart. Its recorded input content lets a
-    // unit stopped midway resume after the inputs moved, as the folder does (RunFolder.Open).
-    private EpochCheckpoint? CheckpointFor(DefenseUnit unit) =>
-        _folder is null ? null : new EpochCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id, _input.Saving,
-            Config["input"]?[InputContent.Field] is { } content ? () => content.ToJsonString() : null);
+    // unit stopped midway resume after the inputs moved, as the folder does (RunFolder.Open); a unit stopped by a build
+    // that recorded none saved its state under the config without it, which is accepted as the key's earlier form.
+    private EpochCheckpoint? CheckpointFor(DefenseUnit unit)
+    {
+        if (_folder is null) return null;
+        var content = Config["input"]?[InputContent.Field];
+        string? earlier = null;
+        if (content is not null)
+        {
+            var withoutContent = Config.DeepClone().AsObject();
+            withoutContent["input"]!.AsObject().Remove(InputContent.Field);
+            earlier = withoutContent.ToJsonString() + " " + unit.Id;
+        }
+        return new EpochCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id, _input.Saving,
+            content is null ? null : () => content.ToJsonString(), earlier);
+    }
 
     private T Compute<T>(DefenseUnit unit, Func<T> compute, Action<T> save)
     {

@@ -129,6 +129,48 @@ public class PortableKeyTests
             Assert.Equal(expected[field]!.GetValue<double>(), resumed[field]!.GetValue<double>());
     }
 
+    [Fact]
+    public void AUnitStoppedByABuildThatRecordedNoInputContentResumesAndEndsAsAnUninterruptedRun()
+    {
+        var (dir, planPath) = RelativePlan([]);
+        var document = JsonNode.Parse(File.ReadAllText(planPath))!.AsObject();
+        document["defenses"] = new JsonArray(new JsonObject { ["name"] = "ft", ["finetune_epochs"] = 3, ["batch_size"] = 32 });
+        File.WriteAllText(planPath, document.ToJsonString());
+        string whole = dir + "-whole";
+        CopyFolder(dir, whole);
+        Run(Path.Combine(whole, Path.GetFileName(planPath)), whole);
+
+        using (var cancel = new CancellationTokenSource())
+        {
+            var stopper = new CancelOnLog(m => m.StartsWith("round1.finetune: fine-tune epoch 1/3 ", StringComparison.Ordinal), cancel);
+            Assert.ThrowsAny<OperationCanceledException>(() =>
+                ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), stopper, cancel.Token));
+        }
+        // Made to look as a build before input.content left it: config.json and the unit's state key without it.
+        string unitState = Directory.GetFiles(Path.Combine(dir, "out", "runs"), "*.state", SearchOption.AllDirectories).Single();
+        string folder = Path.GetDirectoryName(unitState)!;
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!.AsObject();
+        Assert.True(config["input"]!.AsObject().Remove("content"));
+        File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
+        var saved = Circumvent.Models.Checkpoints.SafeTensorsReader.Read(unitState);
+        var meta = JsonNode.Parse(saved.Metadata["circumvent.training_state"])!.AsObject();
+        string key = meta["config"]!.GetValue<string>();
+        int space = key.LastIndexOf(' ');
+        var keyConfig = JsonNode.Parse(key[..space])!.AsObject();
+        Assert.True(keyConfig["input"]!.AsObject().Remove("content"));
+        meta["config"] = keyConfig.ToJsonString() + key[space..];
+        Assert.True(meta.Remove("content"));
+        Circumvent.Models.Checkpoints.SafeTensorsWriter.Write(unitState, saved.Tensors,
+            new Dictionary<string, string> { ["circumvent.training_state"] = meta.ToJsonString() });
+
+        var resumer = new CancelOnLog(_ => false, new CancellationTokenSource());
+        Assert.Equal(1, ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), resumer, CancellationToken.None).RunNow);
+        Assert.DoesNotContain(resumer.Logged, m => m.Contains(" epoch 1/3 "));
+        JsonNode Scores(string at) => JsonNode.Parse(File.ReadLines(Path.Combine(at, "out", "results.jsonl")).Single())!;
+        foreach (var field in new[] { "acc_after", "asr_after" })
+            Assert.Equal(Scores(whole)[field]!.GetValue<double>(), Scores(dir)[field]!.GetValue<double>());
+    }
+
     private static void CopyFolder(string from, string to)
     {
         foreach (var folder in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
