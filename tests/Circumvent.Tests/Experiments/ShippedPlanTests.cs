@@ -71,13 +71,14 @@ public class ShippedPlanTests
         Assert.Equal(["gtsrb", "cifar10"], encoder.Downstreams.Select(d => d.Name));
         Assert.Equal(Circumvent.Models.ProbeKind.Mlp, Assert.Single(encoder.Probe.Kinds));
         var attacks = plan.Attacks.Select(a => a.Encoder!).ToList();
-        Assert.Equal([("none", null, 0), ("badencoder", "gtsrb", 12), ("badencoder", "cifar10", 9), ("ctrl", "cifar10", 0)],
+        // The attacks first (the table's evidence), the clean encoder's own cells last.
+        Assert.Equal([("badencoder", "gtsrb", 12), ("badencoder", "cifar10", 9), ("ctrl", "cifar10", 0), ("none", null, 0)],
             attacks.Select(a => (a.Kind, a.Downstream, a.Target)));
         // GTSRB's reference is a training image of class 12 (priority road); CIFAR-10's the first training truck.
-        Assert.Contains(Path.Combine("gtsrb", "train", "00012") + Path.DirectorySeparatorChar, attacks[1].References.Single().File);
-        Assert.True(File.Exists(attacks[1].References.Single().File));
-        Assert.Equal((9, 0), (attacks[2].References.Single().Class, attacks[2].References.Single().Index));
-        Assert.Equal(0.05, attacks[3].PoisonRate);
+        Assert.Contains(Path.Combine("gtsrb", "train", "00012") + Path.DirectorySeparatorChar, attacks[0].References.Single().File);
+        Assert.True(File.Exists(attacks[0].References.Single().File));
+        Assert.Equal((9, 0), (attacks[1].References.Single().Class, attacks[1].References.Single().Index));
+        Assert.Equal(0.05, attacks[2].PoisonRate);
         Assert.Equal(["none", "tsc", "mcr"], plan.Defenses.Select(d => d.Name));
         Assert.Equal([0, 1], plan.Seeds);
         Assert.Equal(4 * 3 * 2, Grid.Expand(plan).Count);
