@@ -21,6 +21,20 @@ public class PurifyCliTests
     }
 
     [Fact]
+    public void TheReportCarriesWhatTheDefenceFound()
+    {
+        var (dir, data, model) = Setup();
+        string report = Path.Combine(dir, "report.json");
+        var run = CliHarness.Run("purify", "--model", model, "--data", data, "--defense", "i-bau", "--ibau-rounds", "2", "--batch-size", "50",
+            "--out", Path.Combine(dir, "purified.safetensors"), "--report", report);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        var norms = json.RootElement.GetProperty("findings").GetProperty("i-bau").GetProperty("perturbation_l2_per_round");
+        Assert.Equal(2, norms.GetArrayLength());
+        Assert.All(norms.EnumerateArray(), n => Assert.True(n.GetDouble() > 0));
+    }
+
+    [Fact]
     public void ARunWhoseDataMovedResumesAndOneWhoseDataChangedIsRefused()
     {
         var (dir, data, model) = Setup();
