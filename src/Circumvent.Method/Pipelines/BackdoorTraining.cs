@@ -158,7 +158,8 @@ public static class BackdoorTraining
         // Input-aware's mask pre-training (25 epochs, the longest part) keeps its own.
         // So does the adaptive attack's curve, which comes after the training.
         // Each state also records what the data and the files its key names hold, so it resumes after they moved.
-        Func<string> InputsOf(string key) => Runs.InputContent.OfKey(key, dataset.Train, dataset.Test);
+        var dataDigest = new Lazy<string>(() => ImageDataset.Digest([dataset.Train, dataset.Test]));
+        Func<string> InputsOf(string key) => Runs.InputContent.OfKey(key, dataDigest);
         string? adaptiveKey = adaptive is null ? null : runKey + AdaptiveTscJson(adaptive);
         var adaptiveState = adaptiveKey is null ? null : new Curves.EpochCheckpoint(output + ".adaptive-state", adaptiveKey, saving, InputsOf(adaptiveKey));
         var maskState = inputAwareTraining is null ? null : MaskState(inputAwareTraining, config, attack!, output, maskStore, saving, InputsOf);

@@ -28,9 +28,12 @@ public static class InputContent
     /// <paramref name="sets"/> and the SHA-256 of every existing file among <paramref name="key"/>'s locations, in order.
     /// Computed once, when first asked for: a state's first write, or a resume of a state that recorded one.
     /// </summary>
-    public static Func<string> OfKey(string key, params ImageDataset[] sets) => () =>
+    public static Func<string> OfKey(string key, params ImageDataset[] sets) => OfKey(key, new Lazy<string>(() => ImageDataset.Digest(sets)));
+
+    /// <summary>As above, with the sets' digest given (computed once for a training that keeps several states).</summary>
+    public static Func<string> OfKey(string key, Lazy<string> setsDigest) => () =>
     {
-        var parts = new List<string> { ImageDataset.Digest(sets) };
+        var parts = new List<string> { setsDigest.Value };
         parts.AddRange(InputLocations.Paths(key).Where(File.Exists).Select(Sha256Hex.OfFile));
         return Sha256Hex.OfText(string.Join("\n", parts));
     };

@@ -196,15 +196,9 @@ internal sealed class ResumableRun
     {
         if (_folder is null) return null;
         var content = Config["input"]?[InputContent.Field];
-        string? earlier = null;
-        if (content is not null)
-        {
-            var withoutContent = Config.DeepClone().AsObject();
-            withoutContent["input"]!.AsObject().Remove(InputContent.Field);
-            earlier = withoutContent.ToJsonString() + " " + unit.Id;
-        }
         return new EpochCheckpoint(_folder.FileFor(unit, ".state"), Config.ToJsonString() + " " + unit.Id, _input.Saving,
-            content is null ? null : () => content.ToJsonString(), earlier);
+            content is null ? null : () => content.ToJsonString(),
+            content is null ? null : RunFolder.WithoutContent(Config).ToJsonString() + " " + unit.Id);
     }
 
     private T Compute<T>(DefenseUnit unit, Func<T> compute, Action<T> save)

@@ -143,7 +143,7 @@ public sealed class RunFolder
         }
     }
 
-    private static JsonObject WithoutContent(JsonObject config)
+    internal static JsonObject WithoutContent(JsonObject config)
     {
         var copy = config.DeepClone().AsObject();
         (copy["input"] as JsonObject)?.Remove(InputContent.Field);

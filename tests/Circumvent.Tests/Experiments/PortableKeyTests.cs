@@ -91,46 +91,11 @@ public class PortableKeyTests
         }
     }
 
-    [Fact]
-    public void ADefenceStoppedMidUnitResumesAfterThePlanMovedWithItsDataAndEndsAsAnUninterruptedRun()
-    {
-        JsonNode Ft() => new JsonObject { ["name"] = "ft", ["finetune_epochs"] = 3, ["batch_size"] = 32 };
-        var (dir, planPath) = RelativePlan([]);
-        var document = JsonNode.Parse(File.ReadAllText(planPath))!.AsObject();
-        document["defenses"] = new JsonArray(Ft());
-        File.WriteAllText(planPath, document.ToJsonString());
-        // The same cell in a copy of the folder, uninterrupted.
-        string whole = dir + "-whole";
-        CopyFolder(dir, whole);
-        Run(Path.Combine(whole, Path.GetFileName(planPath)), whole);
-
-        // Stopped after the fine-tuning's first epoch (the model trained and cached), then moved with its data and trigger.
-        using (var cancel = new CancellationTokenSource())
-        {
-            var stopper = new CancelOnLog(m => m.StartsWith("round1.finetune: fine-tune epoch 1/3 ", StringComparison.Ordinal), cancel);
-            Assert.ThrowsAny<OperationCanceledException>(() =>
-                ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), stopper, cancel.Token));
-        }
-        string unitState = Directory.GetFiles(Path.Combine(dir, "out", "runs"), "*.state", SearchOption.AllDirectories).Single();
-        string moved = dir + "-moved";
-        Directory.Move(dir, moved);
-        var resumer = new CancelOnLog(_ => false, new CancellationTokenSource());
-        var summary = ExperimentRunner.Run(PlanReader.Read(Path.Combine(moved, Path.GetFileName(planPath))), new RunSettings(Path.Combine(moved, "out")),
-            resumer, CancellationToken.None);
-        Assert.Equal(1, summary.RunNow);
-        Assert.False(File.Exists(Path.Combine(moved, Path.GetRelativePath(dir, unitState)))); // finished: its state removed
-        // Only epochs 2 and 3 ran again.
-        Assert.DoesNotContain(resumer.Logged, m => m.Contains(" epoch 1/3 "));
-        Assert.Contains(resumer.Logged, m => m.Contains(" epoch 3/3 "));
-
-        JsonNode Scores(string folder) => JsonNode.Parse(File.ReadLines(Path.Combine(folder, "out", "results.jsonl")).Single())!;
-        var (expected, resumed) = (Scores(whole), Scores(moved));
-        foreach (var field in new[] { "acc_after", "asr_after" })
-            Assert.Equal(expected[field]!.GetValue<double>(), resumed[field]!.GetValue<double>());
-    }
-
-    [Fact]
-    public void AUnitStoppedByABuildThatRecordedNoInputContentResumesAndEndsAsAnUninterruptedRun()
+    /// <summary>
+    /// A plan of one FT cell (3 epochs) run uninterrupted in a copy of its folder ("DIR-whole"), and stopped in DIR after
+    /// the fine-tuning's first epoch (the model trained and cached); returns the stopped unit's state file.
+    /// </summary>
+    private static (string Dir, string PlanPath, string Whole, string UnitState) AFineTuneStoppedAfterItsFirstEpoch()
     {
         var (dir, planPath) = RelativePlan([]);
         var document = JsonNode.Parse(File.ReadAllText(planPath))!.AsObject();
@@ -146,8 +111,47 @@ public class PortableKeyTests
             Assert.ThrowsAny<OperationCanceledException>(() =>
                 ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), stopper, cancel.Token));
         }
-        // Made to look as a build before input.content left it: config.json and the unit's state key without it.
         string unitState = Directory.GetFiles(Path.Combine(dir, "out", "runs"), "*.state", SearchOption.AllDirectories).Single();
+        return (dir, planPath, whole, unitState);
+    }
+
+    /// <summary>Runs the plan at <paramref name="planPath"/> into DIR/out (DIR its folder) to the end; returns the log.</summary>
+    private static (ExperimentRunner.Summary Summary, List<string> Logged) Resume(string planPath)
+    {
+        var resumer = new CancelOnLog(_ => false, new CancellationTokenSource());
+        var summary = ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(Path.GetDirectoryName(planPath)!, "out")),
+            resumer, CancellationToken.None);
+        return (summary, resumer.Logged);
+    }
+
+    private static void AssertSameScores(string expectedFolder, string actualFolder)
+    {
+        JsonNode Scores(string folder) => JsonNode.Parse(File.ReadLines(Path.Combine(folder, "out", "results.jsonl")).Single())!;
+        foreach (var field in new[] { "acc_after", "asr_after" })
+            Assert.Equal(Scores(expectedFolder)[field]!.GetValue<double>(), Scores(actualFolder)[field]!.GetValue<double>());
+    }
+
+    [Fact]
+    public void ADefenceStoppedMidUnitResumesAfterThePlanMovedWithItsDataAndEndsAsAnUninterruptedRun()
+    {
+        // Stopped after the fine-tuning's first epoch, then moved with its data and trigger.
+        var (dir, planPath, whole, unitState) = AFineTuneStoppedAfterItsFirstEpoch();
+        string moved = dir + "-moved";
+        Directory.Move(dir, moved);
+        var (summary, logged) = Resume(Path.Combine(moved, Path.GetFileName(planPath)));
+        Assert.Equal(1, summary.RunNow);
+        Assert.False(File.Exists(Path.Combine(moved, Path.GetRelativePath(dir, unitState)))); // finished: its state removed
+        // Only epochs 2 and 3 ran again.
+        Assert.DoesNotContain(logged, m => m.Contains(" epoch 1/3 "));
+        Assert.Contains(logged, m => m.Contains(" epoch 3/3 "));
+        AssertSameScores(whole, moved);
+    }
+
+    [Fact]
+    public void AUnitStoppedByABuildThatRecordedNoInputContentResumesAndEndsAsAnUninterruptedRun()
+    {
+        var (dir, planPath, whole, unitState) = AFineTuneStoppedAfterItsFirstEpoch();
+        // Made to look as a build before input.content left it: config.json and the unit's state key without it.
         string folder = Path.GetDirectoryName(unitState)!;
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!.AsObject();
         Assert.True(config["input"]!.AsObject().Remove("content"));
@@ -163,12 +167,10 @@ public class PortableKeyTests
         Circumvent.Models.Checkpoints.SafeTensorsWriter.Write(unitState, saved.Tensors,
             new Dictionary<string, string> { ["circumvent.training_state"] = meta.ToJsonString() });
 
-        var resumer = new CancelOnLog(_ => false, new CancellationTokenSource());
-        Assert.Equal(1, ExperimentRunner.Run(PlanReader.Read(planPath), new RunSettings(Path.Combine(dir, "out")), resumer, CancellationToken.None).RunNow);
-        Assert.DoesNotContain(resumer.Logged, m => m.Contains(" epoch 1/3 "));
-        JsonNode Scores(string at) => JsonNode.Parse(File.ReadLines(Path.Combine(at, "out", "results.jsonl")).Single())!;
-        foreach (var field in new[] { "acc_after", "asr_after" })
-            Assert.Equal(Scores(whole)[field]!.GetValue<double>(), Scores(dir)[field]!.GetValue<double>());
+        var (summary, logged) = Resume(planPath);
+        Assert.Equal(1, summary.RunNow);
+        Assert.DoesNotContain(logged, m => m.Contains(" epoch 1/3 "));
+        AssertSameScores(whole, dir);
     }
 
     private static void CopyFolder(string from, string to)
