@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Engine.Memory;
 using Circumvent.Engine.Optim;
@@ -9,8 +10,10 @@ using Circumvent.Models;
 namespace Circumvent.Method.Defenses.IBau;
 
 /// <summary>
-/// I-BAU as BackdoorBench runs it: D is drawn once into shuffled (augmented) batches; each round fits a universal
-/// adversarial perturbation δ on them (<see cref="UniversalPerturbation"/>), then for every batch takes one Adam step on θ
+/// I-BAU as BackdoorBench runs it: D is drawn once into shuffled (augmented) batches, the outer batches of every round
+/// (the loader's epoch 0). Round r fits a universal adversarial perturbation δ on a fresh pass of the loader (epoch r: new
+/// order, new augmentation, as BackdoorBench iterates its loader again; <see cref="UniversalPerturbation"/>), then for
+/// every outer batch takes one Adam step on θ
 /// along the implicit hypergradient of the batch's loss with δ on ⌊portion·B⌋ random images
 /// (<see cref="ImplicitHypergradient"/>; the inner problem lives on the first batch). Eval mode throughout, so BN's running
 /// statistics never change. One unit, "round1.unlearn" (Adam's moments carry across rounds, as in the original).
@@ -39,7 +42,8 @@ public sealed class IBauDefense(IBauOptions options) : IDefense
     {
         var norms = new JsonArray();
         int seed = UnitSeeds.For(input.Seed, 1, UnitSeeds.IBau);
-        var batches = DrawBatches(input, seed);
+        var loader = Loader(input);
+        var batches = DrawBatches(loader);
         var model = input.Parameters.Clone(requiresGrad: true);
         var trained = model.Parameters.Select(e => e.Tensor).ToArray();
         var adam = new Adam(trained, Options.LearningRate);
@@ -47,7 +51,7 @@ public sealed class IBauDefense(IBauOptions options) : IDefense
         for (int round = 1; round <= Options.Rounds; round++)
         {
             input.Cancellation.ThrowIfCancellationRequested();
-            var delta = UniversalPerturbation.Fit(input.Architecture, model, batches, Options.PerturbationLearningRate, Options.PerturbationL2);
+            var delta = UniversalPerturbation.Fit(input.Architecture, model, Pass(loader, round), Options.PerturbationLearningRate, Options.PerturbationL2);
             foreach (var batch in batches)
             {
                 input.Cancellation.ThrowIfCancellationRequested();
@@ -66,17 +70,27 @@ public sealed class IBauDefense(IBauOptions options) : IDefense
         return model.Clone();
     }
 
-    /// <summary>One shuffled, augmented pass over D, kept for every round (the original collects its loader's batches once).</summary>
-    private List<(Tensor Images, int[] Labels)> DrawBatches(DefenseInput input, int seed)
+    /// <summary>The shuffled, augmented loader over D whose epoch 0 gives the outer batches and epoch r round r's perturbation.</summary>
+    internal BatchLoader Loader(DefenseInput input) => OptionChecks.TrainingLoader(input.Clean, input.Normalization, Options.BatchSize,
+        UnitSeeds.For(input.Seed, 1, UnitSeeds.IBau), OptionChecks.AugmentationFor(Options.Augment, input.Augmentation, input.Clean.Height));
+
+    /// <summary>The outer batches: the loader's first pass over D, kept for every round (the original collects its loader's batches once).</summary>
+    private static List<(Tensor Images, int[] Labels)> DrawBatches(BatchLoader loader)
     {
-        var loader = OptionChecks.TrainingLoader(input.Clean, input.Normalization, Options.BatchSize, seed,
-            OptionChecks.AugmentationFor(Options.Augment, input.Augmentation, input.Clean.Height));
         var batches = new List<(Tensor, int[])>();
         foreach (var batch in loader.Epoch(0))
             using (batch)
                 batches.Add((batch.Images.Clone(), batch.Labels.ToArray()));
         if (batches.Count == 0) throw new ArgumentException("I-BAU needs at least one batch of clean images.");
         return batches;
+    }
+
+    /// <summary>Pass <paramref name="epoch"/> of the loader, each batch released once the perturbation has stepped on it.</summary>
+    internal static IEnumerable<(Tensor Images, int[] Labels)> Pass(BatchLoader loader, int epoch)
+    {
+        foreach (var batch in loader.Epoch(epoch))
+            using (batch)
+                yield return (batch.Images, batch.Labels.ToArray());
     }
 }
 

@@ -16,8 +16,11 @@ public sealed record IBauOptions
     public int FixedPointSteps { get; init; } = 5;
     /// <summary>The inner map δ ← δ − step·∇δ L_inner whose fixed point the hypergradient differentiates.</summary>
     public double InnerStep { get; init; } = 0.1;
-    /// <summary>Weight of ‖δ‖² in the inner loss mean(−CE(f(x₀ + δ), y₀)) + c‖δ‖² (the authors' code: 1e-4).</summary>
-    public double InnerL2 { get; init; } = 1e-4;
+    /// <summary>
+    /// Weight of ‖δ‖² in the inner loss mean(−CE(f(x₀ + δ), y₀)) + c‖δ‖²: 0.001 in BackdoorBench's `loss_inner`, as in the
+    /// perturbation's loss (sessions before 19 used 1e-4 here by mistake).
+    /// </summary>
+    public double InnerL2 { get; init; } = 1e-3;
     /// <summary>Adam's rate for the model (the outer step).</summary>
     public double LearningRate { get; init; } = 1e-4;
     /// <summary>SGD rate of the universal perturbation, fitted over one pass of the batches each round.</summary>

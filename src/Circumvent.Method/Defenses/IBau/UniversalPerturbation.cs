@@ -11,15 +11,15 @@ namespace Circumvent.Method.Defenses.IBau;
 /// </summary>
 public static class UniversalPerturbation
 {
-    public static Tensor Fit(IArchitecture architecture, ParameterSet model, IReadOnlyList<(Tensor Images, int[] Labels)> batches,
+    public static Tensor Fit(IArchitecture architecture, ParameterSet model, IEnumerable<(Tensor Images, int[] Labels)> batches,
         double learningRate, double l2)
     {
         var frozen = model.Sharing(requiresGrad: false);
         var context = ForwardContext.Eval();
-        int[] shape = [1, .. batches[0].Images.Shape[1..]];
-        var delta = new Tensor(shape, new float[Shape.Size(shape)], requiresGrad: true);
+        Tensor? delta = null;
         foreach (var (images, _) in batches)
         {
+            delta ??= new Tensor([1, .. images.Shape[1..]], new float[Shape.Size(images.Shape[1..])], requiresGrad: true);
             int[] predicted;
             using (GradMode.Disable())
             using (Circumvent.Engine.Memory.TensorScope.Open())
@@ -30,6 +30,7 @@ public static class UniversalPerturbation
             var values = delta.Span;
             for (int i = 0; i < values.Length; i++) values[i] -= (float)(learningRate * g[i]);
         }
-        return new Tensor(shape, delta.ToArray());
+        if (delta is null) throw new ArgumentException("The universal perturbation needs at least one batch.", nameof(batches));
+        return new Tensor(delta.Shape.ToArray(), delta.ToArray());
     }
 }

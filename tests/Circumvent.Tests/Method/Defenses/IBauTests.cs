@@ -16,7 +16,10 @@ public class IBauTests(ITestOutputHelper output)
 
     private static Hypergradient Hypergradient(SecondOrderFixture f, ParameterSet model) => ImplicitHypergradient.Compute(f.Architecture, model,
         f.Data.F32("delta"), (f.Data.F32("x"), f.Data.Labels("y")), (f.Data.F32("ibau.x_outer"), f.Data.Labels("ibau.y_outer")),
-        [.. f.Data.I64("ibau.patched").Select(i => (int)i)], new IBauOptions());
+        [.. f.Data.I64("ibau.patched").Select(i => (int)i)], new IBauOptions { InnerL2 = FixtureInnerL2 });
+
+    /// <summary>The inner loss's ‖δ‖² weight the fixture was made with (tools/fixtures/make_second_order_fixture.py).</summary>
+    private const double FixtureInnerL2 = 1e-4;
 
     /// <summary>
     /// The whole hypergradient, and its implicit part alone (about 1e-5 of the whole on this fixture, so the whole would
@@ -93,6 +96,39 @@ public class IBauTests(ITestOutputHelper output)
         Assert.True(result.After.Acc >= result.Before.Acc - 5, $"I-BAU cost {result.Before.Acc - result.After.Acc:F1} points of accuracy");
         var again = new IBauDefense(options).Run(input);
         Assert.Equal(0, again.UnitsRun);
+    }
+
+    /// <summary>
+    /// Round r's perturbation is fitted on a fresh pass of D (the loader's epoch r: BackdoorBench iterates its loader again),
+    /// not on the outer batches kept from epoch 0: round 1's recorded ‖δ‖ is that of δ fitted from the starting weights on
+    /// epoch 1, and not that of δ fitted on epoch 0 (5 batches of 32, so the order of the steps matters).
+    /// </summary>
+    [Fact]
+    public void EachRoundsPerturbationIsFittedOnAFreshPassOfTheCleanSet()
+    {
+        var problem = PlantedBackdoorProblem.Create(seed: 0);
+        var options = new IBauOptions { BatchSize = 32, Rounds = 1, PerturbationLearningRate = 100 };
+        var defense = new IBauDefense(options);
+        var input = problem.Input();
+        var result = defense.Run(input);
+        double recorded = result.Findings!["i-bau"]!["perturbation_l2_per_round"]![0]!.GetValue<double>();
+        double NormFittedOn(int epoch)
+        {
+            var delta = UniversalPerturbation.Fit(input.Architecture, input.Parameters, IBauDefense.Pass(defense.Loader(input), epoch),
+                options.PerturbationLearningRate, options.PerturbationL2);
+            return Math.Round(Math.Sqrt(delta.ToArray().Sum(v => (double)v * v)), 4);
+        }
+        output.WriteLine($"round 1's ‖δ‖ {recorded}; fitted on epoch 1: {NormFittedOn(1)}, on epoch 0: {NormFittedOn(0)}");
+        Assert.Equal(NormFittedOn(1), recorded);
+        Assert.NotEqual(NormFittedOn(0), recorded);
+    }
+
+    [Fact]
+    public void DefaultsAreBackdoorBenchs()
+    {
+        var d = new IBauOptions();
+        Assert.Equal((5, 5, 0.1, 1e-3, 1e-4, 10.0, 1e-3, 0.01, 256),
+            (d.Rounds, d.FixedPointSteps, d.InnerStep, d.InnerL2, d.LearningRate, d.PerturbationLearningRate, d.PerturbationL2, d.Portion, d.BatchSize));
     }
 
     [Fact]
