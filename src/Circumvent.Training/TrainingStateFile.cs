@@ -95,9 +95,11 @@ public sealed class TrainingStateFile(string path, ParameterSet parameters, Runn
     {
         string? savedKey = meta["config"]?.GetValue<string>();
         string? savedDigest = meta["content"]?.GetValue<string>();
-        bool sameKey = savedKey == configJson || (EarlierKey is not null && savedKey == EarlierKey);
-        bool moved = !sameKey && savedKey is not null && savedDigest is not null && _inputDigest is not null
-            && InputLocations.WithoutPlaces(savedKey) == InputLocations.WithoutPlaces(configJson);
+        // (A relative dataset path, as builds before session 19 recorded --data, is compared made absolute.)
+        string? rootedKey = savedKey is null ? null : InputLocations.WithDataPathsRooted(savedKey);
+        bool sameKey = savedKey == configJson || (EarlierKey is not null && savedKey == EarlierKey) || rootedKey == InputLocations.WithDataPathsRooted(configJson);
+        bool moved = !sameKey && rootedKey is not null && savedDigest is not null && _inputDigest is not null
+            && InputLocations.WithoutPlaces(rootedKey) == InputLocations.WithoutPlaces(configJson);
         if (!sameKey && !moved)
             throw new CheckpointException(path, "holds the progress of a training run with other settings; delete it to start over, or rerun with the settings it was made with.");
         if (savedDigest is not null && _inputDigest is not null && savedDigest != _inputDigest.Value)

@@ -94,7 +94,7 @@ internal static class PretrainCommand
             var config = start with
             {
                 Architecture = Pick(arch, start.Architecture),
-                Data = parse.Value(data),
+                Data = Circumvent.Data.DatasetSpec.WithFullPath(parse.Value(data)),
                 Epochs = Pick(epochs, start.Epochs),
                 LearningRate = Pick(lr, start.LearningRate),
                 BatchSize = Pick(batchSize, start.BatchSize),

@@ -66,7 +66,7 @@ internal static class PurifyCommand
                 throw new UsageException("--no-augment does not apply to --objective simclr: its loss compares two augmented views.");
             var request = new PurificationRequest(
                 ModelPath: parse.Value(model),
-                Data: parse.Value(data),
+                Data: Circumvent.Data.DatasetSpec.WithFullPath(parse.Value(data)),
                 OutputPath: outPath,
                 ReportPath: parse.GetValue(report),
                 RunFolder: runFolderPath,

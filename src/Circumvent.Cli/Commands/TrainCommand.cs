@@ -66,7 +66,7 @@ internal static class TrainCommand
             var config = recipeOptions.Apply(parse, baseline with
             {
                 Architecture = parse.GetValue(arch) ?? described!.Name,
-                Data = parse.Value(data),
+                Data = Circumvent.Data.DatasetSpec.WithFullPath(parse.Value(data)),
                 Epochs = RecipeOptions.Pick(parse, epochs, baseline.Epochs),
                 LearningRate = RecipeOptions.Pick(parse, lr, baseline.LearningRate),
                 BatchSize = RecipeOptions.Pick(parse, batchSize, baseline.BatchSize),

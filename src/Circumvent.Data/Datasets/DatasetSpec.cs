@@ -21,11 +21,32 @@ public sealed record DatasetSpec(string Kind, string Path)
         string? path = colon < 0 ? null : text[(colon + 1)..].Trim();
         if (KnownDatasets.Find(kind) is null)
             throw new ArgumentException($"Unknown dataset kind '{kind}' in '{text}'; known kinds: {string.Join(", ", KnownKinds)}.");
+        if (!string.IsNullOrEmpty(path)) path = WithHome(path);
         if (string.IsNullOrEmpty(path))
             path = DefaultPath(kind) ?? throw new ArgumentException(
                 $"Dataset '{kind}' has no default location; give one as {kind}:PATH or set {DataDirVariable} (then {kind} is read from $" + DataDirVariable + $"/{kind}).");
         return new DatasetSpec(kind, path);
     }
+
+    /// <summary>
+    /// <paramref name="text"/> as a config records it: KIND:PATH with PATH absolute ("~/" is the home folder, a relative
+    /// path is taken against the working folder), so the config names the same data from any folder — a stopped training
+    /// resumes from another one, a model's metadata says where its data was. A bare KIND (its default folder) and text
+    /// that is not KIND:PATH of a known kind are returned as given.
+    /// </summary>
+    public static string WithFullPath(string text)
+    {
+        int colon = text.IndexOf(':');
+        if (colon <= 0 || KnownDatasets.Find(text[..colon].Trim().ToLowerInvariant()) is null) return text;
+        string path = text[(colon + 1)..].Trim();
+        return path.Length == 0 ? text : text[..colon] + ":" + System.IO.Path.GetFullPath(WithHome(path));
+    }
+
+    // "~" and "~/…" name the home folder (the shell expands "~" only at the start of a word, not after "KIND:").
+    private static string WithHome(string path) =>
+        path == "~" || path.StartsWith("~/", StringComparison.Ordinal)
+            ? System.IO.Path.Join(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path[1..].TrimStart('/'))
+            : path;
 
     /// <summary>The default folder for <paramref name="kind"/>, or null when there is none.</summary>
     public static string? DefaultPath(string kind)

@@ -39,6 +39,15 @@ public static partial class InputLocations
     public static string WithoutPlaces(string key) => JsonString().Replace(key, match =>
         Decode(match.Value) is { } text && IsLocation(text, out var kind, out _) ? (kind.Length == 0 ? "\"<location>\"" : $"\"<{kind} location>\"") : match.Value);
 
+    /// <summary>
+    /// <paramref name="key"/> with every dataset spec among its JSON strings given as <see cref="DatasetSpec.WithFullPath"/>
+    /// records it. Builds before session 19 recorded `--data` as written ("cifar10:../data"); a state such a build saved
+    /// is compared in this form, so the same run resumes under the newer build (from the same working folder; from another
+    /// the path differs and <see cref="WithoutPlaces"/> and the content decide, as for any moved input).
+    /// </summary>
+    public static string WithDataPathsRooted(string key) => JsonString().Replace(key, match =>
+        Decode(match.Value) is { } text && DatasetSpec.WithFullPath(text) is var rooted && rooted != text ? JsonSerializer.Serialize(rooted) : match.Value);
+
     /// <summary>The paths of the locations among <paramref name="key"/>'s JSON strings, in order (a dataset spec's folder without its kind).</summary>
     public static IEnumerable<string> Paths(string key) =>
         JsonString().Matches(key).Select(m => Decode(m.Value)).OfType<string>()

@@ -61,7 +61,8 @@ public static class InputContent
         (JsonObject a, JsonObject b) => a.Count == b.Count && a.All(kv => b.TryGetPropertyValue(kv.Key, out var other) && SameButLocations(kv.Value, other)),
         (JsonArray a, JsonArray b) => a.Count == b.Count && a.Zip(b).All(p => SameButLocations(p.First, p.Second)),
         (JsonValue a, JsonValue b) when a.TryGetValue<string>(out var x) && b.TryGetValue<string>(out var y) =>
-            x == y || (InputLocations.IsLocation(x, out var kindX, out _) && InputLocations.IsLocation(y, out var kindY, out _) && kindX == kindY),
+            x == y || DatasetSpec.WithFullPath(x) == DatasetSpec.WithFullPath(y)
+            || (InputLocations.IsLocation(DatasetSpec.WithFullPath(x), out var kindX, out _) && InputLocations.IsLocation(y, out var kindY, out _) && kindX == kindY),
         _ => JsonNode.DeepEquals(stored, wanted),
     };
 

@@ -51,6 +51,23 @@ public class CliHappyPathTests
         Assert.Equal(a, b);
     }
 
+    /// <summary>
+    /// A relative --data is recorded absolute, so the model says where its data were and a stopped training resumes from
+    /// any folder.
+    /// </summary>
+    [Fact]
+    public void TrainRecordsARelativeDataFolderAsAnAbsoluteOne()
+    {
+        var dir = CliHarness.TempFolder();
+        string folder = CliHarness.WriteSyntheticMnistLayout(Path.Combine(dir, "data"), trainCount: 100, testCount: 20);
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, folder);
+        Assert.False(Path.IsPathRooted(relative));
+        var model = Path.Combine(dir, "m.safetensors");
+        var train = CliHarness.Run("train", "--arch", "mlp", "--width", "0.125", "--data", "mnist:" + relative, "--epochs", "1", "--out", model);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Equal("mnist:" + Path.GetFullPath(folder), TrainingConfig.FromJson(ModelCheckpoint.Load(model).TrainingJson!).Data);
+    }
+
     [Fact]
     public void EvalPrintsPlainAccuracyWithoutJson()
     {

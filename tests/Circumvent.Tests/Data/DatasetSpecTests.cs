@@ -13,6 +13,21 @@ public class DatasetSpecTests
         Assert.Equal(("mnist", "/m"), (DatasetSpec.Parse("mnist: /m").Kind, DatasetSpec.Parse("mnist: /m").Path));
     }
 
+    /// <summary>What a config records for --data: the path made absolute, "~/" expanded; a bare kind and other text kept.</summary>
+    [Fact]
+    public void WithFullPathRootsTheDataPathAndKeepsEverythingElse()
+    {
+        string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        Assert.Equal("cifar10:" + Path.GetFullPath("data/c10"), DatasetSpec.WithFullPath("cifar10:data/c10"));
+        Assert.Equal("cifar10:" + Path.GetFullPath("data/c10"), DatasetSpec.WithFullPath("cifar10:./x/../data/c10"));
+        Assert.Equal("imagefolder:" + Path.Join(home, "photos"), DatasetSpec.WithFullPath("imagefolder:~/photos"));
+        Assert.Equal(Path.Join(home, "photos"), DatasetSpec.Parse("imagefolder:~/photos").Path);
+        Assert.Equal("cifar10:/data/c10", DatasetSpec.WithFullPath("cifar10:/data/c10"));
+        Assert.Equal("fashion-mnist", DatasetSpec.WithFullPath("fashion-mnist"));
+        Assert.Equal("note:data/c10", DatasetSpec.WithFullPath("note:data/c10"));
+        Assert.Equal("data/c10", DatasetSpec.WithFullPath("data/c10"));
+    }
+
     [Fact]
     public void FashionMnistHasADefaultFolder()
     {

@@ -138,5 +138,25 @@ public class DefenseTests
         Assert.Equal(before, File.ReadAllText(Path.Combine(old, RunFolder.ConfigFile)));
         Assert.Throws<ArgumentException>(() => RunFolder.Open(old, Config("cifar10:/b/data", null, "d1")));
     }
-}
 
+    /// <summary>
+    /// `purify` recorded --data as written before session 19; a folder that names its data relatively resumes under the
+    /// absolute form (same content) and then names it absolutely. Relative to another folder: another place, content decides.
+    /// </summary>
+    [Fact]
+    public void ARunFolderThatRecordedARelativeDataPathResumesUnderItsAbsoluteForm()
+    {
+        using var folder = new Circumvent.Tests.Data.TempFolder();
+        JsonObject Config(string data, string digest) => new()
+        {
+            ["defense"] = "tsc",
+            ["input"] = new JsonObject { ["data"] = data, ["content"] = new JsonObject { ["data"] = digest } },
+        };
+        string run = Path.Combine(folder.Path, "run");
+        string data = Path.Combine(folder.Path, "data");
+        RunFolder.Open(run, Config("cifar10:" + Path.GetRelativePath(Environment.CurrentDirectory, data), "d1"));
+        Assert.Contains("other content", Assert.Throws<ArgumentException>(() => RunFolder.Open(run, Config("cifar10:" + data, "d2"))).Message);
+        RunFolder.Open(run, Config("cifar10:" + data, "d1"));
+        Assert.Equal(data, RunFolder.ReadConfig(run)["input"]!["data"]!.GetValue<string>()["cifar10:".Length..]);
+    }
+}

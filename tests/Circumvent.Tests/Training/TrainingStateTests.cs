@@ -206,6 +206,26 @@ public sealed class TrainingStateTests : IDisposable
         AssertSameRun(expected, expectedStats, resumed, resumedStats); // (Data is only a name here: the helper's data are fixed)
     }
 
+    /// <summary>
+    /// Builds before session 19 recorded `--data` as written: a state saved under "cifar10:REL" resumes under the key that
+    /// names the same folder absolutely (what `train` records now), without a digest, as the same run; a relative path to
+    /// another folder is another place (and without a digest another run).
+    /// </summary>
+    [Fact]
+    public void AStateSavedWithARelativeDataPathResumesUnderItsAbsoluteForm()
+    {
+        string state = Path.Combine(_folder, "relative.train-state");
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, Path.Combine(_folder, "data"));
+        Assert.False(Path.IsPathRooted(relative));
+        Assert.Throws<OperationCanceledException>(() => Train(Config with { Data = "cifar10:" + relative }, state, stopAtStep: 7));
+        Assert.Contains("other settings", Assert.Throws<CheckpointException>(() =>
+            Train(Config with { Data = "cifar10:" + Path.Combine(_folder, "elsewhere") }, state)).Message);
+        var (expected, expectedStats, _) = Train(Config, statePath: null);
+        var (resumed, resumedStats, steps) = Train(Config with { Data = "cifar10:" + Path.Combine(_folder, "data") }, state);
+        Assert.Equal(8, steps);
+        AssertSameRun(expected, expectedStats, resumed, resumedStats);
+    }
+
     [Fact]
     public void ObjectiveAndStateDoNotMix()
     {
