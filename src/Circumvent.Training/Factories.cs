@@ -53,13 +53,14 @@ public static class Factories
         return hooks;
     }
 
-    /// <param name="name">sgd, adam or adamw (<see cref="TrainingConfig.Optimizers"/>); momentum and Nesterov apply to SGD only.</param>
+    /// <param name="name">sgd, adam, adamw or amsgrad (Adam with torch's amsgrad flag) (<see cref="TrainingConfig.Optimizers"/>); momentum and Nesterov apply to SGD only.</param>
     public static IOptimizer CreateOptimizer(string name, IReadOnlyList<Tensor> parameters, double learningRate, double momentum,
         double weightDecay, bool nesterov) => name switch
     {
         "sgd" => new Sgd(parameters, learningRate, momentum, weightDecay, nesterov && momentum > 0),
         "adam" => new Adam(parameters, learningRate, weightDecay: weightDecay),
         "adamw" => new AdamW(parameters, learningRate, weightDecay: weightDecay),
+        "amsgrad" => new Adam(parameters, learningRate, weightDecay: weightDecay, amsgrad: true),
         _ => throw new ArgumentException($"--optimizer must be one of {string.Join(", ", TrainingConfig.Optimizers)}, got '{name}'."),
     };
 
@@ -76,6 +77,7 @@ public static class Factories
         int warmup = Math.Min(total - 1, (int)Math.Round(config.WarmupEpochs * stepsPerEpoch));
         ILearningRateSchedule main = config.Schedule switch
         {
+            "cosine" when config.CosineHalfPeriodSteps is int halfPeriod => new CosineWaveSchedule(config.LearningRate, halfPeriod),
             "cosine" => new CosineSchedule(config.LearningRate, total - warmup),
             "step" => new StepDecaySchedule(config.LearningRate, config.StepEpochs * stepsPerEpoch, config.StepGamma),
             "triangle" => new TriangleSchedule(config.LearningRate, total - warmup, triangle[0], triangle[1], triangle[2]),

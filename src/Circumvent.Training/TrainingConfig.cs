@@ -20,7 +20,7 @@ public sealed record TrainingConfig
     public double Momentum { get; init; } = 0.9;
     public bool Nesterov { get; init; } = true;
     public double WeightDecay { get; init; } = 5e-4;
-    /// <summary>sgd, adam or adamw.</summary>
+    /// <summary>sgd, adam, adamw or amsgrad (Adam with torch's amsgrad flag).</summary>
     public string Optimizer { get; init; } = "sgd";
     /// <summary>cosine, step, triangle or none.</summary>
     public string Schedule { get; init; } = "cosine";
@@ -61,6 +61,13 @@ public sealed record TrainingConfig
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? BatchNormMomentum { get; init; }
 
+    /// <summary>
+    /// With the cosine schedule: anneal over this many steps and continue as a wave past them (torch's
+    /// CosineAnnealingLR(T_max) stepped beyond T_max; <see cref="Circumvent.Engine.Optim.CosineWaveSchedule"/>); null: one anneal over the run.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? CosineHalfPeriodSteps { get; init; }
+
     /// <summary>Lookahead/EMA of every parameter and buffer every this many steps (null: none; airbench: 5).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? LookaheadEvery { get; init; }
@@ -81,7 +88,7 @@ public sealed record TrainingConfig
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? TtaLevel { get; init; }
 
-    public static readonly string[] Optimizers = ["sgd", "adam", "adamw"];
+    public static readonly string[] Optimizers = ["sgd", "adam", "adamw", "amsgrad"];
     public static readonly string[] Schedules = ["cosine", "step", "triangle", "none"];
     public static readonly string[] Flips = ["random", "alternate"];
 
@@ -99,6 +106,7 @@ public sealed record TrainingConfig
     {
         Require(double.IsFinite(Epochs) && Epochs > 0, $"--epochs must be positive, got {Epochs}.");
         Require(BatchSize > 0, $"--batch-size must be at least 1, got {BatchSize}.");
+        Require(CosineHalfPeriodSteps is null or > 0, $"the cosine's half-period must be at least 1 step, got {CosineHalfPeriodSteps}.");
         Require(double.IsFinite(LearningRate) && LearningRate > 0, $"--lr must be a positive number, got {LearningRate}.");
         Require(double.IsFinite(Momentum) && Momentum >= 0 && Momentum < 1, $"--momentum must be in [0, 1), got {Momentum}.");
         Require(double.IsFinite(WeightDecay) && WeightDecay >= 0, $"--weight-decay must be ≥ 0, got {WeightDecay}.");

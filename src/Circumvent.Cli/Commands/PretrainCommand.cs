@@ -43,7 +43,7 @@ internal static class PretrainCommand
         var lr = Options.Make("--lr", $"Learning rate {Both(defaults.LearningRate, attackDefaults.LearningRate, ctrlDefaults.LearningRate)}.", defaults.LearningRate);
         var batchSize = Options.Make("--batch-size", $"Images per batch (simclr, ctrl: each seen in two views) {Both(defaults.BatchSize, attackDefaults.BatchSize, ctrlDefaults.BatchSize)}.", defaults.BatchSize);
         var weightDecay = Options.Make("--weight-decay", $"Weight decay {Both(defaults.WeightDecay, attackDefaults.WeightDecay, ctrlDefaults.WeightDecay)}.", defaults.WeightDecay);
-        var optimizer = Options.Make("--optimizer", $"sgd, adam or adamw {Both(defaults.Optimizer, attackDefaults.Optimizer + " with momentum 0.9", ctrlDefaults.Optimizer + " with momentum 0.9")}.", defaults.Optimizer);
+        var optimizer = Options.Make("--optimizer", $"sgd, adam, adamw or amsgrad {Both(defaults.Optimizer, attackDefaults.Optimizer + " with momentum 0.9", ctrlDefaults.Optimizer + " with momentum 0.9")}.", defaults.Optimizer);
         var schedule = Options.Make("--schedule", $"Learning-rate schedule: cosine, step or none {Both(defaults.Schedule, attackDefaults.Schedule, ctrlDefaults.Schedule + $" after {ctrlDefaults.WarmupEpochs:g} warm-up epochs")}.", defaults.Schedule);
         var warmup = Options.Make("--warmup-epochs", $"Warm-up epochs before the schedule (ctrl: {ctrlDefaults.WarmupEpochs:g}, none for runs of {ctrlDefaults.WarmupEpochs:g} epochs or fewer; others: 0).", 0.0);
         var width = Options.Make("--width", "simclr, ctrl, clip: encoder (image tower) channel-width multiplier.", defaults.WidthMultiplier);

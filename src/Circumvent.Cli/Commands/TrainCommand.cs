@@ -21,7 +21,7 @@ internal static class TrainCommand
         var batchSize = Options.Make("--batch-size", "Mini-batch size.", defaults.BatchSize);
         var momentum = Options.Make("--momentum", "SGD momentum (Nesterov when > 0).", defaults.Momentum);
         var weightDecay = Options.Make("--weight-decay", "Weight decay (L2 for sgd/adam, decoupled for adamw).", defaults.WeightDecay);
-        var optimizer = Options.Make("--optimizer", "sgd, adam or adamw.", defaults.Optimizer);
+        var optimizer = Options.Make("--optimizer", "sgd, adam, adamw or amsgrad (Adam with torch's amsgrad flag).", defaults.Optimizer);
         var schedule = Options.Make("--schedule", "Learning-rate schedule: cosine, step, triangle or none.", defaults.Schedule);
         var warmup = Options.Make("--warmup-epochs", "Linear warm-up length in epochs (may be fractional).", defaults.WarmupEpochs);
         var stepEpochs = Options.Make("--lr-step-epochs", "Step schedule: decay every this many epochs.", defaults.StepEpochs);

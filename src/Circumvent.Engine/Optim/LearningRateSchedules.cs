@@ -41,6 +41,26 @@ public sealed record CosineSchedule : ILearningRateSchedule
 }
 
 /// <summary>
+/// PyTorch's CosineAnnealingLR(T_max = <see cref="HalfPeriod"/>) stepped past T_max: lr_t = base·(1 + cos(π·t/T))/2 for
+/// every t, so the rate falls to 0 at T, climbs back to base at 2T, and so on (BackdoorBench steps its T_max = 100
+/// scheduler every batch whatever the run's length: over 1,000 steps the rate cycles five times and ends near base).
+/// </summary>
+public sealed record CosineWaveSchedule : ILearningRateSchedule
+{
+    public CosineWaveSchedule(double baseLearningRate, int halfPeriod)
+    {
+        if (halfPeriod <= 0) throw new ArgumentException($"Cosine wave needs a half-period > 0 steps, got {halfPeriod}.");
+        BaseLearningRate = baseLearningRate;
+        HalfPeriod = halfPeriod;
+    }
+
+    public double BaseLearningRate { get; }
+    public int HalfPeriod { get; }
+
+    public double At(int step) => BaseLearningRate * (1 + Math.Cos(Math.PI * Math.Max(step, 0) / HalfPeriod)) / 2;
+}
+
+/// <summary>
 /// A schedule over epochs held for every step of each epoch: step t runs <see cref="PerEpoch"/>(⌊t / StepsPerEpoch⌋),
 /// as PyTorch's scheduler.step() called once per epoch (build the inner schedule with one step per epoch).
 /// </summary>

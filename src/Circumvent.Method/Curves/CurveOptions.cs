@@ -21,7 +21,7 @@ public sealed record CurveOptions
     /// <summary>SGD weight decay on the middle bend.</summary>
     public double WeightDecay { get; init; } = 5e-4;
     /// <summary>
-    /// sgd (null, the supervised default), adam or adamw (the self-supervised curves). Left out of the
+    /// sgd (null, the supervised default), adam, adamw (the self-supervised curves) or amsgrad. Left out of the
     /// recorded settings when null, so run folders made before the option existed still match.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -87,7 +87,7 @@ public sealed record FineTuneOptions
     public double LearningRate { get; init; } = 1e-4;
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; } = 5e-4;
-    /// <summary>sgd (null, the default), adam or adamw; recorded only when set, as for curves.</summary>
+    /// <summary>sgd (null, the default), adam, adamw or amsgrad; recorded only when set, as for curves.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Optimizer { get; init; }
     /// <summary>cosine, step or none (as the trainer's --schedule).</summary>
@@ -95,6 +95,9 @@ public sealed record FineTuneOptions
     /// <summary>Step the schedule once per epoch rather than per batch; recorded only when set, as for curves.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool SchedulePerEpoch { get; init; }
+    /// <summary>The cosine's fixed T_max in steps, past which it goes on as a wave (<see cref="TrainingConfig.CosineHalfPeriodSteps"/>); recorded only when set.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? CosineHalfPeriodSteps { get; init; }
     /// <summary>Augment D while training with the dataset's augmentation (as <see cref="CurveOptions.Augment"/>).</summary>
     public bool Augment { get; init; } = true;
     /// <summary>As <see cref="CurveOptions.DatasetAugmentation"/>.</summary>

@@ -34,6 +34,7 @@ public static class FineTuner
             WeightDecay = options.WeightDecay,
             Optimizer = options.Optimizer ?? "sgd",
             Schedule = options.Schedule,
+            CosineHalfPeriodSteps = options.CosineHalfPeriodSteps,
             Seed = options.Seed,
         };
         config.Validate();

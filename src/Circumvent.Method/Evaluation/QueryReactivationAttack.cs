@@ -54,17 +54,19 @@ public sealed record QraResult(double PurifiedAsr, double PurifiedCleanToTarget,
 public static class QueryReactivationAttack
 {
     /// <summary>
-    /// QRA's training set: in a seeded order of <paramref name="train"/>, the first <see cref="QraOptions.CleanImages"/> images as
-    /// they are, then the first <see cref="QraOptions.PoisonedImages"/> non-target images of the same order with the trigger; every
-    /// label is the true one. As in qra.py (clean images and poisoned training images are drawn separately) the two may share
-    /// images, so a small training set gives what it has.
+    /// QRA's training set: the first <see cref="QraOptions.CleanImages"/> images of one seeded order of <paramref name="train"/>
+    /// as they are, then the first <see cref="QraOptions.PoisonedImages"/> non-target images of a second, independent order
+    /// with the trigger; every label is the true one. qra.py draws its clean images and its poisoned ones (the attack's
+    /// poisoned training images) separately, so the two share images only by chance (before session 19 both came from
+    /// one order, and most triggered images were copies of clean ones).
     /// </summary>
     public static ImageDataset BuildSet(ImageDataset train, IAttack attack, QraOptions options, int seed)
     {
         var rng = new Random(seed);
-        int[] order = [.. Enumerable.Range(0, train.Count).OrderBy(_ => rng.Next())];
-        int[] clean = [.. order.Take(options.CleanImages)];
-        int[] toPoison = [.. order.Where(i => train.Labels[i] != attack.TargetClass).Take(options.PoisonedImages)];
+        int[] clean = [.. Enumerable.Range(0, train.Count).OrderBy(_ => rng.Next()).Take(options.CleanImages)];
+        var poisonRng = new Random(Circumvent.Data.Loading.BatchLoader.MixSeed(seed, 1, -11));
+        int[] toPoison = [.. Enumerable.Range(0, train.Count).OrderBy(_ => poisonRng.Next())
+            .Where(i => train.Labels[i] != attack.TargetClass).Take(options.PoisonedImages)];
         if (clean.Length == 0 || toPoison.Length == 0)
             throw new ArgumentException($"QRA needs clean and non-target training images; {train.Count} training images give {clean.Length} and {toPoison.Length}.");
         var triggered = Poisoning.TriggeredNonTarget(train.Subset(toPoison), attack);

@@ -5,7 +5,7 @@ namespace Circumvent.Tests.Training;
 
 /// <summary>
 /// Three steps on p = [1, −2, 0.5] with fixed gradients; expected values were produced by
-/// torch.optim (PyTorch 1.13) with the same hyper-parameters.
+/// torch.optim (PyTorch 1.13) with the same hyper-parameters: tools/fixtures/make_optimizer_values.py.
 /// </summary>
 public class OptimizerTests
 {
@@ -67,6 +67,40 @@ public class OptimizerTests
     public void AdamWDecoupledDecayMatchesPyTorch() =>
         AssertClose([0.9797741770744324, -1.9886796474456787, 0.47950759530067444],
             Run(ps => new AdamW(ps, 0.01, weightDecay: 0.1)));
+
+    /// <summary>
+    /// β2 = 0.5 makes the second moment shrink between steps, where amsgrad's running maximum takes over; the same
+    /// optimiser without the flag lands elsewhere (so a flag that did nothing would fail).
+    /// </summary>
+    [Fact]
+    public void AmsGradMatchesPyTorch()
+    {
+        AssertClose([0.9750650525093079, -1.9836386442184448, 0.47888559103012085],
+            Run(ps => new Adam(ps, 0.01, beta2: 0.5, weightDecay: 0.1, amsgrad: true)));
+        AssertClose([0.9743398427963257, -1.9808719158172607, 0.4772752821445465],
+            Run(ps => new Adam(ps, 0.01, beta2: 0.5, weightDecay: 0.1)));
+    }
+
+    [Fact]
+    public void AmsGradIsAnOptimizerName()
+    {
+        var p = Tensor.Parameter([1f], 1);
+        Assert.True(((Adam)Circumvent.Training.Factories.CreateOptimizer("amsgrad", [p], 0.1, 0, 0, false)).AmsGrad);
+        Assert.False(((Adam)Circumvent.Training.Factories.CreateOptimizer("adam", [p], 0.1, 0, 0, false)).AmsGrad);
+    }
+
+    /// <summary>torch's CosineAnnealingLR(T_max = 100) stepped past T_max, as BackdoorBench's FT-SAM does (same script).</summary>
+    [Fact]
+    public void CosineWaveMatchesPyTorchsCosineAnnealingSteppedPastTMax()
+    {
+        var expected = new Dictionary<int, double>
+        {
+            [0] = 0.01, [1] = 0.009997532801828659, [50] = 0.005000000000000004, [99] = 2.4671981713420015e-06, [100] = 0.0,
+            [101] = 2.467198171342e-06, [150] = 0.004999999999999996, [200] = 0.01, [250] = 0.0050000000000000044, [999] = 0.009997532801828676,
+        };
+        var wave = new CosineWaveSchedule(0.01, 100);
+        foreach (var (step, lr) in expected) Assert.True(Math.Abs(wave.At(step) - lr) < 1e-12, $"step {step}: expected {lr}, got {wave.At(step)}");
+    }
 
     [Fact]
     public void AdamFirstStepMovesEachWeightByLearningRate()

@@ -251,12 +251,14 @@ public sealed class TrainingStateTests : IDisposable
     [InlineData("sgd")]
     [InlineData("sgd-nesterov")]
     [InlineData("adam")]
+    [InlineData("amsgrad")]
     public void OptimizerStateRoundTripsExactly(string kind)
     {
         Tensor[] Weights() => [TestData.Randn(1, 4, 3).Clone(requiresGrad: true), TestData.Randn(2, 5).Clone(requiresGrad: true)];
         IOptimizer Make(Tensor[] p) => kind switch
         {
             "adam" => new Adam(p, 0.01, weightDecay: 1e-3),
+            "amsgrad" => new Adam(p, 0.01, beta2: 0.5, weightDecay: 1e-3, amsgrad: true),
             _ => new Sgd(p, 0.1, 0.9, 5e-4, nesterov: kind == "sgd-nesterov"),
         };
         void Step(Tensor[] p, IOptimizer o, int seed)

@@ -86,7 +86,9 @@ internal sealed class AnpObjective(ParameterSet model, ParameterSet masks, AnpOp
         }
         var logits = architecture.Forward(NeuronMasks.Apply(model, weights, null), batch.Images, context);
         var natural = Op.CrossEntropy(logits, batch.Labels);
-        var loss = robust is null ? natural : Op.Add(Op.MulScalar(natural, (float)options.Alpha), Op.MulScalar(robust, (float)(1 - options.Alpha)));
+        // With ε = 0 the robust term is 0, as BackdoorBench's loss_rob = 0.0: the loss is still α·CE, not CE.
+        var loss = robust is null ? Op.MulScalar(natural, (float)options.Alpha)
+            : Op.Add(Op.MulScalar(natural, (float)options.Alpha), Op.MulScalar(robust, (float)(1 - options.Alpha)));
         return new BatchLoss(loss, logits, batch.Labels);
     }
 

@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Engine.Memory;
-using Circumvent.Engine.Optim;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Runs;
 using Circumvent.Models;
@@ -15,7 +14,7 @@ namespace Circumvent.Method.Defenses.IBau;
 /// order, new augmentation, as BackdoorBench iterates its loader again; <see cref="UniversalPerturbation"/>), then for
 /// every outer batch takes one Adam step on θ
 /// along the implicit hypergradient of the batch's loss with δ on ⌊portion·B⌋ random images
-/// (<see cref="ImplicitHypergradient"/>; the inner problem lives on the first batch). Eval mode throughout, so BN's running
+/// (<see cref="ImplicitHypergradient"/>; the inner problem lives on the first batch), Adam with amsgrad as BackdoorBench's. Eval mode throughout, so BN's running
 /// statistics never change. One unit, "round1.unlearn" (Adam's moments carry across rounds, as in the original).
 /// </summary>
 public sealed class IBauDefense(IBauOptions options) : IDefense
@@ -46,7 +45,7 @@ public sealed class IBauDefense(IBauOptions options) : IDefense
         var batches = DrawBatches(loader);
         var model = input.Parameters.Clone(requiresGrad: true);
         var trained = model.Parameters.Select(e => e.Tensor).ToArray();
-        var adam = new Adam(trained, Options.LearningRate);
+        var adam = Circumvent.Training.Factories.CreateOptimizer(Options.Optimizer, trained, Options.LearningRate, momentum: 0, weightDecay: 0, nesterov: false);
         var rng = new Random(seed);
         for (int round = 1; round <= Options.Rounds; round++)
         {

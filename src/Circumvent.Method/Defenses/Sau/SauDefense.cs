@@ -11,14 +11,14 @@ namespace Circumvent.Method.Defenses.Sau;
 /// </summary>
 /// <remarks>
 /// NOTE: sau.py loads D with the test transform (get_transform(…, train=False)), so there is no augmentation by default.
-/// It builds a CosineAnnealingLR but never steps it: the rate is constant. Its Adam is torch's with amsgrad; ours is plain
-/// Adam, and the doc gives SAU no weight decay, so there is none.
+/// It builds a CosineAnnealingLR but never steps it: the rate is constant. Its Adam is torch's with amsgrad
+/// (`argparser_opt_scheduler`), and so is ours (before session 19 it was plain Adam); the doc gives SAU no weight decay.
 /// </remarks>
 public sealed record SauOptions
 {
     public FineTuneOptions Unlearning { get; init; } = new()
     {
-        Epochs = 100, BatchSize = 256, LearningRate = 1e-4, Optimizer = "adam", Momentum = 0, WeightDecay = 0, Schedule = "none", Augment = false,
+        Epochs = 100, BatchSize = 256, LearningRate = 1e-4, Optimizer = "amsgrad", Momentum = 0, WeightDecay = 0, Schedule = "none", Augment = false,
     };
     /// <summary>L∞ bound ε of the perturbation, on the 0–1 pixel scale (sau.py's trigger_norm).</summary>
     public double Epsilon { get; init; } = 0.2;

@@ -1,6 +1,7 @@
 using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Engine.Memory;
+using Circumvent.Engine.Optim;
 using Circumvent.Method.Curves;
 using Circumvent.Method.Defenses.FtSam;
 using Circumvent.Models;
@@ -89,8 +90,17 @@ public class FtSamTests
         var tune = new FtSamOptions().FineTune with { Epochs = 30, BatchSize = 32, LearningRate = 0.05, Augment = false };
         using var folder = new Circumvent.Tests.Data.TempFolder();
         var input = problem.Input() with { RunFolder = Path.Combine(folder.Path, "run") };
-        var result = new FtSamDefense(new FtSamOptions { FineTune = tune }).Run(input);
+        var progress = new ProgressLines();
+        var result = new FtSamDefense(new FtSamOptions { FineTune = tune }).Run(input, progress);
         var plain = new Circumvent.Method.Defenses.FineTuneDefense(tune).Run(problem.Input());
+
+        // The rate of each reported step is BackdoorBench's cosine (T_max = 100 steps, stepped every batch, on past 100).
+        var wave = new CosineWaveSchedule(tune.LearningRate, 100);
+        var rates = progress.Lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"epoch (\d+)/\d+ batch (\d+)/(\d+) .*?lr ([0-9.eE+-]+)"))
+            .Where(m => m.Success).Select(m => (Step: (int.Parse(m.Groups[1].Value) - 1) * int.Parse(m.Groups[3].Value) + int.Parse(m.Groups[2].Value) - 1,
+                Lr: double.Parse(m.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        Assert.Contains(rates, r => r.Step > 100);
+        foreach (var (step, lr) in rates) Assert.True(Math.Abs(lr - wave.At(step)) <= 0.01 * wave.At(step) + 1e-6, $"step {step}: lr {lr}, expected {wave.At(step)}");
 
         Assert.True(result.Before!.Asr >= 95, $"the planted backdoor did not take (ASR {result.Before.Asr:F1}%)");
         Assert.True(plain.After!.Asr >= 80, $"plain fine-tuning already removes this backdoor (ASR {plain.After.Asr:F1}%): the test shows nothing about SAM");
@@ -99,5 +109,57 @@ public class FtSamTests
         var again = new FtSamDefense(new FtSamOptions { FineTune = tune }).Run(input);
         Assert.Equal(0, again.UnitsRun);
         Assert.Equal(1, again.UnitsResumed);
+    }
+
+    /// <summary>
+    /// BackdoorBench's smooth_crossentropy with s = 0.1 over 10 classes (0.9 on the true class, 0.1/9 on each other),
+    /// computed here by hand, equals the cross-entropy FT-SAM trains with; PyTorch's own ε = 0.1 would not.
+    /// </summary>
+    [Fact]
+    public void LabelSmoothingIsBackdoorBenchs()
+    {
+        const int classes = 10;
+        var logits = Circumvent.Tests.Support.TestData.Randn(3, 4, classes);
+        int[] labels = [2, 7, 0, 9];
+        var values = logits.ToArray();
+        double expected = 0;
+        for (int n = 0; n < labels.Length; n++)
+        {
+            var row = values.AsSpan(n * classes, classes).ToArray().Select(v => (double)v).ToArray();
+            double max = row.Max(), logSum = max + Math.Log(row.Sum(v => Math.Exp(v - max)));
+            for (int c = 0; c < classes; c++) expected -= (c == labels[n] ? 0.9 : 0.1 / 9) * (row[c] - logSum);
+        }
+        expected /= labels.Length;
+        double ours = Op.CrossEntropy(logits, labels, (float)new FtSamOptions().TorchLabelSmoothing(classes)).ToArray()[0];
+        double torchs = Op.CrossEntropy(logits, labels, 0.1f).ToArray()[0];
+        Assert.True(Math.Abs(ours - expected) < 1e-5, $"ours {ours}, BackdoorBench's {expected}");
+        Assert.True(Math.Abs(torchs - expected) > 1e-4, "PyTorch's ε = 0.1 gives the same loss here: the test cannot tell them apart");
+        Assert.Throws<ArgumentException>(() => new FtSamOptions { LabelSmoothing = 0.9 }.TorchLabelSmoothing(classes));
+    }
+
+    /// <summary>
+    /// FT-SAM fine-tunes under BackdoorBench's schedule: its CosineAnnealingLR(T_max = 100) stepped every batch, so the
+    /// rate at step t is 0.01·(1 + cos(πt/100))/2 past step 100 too; the run's rate per step is read from its progress.
+    /// </summary>
+    [Fact]
+    public void FtSamsRateFollowsBackdoorBenchsCosineSteppedEveryBatch()
+    {
+        var options = new FtSamOptions();
+        var wave = new CosineWaveSchedule(options.FineTune.LearningRate, 100);
+        var config = new Circumvent.Training.TrainingConfig
+        {
+            Epochs = options.FineTune.Epochs, BatchSize = 256, LearningRate = options.FineTune.LearningRate, Schedule = options.FineTune.Schedule,
+            CosineHalfPeriodSteps = options.FineTune.CosineHalfPeriodSteps,
+        };
+        Assert.False(options.FineTune.SchedulePerEpoch);
+        var schedule = Circumvent.Training.Factories.CreateSchedule(config, stepsPerEpoch: 10);
+        foreach (int step in new[] { 0, 37, 100, 150, 999 }) Assert.Equal(wave.At(step), schedule.At(step), 12);
+        Assert.True(schedule.At(999) > 0.0099, "the last step runs near the peak rate, as BackdoorBench's does");
+    }
+
+    private sealed class ProgressLines : Circumvent.Method.Defenses.IDefenseObserver
+    {
+        public List<string> Lines { get; } = [];
+        public void Progress(Circumvent.Method.Defenses.DefenseUnit unit, string detail) => Lines.Add(detail);
     }
 }

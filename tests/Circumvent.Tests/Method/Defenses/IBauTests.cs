@@ -127,8 +127,8 @@ public class IBauTests(ITestOutputHelper output)
     public void DefaultsAreBackdoorBenchs()
     {
         var d = new IBauOptions();
-        Assert.Equal((5, 5, 0.1, 1e-3, 1e-4, 10.0, 1e-3, 0.01, 256),
-            (d.Rounds, d.FixedPointSteps, d.InnerStep, d.InnerL2, d.LearningRate, d.PerturbationLearningRate, d.PerturbationL2, d.Portion, d.BatchSize));
+        Assert.Equal((5, 5, 0.1, 1e-3, 1e-4, "amsgrad", 10.0, 1e-3, 0.01, 256),
+            (d.Rounds, d.FixedPointSteps, d.InnerStep, d.InnerL2, d.LearningRate, d.Optimizer, d.PerturbationLearningRate, d.PerturbationL2, d.Portion, d.BatchSize));
     }
 
     [Fact]

@@ -142,7 +142,7 @@ public class SauTests
         Assert.Equal(new SauOptions(), sau.Options);
         Assert.Equal((0.2, 5, 0.2, 0.01, 1.0), (sau.Options.Epsilon, sau.Options.PgdSteps, sau.Options.PgdStepSize, sau.Options.Beta1, sau.Options.Beta2));
         Assert.Equal((1.0, 0.0, 1.0), (sau.Options.Lambda1, sau.Options.Lambda2, sau.Options.Lambda3));
-        Assert.Equal(("adam", 1e-4, 100, false), (sau.Options.Unlearning.Optimizer, sau.Options.Unlearning.LearningRate, sau.Options.Unlearning.Epochs, sau.Options.Unlearning.Augment));
+        Assert.Equal(("amsgrad", 1e-4, 100, false), (sau.Options.Unlearning.Optimizer, sau.Options.Unlearning.LearningRate, sau.Options.Unlearning.Epochs, sau.Options.Unlearning.Augment));
         var tuned = Assert.IsType<SauDefense>(DefenseRegistry.Create("sau", new DefenseSettings { ["sau_eps"] = 0.1, ["finetune_epochs"] = 3 }));
         Assert.Equal((0.1, 3), (tuned.Options.Epsilon, tuned.Options.Unlearning.Epochs));
         var e = Assert.Throws<ArgumentException>(() => DefenseRegistry.Create("sau", new DefenseSettings { ["sau_eps"] = -1.0 }));
