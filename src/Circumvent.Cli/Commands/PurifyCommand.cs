@@ -33,7 +33,7 @@ internal static class PurifyCommand
                           "(Min et al. 2024: a generator of ε = 16/255 perturbations trained 50 epochs on 500 clean + 500 triggered images) and report its ASR on the purified and on this model.",
             HelpName = "CLEAN_MODEL",
         };
-        var objective = Options.Make("--objective", "What curves and fine-tuning minimise: supervised (a classifier's cross-entropy) simclr (an encoder's NT-Xent on two views, with the self-supervised defaults: TSC E 2, t 0.25, curves Adam 5e-3; fine-tuning Adam, TSC 5 epochs at 5e-5, MCR and FT 20 at 1e-3), or clip (a CLIP model's image tower under the image-text InfoNCE against its frozen text tower, scored zero-shot: TSC E 2, t 0.25, curves Adam 1e-3 weight decay 0.2, no curve L2; MCR t 0.25, endpoint 20 epochs at 1e-3).", EncoderPurification.Supervised);
+        var objective = Options.Make("--objective", "What curves and fine-tuning minimise: supervised (a classifier's cross-entropy) simclr (an encoder's NT-Xent on two views, with the self-supervised defaults: TSC E 2, t 0.25, curves Adam 5e-3; fine-tuning Adam, TSC 5 epochs at 5e-5, MCR and FT 10 at 1e-4 as the authors' MCR), or clip (a CLIP model's image tower under the image-text InfoNCE against its frozen text tower, scored zero-shot: TSC E 2, t 0.25, curves Adam 1e-3 weight decay 0.2, no curve L2; MCR t 0.25, endpoint 20 epochs at 1e-3).", EncoderPurification.Supervised);
         var attack = AttackOptions.ForEvaluation();
         var modelOptions = new ModelOptions();
         var encoderOptions = new EncoderOptions();

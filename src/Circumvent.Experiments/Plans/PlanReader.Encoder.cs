@@ -224,7 +224,7 @@ public sealed partial class PlanReader
     {
         double rate = o["poison_rate"] is { } r ? Rate(r, field + ".poison_rate") : CtrlPoisoning.DefaultRate;
         double magnitude = o["magnitude"] is { } m ? Number(m, field + ".magnitude") : CtrlTrigger.DefaultMagnitude;
-        // The warm-up follows the epochs (CTRL's 10 are for 800-epoch runs), so it is set once they are known.
+        // The warm-up follows the epochs (CTRL's 10 are for 800-epoch runs; SimClrPretraining.CtrlWarmup), so it is set once they are known.
         var training = Recipe(o, field, SimClrPretraining.CtrlDefaults with { Data = dataset, WarmupEpochs = 0 });
         training = training with
         {

@@ -68,8 +68,11 @@ public static class SimClrPretraining
         Schedule = "cosine", WarmupEpochs = 10,
     };
 
-    /// <summary>CTRL's warm-up for a run of <paramref name="epochs"/>: its 10 epochs are for 800-epoch runs, so a run of 10 or fewer has none.</summary>
-    public static double CtrlWarmup(double epochs) => epochs > CtrlDefaults.WarmupEpochs ? CtrlDefaults.WarmupEpochs : 0;
+    /// <summary>
+    /// CTRL's warm-up for a run of <paramref name="epochs"/>: the same share of the run as its 10 of 800 epochs (0.25 of a
+    /// 20-epoch run). Before session 19 a run longer than 10 epochs warmed up for 10, half of a 20-epoch run.
+    /// </summary>
+    public static double CtrlWarmup(double epochs) => epochs * CtrlDefaults.WarmupEpochs / CtrlDefaults.Epochs;
 
     /// <summary>SimCLR's defaults as in SimCLR CIFAR codebases (BadEncoder's pre-training): Adam 1e-3, weight decay 1e-6, batch 256, constant rate.</summary>
     public static TrainingConfig Defaults { get; } = new()

@@ -38,7 +38,7 @@ public class PurifyDefenseHelpTests
         Assert.Matches(@"--t NUMBER +.*\[0\.25\]", simclr);
         Assert.Matches(@"--curve-lr NUMBER +.*\[0\.005\]", simclr);
         Assert.Matches(@"--finetune-epochs INT +.*\[5\]", simclr);
-        Assert.Matches(@"--finetune-epochs INT +.*\[20\]", Section("--objective", "simclr", "--defense", "mcr"));
+        Assert.Matches(@"--finetune-epochs INT +.*\[10\]", Section("--objective", "simclr", "--defense", "mcr"));
         Assert.Matches(@"--finetune-lr NUMBER +.*\[0\.001\]", Section("--objective", "clip", "--defense", "ft"));
         Assert.Contains("repairs classifiers only", Section("--objective", "simclr", "--defense", "fp"));
         // SimCLR refuses --no-augment (its loss compares two augmented views), so its help does not offer it.

@@ -38,9 +38,9 @@ public class EncoderPlanTests
         Assert.Equal(Path.Combine(dir, "reference.ppm"), badEncoder.References[0].File);
         Assert.Equal((7, 1), (badEncoder.References[1].Class, badEncoder.References[1].Index));
         var ctrl = plan.Attacks[2].Encoder!;
-        Assert.Equal((0.1, 100.0, 0.06, 10.0), (ctrl.PoisonRate, ctrl.Magnitude, ctrl.Training!.LearningRate, ctrl.Training.WarmupEpochs));
-        // CTRL's 10 warm-up epochs are for long runs: a run of 10 epochs or fewer has none, as `pretrain --method ctrl` does.
-        Assert.Equal(0, plan.Attacks[3].Encoder!.Training!.WarmupEpochs);
+        // CTRL's warm-up is the share of the run its 10 of 800 epochs are: 0.25 of 20 epochs, 0.0625 of 5, as `pretrain --method ctrl` does.
+        Assert.Equal((0.1, 100.0, 0.06, 0.25), (ctrl.PoisonRate, ctrl.Magnitude, ctrl.Training!.LearningRate, ctrl.Training.WarmupEpochs));
+        Assert.Equal(0.0625, plan.Attacks[3].Encoder!.Training!.WarmupEpochs);
 
         // The defences start from the self-supervised defaults (TSC t 0.25, curves on Adam), as `purify --objective simclr` does.
         var tsc = plan.Defenses.Single(d => d.Name == "tsc").Create().DescribeOptions();

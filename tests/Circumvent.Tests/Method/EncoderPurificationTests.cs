@@ -240,6 +240,9 @@ public sealed class EncoderPurificationTests
         Assert.Equal(96, tsc.Matching!.BatchSize);
         var mcr = Assert.IsType<Mcr>(DefenseRegistry.Create("mcr", new DefenseSettings { SelfSupervised = true, ["curve_epochs"] = 7 })).Options;
         Assert.Equal((0.25, 0.0, 7), (mcr.T, mcr.Curve.L2, mcr.Curve.Epochs));
+        // The fine-tuned endpoint is the authors' ft_mcr: 10 epochs at Adam 1e-4, weight decay 1e-6, CosineAnnealingLR(T_max 100) per epoch.
+        Assert.Equal((10, 1e-4, "adam", 1e-6, true, (int?)100),
+            (mcr.FineTune.Epochs, mcr.FineTune.LearningRate, mcr.FineTune.Optimizer, mcr.FineTune.WeightDecay, mcr.FineTune.SchedulePerEpoch, mcr.FineTune.CosineHalfPeriodSteps));
         Assert.Equal(3, Assert.IsType<Tsc>(DefenseRegistry.Create("tsc", new DefenseSettings())).Options.Rounds); // supervised unchanged
         // A classifier-only defence refuses the self-supervised objective instead of running with cross-entropy defaults.
         Assert.Contains("classifiers only", Assert.Throws<ArgumentException>(() => DefenseRegistry.Create("fp", new DefenseSettings { SelfSupervised = true })).Message);
