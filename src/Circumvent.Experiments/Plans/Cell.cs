@@ -144,7 +144,7 @@ public static class Grid
                 var a = attack.Encoder!;
                 var training = a.Training is null ? plan.Training : a.TrainingFor(seed);
                 double rate = a.Kind == EncoderAttack.Ctrl ? a.PoisonRate : 0;
-                foreach (var defense in plan.Defenses)
+                foreach (var defense in attack.Defenses ?? plan.Defenses)
                     cells.Add(new Cell(cells.Count, dataset, encoder.Clean.Architecture, attack, rate, seed, defense, training, plan.CleanFraction,
                         plan.CurvePoints, Encoder: encoder) { PlanFolder = plan.Folder });
             }
@@ -157,7 +157,7 @@ public static class Grid
         foreach (var seed in plan.Seeds)
         {
             var training = plan.Training with { Data = dataset, Architecture = architecture.Name, WidthMultiplier = architecture.Width, Seed = seed };
-            foreach (var defense in plan.Defenses)
+            foreach (var defense in attack.Defenses ?? plan.Defenses)
                 cells.Add(new Cell(cells.Count, dataset, architecture, attack, rate, seed, defense, training, plan.CleanFraction, plan.CurvePoints, plan.Retune, plan.Qra)
                     { PlanFolder = plan.Folder });
         }

@@ -59,10 +59,12 @@ public sealed record ArchitectureChoice(string Name, double Width, ModelDescript
 /// <c>AttackDefinition</c> later work here unchanged. <paramref name="Adaptive"/>: the adaptive attack
 /// against TSC runs on the model after training (its epochs and learning rate; the rest follow the recipe).
 /// <paramref name="PoisonRates"/>: the attack's own rates, replacing the plan's <c>poison_rates</c> for it (null: the plan's).
-/// <paramref name="Encoder"/>: in an encoder plan, the attack on the encoder (then <paramref name="Fields"/> is the entry as given).
+/// <paramref name="Encoder"/>: in an encoder plan, the attack on the encoder (then <paramref name="Fields"/> is the entry as given,
+/// without its defences). <paramref name="Defenses"/>: the attack's own defences, replacing the plan's <c>defenses</c> for it
+/// (null: the plan's) — the authors run CTRL's encoders with other curve settings than BadEncoder's.
 /// </summary>
 public sealed record AttackChoice(string Label, JsonObject Fields, AdaptiveTscOptions? Adaptive = null, IReadOnlyList<double>? PoisonRates = null,
-    EncoderAttack? Encoder = null);
+    EncoderAttack? Encoder = null, IReadOnlyList<DefenseChoice>? Defenses = null);
 
 /// <summary>A defence by name with its settings; <see cref="Label"/> names its column (e.g. "tsc E=2").</summary>
 public sealed record DefenseChoice(string Label, string Name, DefenseSettings Settings)

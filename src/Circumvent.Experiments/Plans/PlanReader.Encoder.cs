@@ -30,9 +30,9 @@ public sealed partial class PlanReader
     private static readonly string[] RecipeFields = ["epochs", "learning_rate", "batch_size", "weight_decay", "limit_train"];
     private static readonly Dictionary<string, string[]> EncoderAttackFields = new()
     {
-        [EncoderAttack.None] = ["kind", "label"],
-        [EncoderAttack.BadEncoder] = ["kind", "label", "downstream", "target", "references", "patch_size", "patch_position", "lambda1", "lambda2", .. RecipeFields],
-        [EncoderAttack.Ctrl] = ["kind", "label", "downstream", "target", "poison_rate", "magnitude", "warmup_epochs", .. RecipeFields],
+        [EncoderAttack.None] = ["kind", "label", "defenses"],
+        [EncoderAttack.BadEncoder] = ["kind", "label", "defenses", "downstream", "target", "references", "patch_size", "patch_position", "lambda1", "lambda2", .. RecipeFields],
+        [EncoderAttack.Ctrl] = ["kind", "label", "defenses", "downstream", "target", "poison_rate", "magnitude", "warmup_epochs", .. RecipeFields],
     };
 
     private ExperimentPlan ParseEncoderPlan(JsonObject root)
@@ -175,7 +175,12 @@ public sealed partial class PlanReader
             EncoderAttack.Ctrl => CtrlEntry(o, field, dataset, downstream!, target),
             _ => new EncoderAttack(kind, null, 0, null, [], null, 0, 0, 0, 0),
         };
-        return new AttackChoice(label, o.DeepClone().AsObject(), Encoder: attack);
+        // The attack's own defences, if any, replace the plan's for it; they are not part of what the attack is.
+        var defenses = o["defenses"] is { } d ? List(d, field + ".defenses", Defense) : null;
+        if (defenses is not null) CheckUnique(defenses.Select(c => c.Label), field + ".defenses", "label");
+        var fields = o.DeepClone().AsObject();
+        fields.Remove("defenses");
+        return new AttackChoice(label, fields, Encoder: attack, Defenses: defenses);
     }
 
     private EncoderAttack BadEncoderEntry(JsonObject o, string field, string dataset, string downstream, int target)

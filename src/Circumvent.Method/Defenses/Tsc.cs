@@ -95,7 +95,7 @@ public sealed class TscPlugin : DefensePlugin
     private static IReadOnlyList<DefenseKnob> KnobsOf(TscOptions d) =>
     [
         RoundsKnob(d.Rounds), TKnob(d.T),
-        TrainingKnobs.CurveEpochs(d.Curve), TrainingKnobs.CurveLr(d.Curve),
+        TrainingKnobs.CurveEpochs(d.Curve), TrainingKnobs.CurveLr(d.Curve), TrainingKnobs.CurveL2(d.Curve),
         TrainingKnobs.BatchSize(d.Curve.BatchSize, "curves and fine-tuning"), TrainingKnobs.FineTuneEpochs(d.FineTune),
         TrainingKnobs.FineTuneLr(d.FineTune), TrainingKnobs.Augment("Train curves, match and fine-tune"),
     ];

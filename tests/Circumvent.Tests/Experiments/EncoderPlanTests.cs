@@ -18,7 +18,12 @@ public class EncoderPlanTests
         var document = TinyEncoderPlans.Plan(cifar, reference);
         document["attacks"]!.AsArray().Add("none");
         document["attacks"]!.AsArray().Add(new JsonObject { ["kind"] = "ctrl", ["downstream"] = "cifar10", ["target"] = 0, ["epochs"] = 20, ["poison_rate"] = 0.1 });
-        document["attacks"]!.AsArray().Add(new JsonObject { ["kind"] = "ctrl", ["label"] = "ctrl short", ["downstream"] = "cifar10", ["target"] = 0, ["epochs"] = 5 });
+        document["attacks"]!.AsArray().Add(new JsonObject
+        {
+            ["kind"] = "ctrl", ["label"] = "ctrl short", ["downstream"] = "cifar10", ["target"] = 0, ["epochs"] = 5,
+            // Its own defences replace the plan's for it.
+            ["defenses"] = new JsonArray("none", new JsonObject { ["name"] = "tsc", ["curve_lr"] = 0.002, ["curve_l2"] = 0.0005 }),
+        });
         document["defenses"]!.AsArray().Add("mcr");
         document["seeds"] = new JsonArray(0, 1);
         var plan = PlanReader.Read(TinyPlans.Write(dir, document));
@@ -48,7 +53,11 @@ public class EncoderPlanTests
         Assert.Equal("adam", tsc["curve"]!["optimizer"]!.GetValue<string>());
 
         var cells = Grid.Expand(plan);
-        Assert.Equal(4 * 2 * 3, cells.Count);
+        Assert.Equal(3 * 2 * 3 + 2 * 2, cells.Count);
+        Assert.Equal(["none", "tsc"], cells.Where(c => c.Attack.Label == "ctrl short" && c.Seed == 0).Select(c => c.Defense.Name));
+        var ownTsc = Assert.IsType<Circumvent.Method.Defenses.Tsc>(cells.Single(c => c.Attack.Label == "ctrl short" && c.Seed == 0 && c.Defense.Name == "tsc").Defense.Create()).Options;
+        Assert.Equal((0.002, 5e-4, 0.25), (ownTsc.Curve.LearningRate, ownTsc.Curve.L2, ownTsc.T));
+        Assert.False(plan.Attacks[3].Fields.ContainsKey("defenses")); // not part of what the attack is (its model key)
         Assert.Equal(cells.Count, cells.Select(c => c.Key).Distinct().Count());
         // A model per attack and seed, except the clean encoder: one for both seeds, the same as the clean encoder's key.
         Assert.Equal(2 + 1 + 2 + 2, cells.Select(c => c.ModelKey).Distinct().Count());

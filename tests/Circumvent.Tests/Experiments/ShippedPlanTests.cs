@@ -80,7 +80,17 @@ public class ShippedPlanTests
         Assert.Equal((9, 0), (attacks[1].References.Single().Class, attacks[1].References.Single().Index));
         Assert.Equal(0.05, attacks[2].PoisonRate);
         Assert.Equal(["none", "tsc", "mcr"], plan.Defenses.Select(d => d.Name));
+        // CTRL's encoders are purified with the authors' CTRL settings (repair_mc2_ctrl.py: curves at lr 0.002, L2 --wd 5e-4).
+        var ctrlDefenses = plan.Attacks[2].Defenses!;
+        Assert.Equal(["none", "tsc", "mcr"], ctrlDefenses.Select(d => d.Name));
+        var ctrlTsc = Assert.IsType<Circumvent.Method.Defenses.Tsc>(ctrlDefenses[1].Create()).Options;
+        Assert.Equal((0.002, 5e-4, 40), (ctrlTsc.Curve.LearningRate, ctrlTsc.Curve.L2, ctrlTsc.Curve.Epochs));
+        var tsc = Assert.IsType<Circumvent.Method.Defenses.Tsc>(plan.Defenses[1].Create()).Options;
+        Assert.Equal((0.005, 5e-5), (tsc.Curve.LearningRate, tsc.Curve.L2));
+        Assert.Null(plan.Attacks[0].Defenses);
         Assert.Equal([0, 1], plan.Seeds);
         Assert.Equal(4 * 3 * 2, Grid.Expand(plan).Count);
+        Assert.Equal(0.002, Grid.Expand(plan).Where(c => c.Attack.Label == "ctrl" && c.Defense.Name == "tsc").Select(c =>
+            Assert.IsType<Circumvent.Method.Defenses.Tsc>(c.Defense.Create()).Options.Curve.LearningRate).Distinct().Single());
     }
 }

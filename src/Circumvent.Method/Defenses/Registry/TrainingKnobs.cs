@@ -10,6 +10,7 @@ public static class TrainingKnobs
 {
     public const string CurveEpochsField = "curve_epochs";
     public const string CurveLrField = "curve_lr";
+    public const string CurveL2Field = "curve_l2";
     public const string BatchSizeField = "batch_size";
     public const string FineTuneEpochsField = "finetune_epochs";
     public const string FineTuneLrField = "finetune_lr";
@@ -17,6 +18,7 @@ public static class TrainingKnobs
 
     public static DefenseKnob CurveEpochs(CurveOptions d) => DefenseKnob.Integer(CurveEpochsField, d.Epochs, "Epochs per curve.");
     public static DefenseKnob CurveLr(CurveOptions d) => DefenseKnob.Number(CurveLrField, d.LearningRate, "Peak curve learning rate, cosine over the curve epochs.");
+    public static DefenseKnob CurveL2(CurveOptions d) => DefenseKnob.Number(CurveL2Field, d.L2, "Weight c of the curve's L2 term 0.5·c·Σ‖w(t)‖² (the authors' --wd).");
     public static DefenseKnob BatchSize(int d, string what) => DefenseKnob.Integer(BatchSizeField, d, $"Batch size for {what}.");
     public static DefenseKnob FineTuneEpochs(FineTuneOptions d) => DefenseKnob.Integer(FineTuneEpochsField, d.Epochs, "Fine-tuning epochs.");
     public static DefenseKnob FineTuneLr(FineTuneOptions d) => DefenseKnob.Number(FineTuneLrField, d.LearningRate, "Fine-tuning learning rate.");
@@ -34,6 +36,7 @@ public static class TrainingKnobs
     {
         Epochs = s.Integer(CurveEpochsField) ?? d.Epochs,
         LearningRate = s.Number(CurveLrField) ?? d.LearningRate,
+        L2 = s.Number(CurveL2Field) ?? d.L2,
         BatchSize = s.Integer(BatchSizeField) ?? d.BatchSize,
         Augment = s.IsOn(AugmentField),
     };
