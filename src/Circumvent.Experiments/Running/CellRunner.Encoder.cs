@@ -66,6 +66,7 @@ internal sealed partial class CellRunner
         foreach (var (suffix, scores) in new[] { ("before", before), ("after", after) })
         {
             line[$"knn_{suffix}"] = scores["knn"]?.DeepClone();
+            if (attack.Kind == EncoderAttack.Ctrl) line[$"knn_asr_{suffix}"] = scores["knn_asr"]?.DeepClone();
             foreach (var d in plan.Downstreams)
             {
                 line[$"acc_{d.Name}_{suffix}"] = scores[$"acc_{d.Name}"]?.DeepClone();
@@ -178,6 +179,10 @@ internal sealed partial class CellRunner
             ["weights_sha256"] = WeightsSha256(checkpoint.Architecture.ToString(), checkpoint.Parameters, normalization),
             ["data"] = cell.Dataset, ["scoring"] = plan.ScoringConfig(), ["probe_seed"] = cell.Seed, ["trigger"] = attack.TriggerConfig(),
         };
+        // CTRL's trigger lives on the pre-training set too: its kNN ASR is scored (the authors' knn_monitor_fre; Table 13's
+        // headline). Recorded in the identity so scores cached before it was measured are not taken for ones with it.
+        bool knnAsr = attack.Kind == EncoderAttack.Ctrl;
+        if (knnAsr) identity["knn_asr"] = true;
         string path = Path.Combine(cacheFolder, ScoresFolder, Cell.Hash(cell.Portable(identity)) + ".json");
         if (File.Exists(path))
         {
@@ -192,8 +197,14 @@ internal sealed partial class CellRunner
         {
             ["model_sha256"] = sha,
             ["weights_sha256"] = identity["weights_sha256"]!.GetValue<string>(),
-            ["knn"] = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, EncoderTestSet.Create(normalization, pretraining, null, null), probe).Knn,
         };
+        var knnSet = EncoderTestSet.Create(normalization, pretraining, null, null) with
+        {
+            KnnTriggered = knnAsr ? EncoderTestSet.TargetLabelled(attack.CtrlPoisoning.TriggeredNonTarget(pretraining.Test), attack.Target) : null,
+        };
+        var knnScores = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, knnSet, probe);
+        scores["knn"] = knnScores.Knn;
+        if (knnAsr) scores["knn_asr"] = knnScores.KnnAsr;
         foreach (var d in plan.Downstreams)
         {
             var data = Load(d.Spec);

@@ -18,6 +18,11 @@ public sealed record EncoderTestSet
     /// <summary>kNN memory and queries; null: no kNN.</summary>
     public ImageDataset? KnnMemory { get; init; }
     public ImageDataset? KnnQueries { get; init; }
+    /// <summary>
+    /// The kNN's ASR query (CTRL, whose trigger lives on the pre-training set): its non-target test images with the trigger,
+    /// labelled with the target class, so the kNN's "accuracy" on them is the share it puts in the target; null: none.
+    /// </summary>
+    public ImageDataset? KnnTriggered { get; init; }
     public int KnnK { get; init; } = KnnMonitor.DefaultK;
     public float KnnTemperature { get; init; } = KnnMonitor.DefaultTemperature;
     /// <summary>The probes' training and test data; null: no probe.</summary>
@@ -52,13 +57,17 @@ public sealed record EncoderTestSet
             TargetClass = attack?.TargetClass ?? -1,
         };
     }
+
+    /// <summary>The ASR query of a kNN: <paramref name="triggered"/> (non-target images with the trigger) labelled <paramref name="target"/>.</summary>
+    public static ImageDataset TargetLabelled(ImageDataset triggered, int target) =>
+        new(triggered.Pixels, Enumerable.Repeat(target, triggered.Count).ToArray(), triggered.Channels, triggered.Height, triggered.Width, triggered.ClassNames);
 }
 
 /// <summary>One probe's scores in percent: ACC on the clean downstream test set; ASR and RA on its triggered non-target images (null without an attack).</summary>
 public sealed record ProbeScores(ProbeKind Kind, double Acc, double? Asr, double? Ra);
 
-/// <summary>An encoder's scores: kNN accuracy in percent (null: not measured) and one entry per probe trained.</summary>
-public sealed record EncoderScores(double? Knn, IReadOnlyList<ProbeScores> Probes)
+/// <summary>An encoder's scores: kNN accuracy in percent (null: not measured), one entry per probe trained, and the kNN's ASR (null: no kNN trigger query).</summary>
+public sealed record EncoderScores(double? Knn, IReadOnlyList<ProbeScores> Probes, double? KnnAsr = null)
 {
     /// <summary>
     /// The first probe's ACC/ASR/RA with the kNN accuracy: what a purification of an encoder reports per stage
@@ -82,11 +91,17 @@ public static class EncoderEvaluation
         Func<Tensor, Tensor> features = x => network.Features(parameters, x, context);
         LabelledFeatures Extract(ImageDataset data) => KnnMonitor.Extract(features, data, set.Normalization);
 
-        double? knn = null;
+        double? knn = null, knnAsr = null;
         if (set.KnnMemory is { } memory && set.KnnQueries is { } queries)
         {
-            knn = 100 * KnnMonitor.Accuracy(Extract(memory), Extract(queries), memory.NumClasses, set.KnnK, set.KnnTemperature);
+            var memoryFeatures = Extract(memory);
+            knn = 100 * KnnMonitor.Accuracy(memoryFeatures, Extract(queries), memory.NumClasses, set.KnnK, set.KnnTemperature);
             log?.Invoke($"kNN accuracy {knn:F2}% ({queries.Count} queries, {memory.Count} in memory)");
+            if (set.KnnTriggered is { Count: > 0 } triggeredQueries)
+            {
+                knnAsr = 100 * KnnMonitor.Accuracy(memoryFeatures, Extract(triggeredQueries), memory.NumClasses, set.KnnK, set.KnnTemperature);
+                log?.Invoke($"kNN ASR {knnAsr:F2}% ({triggeredQueries.Count} triggered queries)");
+            }
         }
         var probes = new List<ProbeScores>();
         if (set.DownstreamTrain is { } train && set.DownstreamTest is { } test)
@@ -111,7 +126,7 @@ public static class EncoderEvaluation
                 log?.Invoke($"{Describe(kind)} probe ({probe.Epochs} epochs on {train.Count} images): ACC {acc:F2}%" + (asr is { } a ? $", ASR {a:F2}%" : ""));
             }
         }
-        return new EncoderScores(knn, probes);
+        return new EncoderScores(knn, probes, knnAsr);
     }
 
     /// <summary>"MLP" or "linear", as reports name the probes.</summary>

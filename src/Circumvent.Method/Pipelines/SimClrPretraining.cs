@@ -150,7 +150,7 @@ public static class SimClrPretraining
         var result = display is null ? trainer.Train(source) : display(header, trainer, () => trainer.Train(source));
 
         double knn = KnnAccuracy(network, parameters, train, test, inputs, dataset.NumClasses, settings);
-        double? asr = ctrl is null ? null : KnnAccuracy(network, parameters, train, Relabelled(ctrl.TriggeredNonTarget(test), ctrl.Target), inputs, dataset.NumClasses, settings);
+        double? asr = ctrl is null ? null : KnnAccuracy(network, parameters, train, EncoderTestSet.TargetLabelled(ctrl.TriggeredNonTarget(test), ctrl.Target), inputs, dataset.NumClasses, settings);
         var extra = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [RoleKey] = EncoderRole,
@@ -180,10 +180,6 @@ public static class SimClrPretraining
         ledger.Delete();
         return new Outcome(result, knn, output, seconds, asr, poisoned.Length);
     }
-
-    // The ASR query: every image labelled with the target, so kNN "accuracy" is the share put in the target class.
-    private static ImageDataset Relabelled(ImageDataset images, int target) =>
-        new(images.Pixels, Enumerable.Repeat(target, images.Count).ToArray(), images.Channels, images.Height, images.Width, images.ClassNames);
 
     // num_batches_tracked: a started encoder's counts continued by this run's.
     private static Dictionary<string, long> BatchesTracked(ModelCheckpoint? start, RunningStatsUpdater updater)

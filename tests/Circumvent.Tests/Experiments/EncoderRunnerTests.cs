@@ -97,6 +97,33 @@ public class EncoderRunnerTests
         Assert.Contains("tsc ACC", markdown);
     }
 
+    /// <summary>
+    /// A CTRL encoder's cells report the kNN's ASR (triggered non-target pre-training test images the kNN puts in the target
+    /// class: the authors' knn_monitor_fre, Table 13's headline) before and after the defence; other attacks' do not.
+    /// </summary>
+    [Fact]
+    public void ACtrlCellReportsTheKnnAsrBeforeAndAfter()
+    {
+        var (dir, cifar, reference) = TinyEncoderPlans.Folder();
+        var document = TinyEncoderPlans.Plan(cifar, reference);
+        document["attacks"] = new JsonArray(
+            new JsonObject { ["kind"] = "ctrl", ["downstream"] = "cifar10", ["target"] = 0, ["epochs"] = 1, ["batch_size"] = 8, ["poison_rate"] = 0.5 },
+            "none");
+        document["defenses"] = new JsonArray("none");
+        var plan = PlanReader.Read(TinyPlans.Write(dir, document));
+        var settings = new RunSettings(Path.Combine(dir, "out"));
+        ExperimentRunner.Run(plan, settings, new Logged(), CancellationToken.None);
+        var lines = Lines(settings.ResultsPath);
+        var ctrl = lines.Single(l => l["attack"]!.GetValue<string>() == "ctrl");
+        double before = ctrl["knn_asr_before"]!.GetValue<double>(), after = ctrl["knn_asr_after"]!.GetValue<double>();
+        Assert.InRange(before, 0, 100);
+        Assert.Equal(before, after); // `none`: the same weights
+        // The number the CTRL training measured on the same data and kNN, recorded with the model.
+        Assert.Equal(ctrl["model"]!["training"]!["knn_asr"]!.GetValue<double>(), before, 3);
+        var clean = lines.Single(l => l["attack"]!.GetValue<string>() == "none");
+        Assert.False(clean.ContainsKey("knn_asr_before"));
+    }
+
     [Fact]
     public void AGivenCleanEncoderFileIsScoredAsItIsWithoutTraining()
     {
