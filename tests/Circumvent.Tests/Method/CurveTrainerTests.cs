@@ -42,7 +42,7 @@ public class CurveTrainerTests
         Assert.NotEqual(sgd.Middle.Parameters.First().Tensor.ToArray(), adam.Middle.Parameters.First().Tensor.ToArray());
         var error = Assert.Throws<ArgumentException>(() =>
             CurveTrainer.Fit(arch, start, end, data, CurveProblems.Norm, Tiny(1) with { Optimizer = "lbfgs" }, CrossEntropy));
-        Assert.Contains("curve optimizer must be one of sgd, adam, adamw, got 'lbfgs'", error.Message);
+        Assert.Contains("curve optimizer must be one of sgd, adam, adamw, amsgrad, got 'lbfgs'", error.Message);
     }
 
     [Fact]
