@@ -53,7 +53,10 @@ internal sealed partial class CellRunner
         string purifiedPath = Path.Combine(folder, "purified.safetensors");
         var request = new PurificationRequest(modelPath, cell.Dataset, purifiedPath, ReportPath: null,
             RunFolder: Path.Combine(folder, "purified.safetensors.run"), cell.Defense.Create(), cell.CleanFraction, cell.Seed,
-            ResolveAttack: stored => stored, Objective: EncoderPurification.SimClr, Encoder: new EncoderScoring(scoredOn.Spec, probe));
+            ResolveAttack: stored => stored, Objective: EncoderPurification.SimClr,
+            // CTRL's encoder records no classifier attack: its stages are scored with its trigger on the downstream set.
+            Encoder: new EncoderScoring(scoredOn.Spec, probe, Trigger: attack.Kind == EncoderAttack.Ctrl
+                ? new EncoderTrigger(attack.Target, test => attack.CtrlPoisoning.TriggeredNonTarget(test), attack.TriggerConfig()?.ToJsonString() ?? "ctrl") : null));
         var outcome = Purification.Run(request, new UnitLog(cell, observer), log: null, cancellation);
 
         var checkpoint = EncoderCheckpoint.Load(modelPath);

@@ -12,12 +12,20 @@ namespace Circumvent.Method.Pipelines;
 /// <summary>
 /// How an encoder is scored while it is purified or its curves sampled: the downstream dataset of its probes (null:
 /// the pre-training dataset itself, CIFAR-10 → CIFAR-10 being the BadEncoder self-monitor), the probes' training, and the kNN.
+/// <paramref name="Trigger"/>: an attack on the encoder that is not a classifier's (CTRL's frequency trigger), giving ASR
+/// where the model records no attack; null: the model's own attack, if any.
 /// </summary>
 public sealed record EncoderScoring(string? Downstream = null, ProbeOptions? Probe = null, int KnnK = KnnMonitor.DefaultK,
-    float KnnTemperature = KnnMonitor.DefaultTemperature)
+    float KnnTemperature = KnnMonitor.DefaultTemperature, EncoderTrigger? Trigger = null)
 {
     public ProbeOptions ProbeOrDefault => Probe ?? new ProbeOptions();
 }
+
+/// <summary>
+/// A trigger on downstream images: <see cref="NonTarget"/> gives a test split's non-target images with it (true labels
+/// kept); <see cref="Description"/> names it in the run's identity (e.g. CTRL's settings).
+/// </summary>
+public sealed record EncoderTrigger(int Target, Func<ImageDataset, ImageDataset> NonTarget, string Description);
 
 /// <summary>
 /// What purifying a SimCLR encoder changes against a classifier's purification (doc §1.3–1.6): the curves and

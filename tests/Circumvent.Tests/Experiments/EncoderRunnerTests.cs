@@ -99,7 +99,8 @@ public class EncoderRunnerTests
 
     /// <summary>
     /// A CTRL encoder's cells report the kNN's ASR (triggered non-target pre-training test images the kNN puts in the target
-    /// class: the authors' knn_monitor_fre, Table 13's headline) before and after the defence; other attacks' do not.
+    /// class: the authors' knn_monitor_fre, Table 13's headline) before and after the defence, and a defence's stages an
+    /// ASR with CTRL's trigger; other attacks' cells have no kNN ASR.
     /// </summary>
     [Fact]
     public void ACtrlCellReportsTheKnnAsrBeforeAndAfter()
@@ -110,11 +111,17 @@ public class EncoderRunnerTests
             new JsonObject { ["kind"] = "ctrl", ["downstream"] = "cifar10", ["target"] = 0, ["epochs"] = 1, ["batch_size"] = 8, ["poison_rate"] = 0.5 },
             "none");
         document["defenses"] = new JsonArray("none");
+        // CTRL's own defences: a one-round TSC, whose stages are scored with CTRL's trigger (its model records no classifier attack).
+        document["attacks"]![0]!["defenses"] = new JsonArray("none", new JsonObject { ["name"] = "tsc", ["rounds"] = 1, ["curve_epochs"] = 1, ["batch_size"] = 5 });
         var plan = PlanReader.Read(TinyPlans.Write(dir, document));
         var settings = new RunSettings(Path.Combine(dir, "out"));
         ExperimentRunner.Run(plan, settings, new Logged(), CancellationToken.None);
         var lines = Lines(settings.ResultsPath);
-        var ctrl = lines.Single(l => l["attack"]!.GetValue<string>() == "ctrl");
+        var tscStages = lines.Single(l => l["attack"]!.GetValue<string>() == "ctrl" && l["defense"]!.GetValue<string>() == "tsc")["rounds"]!.AsArray()
+            .SelectMany(r => r!["stages"]!.AsArray()).ToList();
+        Assert.NotEmpty(tscStages);
+        Assert.All(tscStages, stage => Assert.InRange(stage!["asr"]!.GetValue<double>(), 0, 100));
+        var ctrl = lines.Single(l => l["attack"]!.GetValue<string>() == "ctrl" && l["defense"]!.GetValue<string>() == "none");
         double before = ctrl["knn_asr_before"]!.GetValue<double>(), after = ctrl["knn_asr_after"]!.GetValue<double>();
         Assert.InRange(before, 0, 100);
         Assert.Equal(before, after); // `none`: the same weights
