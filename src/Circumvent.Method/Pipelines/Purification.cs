@@ -93,11 +93,14 @@ public static class Purification
 
         var clip = request.Objective == EncoderPurification.Clip ? ClipPurification.Create(request.ModelPath, checkpoint, dataset.Test, normalization, attack) : null;
         var architecture = clip?.Image ?? checkpoint.CreateNetwork();
-        var encoderTests = encoder is null ? null
-            : EncoderTestSet.Create(normalization, dataset, downstream.Data, attack, scoring.KnnK, scoring.KnnTemperature) is var tests
-              && attack is null && scoring.Trigger is { } trigger
-                ? tests with { Triggered = trigger.NonTarget(downstream.Data.Test), TargetClass = trigger.Target }
-                : tests;
+        EncoderTestSet? encoderTests = null;
+        if (encoder is not null)
+        {
+            encoderTests = EncoderTestSet.Create(normalization, dataset, downstream.Data, attack, scoring.KnnK, scoring.KnnTemperature);
+            // An attack on the encoder that is no classifier's (CTRL) gives ASR through the scoring's own trigger.
+            if (attack is null && scoring.Trigger is { } trigger)
+                encoderTests = encoderTests with { Triggered = trigger.NonTarget(downstream.Data.Test), TargetClass = trigger.Target };
+        }
         // Triggered once, on first use, and reused by every stage's scoring (triggers are deterministic; SSBA's runs a network).
         var testSet = new Lazy<BackdoorTestSet>(() => BackdoorTestSet.Create(dataset.Test, normalization, attack));
         var identity = new JsonObject

@@ -60,11 +60,19 @@ public static class InputContent
     {
         (JsonObject a, JsonObject b) => a.Count == b.Count && a.All(kv => b.TryGetPropertyValue(kv.Key, out var other) && SameButLocations(kv.Value, other)),
         (JsonArray a, JsonArray b) => a.Count == b.Count && a.Zip(b).All(p => SameButLocations(p.First, p.Second)),
-        (JsonValue a, JsonValue b) when a.TryGetValue<string>(out var x) && b.TryGetValue<string>(out var y) =>
-            x == y || DatasetSpec.WithFullPath(x) == DatasetSpec.WithFullPath(y)
-            || (InputLocations.IsLocation(DatasetSpec.WithFullPath(x), out var kindX, out _) && InputLocations.IsLocation(y, out var kindY, out _) && kindX == kindY),
+        (JsonValue a, JsonValue b) when a.TryGetValue<string>(out var x) && b.TryGetValue<string>(out var y) => SameOrMoved(x, y),
         _ => JsonNode.DeepEquals(stored, wanted),
     };
+
+    // Equal text, or two places of the same kind. A relative --data, as builds before session 19 recorded it, is compared
+    // made absolute (DatasetSpec.WithFullPath).
+    private static bool SameOrMoved(string stored, string wanted)
+    {
+        if (stored == wanted) return true;
+        string rooted = DatasetSpec.WithFullPath(stored);
+        return rooted == DatasetSpec.WithFullPath(wanted)
+            || (InputLocations.IsLocation(rooted, out var storedKind, out _) && InputLocations.IsLocation(wanted, out var wantedKind, out _) && storedKind == wantedKind);
+    }
 
     // Every location string under node, with its dotted place ("attack.trigger_image", "attack.references.0").
     private static IEnumerable<(string At, string Path)> Locations(JsonNode? node, string at) => node switch
