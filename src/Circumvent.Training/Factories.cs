@@ -77,7 +77,7 @@ public static class Factories
         int warmup = Math.Min(total - 1, (int)Math.Round(config.WarmupEpochs * stepsPerEpoch));
         ILearningRateSchedule main = config.Schedule switch
         {
-            "cosine" when config.CosineHalfPeriodSteps is int halfPeriod => new CosineWaveSchedule(config.LearningRate, halfPeriod),
+            "cosine" when config.CosineHalfPeriodSteps is int halfPeriod => new CosineSchedule(config.LearningRate, halfPeriod, continuePastEnd: true),
             "cosine" => new CosineSchedule(config.LearningRate, total - warmup),
             "step" => new StepDecaySchedule(config.LearningRate, config.StepEpochs * stepsPerEpoch, config.StepGamma),
             "triangle" => new TriangleSchedule(config.LearningRate, total - warmup, triangle[0], triangle[1], triangle[2]),

@@ -63,7 +63,7 @@ public sealed record TrainingConfig
 
     /// <summary>
     /// With the cosine schedule: anneal over this many steps and continue as a wave past them (torch's
-    /// CosineAnnealingLR(T_max) stepped beyond T_max; <see cref="Circumvent.Engine.Optim.CosineWaveSchedule"/>); null: one anneal over the run.
+    /// CosineAnnealingLR(T_max) stepped beyond T_max; <see cref="Circumvent.Engine.Optim.CosineSchedule.ContinuePastEnd"/>); null: one anneal over the run.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? CosineHalfPeriodSteps { get; init; }

@@ -18,46 +18,31 @@ public sealed record ConstantSchedule(double BaseLearningRate) : ILearningRateSc
 /// <summary>
 /// Cosine annealing over <see cref="TotalSteps"/>: lr_t = min + (base − min)(1 + cos(π·t/T))/2,
 /// clamped to min past T. T must be the number of steps actually run, or the rate never reaches min.
+/// With <see cref="ContinuePastEnd"/> the formula holds for every t, as PyTorch's CosineAnnealingLR(T_max = T) stepped
+/// past T_max: the rate climbs back to base at 2T, and so on (BackdoorBench steps its T_max = 100 scheduler every batch
+/// whatever the run's length: over 1,000 steps the rate cycles five times and ends near base).
 /// </summary>
 public sealed record CosineSchedule : ILearningRateSchedule
 {
-    public CosineSchedule(double baseLearningRate, int totalSteps, double minLearningRate = 0)
+    public CosineSchedule(double baseLearningRate, int totalSteps, double minLearningRate = 0, bool continuePastEnd = false)
     {
         if (totalSteps <= 0) throw new ArgumentException($"Cosine schedule needs total steps > 0, got {totalSteps}.");
         BaseLearningRate = baseLearningRate;
         TotalSteps = totalSteps;
         MinLearningRate = minLearningRate;
+        ContinuePastEnd = continuePastEnd;
     }
 
     public double BaseLearningRate { get; }
     public int TotalSteps { get; }
     public double MinLearningRate { get; }
+    public bool ContinuePastEnd { get; }
 
     public double At(int step)
     {
-        double t = Math.Clamp(step, 0, TotalSteps);
+        double t = ContinuePastEnd ? Math.Max(step, 0) : Math.Clamp(step, 0, TotalSteps);
         return MinLearningRate + (BaseLearningRate - MinLearningRate) * (1 + Math.Cos(Math.PI * t / TotalSteps)) / 2;
     }
-}
-
-/// <summary>
-/// PyTorch's CosineAnnealingLR(T_max = <see cref="HalfPeriod"/>) stepped past T_max: lr_t = base·(1 + cos(π·t/T))/2 for
-/// every t, so the rate falls to 0 at T, climbs back to base at 2T, and so on (BackdoorBench steps its T_max = 100
-/// scheduler every batch whatever the run's length: over 1,000 steps the rate cycles five times and ends near base).
-/// </summary>
-public sealed record CosineWaveSchedule : ILearningRateSchedule
-{
-    public CosineWaveSchedule(double baseLearningRate, int halfPeriod)
-    {
-        if (halfPeriod <= 0) throw new ArgumentException($"Cosine wave needs a half-period > 0 steps, got {halfPeriod}.");
-        BaseLearningRate = baseLearningRate;
-        HalfPeriod = halfPeriod;
-    }
-
-    public double BaseLearningRate { get; }
-    public int HalfPeriod { get; }
-
-    public double At(int step) => BaseLearningRate * (1 + Math.Cos(Math.PI * Math.Max(step, 0) / HalfPeriod)) / 2;
 }
 
 /// <summary>

@@ -93,14 +93,12 @@ public static class Purification
 
         var clip = request.Objective == EncoderPurification.Clip ? ClipPurification.Create(request.ModelPath, checkpoint, dataset.Test, normalization, attack) : null;
         var architecture = clip?.Image ?? checkpoint.CreateNetwork();
-        EncoderTestSet? encoderTests = null;
-        if (encoder is not null)
-        {
-            encoderTests = EncoderTestSet.Create(normalization, dataset, downstream.Data, attack, scoring.KnnK, scoring.KnnTemperature);
-            // An attack on the encoder that is no classifier's (CTRL) gives ASR through the scoring's own trigger.
-            if (attack is null && scoring.Trigger is { } trigger)
-                encoderTests = encoderTests with { Triggered = trigger.NonTarget(downstream.Data.Test), TargetClass = trigger.Target };
-        }
+        // An attack on the encoder that is no classifier's (CTRL) gives ASR through the scoring's own trigger.
+        var encoderTrigger = encoder is not null && attack is null ? scoring.Trigger : null;
+        var encoderTests = encoder is null ? null
+            : EncoderTestSet.Create(normalization, dataset, downstream.Data, attack, scoring.KnnK, scoring.KnnTemperature);
+        if (encoderTests is not null && encoderTrigger is not null)
+            encoderTests = encoderTests with { Triggered = encoderTrigger.NonTarget(downstream.Data.Test), TargetClass = encoderTrigger.Target };
         // Triggered once, on first use, and reused by every stage's scoring (triggers are deterministic; SSBA's runs a network).
         var testSet = new Lazy<BackdoorTestSet>(() => BackdoorTestSet.Create(dataset.Test, normalization, attack));
         var identity = new JsonObject
@@ -118,8 +116,8 @@ public static class Purification
         // Only an encoder's run records its objective and scoring, so classifiers' run folders made before still match.
         if (encoder is not null)
             foreach (var (key, value) in EncoderPurification.Identity(scoring, downstream.Spec)) identity[key] = value?.DeepClone();
-        if (encoder is not null && attack is null && scoring.Trigger is { } scoredTrigger)
-            identity["encoder_trigger"] = new JsonObject { ["target"] = scoredTrigger.Target, ["trigger"] = scoredTrigger.Description };
+        if (encoderTrigger is not null)
+            identity["encoder_trigger"] = new JsonObject { ["target"] = encoderTrigger.Target, ["trigger"] = encoderTrigger.Description };
         if (clip is not null)
             foreach (var (key, value) in ClipPurification.Identity(clip.Objective)) identity[key] = value?.DeepClone();
         // What those inputs hold, so the run still resumes after its data or trigger file moved.

@@ -98,7 +98,7 @@ public class OptimizerTests
             [0] = 0.01, [1] = 0.009997532801828659, [50] = 0.005000000000000004, [99] = 2.4671981713420015e-06, [100] = 0.0,
             [101] = 2.467198171342e-06, [150] = 0.004999999999999996, [200] = 0.01, [250] = 0.0050000000000000044, [999] = 0.009997532801828676,
         };
-        var wave = new CosineWaveSchedule(0.01, 100);
+        var wave = new CosineSchedule(0.01, 100, continuePastEnd: true);
         foreach (var (step, lr) in expected) Assert.True(Math.Abs(wave.At(step) - lr) < 1e-12, $"step {step}: expected {lr}, got {wave.At(step)}");
     }
 

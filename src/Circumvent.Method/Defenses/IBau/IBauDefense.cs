@@ -45,7 +45,7 @@ public sealed class IBauDefense(IBauOptions options) : IDefense
         var batches = DrawBatches(loader);
         var model = input.Parameters.Clone(requiresGrad: true);
         var trained = model.Parameters.Select(e => e.Tensor).ToArray();
-        var adam = Circumvent.Training.Factories.CreateOptimizer(Options.Optimizer, trained, Options.LearningRate, momentum: 0, weightDecay: 0, nesterov: false);
+        var adam = OptionChecks.CreateOptimizer(Options.Optimizer, trained, Options.LearningRate, momentum: 0, weightDecay: 0);
         var rng = new Random(seed);
         for (int round = 1; round <= Options.Rounds; round++)
         {

@@ -24,8 +24,9 @@ public sealed record IBauOptions
     /// <summary>Adam's rate for the model (the outer step).</summary>
     public double LearningRate { get; init; } = 1e-4;
     /// <summary>
-    /// The outer optimiser: BackdoorBench's `argparser_opt_scheduler` builds torch's Adam with amsgrad for I-BAU's `adam`
-    /// ("amsgrad"; before session 19 we ran plain Adam, "adam").
+    /// The outer optimiser (a <see cref="Circumvent.Training.TrainingConfig.Optimizers"/> name, no momentum or weight decay):
+    /// BackdoorBench's `argparser_opt_scheduler` builds torch's Adam with amsgrad for I-BAU's `adam` ("amsgrad"; before
+    /// session 19 we ran plain Adam, "adam").
     /// </summary>
     public string Optimizer { get; init; } = "amsgrad";
     /// <summary>SGD rate of the universal perturbation, fitted over one pass of the batches each round.</summary>
@@ -45,7 +46,7 @@ public sealed record IBauOptions
         OptionChecks.PositiveRate(InnerStep, "--ibau-inner-step");
         OptionChecks.NonNegative(InnerL2, "--ibau-inner-l2");
         OptionChecks.PositiveRate(LearningRate, "--ibau-lr");
-        if (Optimizer is not ("adam" or "amsgrad")) throw new ArgumentException($"I-BAU's optimiser must be adam or amsgrad, got '{Optimizer}'.");
+        OptionChecks.OptimizerName(Optimizer, "I-BAU's optimiser");
         OptionChecks.PositiveRate(PerturbationLearningRate, "--ibau-perturbation-lr");
         OptionChecks.NonNegative(PerturbationL2, "--ibau-perturbation-l2");
         if (!(Portion >= 0 && Portion <= 1)) throw new ArgumentException($"--ibau-portion must be in [0, 1], got {Portion}.");

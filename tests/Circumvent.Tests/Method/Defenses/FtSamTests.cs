@@ -95,7 +95,7 @@ public class FtSamTests
         var plain = new Circumvent.Method.Defenses.FineTuneDefense(tune).Run(problem.Input());
 
         // The rate of each reported step is BackdoorBench's cosine (T_max = 100 steps, stepped every batch, on past 100).
-        var wave = new CosineWaveSchedule(tune.LearningRate, 100);
+        var wave = new CosineSchedule(tune.LearningRate, 100, continuePastEnd: true);
         var rates = progress.Lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"epoch (\d+)/\d+ batch (\d+)/(\d+) .*?lr ([0-9.eE+-]+)"))
             .Where(m => m.Success).Select(m => (Step: (int.Parse(m.Groups[1].Value) - 1) * int.Parse(m.Groups[3].Value) + int.Parse(m.Groups[2].Value) - 1,
                 Lr: double.Parse(m.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture))).ToList();
@@ -145,7 +145,7 @@ public class FtSamTests
     public void FtSamsRateFollowsBackdoorBenchsCosineSteppedEveryBatch()
     {
         var options = new FtSamOptions();
-        var wave = new CosineWaveSchedule(options.FineTune.LearningRate, 100);
+        var wave = new CosineSchedule(options.FineTune.LearningRate, 100, continuePastEnd: true);
         var config = new Circumvent.Training.TrainingConfig
         {
             Epochs = options.FineTune.Epochs, BatchSize = 256, LearningRate = options.FineTune.LearningRate, Schedule = options.FineTune.Schedule,
