@@ -120,6 +120,14 @@ public sealed record Cell(
     /// <summary>An encoder cell's clean encoder in the cache (pre-trained by the plan's settings); equal to an unattacked cell's <see cref="ModelKey"/>.</summary>
     public string CleanEncoderKey => Hash(Portable(Encoder!.Clean.Config()));
 
+    /// <summary>
+    /// The cache keys of the models this cell's run trains when the cache lacks them, in the order it needs them: the
+    /// backdoored model and QRA's clean model, or an encoder cell's pre-trained clean encoder and its attacked encoder.
+    /// </summary>
+    public IReadOnlyList<string> TrainedModelKeys => Encoder is not null
+        ? [.. Encoder.Clean.File is null ? [CleanEncoderKey] : Array.Empty<string>(), .. Attack.Encoder!.Kind == EncoderAttack.None ? [] : new[] { ModelKey }]
+        : Qra ? [ModelKey, CleanModelKey] : [ModelKey];
+
     /// <summary>"badnet 5% · tsc · seed 1" (plus dataset/architecture when the plan has several).</summary>
     public string Describe() => Encoder is not null
         ? $"{Attack.Label} · {Defense.Label} · seed {Seed} · encoder on {Dataset.Split(':')[0]}"

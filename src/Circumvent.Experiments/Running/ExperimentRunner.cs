@@ -85,7 +85,7 @@ public static class ExperimentRunner
 
         var clock = Stopwatch.StartNew();
         var runner = new CellRunner(settings.OutFolder, cache, observer, cancellation);
-        var queue = new ConcurrentQueue<Cell>(todo);
+        var queue = new CellQueue(todo, key => File.Exists(CellRunner.ModelPath(cache, key)));
         var failures = new ConcurrentQueue<Exception>();
         var failedCells = new ConcurrentQueue<CellFailure>();
         var failuresLog = new Lock(); // serialises the appends of cells failing at once
@@ -95,7 +95,7 @@ public static class ExperimentRunner
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         void Worker()
         {
-            while (!stop.IsCancellationRequested && queue.TryDequeue(out var cell))
+            while (!stop.IsCancellationRequested && queue.TryTake(out var cell))
             {
                 try
                 {
@@ -128,6 +128,10 @@ public static class ExperimentRunner
                     // One failure stops the plan: the other workers finish their cell and take no new one.
                     failures.Enqueue(e);
                     stop.Cancel();
+                }
+                finally
+                {
+                    queue.Done(cell);
                 }
             }
         }
