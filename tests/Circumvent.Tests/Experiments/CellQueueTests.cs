@@ -10,15 +10,6 @@ namespace Circumvent.Tests.Experiments;
 /// </summary>
 public class CellQueueTests
 {
-    // TinyPlans' grid: badnet × {none, ft, tsc} (cells 0–2), then blended × {none, ft, tsc} (cells 3–5).
-    private static IReadOnlyList<Cell> Cells(bool qra = false)
-    {
-        var (dir, data, trigger) = TinyPlans.Folder();
-        var plan = TinyPlans.Plan(data, trigger);
-        if (qra) plan["qra"] = true;
-        return Grid.Expand(PlanReader.Read(TinyPlans.Write(dir, plan)));
-    }
-
     private static Cell Take(CellQueue queue)
     {
         Assert.True(queue.TryTake(out var cell));
@@ -28,7 +19,7 @@ public class CellQueueTests
     [Fact]
     public void ASecondWorkerStartsTheNextModelRatherThanWaitOnTheFirst()
     {
-        var cells = Cells();
+        var cells = TinyPlans.Cells();
         var queue = new CellQueue(cells, cached: _ => false);
         Assert.Equal(0, Take(queue).Index); // badnet · none trains badnet's model
         Assert.Equal(3, Take(queue).Index); // blended · none trains blended's at the same time, not badnet · ft
@@ -38,7 +29,7 @@ public class CellQueueTests
     [Fact]
     public void AFinishedCellsModelNoLongerHoldsItsOtherCellsBack()
     {
-        var cells = Cells();
+        var cells = TinyPlans.Cells();
         var trained = new HashSet<string>();
         var queue = new CellQueue(cells, cached: trained.Contains);
         var first = Take(queue);
@@ -51,7 +42,7 @@ public class CellQueueTests
     [Fact]
     public void CachedModelsKeepThePlansOrder()
     {
-        var cells = Cells();
+        var cells = TinyPlans.Cells();
         var queue = new CellQueue(cells, cached: _ => true);
         Assert.Equal([0, 1, 2, 3, 4, 5], Enumerable.Range(0, 6).Select(_ => Take(queue).Index));
         Assert.False(queue.TryTake(out _));
@@ -60,7 +51,7 @@ public class CellQueueTests
     [Fact]
     public void OneWorkerRunsThePlanInOrder()
     {
-        var cells = Cells();
+        var cells = TinyPlans.Cells();
         var queue = new CellQueue(cells, cached: _ => false);
         var order = new List<int>();
         while (queue.TryTake(out var cell))
@@ -76,7 +67,7 @@ public class CellQueueTests
     [Fact]
     public void WithQraTheSecondWorkerWaitsOnTheFewestModels()
     {
-        var cells = Cells(qra: true);
+        var cells = TinyPlans.Cells(qra: true);
         Assert.Equal([cells[0].ModelKey, cells[0].CleanModelKey], cells[0].TrainedModelKeys);
         var queue = new CellQueue(cells, cached: _ => false);
         Assert.Equal(0, Take(queue).Index);

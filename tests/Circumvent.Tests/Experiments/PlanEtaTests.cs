@@ -6,15 +6,6 @@ namespace Circumvent.Tests.Experiments;
 
 public class PlanEtaTests
 {
-    // TinyPlans' grid: badnet × {none, ft, tsc}, then blended × {none, ft, tsc}; one model per attack.
-    private static IReadOnlyList<Cell> Cells(bool qra = false)
-    {
-        var (dir, data, trigger) = TinyPlans.Folder();
-        var plan = TinyPlans.Plan(data, trigger);
-        if (qra) plan["qra"] = true;
-        return Grid.Expand(PlanReader.Read(TinyPlans.Write(dir, plan)));
-    }
-
     private static JsonObject Line(Cell cell, double wall, double training, bool trainedNow, int resumed = 0) => new()
     {
         ["key"] = cell.Key,
@@ -31,7 +22,7 @@ public class PlanEtaTests
     [Fact]
     public void SumsEachPendingCellsDefenceCostAndEachModelStillToTrain()
     {
-        var cells = Cells();
+        var cells = TinyPlans.Cells();
         var eta = new PlanEta();
         Assert.Null(eta.Remaining(cells, _ => false, parallel: 1)); // nothing to learn from yet
 
@@ -54,7 +45,7 @@ public class PlanEtaTests
     [Fact]
     public void CountsAQraCleanModelStillToTrainOncePerRecipe()
     {
-        var cells = Cells(qra: true);
+        var cells = TinyPlans.Cells(qra: true);
         string cleanKey = Assert.Single(cells.Select(c => c.CleanModelKey).Distinct());
         var eta = new PlanEta();
         var first = Line(cells[0], wall: 705, training: 400, trainedNow: true); // badnet · none: 5 s after both models
@@ -78,7 +69,7 @@ public class PlanEtaTests
     [Fact]
     public void ACleanModelNotSeenYetCostsWhatABackdooredOneDid()
     {
-        var cells = Cells(qra: true);
+        var cells = TinyPlans.Cells(qra: true);
         var eta = new PlanEta();
         eta.Add(Line(cells[1], wall: 100, training: 400, trainedNow: false));
         Assert.Equal(3 * 100 + 400 + 400, eta.Remaining(cells.Skip(3), _ => false, parallel: 1)!.Value.TotalSeconds, 6);

@@ -19,6 +19,18 @@ public static class TinyPlans
         return (dir, data, trigger);
     }
 
+    /// <summary>
+    /// The cells of <see cref="Plan"/> (with QRA when asked) in a fresh folder: badnet × {none, ft, tsc} (cells 0–2),
+    /// then blended × {none, ft, tsc} (cells 3–5); one model per attack.
+    /// </summary>
+    public static IReadOnlyList<Circumvent.Experiments.Plans.Cell> Cells(bool qra = false)
+    {
+        var (dir, data, trigger) = Folder();
+        var plan = Plan(data, trigger);
+        if (qra) plan["qra"] = true;
+        return Circumvent.Experiments.Plans.Grid.Expand(Circumvent.Experiments.Plans.PlanReader.Read(Write(dir, plan)));
+    }
+
     /// <summary>badnet + blended × rate 0.1 × seed 0 × none/ft/tsc = 6 cells.</summary>
     public static JsonObject Plan(string data, string trigger) => new()
     {
