@@ -124,9 +124,17 @@ public sealed record Cell(
     /// The cache keys of the models this cell's run trains when the cache lacks them, in the order it needs them: the
     /// backdoored model and QRA's clean model, or an encoder cell's pre-trained clean encoder and its attacked encoder.
     /// </summary>
-    public IReadOnlyList<string> TrainedModelKeys => Encoder is not null
-        ? [.. Encoder.Clean.File is null ? [CleanEncoderKey] : Array.Empty<string>(), .. Attack.Encoder!.Kind == EncoderAttack.None ? [] : new[] { ModelKey }]
-        : Qra ? [ModelKey, CleanModelKey] : [ModelKey];
+    public IReadOnlyList<string> TrainedModelKeys
+    {
+        get
+        {
+            if (Encoder is null) return Qra ? [ModelKey, CleanModelKey] : [ModelKey];
+            var keys = new List<string>(2);
+            if (Encoder.Clean.File is null) keys.Add(CleanEncoderKey);
+            if (Attack.Encoder!.Kind != EncoderAttack.None) keys.Add(ModelKey);
+            return keys;
+        }
+    }
 
     /// <summary>"badnet 5% · tsc · seed 1" (plus dataset/architecture when the plan has several).</summary>
     public string Describe() => Encoder is not null

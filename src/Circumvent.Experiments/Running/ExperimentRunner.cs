@@ -85,7 +85,8 @@ public static class ExperimentRunner
 
         var clock = Stopwatch.StartNew();
         var runner = new CellRunner(settings.OutFolder, cache, observer, cancellation);
-        var queue = new CellQueue(todo, key => File.Exists(CellRunner.ModelPath(cache, key)));
+        bool Cached(string key) => File.Exists(CellRunner.ModelPath(cache, key));
+        var queue = new CellQueue(todo, Cached);
         var failures = new ConcurrentQueue<Exception>();
         var failedCells = new ConcurrentQueue<CellFailure>();
         var failuresLog = new Lock(); // serialises the appends of cells failing at once
@@ -110,7 +111,7 @@ public static class ExperimentRunner
                     {
                         eta.Add(line);
                         pending.Remove(cell);
-                        left = eta.Remaining(pending, key => File.Exists(CellRunner.ModelPath(cache, key)), parallel)
+                        left = eta.Remaining(pending, Cached, parallel)
                             ?? TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / n * remaining);
                     }
                     observer.CellFinished(cell, line, n, remaining, left);
