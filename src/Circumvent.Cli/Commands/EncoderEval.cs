@@ -37,7 +37,7 @@ internal static class EncoderEval
         try { tests = EncoderTestSet.Create(inputs.Normalization, pretraining, downstream, attack is null ? null : AttackFactory.Create(attack)); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         // No step log: the summary printed below already gives kNN and every probe (and more: the downstream set, RA).
-        var scores = EncoderEvaluation.Evaluate(encoder, checkpoint.Parameters, tests, probe);
+        var scores = EncoderEvaluation.Evaluate(encoder, checkpoint.Parameters, tests, probe, cancellation: console.Cancellation);
         console.Out.WriteLine(json ? ToJson(scores, inputs) : ToText(scores, spec, downstream, attack, inputs, probe));
         return 0;
     }

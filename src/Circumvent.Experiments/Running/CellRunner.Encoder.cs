@@ -205,7 +205,7 @@ internal sealed partial class CellRunner
         {
             KnnTriggered = knnAsr ? EncoderTestSet.TargetLabelled(attack.CtrlPoisoning.TriggeredNonTarget(pretraining.Test), attack.Target) : null,
         };
-        var knnScores = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, knnSet, probe);
+        var knnScores = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, knnSet, probe, cancellation: cancellation);
         scores["knn"] = knnScores.Knn;
         if (knnAsr) scores["knn_asr"] = knnScores.KnnAsr;
         foreach (var d in plan.Downstreams)
@@ -223,7 +223,7 @@ internal sealed partial class CellRunner
                 Triggered = attacked ? TriggeredNonTarget(cell, data) : null,
                 TargetClass = attacked ? attack.Target : -1,
             };
-            var p = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, set, probe).Probes[0];
+            var p = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, set, probe, cancellation: cancellation).Probes[0];
             scores[$"acc_{d.Name}"] = p.Acc;
             scores[$"asr_{d.Name}"] = p.Asr;
         }

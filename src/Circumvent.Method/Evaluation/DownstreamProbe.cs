@@ -37,7 +37,9 @@ public sealed record ProbeOptions
 public static class DownstreamProbe
 {
     /// <summary>Trains a <paramref name="kind"/> probe on <paramref name="train"/> (features as extracted; normalised here).</summary>
-    public static (FeatureProbe Probe, ParameterSet Parameters) Train(ProbeKind kind, LabelledFeatures train, int classes, ProbeOptions options)
+    /// <param name="cancellation">Observed between steps: throws OperationCanceledException (a probe is not resumable; it is minutes at most).</param>
+    public static (FeatureProbe Probe, ParameterSet Parameters) Train(ProbeKind kind, LabelledFeatures train, int classes, ProbeOptions options,
+        CancellationToken cancellation = default)
     {
         options.Validate();
         int n = train.Labels.Length, d = train.Features.Shape[1];
@@ -50,7 +52,7 @@ public static class DownstreamProbe
         };
         var parameters = probe.Initialize(new Random(config.SeedFor(RandomStream.Initialization)));
         var source = new TensorBatchSource(Normalised(train.Features), train.Labels, [d], options.BatchSize, config.SeedFor(RandomStream.Shuffle));
-        new Trainer(probe, parameters, config).Train(source);
+        new Trainer(probe, parameters, config) { Cancellation = cancellation }.Train(source);
         return (probe, parameters);
     }
 

@@ -85,21 +85,26 @@ public sealed record EncoderScores(double? Knn, IReadOnlyList<ProbeScores> Probe
 public static class EncoderEvaluation
 {
     /// <param name="log">Hears one line per step (extraction, each probe), for long evaluations.</param>
-    public static EncoderScores Evaluate(SimClrNetwork network, ParameterSet parameters, EncoderTestSet set, ProbeOptions probe, Action<string>? log = null)
+    /// <param name="cancellation">
+    /// Observed between batches of every extraction, kNN chunk and probe step, so a Ctrl-C or SIGTERM during minutes of
+    /// scoring stops within a batch (throws OperationCanceledException); nothing of a score is kept, a resumed run scores again.
+    /// </param>
+    public static EncoderScores Evaluate(SimClrNetwork network, ParameterSet parameters, EncoderTestSet set, ProbeOptions probe, Action<string>? log = null,
+        CancellationToken cancellation = default)
     {
         var context = ForwardContext.Eval();
         Func<Tensor, Tensor> features = x => network.Features(parameters, x, context);
-        LabelledFeatures Extract(ImageDataset data) => KnnMonitor.Extract(features, data, set.Normalization);
+        LabelledFeatures Extract(ImageDataset data) => KnnMonitor.Extract(features, data, set.Normalization, cancellation: cancellation);
 
         double? knn = null, knnAsr = null;
         if (set.KnnMemory is { } memory && set.KnnQueries is { } queries)
         {
             var memoryFeatures = Extract(memory);
-            knn = 100 * KnnMonitor.Accuracy(memoryFeatures, Extract(queries), memory.NumClasses, set.KnnK, set.KnnTemperature);
+            knn = 100 * KnnMonitor.Accuracy(memoryFeatures, Extract(queries), memory.NumClasses, set.KnnK, set.KnnTemperature, cancellation);
             log?.Invoke($"kNN accuracy {knn:F2}% ({queries.Count} queries, {memory.Count} in memory)");
             if (set.KnnTriggered is { Count: > 0 } triggeredQueries)
             {
-                knnAsr = 100 * KnnMonitor.Accuracy(memoryFeatures, Extract(triggeredQueries), memory.NumClasses, set.KnnK, set.KnnTemperature);
+                knnAsr = 100 * KnnMonitor.Accuracy(memoryFeatures, Extract(triggeredQueries), memory.NumClasses, set.KnnK, set.KnnTemperature, cancellation);
                 log?.Invoke($"kNN ASR {knnAsr:F2}% ({triggeredQueries.Count} triggered queries)");
             }
         }
@@ -112,7 +117,7 @@ public static class EncoderEvaluation
             var triggered = set.Triggered is { } t ? Extract(t) : null;
             foreach (var kind in probe.Kinds)
             {
-                var (net, weights) = DownstreamProbe.Train(kind, trainFeatures, train.NumClasses, probe);
+                var (net, weights) = DownstreamProbe.Train(kind, trainFeatures, train.NumClasses, probe, cancellation);
                 double acc = Percent(DownstreamProbe.Predict(net, weights, testFeatures.Features), (p, i) => p == testFeatures.Labels[i]);
                 double? asr = null, ra = null;
                 if (triggered is not null && triggered.Labels.Length > 0)

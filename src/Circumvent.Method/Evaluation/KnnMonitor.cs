@@ -19,16 +19,19 @@ public static class KnnMonitor
     public const float DefaultTemperature = 0.1f;
 
     /// <summary>Accuracy in [0, 1] of classifying <paramref name="query"/> by its neighbours in <paramref name="memory"/>.</summary>
-    public static double Accuracy(LabelledFeatures memory, LabelledFeatures query, int classes, int k = DefaultK, float temperature = DefaultTemperature)
+    public static double Accuracy(LabelledFeatures memory, LabelledFeatures query, int classes, int k = DefaultK, float temperature = DefaultTemperature,
+        CancellationToken cancellation = default)
     {
-        var predicted = Predict(memory, query.Features, classes, k, temperature);
+        var predicted = Predict(memory, query.Features, classes, k, temperature, cancellation);
         int correct = 0;
         for (int i = 0; i < predicted.Length; i++) if (predicted[i] == query.Labels[i]) correct++;
         return (double)correct / predicted.Length;
     }
 
     /// <summary>The predicted class of each row of <paramref name="queries"/> (M, d), normalised here like the memory's.</summary>
-    public static int[] Predict(LabelledFeatures memory, Tensor queries, int classes, int k = DefaultK, float temperature = DefaultTemperature)
+    /// <param name="cancellation">Observed between query chunks: throws OperationCanceledException.</param>
+    public static int[] Predict(LabelledFeatures memory, Tensor queries, int classes, int k = DefaultK, float temperature = DefaultTemperature,
+        CancellationToken cancellation = default)
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "kNN needs k ≥ 1.");
         if (!(temperature > 0)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "kNN temperature must be positive.");
@@ -42,6 +45,7 @@ public static class KnnMonitor
         // NOTE: queries in chunks: all 10,000 CIFAR test images against 50,000 memory features at once would be a 2 GB matrix.
         for (int start = 0; start < m; start += QueryChunk)
         {
+            cancellation.ThrowIfCancellationRequested();
             int count = Math.Min(QueryChunk, m - start);
             using var chunkScope = TensorScope.Open();
             var similarity = Op.MatMul(Op.Slice(normalised, 0, start, count), bankT).ToArray(); // (count, N)
@@ -70,7 +74,9 @@ public static class KnnMonitor
     }
 
     /// <summary>Eval-mode features f(x) (N, d) of every image of <paramref name="data"/>, in order, with their labels.</summary>
-    public static LabelledFeatures Extract(Func<Tensor, Tensor> features, ImageDataset data, Normalization normalization, int batchSize = 256)
+    /// <param name="cancellation">Observed between batches: throws OperationCanceledException.</param>
+    public static LabelledFeatures Extract(Func<Tensor, Tensor> features, ImageDataset data, Normalization normalization, int batchSize = 256,
+        CancellationToken cancellation = default)
     {
         using var noGrad = GradMode.Disable();
         var loader = new BatchLoader(data, normalization, BatchLoaderOptions.Evaluation(batchSize));
@@ -81,6 +87,7 @@ public static class KnnMonitor
             using (batch)
             using (TensorScope.Open())
             {
+                cancellation.ThrowIfCancellationRequested();
                 var f = features(batch.Images);
                 d = f.Shape[1];
                 rows.Add(f.ToArray());

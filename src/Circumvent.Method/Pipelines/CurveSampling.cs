@@ -52,7 +52,7 @@ public static class CurveSampling
                 // An encoder's points get BN statistics from one view of its curve's views, and downstream ACC/ASR with kNN.
                 var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize, augmentation, view: setup.Views);
                 var scores = arch is SimClrNetwork encoder && setup.EncoderTests is { } tests
-                    ? EncoderEvaluation.Evaluate(encoder, weights, tests, setup.Probe ?? new ProbeOptions()).ToBackdoorScores()
+                    ? EncoderEvaluation.Evaluate(encoder, weights, tests, setup.Probe ?? new ProbeOptions(), cancellation: cancellation).ToBackdoorScores()
                     : BackdoorMetrics.Evaluate(arch, weights, testSet!);
                 var sample = new CurveSample(curve.Round, curve.Stage, t, scores);
                 samples.Add(sample);

@@ -74,8 +74,9 @@ public static class EncoderPurification
     }
 
     /// <summary>The scorer of every stage: features extracted once per weight set, kNN on the pre-training data, probes on the downstream data (<paramref name="tests"/>).</summary>
-    public static Func<ParameterSet, BackdoorScores> Scorer(SimClrNetwork network, EncoderTestSet tests, ProbeOptions probe, Action<string>? log) =>
-        parameters => EncoderEvaluation.Evaluate(network, parameters, tests, probe, log).ToBackdoorScores();
+    public static Func<ParameterSet, BackdoorScores> Scorer(SimClrNetwork network, EncoderTestSet tests, ProbeOptions probe, Action<string>? log,
+        CancellationToken cancellation) =>
+        parameters => EncoderEvaluation.Evaluate(network, parameters, tests, probe, log, cancellation).ToBackdoorScores();
 
     /// <summary>The downstream dataset: <paramref name="scoring"/>'s, or the pre-training one when none is named.</summary>
     public static (DatasetSpec Spec, DatasetPair Data) Downstream(EncoderScoring scoring, DatasetSpec pretrainingSpec, DatasetPair pretraining, ArchitectureConfig encoder)

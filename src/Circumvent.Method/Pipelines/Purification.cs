@@ -136,7 +136,7 @@ public static class Purification
             Seed = request.Seed,
             Evaluate = clip is not null ? clip.Evaluate : encoder is null
                 ? p => BackdoorMetrics.Evaluate(architecture, p, testSet.Value)
-                : EncoderPurification.Scorer(encoder, encoderTests!, scoring.ProbeOrDefault, null),
+                : EncoderPurification.Scorer(encoder, encoderTests!, scoring.ProbeOrDefault, null, cancellation),
             RunFolder = request.RunFolder,
             RunIdentity = identity,
             Cancellation = cancellation,

@@ -149,8 +149,8 @@ public static class SimClrPretraining
             $"inputs {inputs.Describe()}, augmentation {augmentation.Describe()})";
         var result = display is null ? trainer.Train(source) : display(header, trainer, () => trainer.Train(source));
 
-        double knn = KnnAccuracy(network, parameters, train, test, inputs, dataset.NumClasses, settings);
-        double? asr = ctrl is null ? null : KnnAccuracy(network, parameters, train, EncoderTestSet.TargetLabelled(ctrl.TriggeredNonTarget(test), ctrl.Target), inputs, dataset.NumClasses, settings);
+        double knn = KnnAccuracy(network, parameters, train, test, inputs, dataset.NumClasses, settings, cancellation);
+        double? asr = ctrl is null ? null : KnnAccuracy(network, parameters, train, EncoderTestSet.TargetLabelled(ctrl.TriggeredNonTarget(test), ctrl.Target), inputs, dataset.NumClasses, settings, cancellation);
         var extra = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [RoleKey] = EncoderRole,
@@ -191,12 +191,12 @@ public static class SimClrPretraining
 
     /// <summary>kNN accuracy of the encoder's eval-mode features: <paramref name="test"/> classified by its neighbours in <paramref name="memory"/>.</summary>
     public static double KnnAccuracy(SimClrNetwork network, ParameterSet parameters, ImageDataset memory, ImageDataset test, Normalization inputs,
-        int classes, Settings settings)
+        int classes, Settings settings, CancellationToken cancellation = default)
     {
         var context = ForwardContext.Eval();
         Func<Engine.Tensor, Engine.Tensor> features = x => network.Features(parameters, x, context);
-        return KnnMonitor.Accuracy(KnnMonitor.Extract(features, memory, inputs), KnnMonitor.Extract(features, test, inputs), classes,
-            settings.KnnK, settings.KnnTemperature);
+        return KnnMonitor.Accuracy(KnnMonitor.Extract(features, memory, inputs, cancellation: cancellation),
+            KnnMonitor.Extract(features, test, inputs, cancellation: cancellation), classes, settings.KnnK, settings.KnnTemperature, cancellation);
     }
 
     private static string SettingsJson(SimClrNetwork network, Settings settings, ContrastiveAugmentation augmentation) =>
