@@ -1,6 +1,6 @@
 """PyTorch side of Circumvent's benchmarks (CPU, float32).
 
-    python3 bench/pytorch_bench.py --arch cnn-small|preact-resnet18|airnet [--width 1.0] --batch-size 128 \
+    python3 bench/pytorch_bench.py --arch cnn-small|preact-resnet18|resnet18|airnet [--width 1.0] --batch-size 128 \
         --infer-batch-size 256 --threads 2 --steps N [--warmup 2] --json
     python3 bench/pytorch_bench.py --gemm --threads 2 --json
     python3 bench/pytorch_bench.py --recipe-epoch --arch airnet [--width W] --images 5120 --batch-size 1024 --threads 2 --json
@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "fixtures"))
-from nets import AirNet, CnnSmall, PreActResNet18  # noqa: E402
+from nets import AirNet, CnnSmall, PreActResNet18, ResNet18  # noqa: E402
 
 
 def build(arch, width):
@@ -49,9 +49,11 @@ def build(arch, width):
         return CnnSmall(num_classes=10, width=width)
     if arch == "preact-resnet18":
         return PreActResNet18(num_classes=10, width=width)
+    if arch == "resnet18":
+        return ResNet18(num_classes=10, width=width)
     if arch == "airnet":
         return AirNet(num_classes=10, width=width)
-    raise SystemExit(f"unknown --arch {arch!r}; expected cnn-small, preact-resnet18 or airnet")
+    raise SystemExit(f"unknown --arch {arch!r}; expected cnn-small, preact-resnet18, resnet18 or airnet")
 
 
 def current_rss_mb():
