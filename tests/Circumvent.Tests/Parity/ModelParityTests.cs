@@ -5,7 +5,8 @@ using Circumvent.Tests.Support;
 namespace Circumvent.Tests.Parity;
 
 /// <summary>
-/// Whole networks against PyTorch (Fixtures/preact_resnet18_w0125, vgg11_bn_w0125, airnet_w0125): state_dict
+/// Whole networks against PyTorch (Fixtures/preact_resnet18_w0125, vgg11_bn_w0125, airnet_w0125, resnet18_w0125 — the
+/// post-activation CIFAR ResNet-18 of the SimCLR encoders): state_dict
 /// layout, eval and train logits, CE loss, the gradient of every parameter, and the running
 /// statistics after one train-mode forward at the fixture's BN momentum (0.1; airnet 0.4, airbench's).
 /// </summary>
@@ -16,6 +17,7 @@ public class ModelParityTests
         { "preact_resnet18_w0125.safetensors", "preact-resnet18", 0.125 },
         { "vgg11_bn_w0125.safetensors", "vgg11", 0.125 },
         { "airnet_w0125.safetensors", "airnet", 0.125 },
+        { "resnet18_w0125.safetensors", "resnet18", 0.125 },
     };
 
     [Theory]
