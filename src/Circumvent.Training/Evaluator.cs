@@ -9,8 +9,9 @@ namespace Circumvent.Training;
 public static class Evaluator
 {
     /// <param name="ttaLevel">Test-time augmentation (<see cref="TestTimeAugmentation"/>): 0 none, 1 mirror, 2 mirror + translate.</param>
+    /// <param name="cancellation">Observed between batches: throws OperationCanceledException.</param>
     /// <returns>Fraction of correctly classified examples in [0, 1].</returns>
-    public static double Accuracy(IArchitecture architecture, ParameterSet parameters, IBatchSource data, int ttaLevel = 0)
+    public static double Accuracy(IArchitecture architecture, ParameterSet parameters, IBatchSource data, int ttaLevel = 0, CancellationToken cancellation = default)
     {
         if (data.Count == 0) throw new ArgumentException("The evaluation set is empty.");
         using var noGrad = GradMode.Disable();
@@ -21,6 +22,7 @@ public static class Evaluator
             using (batch)
             using (TensorScope.Open())
             {
+                cancellation.ThrowIfCancellationRequested();
                 var logits = TestTimeAugmentation.Logits(architecture, parameters, batch.Images, context, ttaLevel);
                 correct += TrainingLoop.CountCorrect(logits, batch.Labels);
                 seen += batch.Count;

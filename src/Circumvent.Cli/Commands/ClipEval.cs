@@ -31,7 +31,7 @@ internal static class ClipEval
         if (attack is not null && attack.Target >= test.NumClasses)
             throw new UsageException($"--target {attack.Target} is outside {spec.Kind}'s classes 0..{test.NumClasses - 1}.");
         var inputs = InputPreprocessing.For(modelPath, checkpoint, spec.Kind, normalization, modelOptions.Normalize(parse), console.Warn);
-        var scores = ClipPretraining.ZeroShot(clip, checkpoint.Parameters, captions, test, inputs.Normalization, attack is null ? null : AttackFactory.Create(attack));
+        var scores = ClipPretraining.ZeroShot(clip, checkpoint.Parameters, captions, test, inputs.Normalization, attack is null ? null : AttackFactory.Create(attack), console.Cancellation);
         if (json)
         {
             var values = new Dictionary<string, object> { ["zero_shot"] = true, ["acc"] = Math.Round(scores.Acc, 2) };

@@ -62,7 +62,7 @@ internal static class EvalCommand
             var loaded = new LoadedModel(modelPath, checkpoint);
             var attack = attackOptions.Parse(parse, StoredAttack(loaded.Path, loaded.Checkpoint));
             var inputs = InputPreprocessing.For(modelPath, checkpoint, spec.Kind, normalization, modelOptions.Normalize(parse), console.Warn);
-            var scores = Evaluate(loaded, spec, test, inputs.Normalization, attack, batch, ttaLevel);
+            var scores = Evaluate(loaded, spec, test, inputs.Normalization, attack, batch, ttaLevel, console.Cancellation);
             console.Out.WriteLine(parse.GetValue(json) ? ToJson(scores, inputs, ttaLevel) : ToText(scores, attack, inputs, ttaLevel));
             return 0;
         });
@@ -87,13 +87,14 @@ internal static class EvalCommand
 
     /// <param name="test">Already checked to fit the model (by <see cref="ModelLoading.Build"/>).</param>
     /// <param name="normalization">The model's input preprocessing (<see cref="InputPreprocessing"/>).</param>
-    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, ImageDataset test, Normalization normalization, AttackDefinition? attack, int batchSize, int ttaLevel)
+    private static BackdoorScores Evaluate(LoadedModel model, DatasetSpec spec, ImageDataset test, Normalization normalization, AttackDefinition? attack, int batchSize, int ttaLevel,
+        CancellationToken cancellation)
     {
         var trigger = attack is null ? null : AttackFactory.Create(attack);
         var arch = model.Checkpoint.Architecture;
         if (trigger is not null && trigger.TargetClass >= test.NumClasses)
             throw new UsageException($"--target {trigger.TargetClass} is outside {spec.Kind}'s classes 0..{test.NumClasses - 1}.");
-        return BackdoorMetrics.Evaluate(Architectures.Create(arch), model.Checkpoint.Parameters, test, normalization, trigger, batchSize, ttaLevel);
+        return BackdoorMetrics.Evaluate(Architectures.Create(arch), model.Checkpoint.Parameters, test, normalization, trigger, batchSize, ttaLevel, cancellation);
     }
 
     /// <summary>{"acc", "asr", "ra", "asr_all", "normalize", "tta_level"}: asr over non-target images, asr_all over all (see README, "ASR").</summary>

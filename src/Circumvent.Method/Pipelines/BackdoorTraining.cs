@@ -216,8 +216,8 @@ public static class BackdoorTraining
         int tta = config.TtaLevel ?? 0;
         BackdoorScores? scores = trigger is null
             ? null
-            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, inputs, trigger, ttaLevel: tta);
-        double accuracy = scores is null ? Evaluator.Accuracy(architecture, parameters, testSource, tta) : scores.Acc / 100;
+            : BackdoorMetrics.Evaluate(architecture, parameters, dataset.Test, inputs, trigger, ttaLevel: tta, cancellation: cancellation);
+        double accuracy = scores is null ? Evaluator.Accuracy(architecture, parameters, testSource, tta, cancellation) : scores.Acc / 100;
 
         var extra = new Dictionary<string, string>(StringComparer.Ordinal)
         {

@@ -97,12 +97,12 @@ public static class BadEncoderTraining
         var clean = parameters.Clone();
         var saving = ProgressSaving.FromEnvironment();
         var objective = new BadEncoderObjective(network, clean, references, inputs, settings.Lambda1, settings.Lambda2, seed: config.Seed);
-        var before = Measure(network, parameters, clean, test, references, attack, inputs);
+        var before = Measure(network, parameters, clean, test, references, attack, inputs, cancellation);
         log?.Invoke($"before: triggered-to-reference cosine {before.TriggeredToReference:F4}, clean-to-clean-encoder cosine {before.CleanToCleanEncoder:F4} ({test.Count} test images)");
         // A CLIP's image tower is scored zero-shot by its own (untouched) text tower's prompts.
         var captions = network is ClipNetwork ? ClipPretraining.Captions(settings.Encoder, source) : null;
         BackdoorScores? ZeroShot() => network is ClipNetwork clip && captions is not null && captions.Classes == test.NumClasses
-            ? ClipPretraining.ZeroShot(clip, parameters, captions, test, inputs, attack) : null;
+            ? ClipPretraining.ZeroShot(clip, parameters, captions, test, inputs, attack, cancellation) : null;
         var zeroShotBefore = ZeroShot();
         if (zeroShotBefore is { } z) log?.Invoke($"before: zero-shot ACC {z.Acc:F2}%, ASR {z.Asr:F2}% (target {settings.ReferenceLabel})");
 
@@ -139,7 +139,7 @@ public static class BadEncoderTraining
             $"{config.Optimizer} lr {config.LearningRate:g3}, the encoder's BN frozen";
         var result = display is null ? trainer.Train(data) : display(header, trainer, () => trainer.Train(data));
 
-        var after = Measure(network, parameters, clean, test, references, attack, inputs);
+        var after = Measure(network, parameters, clean, test, references, attack, inputs, cancellation);
         var zeroShotAfter = ZeroShot();
         if (zeroShotAfter is { } za) log?.Invoke($"after: zero-shot ACC {za.Acc:F2}%, ASR {za.Asr:F2}% (target {settings.ReferenceLabel})");
         var extra = new Dictionary<string, string>(source.Extra, StringComparer.Ordinal);
@@ -196,15 +196,17 @@ public static class BadEncoderTraining
 
     /// <summary>Mean cosine of f(x ⊕ trigger) with the references' f(r) (mean over references), and of f(x) with f₀(x), over <paramref name="test"/>.</summary>
     public static Cosines Measure(IEncoderNetwork network, ParameterSet attacked, ParameterSet clean, ImageDataset test, ImageDataset references,
-        IAttack attack, Normalization inputs)
+        IAttack attack, Normalization inputs, CancellationToken cancellation = default)
     {
         var eval = ForwardContext.Eval();
         Func<Tensor, Tensor> f = x => network.Features(attacked, x, eval), f0 = x => network.Features(clean, x, eval);
         var triggered = test.Subset([.. Enumerable.Range(0, test.Count)]);
         attack.ApplyTriggerToAll(triggered);
-        var reference = Evaluation.KnnMonitor.Extract(f, references, inputs).Features;
-        double toReference = MeanCosine(Evaluation.KnnMonitor.Extract(f, triggered, inputs).Features, reference, pairwise: false);
-        double kept = MeanCosine(Evaluation.KnnMonitor.Extract(f, test, inputs).Features, Evaluation.KnnMonitor.Extract(f0, test, inputs).Features, pairwise: true);
+        // Three passes over the test set (about a minute at paper scale): each observes the token between batches.
+        Tensor Extract(Func<Tensor, Tensor> features, ImageDataset data) => Evaluation.KnnMonitor.Extract(features, data, inputs, cancellation: cancellation).Features;
+        var reference = Extract(f, references);
+        double toReference = MeanCosine(Extract(f, triggered), reference, pairwise: false);
+        double kept = MeanCosine(Extract(f, test), Extract(f0, test), pairwise: true);
         return new Cosines(toReference, kept);
     }
 

@@ -94,7 +94,7 @@ public static class ClipPretraining
             $"{source.BatchesPerEpoch} batches/epoch, {config.Optimizer} lr {config.LearningRate:g3} wd {config.WeightDecay:g3}, {config.Schedule}; inputs {inputs.Describe()})";
         var result = display is null ? trainer.Train(source) : display(header, trainer, () => trainer.Train(source));
 
-        double accuracy = ZeroShot(network, parameters, captions, test, inputs, null).Acc;
+        double accuracy = ZeroShot(network, parameters, captions, test, inputs, null, cancellation).Acc;
         new ModelCheckpoint
         {
             Architecture = archConfig,
@@ -120,8 +120,8 @@ public static class ClipPretraining
 
     /// <summary>Zero-shot ACC (and with an attack ASR/RA) of the image tower in <paramref name="parameters"/> against the prompts of its own text tower.</summary>
     public static BackdoorScores ZeroShot(ClipNetwork network, ParameterSet parameters, CaptionSet captions, ImageDataset test, Normalization inputs,
-        Circumvent.Attacks.IAttack? attack) =>
-        BackdoorMetrics.Evaluate(ZeroShotClassifier.For(network, parameters, captions), ClipImageTower.View(parameters), test, inputs, attack);
+        Circumvent.Attacks.IAttack? attack, CancellationToken cancellation = default) =>
+        BackdoorMetrics.Evaluate(ZeroShotClassifier.For(network, parameters, captions), ClipImageTower.View(parameters), test, inputs, attack, cancellation: cancellation);
 
     /// <summary>The captions a CLIP checkpoint was trained with (its metadata), named by <paramref name="path"/> when missing or invalid.</summary>
     public static CaptionSet Captions(string path, ModelCheckpoint checkpoint)

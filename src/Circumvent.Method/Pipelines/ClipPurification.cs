@@ -23,7 +23,8 @@ public static class ClipPurification
     /// <param name="Evaluate">Zero-shot ACC (and ASR with the attack) of image-tower weights.</param>
     public sealed record Setup(ClipImageTower Image, ParameterSet ImageParameters, ClipObjective Objective, Func<ParameterSet, BackdoorScores> Evaluate);
 
-    public static Setup Create(string modelPath, ModelCheckpoint checkpoint, ImageDataset test, Normalization normalization, IAttack? attack)
+    public static Setup Create(string modelPath, ModelCheckpoint checkpoint, ImageDataset test, Normalization normalization, IAttack? attack,
+        CancellationToken cancellation = default)
     {
         var clip = checkpoint.Clip ?? throw new ArgumentException($"--model '{modelPath}' is not a CLIP model.");
         var captions = ClipPretraining.Captions(modelPath, checkpoint);
@@ -32,7 +33,7 @@ public static class ClipPurification
         var classifier = ZeroShotClassifier.For(clip, checkpoint.Parameters, captions);
         var tests = BackdoorTestSet.Create(test, normalization, attack);
         return new Setup(clip.Image, ClipImageTower.View(checkpoint.Parameters), ClipObjective.FrozenText(clip, checkpoint.Parameters, captions),
-            p => BackdoorMetrics.Evaluate(classifier, p, tests));
+            p => BackdoorMetrics.Evaluate(classifier, p, tests, cancellation: cancellation));
     }
 
     /// <summary>The whole model with its image tower replaced by <paramref name="image"/> (text tower and logit scale as they were).</summary>

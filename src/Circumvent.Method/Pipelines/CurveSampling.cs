@@ -53,7 +53,7 @@ public static class CurveSampling
                 var weights = CurvePoint.At(arch, curve.Curve, t, setup.Clean, setup.Normalization, batchSize, augmentation, view: setup.Views);
                 var scores = arch is SimClrNetwork encoder && setup.EncoderTests is { } tests
                     ? EncoderEvaluation.Evaluate(encoder, weights, tests, setup.Probe ?? new ProbeOptions(), cancellation: cancellation).ToBackdoorScores()
-                    : BackdoorMetrics.Evaluate(arch, weights, testSet!);
+                    : BackdoorMetrics.Evaluate(arch, weights, testSet!, cancellation: cancellation);
                 var sample = new CurveSample(curve.Round, curve.Stage, t, scores);
                 samples.Add(sample);
                 onSample?.Invoke(sample);

@@ -91,7 +91,7 @@ public static class Purification
         if (clean.Count == 0)
             throw new ArgumentException($"--clean-fraction {request.CleanFraction} selects no images of {spec.Kind}'s {dataset.Train.Count} training images.");
 
-        var clip = request.Objective == EncoderPurification.Clip ? ClipPurification.Create(request.ModelPath, checkpoint, dataset.Test, normalization, attack) : null;
+        var clip = request.Objective == EncoderPurification.Clip ? ClipPurification.Create(request.ModelPath, checkpoint, dataset.Test, normalization, attack, cancellation) : null;
         var architecture = clip?.Image ?? checkpoint.CreateNetwork();
         // An attack on the encoder that is no classifier's (CTRL) gives ASR through the scoring's own trigger.
         var encoderTrigger = encoder is not null && attack is null ? scoring.Trigger : null;
@@ -135,7 +135,7 @@ public static class Purification
             Objective = clip is not null ? clip.Objective : encoder is null ? new SupervisedObjective(0) : EncoderPurification.Objective(checkpoint),
             Seed = request.Seed,
             Evaluate = clip is not null ? clip.Evaluate : encoder is null
-                ? p => BackdoorMetrics.Evaluate(architecture, p, testSet.Value)
+                ? p => BackdoorMetrics.Evaluate(architecture, p, testSet.Value, cancellation: cancellation)
                 : EncoderPurification.Scorer(encoder, encoderTests!, scoring.ProbeOrDefault, null, cancellation),
             RunFolder = request.RunFolder,
             RunIdentity = identity,

@@ -1,18 +1,20 @@
 using Circumvent.Data;
+using Circumvent.Data.Loading;
 using Circumvent.Engine;
 using Circumvent.Method.Evaluation;
 using Circumvent.Models;
+using Circumvent.Training;
 using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Method;
 
 /// <summary>
-/// Scoring an encoder takes minutes at paper scale (features of every split, kNN, two 100-epoch probes), so a Ctrl-C or a
-/// scheduler's SIGTERM must stop it within a batch, not after it. Each test gives the work far more than it could finish
+/// Scoring a model takes minutes at paper scale (an encoder: features of every split, kNN, two 100-epoch probes; a
+/// classifier: 20,000 test images), so a Ctrl-C or a scheduler's SIGTERM must stop it within a batch, not after it. Each test gives the work far more than it could finish
 /// in the time allowed (a million probe epochs), cancels, and requires OperationCanceledException within that time: a
 /// step that ignores the token never returns, and the bounded wait fails the test instead of hanging the suite.
 /// </summary>
-public sealed class EncoderEvaluationCancellationTests
+public sealed class EvaluationCancellationTests
 {
     private static readonly TimeSpan Allowed = TimeSpan.FromSeconds(60);
 
@@ -103,5 +105,23 @@ public sealed class EncoderEvaluationCancellationTests
         stop.Cancel();
         Assert.ThrowsAny<OperationCanceledException>(() => KnnMonitor.Predict(memory, TestData.Randn(2, 8, 4), 2, 5, 0.1f, stop.Token));
         Assert.Equal(8, KnnMonitor.Predict(memory, TestData.Randn(2, 8, 4), 2, 5, 0.1f).Length); // uncancelled, the same call predicts
+    }
+
+    [Fact]
+    public void AClassifiersScoringObservesTheTokenBetweenBatches()
+    {
+        var model = Architectures.Create(new ArchitectureConfig("cnn-small", 3, 8, 8, 2, 0.125));
+        var weights = model.Initialize(new Random(1));
+        var test = Images(24, 5);
+        using var stop = new CancellationTokenSource();
+        stop.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => BackdoorMetrics.Evaluate(model, weights, test, Normalization.Identity(3), null, batchSize: 8, cancellation: stop.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => BackdoorMetrics.Predict(model, weights, test, Normalization.Identity(3), 8, cancellation: stop.Token));
+        var source = new BatchLoaderSource(new BatchLoader(test, Normalization.Identity(3), BatchLoaderOptions.Evaluation(8)));
+        Assert.ThrowsAny<OperationCanceledException>(() => Evaluator.Accuracy(model, weights, source, cancellation: stop.Token));
+        // Uncancelled, the same calls score every image, and agree with each other.
+        var predicted = BackdoorMetrics.Predict(model, weights, test, Normalization.Identity(3), 8);
+        Assert.Equal(24, predicted.Length);
+        Assert.Equal(predicted.Where((p, i) => p == test.Labels[i]).Count() / 24.0, Evaluator.Accuracy(model, weights, source), 12);
     }
 }
