@@ -11,7 +11,8 @@ namespace Circumvent.Experiments.Running;
 /// <list type="bullet">
 /// <item>per defence label, the mean wall time of its cells that ran whole (not resumed), the model's
 /// training taken out; a label not seen yet gets the mean over all labels;</item>
-/// <item>per backdoored model still to train, the mean training time of the models seen;</item>
+/// <item>per backdoored model still to train, the mean training time of the models seen of its attack (CTRL's poisoned
+/// pre-training takes hours where a BadEncoder takes minutes), or of all models seen before one of its attack;</item>
 /// <item>with "qra": per recipe whose clean model is still to train, once (every attack and defence of the
 /// recipe shares it), the mean training time of the clean models seen, or of the backdoored ones before any;</item>
 /// <item>the sum over the pending cells, divided by the cells run at once.</item>
@@ -20,13 +21,15 @@ namespace Circumvent.Experiments.Running;
 public sealed class PlanEta
 {
     private readonly Dictionary<string, (double Sum, int Count)> _defenses = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, double> _trainingByModel = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, double> _trainingByCleanModel = new(StringComparer.Ordinal);
+    // Model key → its attack's label (null: the line named none) and training seconds; keyed by model so that the cells sharing one count it once.
+    private readonly Dictionary<string, (string? Attack, double Seconds)> _trainingByModel = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string? Attack, double Seconds)> _trainingByCleanModel = new(StringComparer.Ordinal);
 
     /// <summary>Learns from one results line (fields written by <see cref="CellRunner"/>); lines without them are skipped.</summary>
     public void Add(JsonObject line)
     {
-        double trainedNowSeconds = Learn(line["model"], _trainingByModel) + Learn(line["clean_model"], _trainingByCleanModel);
+        string? attack = line["attack"]?.GetValue<string>();
+        double trainedNowSeconds = Learn(line["model"], attack, _trainingByModel) + Learn(line["clean_model"], null, _trainingByCleanModel);
         if (line["defense"]?.GetValue<string>() is not { } defense || line["wall_time_seconds"]?.GetValue<double>() is not { } wall) return;
         // A resumed cell's wall time covers only its last part.
         if ((line["units_resumed"]?.GetValue<int>() ?? 0) > 0) return;
@@ -36,14 +39,14 @@ public sealed class PlanEta
     }
 
     /// <summary>
-    /// Records a line's model ({key, training: {seconds, trained_now}}) in <paramref name="byKey"/>; returns the seconds
-    /// its training took inside this cell's wall time (0 when it came from the cache).
+    /// Records a line's model ({key, training: {seconds, trained_now}}) of <paramref name="attack"/> in <paramref name="byKey"/>;
+    /// returns the seconds its training took inside this cell's wall time (0 when it came from the cache).
     /// </summary>
-    private static double Learn(JsonNode? model, Dictionary<string, double> byKey)
+    private static double Learn(JsonNode? model, string? attack, Dictionary<string, (string? Attack, double Seconds)> byKey)
     {
         var training = model?["training"];
         double seconds = training?["seconds"]?.GetValue<double>() ?? 0;
-        if (model?["key"]?.GetValue<string>() is { } key && seconds > 0) byKey[key] = seconds;
+        if (model?["key"]?.GetValue<string>() is { } key && seconds > 0) byKey[key] = (attack, seconds);
         return training?["trained_now"]?.GetValue<bool>() ?? false ? seconds : 0;
     }
 
@@ -53,19 +56,21 @@ public sealed class PlanEta
     {
         if (_defenses.Count == 0) return null;
         double overall = _defenses.Values.Sum(d => d.Sum) / _defenses.Values.Sum(d => d.Count);
-        double training = _trainingByModel.Count == 0 ? 0 : _trainingByModel.Values.Average();
+        double training = _trainingByModel.Count == 0 ? 0 : _trainingByModel.Values.Average(m => m.Seconds);
+        var trainingByAttack = _trainingByModel.Values.Where(m => m.Attack is not null)
+            .GroupBy(m => m.Attack!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Average(m => m.Seconds), StringComparer.Ordinal);
         // A clean model is trained with its recipe's settings, so before any is seen a backdoored one stands in.
-        double cleanTraining = _trainingByCleanModel.Count == 0 ? training : _trainingByCleanModel.Values.Average();
+        double cleanTraining = _trainingByCleanModel.Count == 0 ? training : _trainingByCleanModel.Values.Average(m => m.Seconds);
         double seconds = 0;
-        var modelsToTrain = new HashSet<string>(StringComparer.Ordinal);
+        var modelsToTrain = new Dictionary<string, string>(StringComparer.Ordinal); // model key → its attack's label
         var cleanModelsToTrain = new HashSet<string>(StringComparer.Ordinal);
         foreach (var cell in pending)
         {
             seconds += _defenses.TryGetValue(cell.Defense.Label, out var d) ? d.Sum / d.Count : overall;
-            if (!cached(cell.ModelKey)) modelsToTrain.Add(cell.ModelKey);
+            if (!cached(cell.ModelKey)) modelsToTrain[cell.ModelKey] = cell.Attack.Label;
             if (cell.Qra && !cached(cell.CleanModelKey)) cleanModelsToTrain.Add(cell.CleanModelKey);
         }
-        seconds += modelsToTrain.Count * training + cleanModelsToTrain.Count * cleanTraining;
+        seconds += modelsToTrain.Values.Sum(attack => trainingByAttack.GetValueOrDefault(attack, training)) + cleanModelsToTrain.Count * cleanTraining;
         return TimeSpan.FromSeconds(seconds / Math.Max(1, parallel));
     }
 }

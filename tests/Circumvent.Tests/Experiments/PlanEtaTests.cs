@@ -9,6 +9,7 @@ public class PlanEtaTests
     private static JsonObject Line(Cell cell, double wall, double training, bool trainedNow, int resumed = 0) => new()
     {
         ["key"] = cell.Key,
+        ["attack"] = cell.Attack.Label,
         ["defense"] = cell.Defense.Label,
         ["wall_time_seconds"] = wall,
         ["units_resumed"] = resumed,
@@ -73,5 +74,29 @@ public class PlanEtaTests
         var eta = new PlanEta();
         eta.Add(Line(cells[1], wall: 100, training: 400, trainedNow: false));
         Assert.Equal(3 * 100 + 400 + 400, eta.Remaining(cells.Skip(3), _ => false, parallel: 1)!.Value.TotalSeconds, 6);
+    }
+
+    /// <summary>
+    /// Attacks' models differ in cost by hours (CTRL's poisoned pre-training against a BadEncoder's fine-tuning): a model
+    /// still to train is expected to take what its own attack's models took, and the mean over all only before one is seen.
+    /// </summary>
+    [Fact]
+    public void AModelStillToTrainCostsWhatItsAttacksModelsTook()
+    {
+        var cells = TinyPlans.Cells(); // badnet × {none, ft, tsc}, then blended × the same
+        var eta = new PlanEta();
+        eta.Add(Line(cells[0], wall: 405, training: 400, trainedNow: true)); // badnet's model: 400 s
+        eta.Add(Line(cells[3], wall: 1005, training: 1000, trainedNow: true)); // blended's model: 1,000 s
+        eta.Add(Line(cells[1], wall: 100, training: 400, trainedNow: false));
+        // Blended's cells again (its model gone from the cache): 1,000 s for the model, not the mean 700. Defences: none 5,
+        // ft 100, tsc unseen so the mean over the three whole cells, (5 + 5 + 100) / 3.
+        double defences = 5 + 100 + 110.0 / 3;
+        Assert.Equal(defences + 1000, eta.Remaining(cells.Skip(3), _ => false, parallel: 1)!.Value.TotalSeconds, 6);
+        Assert.Equal(defences + 400, eta.Remaining(cells.Take(3), _ => false, parallel: 1)!.Value.TotalSeconds, 6);
+
+        // An attack never seen: the mean over the models seen.
+        var unseen = new PlanEta();
+        unseen.Add(Line(cells[0], wall: 405, training: 400, trainedNow: true));
+        Assert.Equal(5 + 5 + 5 + 400, unseen.Remaining(cells.Skip(3), _ => false, parallel: 1)!.Value.TotalSeconds, 6);
     }
 }
