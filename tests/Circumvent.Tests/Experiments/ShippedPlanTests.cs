@@ -74,10 +74,11 @@ public class ShippedPlanTests
         // The attacks first (the table's evidence), the clean encoder's own cells last.
         Assert.Equal([("badencoder", "gtsrb", 12), ("badencoder", "cifar10", 9), ("ctrl", "cifar10", 0), ("none", null, 0)],
             attacks.Select(a => (a.Kind, a.Downstream, a.Target)));
-        // GTSRB's reference is a training image of class 12 (priority road); CIFAR-10's the first training truck.
+        // GTSRB's reference is a training image of class 12 (priority road); CIFAR-10's the first three training trucks
+        // (one missed the attack bar: RESULTS.md, session 21).
         Assert.Contains(Path.Combine("gtsrb", "train", "00012") + Path.DirectorySeparatorChar, attacks[0].References.Single().File);
         Assert.True(File.Exists(attacks[0].References.Single().File));
-        Assert.Equal((9, 0), (attacks[1].References.Single().Class, attacks[1].References.Single().Index));
+        Assert.Equal([(9, 0), (9, 1), (9, 2)], attacks[1].References.Select(r => (r.Class, r.Index)));
         Assert.Equal(0.05, attacks[2].PoisonRate);
         Assert.Equal(["none", "tsc", "mcr"], plan.Defenses.Select(d => d.Name));
         // CTRL's encoders are purified with the authors' CTRL settings (repair_mc2_ctrl.py: curves at lr 0.002, L2 --wd 5e-4).
