@@ -23,13 +23,14 @@ public sealed class PlanEta
     private readonly Dictionary<string, (double Sum, int Count)> _defenses = new(StringComparer.Ordinal);
     // Model key → its attack's label (null: the line named none) and training seconds; keyed by model so that the cells sharing one count it once.
     private readonly Dictionary<string, (string? Attack, double Seconds)> _trainingByModel = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (string? Attack, double Seconds)> _trainingByCleanModel = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, double> _trainingByCleanModel = new(StringComparer.Ordinal);
 
     /// <summary>Learns from one results line (fields written by <see cref="CellRunner"/>); lines without them are skipped.</summary>
     public void Add(JsonObject line)
     {
         string? attack = line["attack"]?.GetValue<string>();
-        double trainedNowSeconds = Learn(line["model"], attack, _trainingByModel) + Learn(line["clean_model"], null, _trainingByCleanModel);
+        double trainedNowSeconds = Learn(line["model"], (key, seconds) => _trainingByModel[key] = (attack, seconds))
+            + Learn(line["clean_model"], (key, seconds) => _trainingByCleanModel[key] = seconds);
         if (line["defense"]?.GetValue<string>() is not { } defense || line["wall_time_seconds"]?.GetValue<double>() is not { } wall) return;
         // A resumed cell's wall time covers only its last part.
         if ((line["units_resumed"]?.GetValue<int>() ?? 0) > 0) return;
@@ -39,14 +40,14 @@ public sealed class PlanEta
     }
 
     /// <summary>
-    /// Records a line's model ({key, training: {seconds, trained_now}}) of <paramref name="attack"/> in <paramref name="byKey"/>;
-    /// returns the seconds its training took inside this cell's wall time (0 when it came from the cache).
+    /// Hands a line's model ({key, training: {seconds, trained_now}}) to <paramref name="record"/> (key, seconds) when it
+    /// names both; returns the seconds its training took inside this cell's wall time (0 when it came from the cache).
     /// </summary>
-    private static double Learn(JsonNode? model, string? attack, Dictionary<string, (string? Attack, double Seconds)> byKey)
+    private static double Learn(JsonNode? model, Action<string, double> record)
     {
         var training = model?["training"];
         double seconds = training?["seconds"]?.GetValue<double>() ?? 0;
-        if (model?["key"]?.GetValue<string>() is { } key && seconds > 0) byKey[key] = (attack, seconds);
+        if (model?["key"]?.GetValue<string>() is { } key && seconds > 0) record(key, seconds);
         return training?["trained_now"]?.GetValue<bool>() ?? false ? seconds : 0;
     }
 
@@ -60,7 +61,7 @@ public sealed class PlanEta
         var trainingByAttack = _trainingByModel.Values.Where(m => m.Attack is not null)
             .GroupBy(m => m.Attack!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Average(m => m.Seconds), StringComparer.Ordinal);
         // A clean model is trained with its recipe's settings, so before any is seen a backdoored one stands in.
-        double cleanTraining = _trainingByCleanModel.Count == 0 ? training : _trainingByCleanModel.Values.Average(m => m.Seconds);
+        double cleanTraining = _trainingByCleanModel.Count == 0 ? training : _trainingByCleanModel.Values.Average();
         double seconds = 0;
         var modelsToTrain = new Dictionary<string, string>(StringComparer.Ordinal); // model key → its attack's label
         var cleanModelsToTrain = new HashSet<string>(StringComparer.Ordinal);

@@ -10,9 +10,10 @@ namespace Circumvent.Tests.Method;
 
 /// <summary>
 /// Scoring a model takes minutes at paper scale (an encoder: features of every split, kNN, two 100-epoch probes; a
-/// classifier: 20,000 test images), so a Ctrl-C or a scheduler's SIGTERM must stop it within a batch, not after it. Each test gives the work far more than it could finish
-/// in the time allowed (a million probe epochs), cancels, and requires OperationCanceledException within that time: a
-/// step that ignores the token never returns, and the bounded wait fails the test instead of hanging the suite.
+/// classifier: 20,000 test images), so a Ctrl-C or a scheduler's SIGTERM must stop it within a batch, not after it.
+/// The probe tests give the work far more than it could finish (a million epochs), cancel midway and require
+/// OperationCanceledException within a bounded wait: a step that ignores the token never returns, and the wait fails the
+/// test instead of hanging the suite. The others cancel before the call and require that nothing is computed.
 /// </summary>
 public sealed class EvaluationCancellationTests
 {
