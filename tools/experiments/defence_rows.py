@@ -2,7 +2,8 @@
 """RESULTS.md's per-cell table of a defences plan: defence_rows.py RESULTS_JSONL [FINDINGS_JSONL]
 
 One row per results line (the runner's fields: ACC and ASR before and after the defence, `p_asr` after the
-retuning attack, `retune.acc`, `defense_compute_seconds`) in cell order, and a last column with what the
+retuning attack, `retune.acc`, QRA's `qra.asr` on the defended model and `qra.clean_model_asr` on the recipe's clean
+model when the plan ran QRA, `defense_compute_seconds`) in cell order, and a last column with what the
 defence found (`findings`, recorded from build d9cc3dd on): Neural Cleanse's flagged classes and smallest
 anomaly index, ANP's threshold and pruned neurons, I-BAU's perturbation norms, PAM's detected target.
 FINDINGS_JSONL holds {"key": CELL_KEY, "findings": {...}} lines for cells whose line has none (read back
@@ -42,9 +43,11 @@ def main(results, extra=None):
     for d in sorted(rows, key=lambda d: d["index"]):
         retune = d.get("retune") or {}
         findings = d.get("findings") or more.get(d["key"]) or {}
+        qra = d.get("qra")
+        q_asr = "" if qra is None else f"{number(qra.get('asr'))} ({number(qra.get('clean_model_asr'))}) | "
         print(f"| {d['index']} | {d['attack']} {d['poison_rate'] * 100:g}% | {d['defense']} | {d['seed']} | "
               f"{number(d['acc_before'])} → {number(d['acc_after'])} | {number(d['asr_before'])} → {number(d['asr_after'])} | "
-              f"**{number(d.get('p_asr'))}** | {number(retune.get('acc'))} | {d.get('defense_compute_seconds', 0) / 60:.1f} | {found(findings)} |")
+              f"**{number(d.get('p_asr'))}** | {number(retune.get('acc'))} | {q_asr}{d.get('defense_compute_seconds', 0) / 60:.1f} | {found(findings)} |")
 
 
 if __name__ == "__main__":

@@ -62,9 +62,10 @@ public static class HtmlReport
     {
         html.AppendLine($"<h2>{E(table.Setting)}</h2>");
         html.AppendLine("<table class=\"results\"><thead><tr><th class=\"l\" rowspan=\"2\">Attack</th><th rowspan=\"2\">Rate</th>");
-        foreach (var d in table.Defenses) html.AppendLine($"<th colspan=\"{(table.HasPAsr ? 3 : 2)}\">{E(d)}</th>");
+        var extra = table.ExtraColumns;
+        foreach (var d in table.Defenses) html.AppendLine($"<th colspan=\"{2 + extra.Count}\">{E(d)}</th>");
         html.AppendLine("</tr><tr>");
-        foreach (var _ in table.Defenses) html.Append(table.HasPAsr ? "<th>ACC</th><th>ASR</th><th>P-ASR</th>" : "<th>ACC</th><th>ASR</th>");
+        foreach (var _ in table.Defenses) html.Append("<th>ACC</th><th>ASR</th>" + string.Concat(extra.Select(c => $"<th>{E(c.Name)}</th>")));
         html.AppendLine("</tr></thead><tbody>");
         foreach (var (attack, rate) in table.Rows)
         {
@@ -73,11 +74,12 @@ public static class HtmlReport
             {
                 var e = table.At(attack, rate, d);
                 html.Append($"<td>{E(e?.AccText() ?? "-")}</td><td{(e?.Success == true ? " class=\"ok\"" : "")}>{E(e?.Asr?.Format() ?? "-")}</td>");
-                if (table.HasPAsr) html.Append($"<td>{E(e?.PAsr?.Format() ?? "-")}</td>");
+                foreach (var c in extra) html.Append($"<td>{E(e is null ? "-" : c.Text(e))}</td>");
             }
             html.AppendLine("</tr>");
         }
         html.AppendLine("</tbody></table>");
+        if (extra.Count > 0) html.AppendLine($"<p>{E(string.Join(" ", extra.Select(c => c.Legend)))}</p>");
     }
 
     private static void Figure(StringBuilder html, string svg, string caption)

@@ -10,11 +10,14 @@ public sealed record CurveSeries(int Round, string Stage, IReadOnlyList<double> 
 
 /// <summary>One results line, as the report reads it (an encoder cell's line is several: see <see cref="ParseAll"/>).</summary>
 /// <param name="PAsr">ASR after the retuning attack that followed the defence ("p_asr"); null when none ran.</param>
+/// <param name="QAsr">QRA's perturbation's ASR on the defended model ("qra.asr"); null when QRA did not run.</param>
+/// <param name="QAsrCleanModel">The same perturbation's ASR on the clean model of the recipe ("qra.clean_model_asr"): its
+/// transfer, the check that it reactivates a backdoor rather than being an adversarial example of any model.</param>
 /// <param name="ScoredOn">An encoder's scores: "kNN" (ACC = kNN accuracy on the pre-training set) or the downstream set's name.</param>
 public sealed record ResultRecord(
     string Key, string Dataset, string Architecture, double Width, string Attack, double PoisonRate, string Defense, int Seed,
     Scores? Before, Scores? After, IReadOnlyList<(int Round, Scores Scores)> Rounds, IReadOnlyList<CurveSeries> Curves, double? T, double? PAsr = null,
-    string? ScoredOn = null)
+    string? ScoredOn = null, double? QAsr = null, double? QAsrCleanModel = null)
 {
     public const string Knn = "kNN";
 
@@ -71,7 +74,8 @@ public sealed record ResultRecord(
         return new ResultRecord(key, Need<string>("dataset"), Need<string>("architecture"), Need<double>("width"), Need<string>("attack"),
             Need<double>("poison_rate"), Need<string>("defense"), Need<int>("seed"),
             ScoresOf(line, "_before"), ScoresOf(line, "_after"), rounds, curves,
-            line["config"]?["defense_options"]?["t"]?.GetValue<double>(), line["p_asr"]?.GetValue<double>());
+            line["config"]?["defense_options"]?["t"]?.GetValue<double>(), line["p_asr"]?.GetValue<double>(),
+            QAsr: line["qra"]?["asr"]?.GetValue<double>(), QAsrCleanModel: line["qra"]?["clean_model_asr"]?.GetValue<double>());
     }
 
     private static Scores? ScoresOf(JsonObject o, string suffix = "") =>

@@ -36,15 +36,37 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
     /// <param name="PAsr">ASR after the retuning attack (P-ASR), over the seeds that ran it.</param>
     /// <param name="RepeatedSeeds">Seeds with more than one result (e.g. a plan changed between runs under the same attack
     /// label): all of them are in the statistics, and the table says so.</param>
+    /// <param name="QAsr">QRA's ASR on the defended model (Q-ASR), over the seeds that ran it.</param>
+    /// <param name="QAsrCleanModel">The same perturbations' ASR on the recipe's clean model.</param>
     public sealed record Entry(int Seeds, Statistic? Acc, Statistic? Asr, Statistic? Ra, Statistic? AccChange = null, Statistic? PAsr = null,
-        IReadOnlyList<int>? RepeatedSeeds = null)
+        IReadOnlyList<int>? RepeatedSeeds = null, Statistic? QAsr = null, Statistic? QAsrCleanModel = null)
     {
         public bool Success => Asr is { } asr && asr.Mean < SuccessAsr;
 
         /// <summary>"87.00 ± 1.41 (−3.00)": ACC with its mean change; no change shown when it is 0 (no defence).</summary>
         public string AccText() => Acc is null ? "-"
             : Acc.Format() + (AccChange is { Mean: not 0 } c ? " (" + c.Mean.ToString("+0.00;−0.00", CultureInfo.InvariantCulture) + ")" : "");
+
+        /// <summary>"45.10 (1.62)": Q-ASR on the defended model, and in brackets the mean on the clean model.</summary>
+        public string QAsrText() => QAsr is null ? "-"
+            : QAsr.Format() + (QAsrCleanModel is { } c ? " (" + c.Mean.ToString("F2", CultureInfo.InvariantCulture) + ")" : "");
     }
+
+    /// <summary>A column every defence gets after its ACC and ASR when some entry has it: its header and its text.</summary>
+    public sealed record ExtraColumn(string Name, Func<Entry, string> Text, string Legend);
+
+    /// <summary>
+    /// The post-defence attacks' columns the results have: P-ASR (the retuning attack) and Q-ASR (QRA), each only when some
+    /// entry ran it, so tables of plans without them keep two columns per defence.
+    /// </summary>
+    public IReadOnlyList<ExtraColumn> ExtraColumns =>
+    [
+        .. HasPAsr ? [new ExtraColumn("P-ASR", e => e.PAsr?.Format() ?? "-",
+            "P-ASR: ASR after the retuning attack (5 poisoned of 2% of the training set, 5 epochs; Min et al. 2024).")] : Array.Empty<ExtraColumn>(),
+        .. HasQAsr ? [new ExtraColumn("Q-ASR", e => e.QAsrText(),
+            "Q-ASR: ASR of QRA's perturbation with the trigger on the defended model, in brackets on the recipe's clean model (Min et al. 2024).")]
+            : Array.Empty<ExtraColumn>(),
+    ];
 
     /// <summary>One table per setting, rows and columns in the order they first appear in the results.</summary>
     public static IReadOnlyList<ResultsTable> Build(IReadOnlyList<ResultRecord> records) =>
@@ -57,7 +79,8 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
                     var bySeed = g.GroupBy(r => r.Seed).ToList();
                     return new Entry(bySeed.Count, Statistic.Of(g.Select(r => r.After?.Acc)), Statistic.Of(g.Select(r => r.After?.Asr)),
                         Statistic.Of(g.Select(r => r.After?.Ra)), Statistic.Of(g.Select(r => r.After?.Acc - r.Before?.Acc)), Statistic.Of(g.Select(r => r.PAsr)),
-                        [.. bySeed.Where(s => s.Count() > 1).Select(s => s.Key).Order()]);
+                        [.. bySeed.Where(s => s.Count() > 1).Select(s => s.Key).Order()],
+                        Statistic.Of(g.Select(r => r.QAsr)), Statistic.Of(g.Select(r => r.QAsrCleanModel)));
                 });
             return new ResultsTable(setting.Key,
                 [.. setting.Select(r => (r.Attack, r.PoisonRate)).Distinct()],
@@ -70,6 +93,9 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
     /// <summary>Whether any entry has a P-ASR: then the tables get a P-ASR column per defence.</summary>
     public bool HasPAsr => Entries.Values.Any(e => e.PAsr is not null);
 
+    /// <summary>Whether any entry has a QRA result: then the tables get a Q-ASR column per defence.</summary>
+    public bool HasQAsr => Entries.Values.Any(e => e.QAsr is not null);
+
     /// <summary>"5%"; "-" for an attack that poisons no data (BadEncoder, or an encoder left clean).</summary>
     public static string Rate(double rate) => rate == 0 ? "-" : (rate * 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
 
@@ -78,9 +104,10 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         var md = new StringBuilder();
         md.AppendLine($"### {Setting}").AppendLine();
         md.Append("| Attack | Rate |");
-        foreach (var d in Defenses) md.Append($" {d} ACC | {d} ASR |" + (HasPAsr ? $" {d} P-ASR |" : ""));
+        var extra = ExtraColumns;
+        foreach (var d in Defenses) md.Append($" {d} ACC | {d} ASR |" + string.Concat(extra.Select(c => $" {d} {c.Name} |")));
         md.AppendLine().Append("|---|---:|");
-        foreach (var _ in Defenses) md.Append(HasPAsr ? "---:|---:|---:|" : "---:|---:|");
+        foreach (var _ in Defenses) md.Append("---:|---:|" + string.Concat(extra.Select(_ => "---:|")));
         md.AppendLine();
         foreach (var (attack, rate) in Rows)
         {
@@ -90,7 +117,7 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
                 var e = At(attack, rate, d);
                 string asr = e?.Asr?.Format() ?? "-";
                 md.Append($" {e?.AccText() ?? "-"} | {(e?.Success == true ? $"**{asr}** ✓" : asr)} |");
-                if (HasPAsr) md.Append($" {e?.PAsr?.Format() ?? "-"} |");
+                foreach (var c in extra) md.Append($" {(e is null ? "-" : c.Text(e))} |");
             }
             md.AppendLine();
         }
@@ -98,7 +125,7 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         if (Setting.EndsWith($" → {ResultRecord.Knn}", StringComparison.Ordinal))
             md.AppendLine().AppendLine("ACC here is the encoder's kNN accuracy (k 200, T 0.1) on the pre-training set's test split; no ASR is measured by kNN.");
         md.AppendLine().AppendLine($"ACC and ASR (%) after each defence, mean ± sample std over up to {seeds} seed(s), ACC's mean change against the undefended model in brackets; ✓ = defence succeeded (mean ASR < {SuccessAsr:0}%)." +
-                                 (HasPAsr ? " P-ASR: ASR after the retuning attack (5 poisoned of 2% of the training set, 5 epochs; Min et al. 2024)." : ""));
+                                 string.Concat(extra.Select(c => " " + c.Legend)));
         // Two results of one seed under one label are two different cells (the plan changed, or two plans share a label):
         // averaging them as if they were seeds would hide it.
         foreach (var ((attack, rate, defense), e) in Entries.Where(kv => kv.Value.RepeatedSeeds is { Count: > 0 }))
@@ -107,7 +134,7 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
         return md.ToString();
     }
 
-    public const string CsvHeader = "dataset_architecture,attack,poison_rate,defense,seeds,acc_mean,acc_std,asr_mean,asr_std,ra_mean,ra_std,acc_change_mean,p_asr_mean,p_asr_std,success";
+    public const string CsvHeader = "dataset_architecture,attack,poison_rate,defense,seeds,acc_mean,acc_std,asr_mean,asr_std,ra_mean,ra_std,acc_change_mean,p_asr_mean,p_asr_std,q_asr_mean,q_asr_std,q_asr_clean_model_mean,success";
 
     public IEnumerable<string> CsvRows()
     {
@@ -118,7 +145,7 @@ public sealed record ResultsTable(string Setting, IReadOnlyList<(string Attack, 
             if (At(attack, rate, d) is not { } e) continue;
             yield return string.Join(",", Csv(Setting), Csv(attack), N(rate), Csv(d), e.Seeds, N(e.Acc?.Mean), N(e.Acc?.Std),
                 N(e.Asr?.Mean), N(e.Asr?.Std), N(e.Ra?.Mean), N(e.Ra?.Std), N(e.AccChange?.Mean),
-                N(e.PAsr?.Mean), N(e.PAsr?.Std), e.Success ? "true" : "false");
+                N(e.PAsr?.Mean), N(e.PAsr?.Std), N(e.QAsr?.Mean), N(e.QAsr?.Std), N(e.QAsrCleanModel?.Mean), e.Success ? "true" : "false");
         }
     }
 

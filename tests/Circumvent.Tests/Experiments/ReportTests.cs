@@ -118,6 +118,58 @@ public class ReportTests(ITestOutputHelper output)
         Assert.Equal("2", none[Array.IndexOf(header, "seeds")]);
     }
 
+    /// <summary>
+    /// Lines with the retuning attack's P-ASR and QRA's result get a P-ASR and a Q-ASR column per defence, in that order, in
+    /// the Markdown, CSV and HTML tables, means over the seeds that ran them; the clean model's Q-ASR in brackets. Results
+    /// without QRA keep their columns (the plain report has neither).
+    /// </summary>
+    [Fact]
+    public void RetuningAndQraResultsGetAColumnPerDefence()
+    {
+        var dir = CliHarness.TempFolder();
+        var lines = HandMade().ToList();
+        // tsc badnet seeds 0 and 1: P-ASR 80, 90 → 85 ± 7.07; Q-ASR 40, 50 → 45 ± 7.07, on the clean model 1, 3 → 2.
+        // blended tsc: only seed 1 ran QRA (70, clean model 5); none blended: P-ASR only.
+        (int Line, double PAsr, double? QAsr, double? Clean)[] extra = [(2, 80, 40, 1), (3, 90, 50, 3), (4, 60, null, null), (5, 30, null, null), (6, 20, 70, 5)];
+        foreach (var (i, p, q, c) in extra)
+        {
+            lines[i]["p_asr"] = p;
+            if (q is double qa) lines[i]["qra"] = new JsonObject { ["asr"] = qa, ["clean_model_asr"] = c, ["images"] = 525 };
+        }
+        var run = CliHarness.Run("experiment", "report", WriteResults(dir, lines), "--out", Path.Combine(dir, "report"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+
+        var md = File.ReadAllText(Path.Combine(dir, "report", "table.md"));
+        Assert.Contains("| Attack | Rate | none ACC | none ASR | none P-ASR | none Q-ASR | tsc ACC | tsc ASR | tsc P-ASR | tsc Q-ASR |", md);
+        Assert.Contains("| badnet | 5% | 92.00 ± 1.41 (+2.00) | 99.00 ± 1.41 | - | - | 87.00 ± 1.41 (−3.00) | **4.00 ± 2.83** ✓ | 85.00 ± 7.07 | 45.00 ± 7.07 (2.00) |", md);
+        Assert.Contains("| blended | 5% | 92.00 (+2.00) | 99.00 | 60.00 | - | 82.00 ± 2.83 (−8.00) | 35.00 ± 7.07 | 25.00 ± 7.07 | 70.00 (5.00) |", md);
+        Assert.Contains("Q-ASR: ASR of QRA's perturbation", md);
+
+        var csv = File.ReadAllLines(Path.Combine(dir, "report", "table.csv"));
+        var header = csv[0].Split(',');
+        var tsc = csv.Single(l => l.Contains(",badnet,") && l.Contains(",tsc,")).Split(',');
+        double Field(string name) => double.Parse(tsc[Array.IndexOf(header, name)], CultureInfo.InvariantCulture);
+        Assert.Equal(85, Field("p_asr_mean"));
+        Assert.Equal(45, Field("q_asr_mean"));
+        Assert.Equal(5 * Math.Sqrt(2), Field("q_asr_std"), 3);
+        Assert.Equal(2, Field("q_asr_clean_model_mean"));
+        Assert.Equal("", csv.Single(l => l.Contains(",badnet,") && l.Contains(",none,")).Split(',')[Array.IndexOf(header, "q_asr_mean")]);
+
+        var html = System.Net.WebUtility.HtmlDecode(File.ReadAllText(Path.Combine(dir, "report", "report.html")));
+        Assert.Contains("<th colspan=\"4\">tsc</th>", html);
+        Assert.Contains("<th>ACC</th><th>ASR</th><th>P-ASR</th><th>Q-ASR</th>", html);
+        Assert.Contains("<td>45.00 ± 7.07 (2.00)</td>", html);
+
+        // Without QRA the tables keep P-ASR alone.
+        var plainLines = HandMade().ToList();
+        plainLines[2]["p_asr"] = 80.0;
+        var plain = CliHarness.Run("experiment", "report", WriteResults(CliHarness.TempFolder(), plainLines), "--out", Path.Combine(dir, "plain"));
+        Assert.True(plain.ExitCode == 0, plain.Stderr);
+        var plainMd = File.ReadAllText(Path.Combine(dir, "plain", "table.md"));
+        Assert.Contains("| Attack | Rate | none ACC | none ASR | none P-ASR | tsc ACC | tsc ASR | tsc P-ASR |", plainMd);
+        Assert.DoesNotContain("Q-ASR", plainMd);
+    }
+
     [Fact]
     public void NoDefenceShowsNoAccuracyChange()
     {
