@@ -50,6 +50,27 @@ public class ReportTests(ITestOutputHelper output)
         return path;
     }
 
+    /// <summary>What `experiment report` wrote for <paramref name="lines"/>: the Markdown, the HTML (entities decoded) and the CSV.</summary>
+    private sealed record Report(string Markdown, string Html, string[] Csv)
+    {
+        /// <summary>The CSV row of (attack, defence), field by header name.</summary>
+        public Func<string, string> Row(string attack, string defense)
+        {
+            var header = Csv[0].Split(',');
+            var row = Csv.Single(l => l.Contains($",{attack},") && l.Contains($",{defense},")).Split(',');
+            return name => row[Array.IndexOf(header, name)];
+        }
+    }
+
+    private static Report MakeReport(IEnumerable<JsonObject> lines)
+    {
+        var dir = CliHarness.TempFolder();
+        var run = CliHarness.Run("experiment", "report", WriteResults(dir, lines), "--out", Path.Combine(dir, "report"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        string Read(string name) => File.ReadAllText(Path.Combine(dir, "report", name));
+        return new Report(Read("table.md"), System.Net.WebUtility.HtmlDecode(Read("report.html")), File.ReadAllLines(Path.Combine(dir, "report", "table.csv")));
+    }
+
     private static IEnumerable<JsonObject> HandMade() =>
     [
         Line("badnet", 0.05, "none", 0, 91.0, 100.0),
@@ -98,24 +119,18 @@ public class ReportTests(ITestOutputHelper output)
     [Fact]
     public void TwoResultsOfOneSeedUnderOneLabelAreCountedAsOneSeedAndNamedInANote()
     {
-        var dir = CliHarness.TempFolder();
         // Another cell under the same label and seed (say, the plan's encoder settings changed between runs).
         var other = Line("badnet", 0.05, "none", 0, 95.0, 97.0);
         other["key"] = "badnet-changed-plan";
-        var results = WriteResults(dir, [.. HandMade(), other]);
-        var run = CliHarness.Run("experiment", "report", results, "--out", Path.Combine(dir, "report"));
-        Assert.True(run.ExitCode == 0, run.Stderr);
-        var md = File.ReadAllText(Path.Combine(dir, "report", "table.md"));
+        var report = MakeReport([.. HandMade(), other]);
+        var md = report.Markdown;
         Assert.Contains("Note: badnet 5% · none has more than one result for seed(s) 0", md);
         Assert.DoesNotContain("Note: badnet 5% · tsc", md);
         Assert.DoesNotContain("Note: blended", md);
         // Three results of two seeds: the table says two seeds, and all three are in the mean (91, 93, 95 → 93).
         Assert.Contains("up to 2 seed(s)", md);
         Assert.Contains("| badnet | 5% | 93.00 ± 2.00 (+3.00) |", md);
-        var csv = File.ReadAllLines(Path.Combine(dir, "report", "table.csv"));
-        var header = csv[0].Split(',');
-        var none = csv.Single(l => l.Contains(",badnet,") && l.Contains(",none,")).Split(',');
-        Assert.Equal("2", none[Array.IndexOf(header, "seeds")]);
+        Assert.Equal("2", report.Row("badnet", "none")("seeds"));
     }
 
     /// <summary>
@@ -126,7 +141,6 @@ public class ReportTests(ITestOutputHelper output)
     [Fact]
     public void RetuningAndQraResultsGetAColumnPerDefence()
     {
-        var dir = CliHarness.TempFolder();
         var lines = HandMade().ToList();
         // tsc badnet seeds 0 and 1: P-ASR 80, 90 → 85 ± 7.07; Q-ASR 40, 50 → 45 ± 7.07, on the clean model 1, 3 → 2.
         // blended tsc: only seed 1 ran QRA (70, clean model 5); none blended: P-ASR only.
@@ -136,36 +150,30 @@ public class ReportTests(ITestOutputHelper output)
             lines[i]["p_asr"] = p;
             if (q is double qa) lines[i]["qra"] = new JsonObject { ["asr"] = qa, ["clean_model_asr"] = c, ["images"] = 525 };
         }
-        var run = CliHarness.Run("experiment", "report", WriteResults(dir, lines), "--out", Path.Combine(dir, "report"));
-        Assert.True(run.ExitCode == 0, run.Stderr);
+        var report = MakeReport(lines);
 
-        var md = File.ReadAllText(Path.Combine(dir, "report", "table.md"));
+        var md = report.Markdown;
         Assert.Contains("| Attack | Rate | none ACC | none ASR | none P-ASR | none Q-ASR | tsc ACC | tsc ASR | tsc P-ASR | tsc Q-ASR |", md);
         Assert.Contains("| badnet | 5% | 92.00 ± 1.41 (+2.00) | 99.00 ± 1.41 | - | - | 87.00 ± 1.41 (−3.00) | **4.00 ± 2.83** ✓ | 85.00 ± 7.07 | 45.00 ± 7.07 (2.00) |", md);
         Assert.Contains("| blended | 5% | 92.00 (+2.00) | 99.00 | 60.00 | - | 82.00 ± 2.83 (−8.00) | 35.00 ± 7.07 | 25.00 ± 7.07 | 70.00 (5.00) |", md);
         Assert.Contains("Q-ASR: ASR of QRA's perturbation", md);
 
-        var csv = File.ReadAllLines(Path.Combine(dir, "report", "table.csv"));
-        var header = csv[0].Split(',');
-        var tsc = csv.Single(l => l.Contains(",badnet,") && l.Contains(",tsc,")).Split(',');
-        double Field(string name) => double.Parse(tsc[Array.IndexOf(header, name)], CultureInfo.InvariantCulture);
+        var tsc = report.Row("badnet", "tsc");
+        double Field(string name) => double.Parse(tsc(name), CultureInfo.InvariantCulture);
         Assert.Equal(85, Field("p_asr_mean"));
         Assert.Equal(45, Field("q_asr_mean"));
         Assert.Equal(5 * Math.Sqrt(2), Field("q_asr_std"), 3);
         Assert.Equal(2, Field("q_asr_clean_model_mean"));
-        Assert.Equal("", csv.Single(l => l.Contains(",badnet,") && l.Contains(",none,")).Split(',')[Array.IndexOf(header, "q_asr_mean")]);
+        Assert.Equal("", report.Row("badnet", "none")("q_asr_mean"));
 
-        var html = System.Net.WebUtility.HtmlDecode(File.ReadAllText(Path.Combine(dir, "report", "report.html")));
-        Assert.Contains("<th colspan=\"4\">tsc</th>", html);
-        Assert.Contains("<th>ACC</th><th>ASR</th><th>P-ASR</th><th>Q-ASR</th>", html);
-        Assert.Contains("<td>45.00 ± 7.07 (2.00)</td>", html);
+        Assert.Contains("<th colspan=\"4\">tsc</th>", report.Html);
+        Assert.Contains("<th>ACC</th><th>ASR</th><th>P-ASR</th><th>Q-ASR</th>", report.Html);
+        Assert.Contains("<td>45.00 ± 7.07 (2.00)</td>", report.Html);
 
         // Without QRA the tables keep P-ASR alone.
         var plainLines = HandMade().ToList();
         plainLines[2]["p_asr"] = 80.0;
-        var plain = CliHarness.Run("experiment", "report", WriteResults(CliHarness.TempFolder(), plainLines), "--out", Path.Combine(dir, "plain"));
-        Assert.True(plain.ExitCode == 0, plain.Stderr);
-        var plainMd = File.ReadAllText(Path.Combine(dir, "plain", "table.md"));
+        var plainMd = MakeReport(plainLines).Markdown;
         Assert.Contains("| Attack | Rate | none ACC | none ASR | none P-ASR | tsc ACC | tsc ASR | tsc P-ASR |", plainMd);
         Assert.DoesNotContain("Q-ASR", plainMd);
     }
