@@ -133,13 +133,17 @@ internal sealed partial class CellRunner(string outFolder, string cacheFolder, I
         var trained = BackdoorTraining.Run(cell.Training, path, attack, cancellation, description: cell.Architecture.Description,
             adaptive: adaptive, log: message => observer.Log(cell, message), maskStore: Path.Combine(cacheFolder, MaskStoreFolder),
             encoderStore: Path.Combine(cacheFolder, EncoderStoreFolder));
-        observer.Log(cell, $"{(attack is null ? "clean model" : "backdoored model")} {Path.GetFileName(Path.GetDirectoryName(path))}: ACC {trained.Backdoor?.Acc:F2} ASR {trained.Backdoor?.Asr:F2} ({trained.ComputeSeconds:F0} s)");
+        // A clean model (QRA's) has no backdoor scores: its ACC is the training's test accuracy, and it has no ASR.
+        double acc = trained.Backdoor?.Acc ?? trained.TestAccuracy * 100;
+        double? asr = trained.Backdoor?.Asr;
+        observer.Log(cell, $"{(attack is null ? "clean model" : "backdoored model")} {Path.GetFileName(Path.GetDirectoryName(path))}: ACC {acc:F2}" +
+                           (asr is { } a ? $" ASR {a:F2}" : "") + $" ({trained.ComputeSeconds:F0} s)");
         return new JsonObject
         {
             ["seconds"] = Math.Round(trained.ComputeSeconds, 3), // stopped and resumed calls included
             ["poisoned_count"] = trained.PoisonedCount,
-            ["acc"] = trained.Backdoor?.Acc,
-            ["asr"] = trained.Backdoor?.Asr,
+            ["acc"] = acc,
+            ["asr"] = asr,
         };
     }
 

@@ -113,4 +113,42 @@ public class PurifyQraTests
         bad["qra"] = 1;
         Assert.Contains("qra", Assert.ThrowsAny<Exception>(() => PlanReader.Read(TinyPlans.Write(dir, bad, "bad.json"))).Message);
     }
+
+    /// <summary>
+    /// "qra": true added to a plan whose defences have run (as session 22 did to defences.json): the cells get new keys, but
+    /// the defence's run folder is resumed, not rerun, so its scores are the first run's; the retuning attack and QRA follow,
+    /// and the line records the recipe's clean model with its test accuracy (what `eval` measures on it).
+    /// </summary>
+    [Fact]
+    public void QraAddedToAPlanThatRanResumesItsDefencesAndRecordsTheCleanModel()
+    {
+        var (dir, data, trigger) = TinyPlans.Folder();
+        var json = TinyPlans.Plan(data, trigger);
+        json["attacks"] = new JsonArray(new JsonObject { ["kind"] = "badnet", ["target"] = 0 });
+        json["defenses"] = new JsonArray(new JsonObject { ["name"] = "ft", ["finetune_epochs"] = 1, ["batch_size"] = 32 });
+        json["retune"] = true;
+        var outFolder = Path.Combine(dir, "out");
+        var first = CliHarness.Run("experiment", "run", TinyPlans.Write(dir, json), "--out", outFolder);
+        Assert.True(first.ExitCode == 0, first.Stderr);
+
+        json["qra"] = true;
+        var second = CliHarness.Run("experiment", "run", TinyPlans.Write(dir, json, "qra.json"), "--out", outFolder);
+        Assert.True(second.ExitCode == 0, second.Stderr);
+        var lines = File.ReadAllLines(Path.Combine(outFolder, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        Assert.Equal(2, lines.Count);
+        var (before, after) = (lines[0], lines[1]);
+        Assert.NotEqual(before["key"]!.GetValue<string>(), after["key"]!.GetValue<string>());
+        Assert.Equal(0, after["units_run"]!.GetValue<int>());
+        Assert.True(after["units_resumed"]!.GetValue<int>() > 0, after.ToJsonString());
+        foreach (var field in new[] { "acc_after", "asr_after", "p_asr" })
+            Assert.Equal(before[field]!.GetValue<double>(), after[field]!.GetValue<double>());
+        Assert.Null(before["qra"]);
+        Assert.Equal(JsonValueKind.Number, after["qra"]!["asr"]!.GetValueKind());
+
+        var clean = after["clean_model"]!.AsObject();
+        var eval = CliHarness.Run("eval", "--model", clean["path"]!.GetValue<string>(), "--data", data, "--json");
+        Assert.True(eval.ExitCode == 0, eval.Stderr);
+        Assert.Equal(JsonNode.Parse(eval.Stdout)!["acc"]!.GetValue<double>(), clean["training"]!["acc"]!.GetValue<double>(), 6);
+        Assert.Null(clean["training"]!["asr"]);
+    }
 }
