@@ -205,7 +205,9 @@ internal sealed partial class CellRunner
         {
             KnnTriggered = knnAsr ? EncoderTestSet.TargetLabelled(attack.CtrlPoisoning.TriggeredNonTarget(pretraining.Test), attack.Target) : null,
         };
-        var knnScores = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, knnSet, probe, cancellation: cancellation);
+        // One extraction per dataset across the kNN and every downstream set (a CIFAR-10 downstream is the kNN memory's images).
+        var features = new EncoderFeatures(network, checkpoint.Parameters, normalization, cancellation);
+        var knnScores = EncoderEvaluation.Evaluate(features, knnSet, probe, cancellation: cancellation);
         scores["knn"] = knnScores.Knn;
         if (knnAsr) scores["knn_asr"] = knnScores.KnnAsr;
         foreach (var d in plan.Downstreams)
@@ -223,7 +225,7 @@ internal sealed partial class CellRunner
                 Triggered = attacked ? TriggeredNonTarget(cell, data) : null,
                 TargetClass = attacked ? attack.Target : -1,
             };
-            var p = EncoderEvaluation.Evaluate(network, checkpoint.Parameters, set, probe, cancellation: cancellation).Probes[0];
+            var p = EncoderEvaluation.Evaluate(features, set, probe, cancellation: cancellation).Probes[0];
             scores[$"acc_{d.Name}"] = p.Acc;
             scores[$"asr_{d.Name}"] = p.Asr;
         }

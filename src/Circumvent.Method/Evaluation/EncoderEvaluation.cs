@@ -81,7 +81,34 @@ public sealed record EncoderScores(double? Knn, IReadOnlyList<ProbeScores> Probe
     }
 }
 
-/// <summary>Scores an encoder: features extracted once per dataset split, then kNN and every probe on them.</summary>
+/// <summary>
+/// One encoder's eval-mode features, extracted once per dataset object: scoring the same images as kNN memory and as the
+/// probes' training set (CIFAR-10 pre-training with a CIFAR-10 downstream, 50,000 images) runs the encoder over them once.
+/// Valid for the one weight set it was made with.
+/// </summary>
+public sealed class EncoderFeatures(SimClrNetwork network, ParameterSet parameters, Normalization normalization, CancellationToken cancellation = default)
+{
+    private readonly Dictionary<ImageDataset, LabelledFeatures> _extracted = new(ReferenceEqualityComparer.Instance);
+    private readonly ForwardContext _context = ForwardContext.Eval();
+
+    public Normalization Normalization => normalization;
+
+    /// <summary>How many datasets were run through the encoder so far (each once).</summary>
+    public int Extractions => _extracted.Count;
+
+    /// <summary>The features (N, d) of every image of <paramref name="data"/>, in order, with their labels.</summary>
+    public LabelledFeatures Of(ImageDataset data)
+    {
+        if (!_extracted.TryGetValue(data, out var features))
+        {
+            features = KnnMonitor.Extract(x => network.Features(parameters, x, _context), data, normalization, cancellation: cancellation);
+            _extracted[data] = features;
+        }
+        return features;
+    }
+}
+
+/// <summary>Scores an encoder: features extracted once per dataset, then kNN and every probe on them.</summary>
 public static class EncoderEvaluation
 {
     /// <param name="log">Hears one line per step (extraction, each probe), for long evaluations.</param>
@@ -90,11 +117,16 @@ public static class EncoderEvaluation
     /// scoring stops within a batch (throws OperationCanceledException); nothing of a score is kept, a resumed run scores again.
     /// </param>
     public static EncoderScores Evaluate(SimClrNetwork network, ParameterSet parameters, EncoderTestSet set, ProbeOptions probe, Action<string>? log = null,
+        CancellationToken cancellation = default) =>
+        Evaluate(new EncoderFeatures(network, parameters, set.Normalization, cancellation), set, probe, log, cancellation);
+
+    /// <summary>As above, on features that may already hold some of the sets' (several test sets of one encoder share them).</summary>
+    public static EncoderScores Evaluate(EncoderFeatures encoder, EncoderTestSet set, ProbeOptions probe, Action<string>? log = null,
         CancellationToken cancellation = default)
     {
-        var context = ForwardContext.Eval();
-        Func<Tensor, Tensor> features = x => network.Features(parameters, x, context);
-        LabelledFeatures Extract(ImageDataset data) => KnnMonitor.Extract(features, data, set.Normalization, cancellation: cancellation);
+        if (!encoder.Normalization.Mean.SequenceEqual(set.Normalization.Mean) || !encoder.Normalization.Std.SequenceEqual(set.Normalization.Std))
+            throw new ArgumentException("The test set's input normalisation differs from the one its features were extracted with.", nameof(set));
+        LabelledFeatures Extract(ImageDataset data) => encoder.Of(data);
 
         double? knn = null, knnAsr = null;
         if (set.KnnMemory is { } memory && set.KnnQueries is { } queries)

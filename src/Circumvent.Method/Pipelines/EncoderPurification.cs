@@ -83,11 +83,19 @@ public static class EncoderPurification
     {
         if (scoring.Downstream is null) return (pretrainingSpec, pretraining);
         var spec = DatasetSpec.Parse(scoring.Downstream);
+        // The pre-training set named again (CIFAR-10 downstream of a CIFAR-10 encoder): the same object, loaded once, whose
+        // features scoring then extracts once for kNN memory and probe training alike.
+        if (SameSet(spec, pretrainingSpec)) return (spec, pretraining);
         var data = spec.Load();
         if (data.Train.Channels != encoder.InChannels || data.Train.Height != encoder.Height || data.Train.Width != encoder.Width)
             throw new ArgumentException($"--downstream {spec.Kind} has {data.Train.Channels}×{data.Train.Height}×{data.Train.Width} images; the encoder takes {encoder.InChannels}×{encoder.Height}×{encoder.Width}.");
         return (spec, data);
     }
+
+    private static bool SameSet(DatasetSpec a, DatasetSpec b) =>
+        a == b || (a.Kind == b.Kind && a.Path.Length > 0 && b.Path.Length > 0 && FullPath(a.Path) == FullPath(b.Path));
+
+    private static string FullPath(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
 
     /// <summary>What a run folder records so `curve` can score its curves the same way and a resumed run matches.</summary>
     public static JsonObject Identity(EncoderScoring scoring, DatasetSpec downstream) => new()
