@@ -84,7 +84,8 @@ public static class CurveSampling
             if (EncoderPurification.FromIdentity(input) is not { } scoring)
                 return new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation);
             // An encoder's run: the same kNN and downstream probes as the purification scored its stages with.
-            var downstream = scoring.Downstream is { } d && d != Field(input, "data").GetValue<string>() ? DatasetSpec.Load(d) : dataset;
+            var downstream = scoring.Downstream is { } d && !EncoderPurification.SameSet(DatasetSpec.Parse(d), DatasetSpec.Parse(Field(input, "data").GetValue<string>()))
+                ? DatasetSpec.Load(d) : dataset;
             var tests = EncoderTestSet.Create(normalization, dataset, downstream, attack, scoring.KnnK, scoring.KnnTemperature);
             return new PurificationSetup(clean, dataset.Test, normalization, attack, dataset.Augmentation, tests, scoring.ProbeOrDefault, EncoderPurification.Views);
         }

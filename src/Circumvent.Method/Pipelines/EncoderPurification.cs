@@ -92,7 +92,8 @@ public static class EncoderPurification
         return (spec, data);
     }
 
-    private static bool SameSet(DatasetSpec a, DatasetSpec b) =>
+    /// <summary>Whether two specs name the same dataset (same kind, same folder however written).</summary>
+    public static bool SameSet(DatasetSpec a, DatasetSpec b) =>
         a == b || (a.Kind == b.Kind && a.Path.Length > 0 && b.Path.Length > 0 && FullPath(a.Path) == FullPath(b.Path));
 
     private static string FullPath(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
