@@ -149,8 +149,13 @@ public static class SimClrPretraining
             $"inputs {inputs.Describe()}, augmentation {augmentation.Describe()})";
         var result = display is null ? trainer.Train(source) : display(header, trainer, () => trainer.Train(source));
 
-        double knn = KnnAccuracy(network, parameters, train, test, inputs, dataset.NumClasses, settings, cancellation);
-        double? asr = ctrl is null ? null : KnnAccuracy(network, parameters, train, EncoderTestSet.TargetLabelled(ctrl.TriggeredNonTarget(test), ctrl.Target), inputs, dataset.NumClasses, settings, cancellation);
+        // kNN accuracy, and CTRL's kNN ASR (its triggered non-target test images, labelled with the target, against the same
+        // memory): the training images are run through the encoder once for both.
+        var features = new EncoderFeatures(network, parameters, inputs, cancellation);
+        double Knn(ImageDataset queries) =>
+            KnnMonitor.Accuracy(features.Of(train), features.Of(queries), dataset.NumClasses, settings.KnnK, settings.KnnTemperature, cancellation);
+        double knn = Knn(test);
+        double? asr = ctrl is null ? null : Knn(EncoderTestSet.TargetLabelled(ctrl.TriggeredNonTarget(test), ctrl.Target));
         var extra = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [RoleKey] = EncoderRole,
@@ -187,16 +192,6 @@ public static class SimClrPretraining
         var counts = new Dictionary<string, long>(start?.BatchesTracked ?? [], StringComparer.Ordinal);
         foreach (var (prefix, count) in updater.BatchesTracked) counts[prefix] = counts.GetValueOrDefault(prefix) + count;
         return counts;
-    }
-
-    /// <summary>kNN accuracy of the encoder's eval-mode features: <paramref name="test"/> classified by its neighbours in <paramref name="memory"/>.</summary>
-    public static double KnnAccuracy(SimClrNetwork network, ParameterSet parameters, ImageDataset memory, ImageDataset test, Normalization inputs,
-        int classes, Settings settings, CancellationToken cancellation = default)
-    {
-        var context = ForwardContext.Eval();
-        Func<Engine.Tensor, Engine.Tensor> features = x => network.Features(parameters, x, context);
-        return KnnMonitor.Accuracy(KnnMonitor.Extract(features, memory, inputs, cancellation: cancellation),
-            KnnMonitor.Extract(features, test, inputs, cancellation: cancellation), classes, settings.KnnK, settings.KnnTemperature, cancellation);
     }
 
     private static string SettingsJson(SimClrNetwork network, Settings settings, ContrastiveAugmentation augmentation) =>
