@@ -3,6 +3,7 @@ using Circumvent.Data.Loading;
 using Circumvent.Method.Evaluation;
 using Circumvent.Method.Pipelines;
 using Circumvent.Models;
+using Circumvent.Tests.Support;
 
 namespace Circumvent.Tests.Method;
 
@@ -85,7 +86,7 @@ public sealed class EncoderFeaturesTests
     [Fact]
     public void ADownstreamNamingThePretrainingSetIsThatSet()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "circumvent-no-such-cifar");
+        var folder = Path.Combine(Scratch.NewFolder("no-cifar-"), "cifar10"); // never written: nothing may load it
         var pretrainingSpec = DatasetSpec.Parse($"cifar10:{folder}");
         var pretraining = new DatasetPair("cifar10", Images(8, 1), Images(8, 2), Normalization.Identity(3), Augmentation.None);
         var encoder = new ArchitectureConfig("resnet18", 3, 8, 8, 2, 0.0625);
