@@ -20,6 +20,19 @@ public sealed record Normalization
     public float[] Std { get; }
     public int Channels => Mean.Length;
 
+    // Equal when the values are: a record compares its arrays by reference, and two loads of the same statistics (a
+    // checkpoint's record, a dataset's default) are two arrays.
+    public bool Equals(Normalization? other) =>
+        other is not null && Mean.AsSpan().SequenceEqual(other.Mean) && Std.AsSpan().SequenceEqual(other.Std);
+
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (var m in Mean) hash.Add(m);
+        foreach (var s in Std) hash.Add(s);
+        return hash.ToHashCode();
+    }
+
     public static Normalization Cifar10 { get; } = new([0.4914f, 0.4822f, 0.4465f], [0.247f, 0.243f, 0.261f]);
     public static Normalization FashionMnist { get; } = new([0.2860f], [0.3530f]);
     public static Normalization Mnist { get; } = new([0.1307f], [0.3081f]);

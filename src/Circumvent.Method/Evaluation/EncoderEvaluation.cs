@@ -124,19 +124,18 @@ public static class EncoderEvaluation
     public static EncoderScores Evaluate(EncoderFeatures encoder, EncoderTestSet set, ProbeOptions probe, Action<string>? log = null,
         CancellationToken cancellation = default)
     {
-        if (!encoder.Normalization.Mean.SequenceEqual(set.Normalization.Mean) || !encoder.Normalization.Std.SequenceEqual(set.Normalization.Std))
+        if (encoder.Normalization != set.Normalization)
             throw new ArgumentException("The test set's input normalisation differs from the one its features were extracted with.", nameof(set));
-        LabelledFeatures Extract(ImageDataset data) => encoder.Of(data);
 
         double? knn = null, knnAsr = null;
         if (set.KnnMemory is { } memory && set.KnnQueries is { } queries)
         {
-            var memoryFeatures = Extract(memory);
-            knn = 100 * KnnMonitor.Accuracy(memoryFeatures, Extract(queries), memory.NumClasses, set.KnnK, set.KnnTemperature, cancellation);
+            var memoryFeatures = encoder.Of(memory);
+            knn = 100 * KnnMonitor.Accuracy(memoryFeatures, encoder.Of(queries), memory.NumClasses, set.KnnK, set.KnnTemperature, cancellation);
             log?.Invoke($"kNN accuracy {knn:F2}% ({queries.Count} queries, {memory.Count} in memory)");
             if (set.KnnTriggered is { Count: > 0 } triggeredQueries)
             {
-                knnAsr = 100 * KnnMonitor.Accuracy(memoryFeatures, Extract(triggeredQueries), memory.NumClasses, set.KnnK, set.KnnTemperature, cancellation);
+                knnAsr = 100 * KnnMonitor.Accuracy(memoryFeatures, encoder.Of(triggeredQueries), memory.NumClasses, set.KnnK, set.KnnTemperature, cancellation);
                 log?.Invoke($"kNN ASR {knnAsr:F2}% ({triggeredQueries.Count} triggered queries)");
             }
         }
@@ -144,9 +143,9 @@ public static class EncoderEvaluation
         if (set.DownstreamTrain is { } train && set.DownstreamTest is { } test)
         {
             // Frozen features: extracted once, every probe trains on the same cached rows.
-            var trainFeatures = Extract(train);
-            var testFeatures = Extract(test);
-            var triggered = set.Triggered is { } t ? Extract(t) : null;
+            var trainFeatures = encoder.Of(train);
+            var testFeatures = encoder.Of(test);
+            var triggered = set.Triggered is { } t ? encoder.Of(t) : null;
             foreach (var kind in probe.Kinds)
             {
                 var (net, weights) = DownstreamProbe.Train(kind, trainFeatures, train.NumClasses, probe, cancellation);

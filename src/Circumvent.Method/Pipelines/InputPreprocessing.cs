@@ -31,7 +31,7 @@ public sealed record InputPreprocessing(Normalization Normalization, string Sour
         if (given is not null)
         {
             var normalization = given.ForChannels(checkpoint.Architecture.InChannels);
-            if (recorded is not null && !SameValues(recorded, normalization))
+            if (recorded is not null && recorded != normalization)
                 warn?.Invoke($"--model '{modelPath}' records inputs {recorded.Describe()}; --normalize replaces that with {normalization.Describe()}.");
             return new InputPreprocessing(normalization, FromOption);
         }
@@ -57,6 +57,4 @@ public sealed record InputPreprocessing(Normalization Normalization, string Sour
             throw new ArgumentException($"description '{description.Name}', field normalize: {e.Message.Replace("--normalize", "normalize")}", e);
         }
     }
-
-    private static bool SameValues(Normalization a, Normalization b) => a.Mean.SequenceEqual(b.Mean) && a.Std.SequenceEqual(b.Std);
 }
