@@ -29,7 +29,25 @@ public class CarryScriptTests
 
         var save = ExternalProcess.Run(script, ["save", "lane", out1, made]);
         Assert.True(save.ExitCode == 0, save.ToString());
-        Assert.True(File.Exists(Path.Combine(root, "checkout", "experiments", "results", "in-progress", "lane.tar.gz")));
+        string carried = Path.Combine(root, "checkout", "experiments", "results", "in-progress", "lane");
+        Assert.Equal("state", File.ReadAllText(Path.Combine(carried, "out", "models", "m1", "model.safetensors.train-state")));
+
+        // A second save replaces the carry whole: what the run no longer has is gone from it, and
+        // nothing of the first save's staging is left beside it.
+        File.Delete(Path.Combine(out1, "runs", "unfinished", "purified.safetensors.run", "state.json"));
+        save = ExternalProcess.Run(script, ["save", "lane", out1, made]);
+        Assert.True(save.ExitCode == 0, save.ToString());
+        Assert.False(File.Exists(Path.Combine(carried, "out", "runs", "unfinished", "purified.safetensors.run", "state.json")));
+        Assert.Equal(["lane"], Directory.GetFileSystemEntries(Path.GetDirectoryName(carried)!).Select(Path.GetFileName));
+        Write(Path.Combine(out1, "runs", "unfinished", "purified.safetensors.run", "state.json"), "{}");
+        save = ExternalProcess.Run(script, ["save", "lane", out1, made]);
+        Assert.True(save.ExitCode == 0, save.ToString());
+
+        // A save that fails (a named file is missing) leaves the last carry as it was.
+        var failed = ExternalProcess.Run(script, ["save", "lane", out1, Path.Combine(root, "made", "gone.safetensors")]);
+        Assert.Equal(2, failed.ExitCode);
+        Assert.Contains("gone.safetensors", failed.Stderr);
+        Assert.Equal("{}", File.ReadAllText(Path.Combine(carried, "out", "runs", "unfinished", "purified.safetensors.run", "state.json")));
 
         File.Delete(made);
         string out2 = Path.Combine(root, "elsewhere");
@@ -42,9 +60,12 @@ public class CarryScriptTests
         Assert.False(File.Exists(Path.Combine(out2, "models", "m1", "model.lock")));
         Assert.Equal("surrogate", File.ReadAllText(made));
 
-        // A missing out folder or archive is one line and exit 2.
+        // A missing out folder or carry is one line and exit 2.
         var missing = ExternalProcess.Run(script, ["restore", "nothing", out2]);
         Assert.Equal(2, missing.ExitCode);
-        Assert.Contains("nothing.tar.gz", missing.Stderr);
+        Assert.Contains("in-progress/nothing", missing.Stderr);
+        var noOut = ExternalProcess.Run(script, ["save", "lane", Path.Combine(root, "no-such-out")]);
+        Assert.Equal(2, noOut.ExitCode);
+        Assert.Contains("no-such-out", noOut.Stderr);
     }
 }
