@@ -68,4 +68,21 @@ public class CarryScriptTests
         Assert.Equal(2, noOut.ExitCode);
         Assert.Contains("no-such-out", noOut.Stderr);
     }
+
+    [Fact]
+    public void TheRepositoryKeepsTheTrainingStatesACarryHoldsAndOnlyThere()
+    {
+        if (!Directory.Exists(RepositoryRoot.File(".git")) && !File.Exists(RepositoryRoot.File(".git")))
+            throw new SkipException("not a git checkout: .gitignore's effect cannot be asked of git here.");
+        int CheckIgnore(string path) =>
+            ExternalProcess.Run("git", ["check-ignore", "-q", path], workingDirectory: RepositoryRoot.Path).ExitCode;
+
+        // Exit 1: not ignored, so `git add -A` takes what carry.sh saved.
+        Assert.Equal(1, CheckIgnore("experiments/results/in-progress/lane/out/models/m1/model.safetensors.train-state"));
+        Assert.Equal(1, CheckIgnore("experiments/results/in-progress/lane/out/models/m1/model.safetensors.mask-state"));
+        Assert.Equal(1, CheckIgnore("experiments/results/in-progress/lane/out/runs/r/purified.safetensors.run/state.json"));
+        // Exit 0: everywhere else the same names stay out of the tree.
+        Assert.Equal(0, CheckIgnore("experiments/models/m1/model.safetensors.train-state"));
+        Assert.Equal(0, CheckIgnore("work/purified.safetensors.run/state.json"));
+    }
 }
